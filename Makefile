@@ -1,0 +1,81 @@
+# changeward — operator project and collection changeward.hybrid.
+# Two commands do everything on a fresh Debian machine (as root):  make demo   and   make test
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+VENV313   ?= .venv313
+PY        := $(VENV)/bin/python
+HOSTS     ?= 12
+LAB       := PYTHONPATH=tests/lab $(PY) -m cwlab
+PYTEST    := $(PY) -m pytest
+
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: help setup demo test test-fast lint ruff ansible-lint sanity sanity-all unit integration \
+        lab-up lab-down lab-status build install-check bench-lab clean
+
+help:
+	@echo "make demo          set up, bring the lab up and run playbooks/change.yml on it"
+	@echo "make test          set up and run every test (lint, sanity, unit, integration on the lab)"
+	@echo "make test-fast     ruff + unit tests only (no lab, no sanity)"
+	@echo "make lint | sanity | unit | integration"
+	@echo "make lab-up [HOSTS=48] | lab-down | lab-status"
+	@echo "make build | install-check | bench-lab"
+
+setup:
+	@bash scripts/bootstrap.sh
+
+lab-up: setup
+	$(LAB) up --hosts $(HOSTS)
+
+lab-down:
+	@if [ -x $(PY) ]; then $(LAB) down; else echo "no venv; nothing to tear down"; fi
+
+lab-status:
+	$(LAB) status
+
+demo: setup
+	@bash scripts/demo.sh
+
+ruff: setup
+	$(VENV)/bin/ruff check plugins tests scripts bench
+	$(VENV)/bin/ruff format --check plugins tests scripts bench
+
+ansible-lint: setup
+	$(VENV)/bin/ansible-lint --offline --profile production
+
+lint: ruff ansible-lint
+
+sanity: setup
+	bash scripts/sanity.sh $(VENV)
+
+# sanity on the highest ansible-core too, where python3.13 exists
+sanity-all: sanity
+	@if [ -x $(VENV313)/bin/ansible-test ]; then bash scripts/sanity.sh $(VENV313); fi
+
+unit: setup
+	$(PYTEST) tests/unit -q
+
+integration: setup
+	$(PYTEST) tests/integration -q
+
+test-fast: setup
+	$(VENV)/bin/ruff check plugins tests scripts bench
+	$(PYTEST) tests/unit -q
+
+test: setup
+	@bash scripts/test.sh
+
+build: setup
+	rm -rf build/dist && mkdir -p build/dist
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/dist .
+
+install-check: build
+	bash scripts/install-check.sh $(VENV)
+
+bench-lab: setup
+	$(PY) bench/lab_bench.py
+
+clean: lab-down
+	rm -rf build .pytest_cache .ruff_cache
