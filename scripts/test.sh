@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# make test: every quality gate, on the lowest and the highest ansible-core that install here.
+# The lab is always torn down at the end, whatever failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export ANSIBLE_CONFIG="$PWD/ansible.cfg"
+mkdir -p build/logs
+failed=()
+step() {  # step NAME CMD...: run, time, remember failures, go on so one run shows every problem
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "== $name"
+  if "$@"; then echo "== $name: ok ($((SECONDS - t0))s)"; else echo "== $name: FAILED ($((SECONDS - t0))s)"; failed+=("$name"); fi
+}
+teardown() { PYTHONPATH=tests/lab .venv/bin/python -m cwlab down >/dev/null 2>&1 || true; }
+trap teardown EXIT
+
+# sanity builds its own virtual environments and is CPU-heavy but independent of the lab: run it
+# beside the lint and unit steps, and collect its result before the integration tests start.
+( bash scripts/sanity.sh .venv > build/logs/sanity-2.19.log 2>&1; echo $? > build/logs/sanity-2.19.rc ) &
+sanity_pid=$!
+
+step ruff bash -c '.venv/bin/ruff check plugins tests scripts bench && .venv/bin/ruff format --check plugins tests scripts bench'
+step ansible-lint .venv/bin/ansible-lint --offline --profile production
+step unit .venv/bin/python -m pytest tests/unit -q -p no:cacheprovider
+step build-and-install bash -c 'rm -rf build/dist && mkdir -p build/dist && .venv/bin/ansible-galaxy collection build --force --output-path build/dist . >/dev/null && bash scripts/install-check.sh .venv'
+
+wait "$sanity_pid"
+echo "== sanity (ansible-core 2.19)"; tail -n 25 build/logs/sanity-2.19.log
+[ "$(cat build/logs/sanity-2.19.rc)" = 0 ] && echo "== sanity 2.19: ok" || { echo "== sanity 2.19: FAILED"; failed+=("sanity-2.19"); }
+if [ -x .venv313/bin/ansible-test ]; then
+  step "sanity (ansible-core 2.21)" bash scripts/sanity.sh .venv313
+fi
+
+step integration .venv/bin/python -m pytest tests/integration -q -p no:cacheprovider -rs
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "make test: FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "make test: all steps passed"

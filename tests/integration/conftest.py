@@ -1,0 +1,35 @@
+"""Integration tests run real playbooks over SSH against the lab.
+
+The lab is brought up once per session (if it is not up already) and torn down at the end when this
+session started it, whatever the outcome.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "lab"))
+
+from cwlab.pytest_fixtures import lab  # noqa: E402,F401  (session fixture: up, and down if we started it)
+
+INVENTORY_DIR = REPO / "inventories" / "lab" / "generated"
+
+# The lowest and highest ansible-core this collection supports that install here.
+VENVS = [(name, core) for name, core in ((".venv", "2.19"), (".venv313", "2.21")) if (REPO / name / "bin").is_dir()]
+
+
+def ansible_env(**extra):
+    env = dict(os.environ)
+    env.update(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **extra)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+@pytest.fixture(params=VENVS, ids=[core for _, core in VENVS])
+def venv(request):
+    """(venv bin dir, ansible-core line) for each supported ansible-core that is installed."""
+    name, core = request.param
+    return REPO / name / "bin", core
