@@ -43,7 +43,7 @@ ruff: setup
 	$(VENV)/bin/ruff format --check plugins tests scripts bench
 
 ansible-lint: setup
-	$(VENV)/bin/ansible-lint --offline --profile production
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH ansible-lint --offline --profile production
 
 lint: ruff ansible-lint
 

@@ -21,7 +21,7 @@ trap teardown EXIT
 sanity_pid=$!
 
 step ruff bash -c '.venv/bin/ruff check plugins tests scripts bench && .venv/bin/ruff format --check plugins tests scripts bench'
-step ansible-lint .venv/bin/ansible-lint --offline --profile production
+step ansible-lint env PATH="$PWD/.venv/bin:$PATH" ansible-lint --offline --profile production
 step unit .venv/bin/python -m pytest tests/unit -q -p no:cacheprovider
 step build-and-install bash -c 'rm -rf build/dist && mkdir -p build/dist && .venv/bin/ansible-galaxy collection build --force --output-path build/dist . >/dev/null && bash scripts/install-check.sh .venv'
 
