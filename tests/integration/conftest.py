@@ -13,7 +13,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 
-from cwlab.pytest_fixtures import lab  # noqa: E402,F401  (session fixture: up, and down if we started it)
+# Provides the session fixture `lab`: brings the lab up, and down at the end if this session started it.
+pytest_plugins = ["cwlab.pytest_fixtures"]
 
 INVENTORY_DIR = REPO / "inventories" / "lab" / "generated"
 
@@ -28,7 +29,7 @@ def ansible_env(**extra):
     return env
 
 
-@pytest.fixture(params=VENVS, ids=[core for _, core in VENVS])
+@pytest.fixture(params=VENVS, ids=[v[1] for v in VENVS])
 def venv(request):
     """(venv bin dir, ansible-core line) for each supported ansible-core that is installed."""
     name, core = request.param

@@ -69,9 +69,9 @@ def check_every_host_took_the_change(hostvars, version, change_id):
 
 
 def test_plugin_inventory_matches_the_plain_lab_inventory(lab, venv):
-    bindir, _ = venv
+    bindir = venv[0]
     plugin_hosts, plugin = inventory(bindir, HYBRID_INV)
-    plain_hosts, _ = inventory(bindir, INVENTORY_DIR / "lab_hosts.yml")
+    plain_hosts = inventory(bindir, INVENTORY_DIR / "lab_hosts.yml")[0]
     assert set(plugin_hosts) == set(plain_hosts)
     assert len(plugin_hosts) >= 12
     for name, hv in plain_hosts.items():
@@ -85,7 +85,7 @@ def test_plugin_inventory_matches_the_plain_lab_inventory(lab, venv):
 
 def test_change_playbook_over_ssh_on_every_host(flaky_edge, venv):
     bindir, core = venv
-    hostvars, _ = inventory(bindir, HYBRID_INV)
+    hostvars = inventory(bindir, HYBRID_INV)[0]
     version = f"7.{core.replace('.', '')}.{int(time.time())}"
     change_id = f"CHG-IT-{core}-{int(time.time())}"
     proc = subprocess.run(
@@ -102,6 +102,7 @@ def test_change_playbook_over_ssh_on_every_host(flaky_edge, venv):
         capture_output=True,
         text=True,
         timeout=900,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert f"Change {change_id}: what ran where" in proc.stdout
@@ -114,7 +115,7 @@ def test_change_playbook_over_ssh_on_every_host(flaky_edge, venv):
 def test_change_playbook_through_ansible_runner_job_events(flaky_edge, venv, tmp_path):
     """Run as AWX does: ansible-runner with a private data dir, then read its job events."""
     bindir, core = venv
-    hostvars, _ = inventory(bindir, HYBRID_INV)
+    hostvars = inventory(bindir, HYBRID_INV)[0]
     version = f"8.{core.replace('.', '')}.{int(time.time())}"
     change_id = f"CHG-RUNNER-{core}-{int(time.time())}"
     (tmp_path / "env").mkdir()
@@ -140,6 +141,7 @@ def test_change_playbook_through_ansible_runner_job_events(flaky_edge, venv, tmp
         capture_output=True,
         text=True,
         timeout=900,
+        check=False,
     )
     artifacts = tmp_path / "artifacts" / "job1"
     assert (artifacts / "status").read_text() == "successful", proc.stdout[-4000:]
