@@ -13,8 +13,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 
-# Provides the session fixture `lab`: brings the lab up, and down at the end if this session started it.
-pytest_plugins = ["cwlab.pytest_fixtures"]
+from cwlab import pytest_fixtures  # noqa: E402
+
+# The session fixture `lab`: brings the lab up, and down at the end if this session started it.
+lab = pytest_fixtures.lab
 
 INVENTORY_DIR = REPO / "inventories" / "lab" / "generated"
 
