@@ -1,0 +1,269 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: blackout
+short_description: Gate a change on blackout and maintenance calendars
+version_added: "0.1.0"
+author: changeward maintainers
+description:
+  - Decides on the controller whether a change with a given scope may start at a given time, from iCalendar
+    (RFC 5545) calendars or the changeward YAML shorthand. Returns the windows in force, whether the change is
+    blocked and when changes are allowed again.
+  - A window is the half-open interval [start, end). An event applies to a change when its C(CATEGORIES)
+    C(label=value) tokens match the O(scope) (values of one label ORed, labels ANDed, no tokens applies to every
+    change; a label the scope does not state counts as matching). O(change_type) is matched as the label
+    C(change_type).
+  - Blackout windows block. When any maintenance event applies to the scope, changes are allowed only inside
+    one of the applicable maintenance windows. Blackout beats maintenance; overlapping windows are ORed.
+  - Local times follow RFC 5545 section 3.3.5 - a time in a DST gap uses the UTC offset before the gap, an
+    ambiguous time in a DST overlap means its first occurrence.
+  - Fails closed. An unreadable, unreachable, empty or malformed calendar, or an HTTP answer other than 200,
+    blocks the change and is named in RV(errors); it never counts as "no window".
+  - The same check runs at every play start and before every serial batch when the
+    C(changeward.hybrid.change_window_guard) callback is enabled. See docs/blackout.md.
+  - This module runs on the controller (it is an action plugin); the target host is not contacted.
+options:
+  calendars:
+    description:
+      - Calendars to check, added to O(policy) C(blackout.calendars).
+      - Each entry is a path (relative paths are searched like other task files), an C(http://) or C(https://)
+        URL fetched with a bounded timeout, or a mapping.
+      - "A mapping has C(src) (path or URL) or C(windows) (an inline YAML shorthand window list), and optionally
+        C(kind) (V(blackout) or V(maintenance), default V(blackout); an event may override it with the
+        C(X-CHANGEWARD-KIND) property), C(name) (shown in results), C(tz) (zone of floating times and all-day
+        dates), C(format) (V(ics) or V(yaml), default from the file name or content), C(allow_empty) (default
+        V(false): a calendar without events is an error) and C(headers) (HTTP request headers, never shown)."
+      - At least one calendar must be given here or in the policy; none at all is an error.
+    type: list
+    elements: raw
+    default: []
+  at:
+    description:
+      - The instant to check, ISO 8601 with a UTC offset (for example V(2025-03-31T18:00:00+02:00) or
+        V(2025-03-31T16:00:00Z)). A time without an offset is refused.
+      - Defaults to now.
+    type: str
+  scope:
+    description:
+      - "What the change touches, as label to value or list of values, for example
+        C({service: billing, env_type: [cloud, edge]})."
+    type: dict
+    default: {}
+  change_type:
+    description:
+      - Kind of change. Only V(emergency) changes can be overridden.
+    type: str
+    choices: [standard, normal, emergency]
+    default: normal
+  enforce:
+    description:
+      - When V(true), a blocked change fails the task. When V(false) the result reports it without failing.
+      - Invalid parameters fail the task either way.
+    type: bool
+    default: true
+  override:
+    description:
+      - Emergency override. Accepted only when O(change_type=emergency) and O(override.role) is listed in the
+        policy C(blackout.override_roles). An accepted override lets a blocked change proceed, returns
+        RV(overridden) and RV(review_required) and a RV(ledger_event) for the change ledger.
+    type: dict
+    suboptions:
+      reference:
+        description: Emergency change or incident reference.
+        type: str
+        required: true
+      approver:
+        description: Who approved the override.
+        type: str
+        required: true
+      role:
+        description: The approver's role, checked against C(blackout.override_roles).
+        type: str
+        required: true
+  policy:
+    description:
+      - The changeward policy document. Only its C(blackout) section is read, with keys C(calendars),
+        C(override_roles), C(horizon_days) (default V(366)), C(default_timezone) (default V(UTC)) and
+        C(http_timeout) (default V(10)). Unknown keys in that section are refused.
+    type: dict
+    default: {}
+  timeout:
+    description:
+      - Seconds to wait for each calendar URL. Defaults to the policy C(blackout.http_timeout).
+    type: float
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The check only reads calendars; it behaves the same in check mode.
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+    details: Runs on the controller only.
+notes:
+  - The action runs once per host of the play. Use C(run_once) or C(delegate_to) localhost when the scope is the
+    whole change, so each calendar URL is fetched once.
+seealso:
+  - name: Blackout and maintenance windows
+    description: Calendar formats, semantics, guard configuration, override and horizon.
+    link: https://github.com/changeward/hybrid/blob/main/docs/blackout.md
+"""
+
+EXAMPLES = r"""
+- name: Stop unless billing may be changed now
+  changeward.hybrid.blackout:
+    calendars:
+      - calendars/finance-freeze.ics
+      - src: https://calendars.example.com/maintenance/billing.ics
+        kind: maintenance
+    scope:
+      service: billing
+      env_type: [cloud, onprem]
+  run_once: true
+
+- name: Check a planned start time without failing
+  changeward.hybrid.blackout:
+    calendars: [calendars/finance-freeze.ics]
+    at: "2025-12-31T22:00:00+01:00"
+    enforce: false
+  register: planned
+  run_once: true
+
+- name: Emergency fix during a freeze
+  changeward.hybrid.blackout:
+    policy: "{{ changeward_policy }}"
+    change_type: emergency
+    scope: {service: auth}
+    override:
+      reference: INC-4711
+      approver: alice
+      role: incident-commander
+  register: gate
+  run_once: true
+
+- name: Inline YAML shorthand calendar
+  changeward.hybrid.blackout:
+    calendars:
+      - name: year-end
+        tz: Europe/Berlin
+        windows:
+          - name: Year-end freeze
+            start: "2025-12-24"
+            end: "2026-01-02"
+            rrule: FREQ=YEARLY
+  run_once: true
+"""
+
+RETURN = r"""
+blocked:
+  description: Whether the change is blocked at RV(checked_at) (also when a calendar could not be used).
+  returned: always
+  type: bool
+  sample: true
+overridden:
+  description: Whether an emergency override let a blocked change proceed.
+  returned: always
+  type: bool
+  sample: false
+review_required:
+  description: Whether the change must be reviewed afterwards (set by an accepted override).
+  returned: always
+  type: bool
+  sample: false
+active_windows:
+  description: Windows of both kinds that apply to the scope and are in force at RV(checked_at).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Event summary.
+      type: str
+      sample: Month-end billing
+    kind:
+      description: V(blackout) or V(maintenance).
+      type: str
+      sample: blackout
+    start:
+      description: Start, ISO 8601 UTC.
+      type: str
+      sample: "2025-03-31T22:00:00Z"
+    end:
+      description: End (exclusive), ISO 8601 UTC.
+      type: str
+      sample: "2025-04-01T10:00:00Z"
+    calendar:
+      description: Calendar name (URLs without credentials or query).
+      type: str
+      sample: calendars/finance-freeze.ics
+    uid:
+      description: Event UID.
+      type: str
+      sample: month-end@finance
+next_allowed_at:
+  description:
+    - Earliest time, ISO 8601 UTC, at which the change would be allowed; RV(checked_at) when it is allowed now.
+    - V(null) when no allowed time exists within RV(horizon_days), or when a calendar could not be used.
+  returned: always
+  type: str
+  sample: "2025-04-01T10:00:00Z"
+checked_at:
+  description: The instant checked, ISO 8601 UTC.
+  returned: always
+  type: str
+  sample: "2025-03-31T23:00:00Z"
+horizon_days:
+  description: How far ahead RV(next_allowed_at) is searched.
+  returned: always
+  type: int
+  sample: 366
+maintenance_applies:
+  description: Whether a maintenance event applies to the scope (so changes need a maintenance window).
+  returned: always
+  type: bool
+  sample: false
+reasons:
+  description: Why the change is blocked, one line per window, maintenance rule or calendar error.
+  returned: always
+  type: list
+  elements: str
+  sample: ["blackout 'Month-end billing' (finance.ics) 2025-03-31T22:00:00Z to 2025-04-01T10:00:00Z"]
+errors:
+  description: Calendars that could not be used and why. Any entry blocks the change.
+  returned: always
+  type: list
+  elements: str
+  sample: ["calendar https://cal.example.com/x.ics: HTTP 404 Not Found"]
+calendars:
+  description: Calendars that loaded, with their event counts.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "calendars/finance-freeze.ics", "events": 3}]
+override_refused:
+  description: Why a given O(override) cannot be used, or V(null).
+  returned: always
+  type: str
+  sample: "an override is accepted only for change_type emergency, not normal"
+ledger_event:
+  description:
+    - CloudEvents 1.0 envelope of type C(io.changeward.gate.override) describing the accepted override
+      (reference, approver, role, change type, scope, windows, reasons). The change ledger recorder stores it.
+  returned: when an override was accepted
+  type: dict
+  sample:
+    specversion: "1.0"
+    type: io.changeward.gate.override
+    source: changeward.hybrid.blackout
+    subject: INC-4711
+msg:
+  description: Human-readable decision naming the windows and when changes are allowed again.
+  returned: always
+  type: str
+  sample: "Change blocked at 2025-03-31T23:00:00Z: blackout 'Month-end billing' ...; changes are allowed again at
+    2025-04-01T10:00:00Z"
+"""
