@@ -1,0 +1,32 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""CloudEvents-shaped ledger events for snapshots and rollbacks.
+
+The modules do not write the ledger (it lives on the controller); they return one of these in their
+result and the recorder appends it to the change's event chain.
+"""
+
+import socket
+import uuid
+
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.manifest import utcnow
+
+SNAPSHOT_TAKEN = "io.changeward.snapshot.taken"
+SNAPSHOT_NOT_RESTORABLE = "io.changeward.snapshot.not_restorable"
+ROLLBACK_COMPLETED = "io.changeward.rollback.completed"
+ROLLBACK_FAILED = "io.changeward.rollback.failed"
+SNAPSHOT_PRUNED = "io.changeward.snapshot.pruned"
+
+
+def ledger_event(event_type, change_id, data, host=None):
+    host = host or socket.gethostname()
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "changeward.hybrid/%s" % host,
+        "type": event_type,
+        "subject": change_id,
+        "time": utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "datacontenttype": "application/json",
+        "data": data,
+    }

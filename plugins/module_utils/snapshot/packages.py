@@ -1,0 +1,284 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Package versions: capture them, find a way back to them, put them back (dpkg and rpm).
+
+A snapshot can only promise a package version it can reinstall. For dpkg that is an archive of
+exactly that version (in /var/cache/apt/archives or a declared package directory; the snapshot copies
+it into the store, so a later ``apt-get clean`` does not take the way back away) or, failing that, a
+repository apt knows that still offers the version. For rpm it is an archive in a declared directory.
+Anything else is reported as not covered, with the reason, at snapshot time.
+
+Every backend takes ``root`` (default /) so tests can drive a real dpkg against a scratch root.
+"""
+
+import os
+
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.errors import CommandError, ScopeError
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc import run, which
+
+INSTALLED = "installed"
+ABSENT = "absent"
+CONFIG_FILES = "config-files"
+BROKEN = "broken"
+
+NONINTERACTIVE = {"DEBIAN_FRONTEND": "noninteractive", "APT_LISTCHANGES_FRONTEND": "none"}
+
+
+class Dpkg:
+    name = "dpkg"
+
+    def __init__(self, root="/", package_dirs=(), runner=run):
+        self.root = root
+        self.package_dirs = list(package_dirs)
+        self.run = runner
+        self.admindir = os.path.join(root, "var/lib/dpkg")
+        self.cache_dir = os.path.join(root, "var/cache/apt/archives")
+
+    @classmethod
+    def available(cls, root="/"):
+        return bool(which("dpkg-query")) and os.path.isfile(os.path.join(root, "var/lib/dpkg/status"))
+
+    def _dpkg(self):
+        argv = ["dpkg"]
+        if self.root != "/":
+            argv.append("--root=%s" % self.root)
+        return argv
+
+    def query(self, name):
+        """{'name', 'state', 'version', 'arch', 'status'}; state installed | config-files | absent | broken."""
+        rc, out, err = self.run(
+            [
+                "dpkg-query",
+                "--admindir=%s" % self.admindir,
+                "-W",
+                "-f=${Package}\\t${Version}\\t${db:Status-Abbrev}\\t${Architecture}\\n",
+                name,
+            ]
+        )
+        if rc == 1 and not out.strip():
+            return {"name": name, "state": ABSENT, "version": None, "arch": None, "status": None}
+        if rc != 0:
+            raise CommandError("dpkg-query %s failed (rc %s): %s" % (name, rc, err))
+        lines = [ln for ln in out.decode("utf-8", "replace").splitlines() if ln.strip()]
+        rows = [ln.split("\t") for ln in lines]
+        rows = [r for r in rows if len(r) == 4 and r[0] == name]
+        if len(rows) != 1:
+            raise CommandError("dpkg-query %s: expected one package, got %d lines" % (name, len(lines)))
+        _, version, status, arch = rows[0]
+        status = status.strip()
+        if status == "ii":
+            state = INSTALLED
+        elif status in ("rc",):
+            state = CONFIG_FILES
+        elif status in ("un", "pn", ""):
+            state = ABSENT
+        else:
+            state = BROKEN
+        return {"name": name, "state": state, "version": version or None, "arch": arch or None, "status": status}
+
+    def archive_fields(self, path):
+        rc, out, _ = self.run(["dpkg-deb", "-f", path, "Package", "Version", "Architecture"])
+        if rc != 0:
+            return None
+        fields = {}
+        for line in out.decode("utf-8", "replace").splitlines():
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+        return fields.get("Package"), fields.get("Version"), fields.get("Architecture")
+
+    def find_archive(self, name, version, arch):
+        """Path of a .deb holding exactly name/version/arch, or None."""
+        candidates = []
+        if os.path.isdir(self.cache_dir):
+            prefix = name + "_"
+            candidates += [
+                os.path.join(self.cache_dir, f)
+                for f in sorted(os.listdir(self.cache_dir))
+                if f.startswith(prefix) and f.endswith(".deb")
+            ]
+        for d in self.package_dirs:
+            if os.path.isdir(d):
+                candidates += [os.path.join(d, f) for f in sorted(os.listdir(d)) if f.endswith(".deb")]
+        for path in candidates:
+            if os.path.isfile(path) and self.archive_fields(path) == (name, version, arch):
+                return path
+        return None
+
+    def repo_offers(self, name, version):
+        """True when apt knows a repository offering this exact version (only for the real root)."""
+        if self.root != "/" or not which("apt-cache") or not which("apt-get"):
+            return False
+        rc, out, _ = self.run(["apt-cache", "madison", name])
+        if rc != 0:
+            return False
+        for line in out.decode("utf-8", "replace").splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) >= 3 and parts[0] == name and parts[1] == version:
+                return True
+        return False
+
+    def plan(self, name):
+        """The captured state plus how to get back to it: source method archive | apt | remove | none."""
+        state = self.query(name)
+        entry = dict(state, manager=self.name)
+        if state["state"] == INSTALLED:
+            path = self.find_archive(name, state["version"], state["arch"])
+            if path:
+                entry["source"] = {"method": "archive", "path": path, "size": os.path.getsize(path)}
+            elif self.repo_offers(name, state["version"]):
+                entry["source"] = {"method": "apt"}
+            else:
+                entry["source"] = {"method": "none"}
+                entry["reason"] = "no archive of %s %s (%s) in %s or package_dirs, and no apt repository offers it" % (
+                    name,
+                    state["version"],
+                    state["arch"],
+                    self.cache_dir,
+                )
+        elif state["state"] in (ABSENT, CONFIG_FILES):
+            entry["source"] = {"method": "remove"}
+        else:
+            entry["source"] = {"method": "none"}
+            entry["reason"] = "%s is half-installed (dpkg status %r); that state cannot be restored" % (
+                name,
+                state["status"],
+            )
+        return entry
+
+    def matches(self, target, current):
+        if target["state"] == INSTALLED:
+            return current["state"] == INSTALLED and current["version"] == target["version"]
+        # Not installed before: removed (config files kept) is enough when only config files were left;
+        # when there was nothing at all, purge.
+        if target["state"] == CONFIG_FILES:
+            return current["state"] in (ABSENT, CONFIG_FILES)
+        return current["state"] == ABSENT
+
+    def restore(self, target, archive_path=None):
+        """Bring the package to the target state; raises CommandError on failure."""
+        name = target["name"]
+        method = target["source"]["method"]
+        if target["state"] == INSTALLED:
+            if method == "archive":
+                if not archive_path:
+                    raise CommandError("the snapshot holds no archive for %s" % name)
+                argv = [*self._dpkg(), "--force-confold", "--force-confdef", "-i", archive_path]
+            elif method == "apt":
+                argv = [
+                    "apt-get",
+                    "install",
+                    "-y",
+                    "-q",
+                    "--allow-downgrades",
+                    "-o",
+                    "Dpkg::Options::=--force-confold",
+                    "-o",
+                    "Dpkg::Options::=--force-confdef",
+                    "%s=%s" % (name, target["version"]),
+                ]
+            else:
+                raise CommandError("no way back to %s %s was captured" % (name, target["version"]))
+        else:
+            action = "--remove" if target["state"] == CONFIG_FILES else "--purge"
+            argv = [*self._dpkg(), action, name]
+        rc, _, err = self.run(argv, timeout=1800, env=NONINTERACTIVE)
+        if rc != 0:
+            raise CommandError("%s failed (rc %s): %s" % (" ".join(argv[:2]), rc, err))
+
+
+class Rpm:
+    name = "rpm"
+
+    def __init__(self, root="/", package_dirs=(), runner=run):
+        self.root = root
+        self.package_dirs = list(package_dirs)
+        self.run = runner
+
+    @classmethod
+    def available(cls, root="/"):
+        return bool(which("rpm")) and any(
+            os.path.isdir(os.path.join(root, d)) for d in ("var/lib/rpm", "usr/lib/sysimage/rpm")
+        )
+
+    def _rpm(self):
+        argv = ["rpm"]
+        if self.root != "/":
+            argv += ["--root", self.root]
+        return argv
+
+    QF = "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n"
+
+    def query(self, name):
+        rc, out, err = self.run([*self._rpm(), "-q", "--qf", self.QF, name])
+        text = out.decode("utf-8", "replace")
+        if rc != 0:
+            if "is not installed" in text or "is not installed" in err:
+                return {"name": name, "state": ABSENT, "version": None, "arch": None, "status": None}
+            raise CommandError("rpm -q %s failed (rc %s): %s" % (name, rc, err))
+        rows = [ln.split("\t") for ln in text.splitlines() if ln.strip()]
+        if len(rows) != 1 or len(rows[0]) != 3:
+            return {"name": name, "state": BROKEN, "version": None, "arch": None, "status": "%d versions" % len(rows)}
+        _, version, arch = rows[0]
+        return {"name": name, "state": INSTALLED, "version": version, "arch": arch, "status": "installed"}
+
+    def find_archive(self, name, version, arch):
+        for d in self.package_dirs:
+            if not os.path.isdir(d):
+                continue
+            for f in sorted(os.listdir(d)):
+                if not f.endswith(".rpm"):
+                    continue
+                path = os.path.join(d, f)
+                rc, out, _ = self.run(["rpm", "-qp", "--qf", self.QF, path])
+                row = out.decode("utf-8", "replace").strip().split("\t")
+                if rc == 0 and row == [name, version, arch]:
+                    return path
+        return None
+
+    def plan(self, name):
+        state = self.query(name)
+        entry = dict(state, manager=self.name)
+        if state["state"] == INSTALLED:
+            path = self.find_archive(name, state["version"], state["arch"])
+            if path:
+                entry["source"] = {"method": "archive", "path": path, "size": os.path.getsize(path)}
+            else:
+                entry["source"] = {"method": "none"}
+                entry["reason"] = "no archive of %s %s (%s) in package_dirs" % (name, state["version"], state["arch"])
+        elif state["state"] == ABSENT:
+            entry["source"] = {"method": "remove"}
+        else:
+            entry["source"] = {"method": "none"}
+            entry["reason"] = "%s has %s installed; that state cannot be restored" % (name, state["status"])
+        return entry
+
+    def matches(self, target, current):
+        if target["state"] == INSTALLED:
+            return current["state"] == INSTALLED and current["version"] == target["version"]
+        return current["state"] == ABSENT
+
+    def restore(self, target, archive_path=None):
+        name = target["name"]
+        if target["state"] == INSTALLED:
+            if target["source"]["method"] != "archive" or not archive_path:
+                raise CommandError("no way back to %s %s was captured" % (name, target["version"]))
+            argv = [*self._rpm(), "-U", "--oldpackage", "--replacepkgs", archive_path]
+        else:
+            argv = [*self._rpm(), "-e", name]
+        rc, _, err = self.run(argv, timeout=1800)
+        if rc != 0:
+            raise CommandError("%s failed (rc %s): %s" % (" ".join(argv[:2]), rc, err))
+
+
+def detect(root="/", package_dirs=(), runner=run):
+    """The package backend of this host, or None when it has neither dpkg nor rpm."""
+    for cls in (Dpkg, Rpm):
+        if cls.available(root):
+            return cls(root=root, package_dirs=package_dirs, runner=runner)
+    return None
+
+
+def check_name(name):
+    if not isinstance(name, str) or not name or name.startswith("-") or any(c.isspace() or c in "=/" for c in name):
+        raise ScopeError("package name %r is not usable" % (name,))
+    return name

@@ -1,0 +1,691 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rolling back to a snapshot, then verifying every item against the manifest.
+
+Order: stop the services that must end up stopped; put packages back; put files back (remove what the
+change added, recreate what it removed, rewrite what it modified); restore service enablement; start
+what must run, restarting services that were running throughout when their files or packages were
+restored; verify files, packages, services and the verify commands.
+
+Every step compares the current state with the manifest first and does nothing when they match, so a
+second run changes nothing, and a run that was killed is completed by the next one. What a comparison
+cannot see is kept in the journal (``rollback.json``): a run that did not finish forces the restart of
+running services on the next run, because the files it restored no longer look changed.
+
+Files are replaced atomically: contents go to a temp file beside the target (its name derived from the
+target path, so a rerun finds and removes it), the file system is synced, then the temp is renamed.
+"""
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import socket
+import stat
+import time
+
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import archive as archive_mod
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import manifest as mf
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import packages as pk
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import services as sv
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.capture import normalize_path, run_verify
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.errors import (
+    CommandError,
+    ConflictError,
+    DeadlineExceeded,
+    NotFoundError,
+    ScopeError,
+)
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.events import (
+    ROLLBACK_COMPLETED,
+    ROLLBACK_FAILED,
+    ledger_event,
+)
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.fsutil import (
+    atomic_write_bytes,
+    copy_to_new,
+    kind_of,
+    lstat_or_none,
+    read_xattrs,
+    remove_any,
+    sha256_file,
+    sync_filesystem,
+    write_xattrs,
+)
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc import run
+
+# Temp files are synced in batches: one syncfs per batch instead of one fsync per file.
+BATCH_BYTES = 64 * 1024 * 1024
+BATCH_FILES = 2048
+
+
+def temp_name(path):
+    """The temp path used while restoring path: beside it, and the same on every run."""
+    digest = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return os.path.join(os.path.dirname(path), ".cw-rollback-%s.tmp" % digest)
+
+
+def label(item):
+    return "%s:%s" % (item["kind"], item["path"])
+
+
+class Run:
+    """State of one rollback run: outcome lists, deadline, progress hook."""
+
+    def __init__(self, deadline_seconds=None, progress=None):
+        self.started = time.monotonic()
+        self.deadline = deadline_seconds
+        self.progress = progress
+        self.restored = []
+        self.unchanged = []
+        self.cannot_restore = []
+        self.failed = []
+        self.mismatches = []
+
+    def elapsed(self):
+        return time.monotonic() - self.started
+
+    def tick(self):
+        if self.deadline is not None and self.elapsed() > self.deadline:
+            raise DeadlineExceeded(
+                "rollback passed its deadline of %ss after %.1fs; rerun to complete it"
+                % (self.deadline, self.elapsed()),
+                elapsed=self.elapsed(),
+                deadline=self.deadline,
+            )
+
+    def did(self, what):
+        self.restored.append(what)
+        if self.progress:
+            self.progress(what)
+
+    def fail(self, name, error):
+        self.failed.append({"item": name, "error": str(error)})
+
+    def outcome(self):
+        return {
+            "restored": self.restored,
+            "unchanged": self.unchanged,
+            "cannot_restore": self.cannot_restore,
+            "failed": self.failed,
+            "duration_seconds": round(self.elapsed(), 3),
+        }
+
+
+# ---------------------------------------------------------------- comparing with the manifest
+
+
+def diff_item(item):
+    """What differs between the file system and a manifest item: [] when it matches."""
+    path = item["path"]
+    kind = item["kind"]
+    if kind == "uncaptured":
+        return []
+    st = lstat_or_none(path)
+    current = kind_of(st)
+    if kind == "absent":
+        return ["present"] if st is not None else []
+    if st is None:
+        return ["missing"]
+    if current != kind:
+        return ["type"]
+    out = []
+    if kind == "file":
+        if st.st_size != item["size"] or sha256_file(path) != item["sha256"]:
+            out.append("content")
+        if st.st_mtime_ns != item["mtime_ns"]:
+            out.append("mtime")
+    if kind == "symlink":
+        if os.readlink(path) != item["target"]:
+            out.append("target")
+    elif stat.S_IMODE(st.st_mode) != item["mode"]:
+        out.append("mode")
+    if (st.st_uid, st.st_gid) != (item["uid"], item["gid"]):
+        out.append("owner")
+    if read_xattrs(path) != item.get("xattrs", {}):
+        out.append("xattrs")
+    return out
+
+
+def extras(dir_item, known):
+    """Entries inside a captured directory that the manifest does not know (the change added them)."""
+    path = dir_item["path"]
+    st = lstat_or_none(path)
+    if st is None or not stat.S_ISDIR(st.st_mode):
+        return []
+    return [os.path.join(path, n) for n in sorted(os.listdir(path)) if os.path.join(path, n) not in known]
+
+
+def apply_meta(path, item):
+    """Owner, mode, xattrs (SELinux context, ACLs, capabilities) and, for files, mtime."""
+    if item["kind"] == "symlink":
+        os.lchown(path, item["uid"], item["gid"])
+        write_xattrs(path, item.get("xattrs", {}))
+        return
+    # chown first: it clears setuid bits and file capabilities, which chmod and the xattrs then restore.
+    os.chown(path, item["uid"], item["gid"], follow_symlinks=False)
+    os.chmod(path, item["mode"])
+    write_xattrs(path, item.get("xattrs", {}))
+    if item["kind"] == "file":
+        os.utime(path, ns=(item["mtime_ns"], item["mtime_ns"]), follow_symlinks=False)
+
+
+# ---------------------------------------------------------------- files
+
+
+class FileRestorer:
+    def __init__(self, manifest, snap_dir, run_state):
+        self.items = sorted(manifest["items"], key=lambda i: i["path"].split("/"))
+        self.known = {i["path"] for i in self.items}
+        self.captured_dirs = {i["path"] for i in self.items if i["kind"] == "dir"}
+        self.snap_dir = snap_dir
+        self.run = run_state
+        self.batch = []
+        self.batch_bytes = 0
+        self.devices = {}
+
+    def _touch(self, path):
+        parent = os.path.dirname(path)
+        try:
+            self.devices.setdefault(os.lstat(parent).st_dev, parent)
+        except OSError:
+            pass
+
+    def restore(self):
+        self._remove_added()
+        for item in self.items:
+            self.run.tick()
+            try:
+                self._restore_item(item)
+            except OSError as exc:
+                self.run.fail(label(item), "%s: %s" % (exc.strerror or exc, exc.filename or item["path"]))
+        self._flush()
+        for item in reversed(self.items):
+            if item["kind"] != "dir":
+                continue
+            self.run.tick()
+            try:
+                aspects = [a for a in diff_item(item) if a in ("mode", "owner", "xattrs")]
+                if aspects:
+                    apply_meta(item["path"], item)
+                    self._touch(item["path"])
+                    self.run.did("%s (%s)" % (label(item), ", ".join(aspects)))
+            except OSError as exc:
+                self.run.fail(label(item), exc.strerror or exc)
+        for path in self.devices.values():
+            sync_filesystem(path)
+
+    def _remove_added(self):
+        for item in self.items:
+            self.run.tick()
+            try:
+                self._remove_added_for(item)
+            except OSError as exc:
+                self.run.fail(label(item), "%s: %s" % (exc.strerror or exc, exc.filename or item["path"]))
+
+    def _remove_added_for(self, item):
+        if item["kind"] == "absent":
+            if lstat_or_none(item["path"]) is not None:
+                remove_any(item["path"])
+                self._touch(item["path"])
+                self.run.did("%s (removed: the change added it)" % label(item))
+        elif item["kind"] == "dir":
+            for path in extras(item, self.known):
+                remove_any(path)
+                self._touch(path)
+                if not os.path.basename(path).startswith(".cw-rollback-"):
+                    self.run.did("added:%s (removed: the change added it)" % path)
+        elif os.path.dirname(item["path"]) not in self.captured_dirs:
+            # A temp left by a killed run beside a file whose directory is not captured.
+            tmp = temp_name(item["path"])
+            if lstat_or_none(tmp) is not None:
+                os.unlink(tmp)
+
+    def _restore_item(self, item):
+        kind = item["kind"]
+        if kind in ("absent", "uncaptured"):
+            return
+        aspects = diff_item(item)
+        if not aspects:
+            self.run.unchanged.append(label(item))
+            return
+        path = item["path"]
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):
+            # Only reachable for a top-level scope path whose parent the change removed.
+            os.makedirs(parent, 0o755)
+        if kind == "dir":
+            if "missing" in aspects or "type" in aspects:
+                remove_any(path)
+                os.mkdir(path, 0o700)
+                self._touch(path)
+                self.run.did("%s (%s)" % (label(item), "recreated" if "missing" in aspects else "type"))
+            # Mode, owner and xattrs of directories are set after their contents (deepest first).
+            return
+        if kind == "symlink":
+            if set(aspects) & {"missing", "type", "target"}:
+                tmp = temp_name(path)
+                if lstat_or_none(tmp) is not None:
+                    os.unlink(tmp)
+                os.symlink(item["target"], tmp)
+                apply_meta(tmp, item)
+                if kind_of(lstat_or_none(path)) == "dir":
+                    shutil.rmtree(path)
+                os.replace(tmp, path)
+            else:
+                apply_meta(path, item)
+            self._touch(path)
+            self.run.did("%s (%s)" % (label(item), ", ".join(aspects)))
+            return
+        # Regular file.
+        if set(aspects) & {"missing", "type", "content"}:
+            blob = mf.blob_path(self.snap_dir, item["sha256"])
+            tmp = temp_name(path)
+            if lstat_or_none(tmp) is not None:
+                os.unlink(tmp)
+            sha, _ = copy_to_new(blob, tmp)
+            if sha != item["sha256"]:
+                os.unlink(tmp)
+                raise OSError(errno.EIO, "snapshot copy is damaged (sha256 mismatch); file left as it is", blob)
+            apply_meta(tmp, item)
+            self.batch.append((tmp, item, aspects))
+            self.batch_bytes += item["size"]
+            if self.batch_bytes >= BATCH_BYTES or len(self.batch) >= BATCH_FILES:
+                self._flush()
+        else:
+            apply_meta(path, item)
+            self._touch(path)
+            self.run.did("%s (%s)" % (label(item), ", ".join(aspects)))
+
+    def _flush(self):
+        """Sync the temps to disk, then rename each over its target."""
+        if not self.batch:
+            return
+        synced = set()
+        for tmp, _, _ in self.batch:
+            dev = os.lstat(tmp).st_dev
+            if dev not in synced:
+                sync_filesystem(os.path.dirname(tmp))
+                synced.add(dev)
+        batch, self.batch, self.batch_bytes = self.batch, [], 0
+        for n, (tmp, item, aspects) in enumerate(batch):
+            path = item["path"]
+            try:
+                self.run.tick()
+            except DeadlineExceeded:
+                # Drop the temps not yet renamed; the next run writes them again.
+                for left, _, _ in batch[n:]:
+                    os.unlink(left)
+                raise
+            try:
+                if kind_of(lstat_or_none(path)) == "dir":
+                    shutil.rmtree(path)
+                os.replace(tmp, path)
+                self._touch(path)
+                self.run.did("%s (%s)" % (label(item), ", ".join(aspects)))
+            except OSError as exc:
+                self.run.fail(label(item), exc.strerror or exc)
+
+
+# ---------------------------------------------------------------- journal
+
+
+def _journal_path(snap_dir):
+    return os.path.join(snap_dir, mf.JOURNAL)
+
+
+def read_journal(snap_dir):
+    try:
+        with open(_journal_path(snap_dir), "rb") as fh:
+            data = json.loads(fh.read().decode("utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_journal(snap_dir, data):
+    atomic_write_bytes(_journal_path(snap_dir), json.dumps(data, sort_keys=True).encode())
+
+
+class Lock:
+    """Only one rollback of a snapshot at a time; the kernel drops the lock when a run is killed."""
+
+    def __init__(self, snap_dir):
+        self.path = os.path.join(snap_dir, mf.LOCK)
+        self.fd = None
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self.fd)
+            raise ConflictError("another rollback of this snapshot is running (%s is locked)" % self.path) from None
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+# ---------------------------------------------------------------- packages and services
+
+
+def _package_backend(manager, root, runner):
+    if manager == "dpkg" and pk.Dpkg.available(root):
+        return pk.Dpkg(root=root, runner=runner)
+    if manager == "rpm" and pk.Rpm.available(root):
+        return pk.Rpm(root=root, runner=runner)
+    return None
+
+
+def _service_backend(name, root, runner):
+    if name == "systemd" and sv.Systemd.available(root):
+        return sv.Systemd(root=root, runner=runner)
+    if name == "lsb" and sv.Lsb.available(root):
+        return sv.Lsb(root=root, runner=runner)
+    return None
+
+
+def restore_packages(manifest, snap_dir, state, root, runner, check_mode=False):
+    for target in manifest["packages"]:
+        state.tick()
+        name = "package:%s" % target["name"]
+        backend = _package_backend(target["manager"], root, runner)
+        if backend is None:
+            state.cannot_restore.append(
+                {"item": name, "reason": "%s is not available on this host" % target["manager"]}
+            )
+            continue
+        try:
+            current = backend.query(target["name"])
+            if backend.matches(target, current):
+                state.unchanged.append(name)
+                continue
+            want = target["version"] if target["state"] == pk.INSTALLED else "not installed"
+            have = current["version"] if current["state"] == pk.INSTALLED else current["state"]
+            if target["source"]["method"] == "none":
+                state.cannot_restore.append(
+                    {"item": name, "reason": "is %s, snapshot had %s: %s" % (have, want, target.get("reason", ""))}
+                )
+                continue
+            if not check_mode:
+                blob = None
+                if target["source"]["method"] == "archive":
+                    blob = mf.blob_path(snap_dir, target["source"]["blob"])
+                backend.restore(target, archive_path=blob)
+            state.did("%s (%s -> %s)" % (name, have, want))
+        except CommandError as exc:
+            state.fail(name, exc)
+
+
+def _services(manifest, root, runner, state):
+    """(target, backend, current) per captured service; failures are recorded and skipped."""
+    out = []
+    for target in manifest["services"]:
+        name = "service:%s" % target["name"]
+        backend = _service_backend(target["backend"], root, runner)
+        if backend is None:
+            state.cannot_restore.append(
+                {"item": name, "reason": "service backend %s is not available" % target["backend"]}
+            )
+            continue
+        try:
+            out.append((target, backend, backend.query(target["name"])))
+        except CommandError as exc:
+            state.fail(name, exc)
+    return out
+
+
+def stop_services(manifest, root, runner, state, check_mode=False):
+    for target, backend, current in _services(manifest, root, runner, state):
+        state.tick()
+        should_run = target["present"] and target["active"]
+        if current["active"] and not should_run:
+            try:
+                if not check_mode:
+                    backend.stop(target["name"])
+                state.did("service:%s (stopped)" % target["name"])
+            except CommandError as exc:
+                state.fail("service:%s" % target["name"], exc)
+
+
+def start_services(manifest, root, runner, state, restart, check_mode=False):
+    for target, backend, current in _services(manifest, root, runner, state):
+        state.tick()
+        name = "service:%s" % target["name"]
+        try:
+            if not backend.enablement_matches(target, current):
+                if not check_mode:
+                    backend.set_enablement(target)
+                state.did("%s (enablement)" % name)
+            if not (target["present"] and target["active"]):
+                if not current["active"] and not any(r.startswith(name + " ") for r in state.restored):
+                    state.unchanged.append(name)
+                continue
+            if not current["present"]:
+                state.cannot_restore.append({"item": name, "reason": "its init script or unit is gone"})
+            elif not current["active"]:
+                if not check_mode:
+                    backend.start(target["name"])
+                state.did("%s (started)" % name)
+            elif restart:
+                if not check_mode:
+                    backend.stop(target["name"])
+                    backend.start(target["name"])
+                state.did("%s (restarted: its files or packages were restored)" % name)
+            else:
+                state.unchanged.append(name)
+        except (CommandError, OSError) as exc:
+            state.fail(name, exc)
+
+
+# ---------------------------------------------------------------- verification
+
+
+def verify(manifest, root="/", runner=run, state=None):
+    """Every way the current state differs from the manifest: list of {'item', 'problem'}."""
+    problems = []
+    items = manifest["items"]
+    known = {i["path"] for i in items}
+    for item in items:
+        if state:
+            state.tick()
+        try:
+            aspects = diff_item(item)
+        except OSError as exc:
+            aspects = ["unreadable: %s" % (exc.strerror or exc)]
+        if aspects:
+            problems.append({"item": label(item), "problem": "differs from the snapshot: %s" % ", ".join(aspects)})
+        if item["kind"] == "dir":
+            for path in extras(item, known):
+                problems.append({"item": "added:%s" % path, "problem": "not in the snapshot"})
+    for target in manifest["packages"]:
+        backend = _package_backend(target["manager"], root, runner)
+        name = "package:%s" % target["name"]
+        if backend is None:
+            problems.append({"item": name, "problem": "%s is not available" % target["manager"]})
+            continue
+        try:
+            current = backend.query(target["name"])
+        except CommandError as exc:
+            problems.append({"item": name, "problem": str(exc)})
+            continue
+        if not backend.matches(target, current):
+            problems.append(
+                {
+                    "item": name,
+                    "problem": "is %s %s, snapshot had %s %s"
+                    % (current["state"], current["version"] or "", target["state"], target["version"] or ""),
+                }
+            )
+    for target in manifest["services"]:
+        name = "service:%s" % target["name"]
+        backend = _service_backend(target["backend"], root, runner)
+        if backend is None:
+            problems.append({"item": name, "problem": "service backend %s is not available" % target["backend"]})
+            continue
+        try:
+            current = backend.query(target["name"])
+        except CommandError as exc:
+            problems.append({"item": name, "problem": str(exc)})
+            continue
+        want_active = target["present"] and target["active"]
+        if current["active"] != want_active:
+            problems.append(
+                {
+                    "item": name,
+                    "problem": "is %s, snapshot had it %s"
+                    % ("running" if current["active"] else "stopped", "running" if want_active else "stopped"),
+                }
+            )
+        if not backend.enablement_matches(target, current):
+            problems.append({"item": name, "problem": "boot enablement differs from the snapshot"})
+    for command in manifest["verify"]:
+        name = "verify:%s" % command["name"]
+        try:
+            got = run_verify(command, runner=runner)
+        except CommandError as exc:
+            problems.append({"item": name, "problem": str(exc)})
+            continue
+        if got["rc"] != command["rc"]:
+            problems.append({"item": name, "problem": "exit code %s, snapshot had %s" % (got["rc"], command["rc"])})
+        elif got["stdout_sha256"] != command["stdout_sha256"]:
+            problems.append({"item": name, "problem": "output differs from the snapshot"})
+    return problems
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def rollback(
+    store=mf.DEFAULT_STORE,
+    change_id=None,
+    snapshot_id=None,
+    deadline_seconds=None,
+    check_mode=False,
+    root="/",
+    runner=run,
+    progress=None,
+    host=None,
+):
+    """Restore a snapshot and verify it. Returns the module result; raises typed errors.
+
+    DeadlineExceeded carries the partial result in ``.result``.
+    """
+    state = Run(deadline_seconds=deadline_seconds, progress=progress)
+    host = host or socket.gethostname()
+    store = normalize_path(store)
+    if deadline_seconds is not None and deadline_seconds <= 0:
+        raise ScopeError("deadline_seconds must be positive")
+    if snapshot_id and not os.path.isdir(mf.snapshot_dir(store, snapshot_id)):
+        if os.path.isfile(mf.snapshot_dir(store, snapshot_id) + mf.ARCHIVE):
+            if check_mode:
+                raise NotFoundError(
+                    "snapshot %s is only an archive in %s; check mode does not unpack it" % (snapshot_id, store)
+                )
+            archive_mod.extract(store, snapshot_id)
+    manifest = mf.resolve(store, change_id=change_id, snapshot_id=snapshot_id)
+    snap_dir = mf.snapshot_dir(store, manifest["snapshot_id"])
+    result = {
+        "snapshot_id": manifest["snapshot_id"],
+        "change_id": manifest["change_id"],
+        "store": store,
+        "deadline_seconds": deadline_seconds,
+        "resumed": False,
+    }
+
+    if check_mode:
+        return _check(manifest, snap_dir, state, root, runner, result)
+
+    with Lock(snap_dir):
+        journal = read_journal(snap_dir)
+        resumed = journal.get("state") == "running"
+        result["resumed"] = resumed
+        journal.update(state="running", runs=journal.get("runs", 0) + 1, started=time.time())
+        write_journal(snap_dir, journal)
+        try:
+            stop_services(manifest, root, runner, state)
+            restore_packages(manifest, snap_dir, state, root, runner)
+            FileRestorer(manifest, snap_dir, state).restore()
+            changed_content = any(not r.startswith("service:") for r in state.restored)
+            start_services(manifest, root, runner, state, restart=changed_content or resumed)
+            problems = verify(manifest, root=root, runner=runner, state=state)
+        except DeadlineExceeded as exc:
+            result.update(state.outcome(), changed=bool(state.restored), verified=False)
+            result["ledger_event"] = _event(ROLLBACK_FAILED, manifest, result, host, str(exc))
+            exc.result = result
+            raise
+        state.mismatches = problems
+        result.update(state.outcome(), changed=bool(state.restored))
+        result["verification"] = problems
+        result["verified"] = not problems and not state.failed and not state.cannot_restore
+        journal.update(
+            state="done",
+            finished=time.time(),
+            last={
+                "restored": len(state.restored),
+                "failed": len(state.failed),
+                "cannot_restore": len(state.cannot_restore),
+                "verified": result["verified"],
+                "duration_seconds": result["duration_seconds"],
+            },
+        )
+        write_journal(snap_dir, journal)
+    ok = result["verified"]
+    late = deadline_seconds is not None and state.elapsed() > deadline_seconds
+    reason = None
+    if late:
+        reason = "rollback took %.1fs, past its deadline of %ss" % (state.elapsed(), deadline_seconds)
+    elif not ok:
+        reason = "%d item(s) do not match the snapshot after rollback" % (
+            len(problems) or len(state.failed) + len(state.cannot_restore)
+        )
+    result["ledger_event"] = _event(
+        ROLLBACK_COMPLETED if ok and not late else ROLLBACK_FAILED, manifest, result, host, reason
+    )
+    if late:
+        exc = DeadlineExceeded(reason, elapsed=state.elapsed(), deadline=deadline_seconds)
+        exc.result = result
+        raise exc
+    return result
+
+
+def _check(manifest, snap_dir, state, root, runner, result):
+    """Check mode: what would be restored, nothing written."""
+    known = {i["path"] for i in manifest["items"]}
+    stop_services(manifest, root, runner, state, check_mode=True)
+    restore_packages(manifest, snap_dir, state, root, runner, check_mode=True)
+    for item in sorted(manifest["items"], key=lambda i: i["path"].split("/")):
+        if item["kind"] == "uncaptured":
+            continue
+        aspects = diff_item(item)
+        if aspects:
+            state.restored.append("%s (%s)" % (label(item), ", ".join(aspects)))
+        elif item["kind"] != "absent":
+            state.unchanged.append(label(item))
+        if item["kind"] == "dir":
+            state.restored += ["added:%s (would be removed)" % p for p in extras(item, known)]
+    changed_content = any(not r.startswith("service:") for r in state.restored)
+    start_services(manifest, root, runner, state, restart=changed_content, check_mode=True)
+    result.update(state.outcome(), changed=bool(state.restored), verified=False, verification=[])
+    result["ledger_event"] = None
+    return result
+
+
+def _event(event_type, manifest, result, host, reason):
+    data = {
+        "snapshot_id": manifest["snapshot_id"],
+        "restored": len(result.get("restored", [])),
+        "unchanged": len(result.get("unchanged", [])),
+        "cannot_restore": len(result.get("cannot_restore", [])),
+        "failed": len(result.get("failed", [])),
+        "verified": result.get("verified", False),
+        "duration_seconds": result.get("duration_seconds"),
+        "deadline_seconds": result.get("deadline_seconds"),
+        "resumed": result.get("resumed", False),
+    }
+    if reason:
+        data["reason"] = reason
+    return ledger_event(event_type, manifest["change_id"], data, host=host)

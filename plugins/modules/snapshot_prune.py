@@ -1,0 +1,148 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: snapshot_prune
+author: changeward maintainers
+version_added: "0.1.0"
+short_description: Prune a host's snapshot store by age and count, never touching open changes
+description:
+  - Removes snapshots taken by M(changeward.hybrid.snapshot) from the host's store when they are older than
+    O(max_age) or beyond the newest O(max_count).
+  - A snapshot whose change id is in O(protected_change_ids) is never removed. Pass the ledger's open
+    changes there; the option is required so that forgetting it cannot prune what an open change needs.
+  - Damaged snapshots (unreadable manifest) are reported and kept. Captures that were interrupted and
+    are no longer running are removed.
+  - A snapshot is first renamed out of the way and then deleted, so an interrupted prune never leaves
+    something that looks like a complete snapshot.
+options:
+  store:
+    description: Directory on the target that holds the snapshots.
+    type: path
+    default: /var/lib/changeward/snapshots
+  max_age:
+    description:
+      - Remove unprotected snapshots older than this, as seconds or a number with V(s), V(m), V(h), V(d)
+        or V(w) (V(14d)).
+    type: str
+  max_count:
+    description:
+      - Keep at most this many unprotected snapshots (the newest); protected snapshots are kept in
+        addition.
+    type: int
+  protected_change_ids:
+    description:
+      - Change ids whose snapshots must be kept, normally the open changes from the ledger. Use V([]) when
+        there are none.
+    type: list
+    elements: str
+    required: true
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be pruned; nothing is removed.
+  diff_mode:
+    support: none
+    description: Not supported.
+  platform:
+    platforms: posix
+    description: Linux targets; Python 3.8 or later.
+seealso:
+  - module: changeward.hybrid.snapshot
+  - module: changeward.hybrid.rollback
+"""
+
+EXAMPLES = r"""
+- name: Keep two weeks and at most ten snapshots, except for open changes
+  changeward.hybrid.snapshot_prune:
+    max_age: 14d
+    max_count: 10
+    protected_change_ids: "{{ open_change_ids }}"
+"""
+
+RETURN = r"""
+store:
+  description: The snapshot store.
+  returned: always
+  type: str
+pruned:
+  description: Snapshots removed (or that would be), with snapshot_id, change_id, created and reason.
+  returned: always
+  type: list
+  elements: dict
+kept:
+  description: Ids of unprotected snapshots kept.
+  returned: always
+  type: list
+  elements: str
+protected:
+  description: Ids of snapshots kept because their change is open.
+  returned: always
+  type: list
+  elements: str
+damaged:
+  description: Snapshots whose manifest does not check out, with the error; never removed automatically.
+  returned: always
+  type: list
+  elements: dict
+abandoned:
+  description: Interrupted captures and archive temp files removed.
+  returned: always
+  type: list
+  elements: str
+freed_bytes:
+  description: Bytes freed (or that would be).
+  returned: always
+  type: int
+ledger_events:
+  description: One CloudEvents-shaped C(io.changeward.snapshot.pruned) event per change whose snapshots were removed.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import retention
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.errors import SnapshotError
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.manifest import DEFAULT_STORE
+
+
+def ensure_pruned(module):
+    params = module.params
+    max_age = retention.parse_duration(params["max_age"]) if params["max_age"] is not None else None
+    return retention.prune(
+        store=params["store"],
+        protected_change_ids=params["protected_change_ids"],
+        max_age_seconds=max_age,
+        max_count=params["max_count"],
+        check_mode=module.check_mode,
+    )
+
+
+def run(module):
+    try:
+        return ensure_pruned(module)
+    except SnapshotError as exc:
+        module.fail_json(msg=str(exc), error=type(exc).__name__)
+    except OSError as exc:
+        module.fail_json(msg="prune failed: %s" % exc, error="OSError")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "store": {"type": "path", "default": DEFAULT_STORE},
+            "max_age": {"type": "str"},
+            "max_count": {"type": "int"},
+            "protected_change_ids": {"type": "list", "elements": "str", "required": True},
+        },
+        required_one_of=[["max_age", "max_count"]],
+        supports_check_mode=True,
+    )
+    module.exit_json(**run(module))
+
+
+if __name__ == "__main__":
+    main()
