@@ -1,0 +1,324 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+name: change_window_guard
+type: aggregate
+short_description: Stop a play or serial batch that would start inside a blackout window
+version_added: "0.1.0"
+author: changeward maintainers
+description:
+  - Checks the configured blackout and maintenance calendars at the start of every play and again before
+    every C(serial) batch, for the scope of each host in the batch, with the same rules as
+    M(changeward.hybrid.blackout). Nothing has to be added to playbooks, so ad-hoc runs and forgotten
+    playbooks are covered too.
+  - When any host of the batch is blocked, the batch runs no task of the play (no fact gathering either);
+    instead each host fails one task named C(changeward window guard) whose message names the windows and when
+    changes are allowed again. The run ends failed and later batches do not start.
+  - Fails closed. A calendar that cannot be read, no calendar at all, or any error inside the guard blocks the
+    batch.
+  - A host's scope is built from its labels (O(scope_labels)), read from the C(changeward_labels) host variable
+    when present, else from host variables of the same names. The label C(services) is matched as C(service).
+    The change type (O(change_type), or the extra variable C(changeward_change_type)) is matched as the label
+    C(change_type).
+  - Regional teams add calendars for their hosts in inventory C(group_vars) as C(changeward_local_calendars)
+    (same entries as O(calendars) or the C(calendars) option of the blackout module); they apply to those
+    hosts only.
+  - "Emergency override: set the extra variable C(changeward_override) (C(reference), C(approver), C(role)) or
+    the environment variables C(CHANGEWARD_OVERRIDE_REFERENCE), C(CHANGEWARD_OVERRIDE_APPROVER) and
+    C(CHANGEWARD_OVERRIDE_ROLE), with change type V(emergency) and a role listed in the policy
+    C(blackout.override_roles). The guard then lets the batch run and prints the override as a CloudEvent
+    for retroactive review."
+requirements:
+  - enabled in C(callbacks_enabled) in ansible.cfg
+  - for ad-hoc C(ansible) commands, C(bin_ansible_callbacks = True) in ansible.cfg (ansible-core loads no
+    extra callbacks for ad-hoc commands without it)
+  - icalendar and python-dateutil on the controller
+notes:
+  - Relative calendar paths are relative to the directory of the ansible.cfg in use (the working directory when
+    there is none).
+  - C(--skip-tags always) also skips the failing task; the blocked batch then runs nothing and the run does not
+    fail.
+options:
+  calendars:
+    description:
+      - Calendar paths or http(s) URLs checked for every host, added to the policy file's C(blackout.calendars).
+    type: list
+    elements: str
+    default: []
+    env:
+      - name: CHANGEWARD_CALENDARS
+    ini:
+      - section: changeward_window_guard
+        key: calendars
+  policy_file:
+    description:
+      - YAML changeward policy document; its C(blackout) section gives calendars (in the full mapping form),
+        C(override_roles), C(horizon_days), C(default_timezone) and C(http_timeout).
+    type: path
+    env:
+      - name: CHANGEWARD_POLICY_FILE
+    ini:
+      - section: changeward_window_guard
+        key: policy_file
+  change_type:
+    description:
+      - Change type of runs that do not set the extra variable C(changeward_change_type).
+    type: str
+    choices: [standard, normal, emergency]
+    default: normal
+    env:
+      - name: CHANGEWARD_CHANGE_TYPE
+    ini:
+      - section: changeward_window_guard
+        key: change_type
+  enforce:
+    description:
+      - When V(false), a blocked batch only raises a warning and runs (report-only rollout of the guard).
+    type: bool
+    default: true
+    env:
+      - name: CHANGEWARD_WINDOW_ENFORCE
+    ini:
+      - section: changeward_window_guard
+        key: enforce
+  scope_labels:
+    description:
+      - Host labels that make up each host's scope.
+    type: list
+    elements: str
+    default: [env_type, provider, region, az, site, tenant, ring, data_class, rollback_capability, criticality,
+              owner_team, services]
+    env:
+      - name: CHANGEWARD_SCOPE_LABELS
+    ini:
+      - section: changeward_window_guard
+        key: scope_labels
+  exempt_playbooks:
+    description:
+      - Shell-style patterns of playbook paths the guard does not check (for example read-only audit or report
+        playbooks). Matched against the playbook's absolute path and its file name. Set by the operator in
+        ansible.cfg, not by playbooks.
+    type: list
+    elements: str
+    default: []
+    env:
+      - name: CHANGEWARD_EXEMPT_PLAYBOOKS
+    ini:
+      - section: changeward_window_guard
+        key: exempt_playbooks
+  http_timeout:
+    description:
+      - Seconds to wait for each calendar URL. Defaults to the policy C(blackout.http_timeout), else 10.
+    type: float
+    env:
+      - name: CHANGEWARD_HTTP_TIMEOUT
+    ini:
+      - section: changeward_window_guard
+        key: http_timeout
+"""
+
+import fnmatch
+import json
+import os
+import time
+
+import yaml
+from ansible import constants as C
+from ansible.playbook.block import Block
+from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar import gate
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.localtime import iso_utc
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.policy import blackout_policy
+
+GUARD_TASK = "changeward window guard"
+SOURCE = "changeward.hybrid.change_window_guard"
+LOCAL_CALENDARS_VAR = "changeward_local_calendars"
+MAX_HOSTS_NAMED = 10
+
+
+class GuardDecision:
+    def __init__(self, blocked, msg, overrides=None):
+        self.blocked = blocked
+        self.msg = msg
+        self.overrides = overrides or []
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "changeward.hybrid.change_window_guard"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, display=None, options=None):
+        super().__init__(display=display, options=options)
+        self._playbook = None
+
+    def v2_playbook_on_start(self, playbook):
+        self._playbook = os.path.abspath(getattr(playbook, "_file_name", "") or "")
+
+    def v2_playbook_on_play_start(self, play):
+        # ansible-core fires this once per serial batch, after the batch's hosts are set and before
+        # the play iterator is built from the play, so rewriting the play here stops exactly this batch.
+        if self._exempt():
+            self._display.display(f"{GUARD_TASK}: playbook {self._playbook} is exempt", color=C.COLOR_SKIP)
+            return
+        try:
+            decision = self.evaluate(play)
+        except Exception as exc:  # fail closed: a guard that cannot decide blocks
+            decision = GuardDecision(True, f"window guard could not decide, so the change is blocked: {exc}")
+        if not decision.blocked:
+            for event in decision.overrides:
+                self._display.warning(
+                    f"{GUARD_TASK}: blackout overridden under {event['subject']}; retroactive review required. "
+                    f"Ledger event: {json.dumps(event, sort_keys=True)}"
+                )
+            return
+        if not self.get_option("enforce"):
+            self._display.warning(f"{GUARD_TASK} (enforce=false, not stopping): {decision.msg}")
+            return
+        self._display.error(f"{GUARD_TASK}: {decision.msg}")
+        try:
+            self.stop(play, decision.msg)
+        except Exception as exc:
+            # The dispatcher turns exceptions into warnings; SystemExit is not caught there and ends the run
+            # before the batch's iterator exists.
+            self._display.error(f"{GUARD_TASK}: could not stop the play cleanly ({exc}); aborting the run")
+            raise SystemExit(2) from exc
+
+    def _exempt(self):
+        patterns = self.get_option("exempt_playbooks") or []
+        name = os.path.basename(self._playbook or "")
+        return any(fnmatch.fnmatch(self._playbook or "", p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+    @staticmethod
+    def stop(play, msg):
+        """Replace everything the batch would run with one failing task per host."""
+        block = Block.load(
+            {
+                "block": [
+                    {
+                        "name": GUARD_TASK,
+                        "ansible.builtin.fail": {"msg": msg},
+                        "ignore_errors": False,
+                        "tags": ["always"],
+                    }
+                ],
+            },
+            play=play,
+            variable_manager=play.get_variable_manager(),
+            loader=play.get_loader(),
+        )
+        play.gather_facts = False
+        play.force_handlers = False
+        play.pre_tasks = [block]
+        play.roles = []
+        play.tasks = []
+        play.post_tasks = []
+        play.handlers = []
+
+    # -- evaluation -------------------------------------------------------------------------------
+
+    def _base_dir(self):
+        config = getattr(C.config, "_config_file", None)
+        return os.path.dirname(os.path.abspath(config)) if config else os.getcwd()
+
+    def _resolve(self, src):
+        return src if os.path.isabs(src) else os.path.join(self._base_dir(), src)
+
+    def _policy(self):
+        path = self.get_option("policy_file")
+        if not path:
+            return {}
+        with open(self._resolve(path), "rb") as handle:
+            doc = yaml.safe_load(handle)
+        if not isinstance(doc, dict):
+            raise ValueError(f"policy file {path} is not a YAML mapping")
+        return doc
+
+    def _override(self, extra_vars):
+        override = extra_vars.get("changeward_override")
+        if override:
+            return dict(override)
+        env = {k: os.environ.get(f"CHANGEWARD_OVERRIDE_{k.upper()}") for k in ("reference", "approver", "role")}
+        return env if any(env.values()) else None
+
+    def _scope(self, host_vars):
+        labels = host_vars.get("changeward_labels")
+        labels = labels if isinstance(labels, dict) else {}
+        scope = {}
+        for label in self.get_option("scope_labels") or []:
+            value = labels.get(label, host_vars.get(label))
+            if value is None or value == "" or value == []:
+                continue
+            if "{{" in str(value):
+                # An unrendered template says nothing reliable; an unknown label matches every event.
+                continue
+            scope["service" if label == "services" else label] = (
+                [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value)
+            )
+        return scope
+
+    def evaluate(self, play):
+        variable_manager = play.get_variable_manager()
+        hosts = variable_manager._inventory.get_hosts(play.hosts, order=play.order)
+        if not hosts:
+            return GuardDecision(False, "no hosts")
+        extra_vars = variable_manager.extra_vars
+        change_type = str(extra_vars.get("changeward_change_type") or self.get_option("change_type"))
+        override = self._override(extra_vars)
+        policy_doc = self._policy()
+        policy = blackout_policy(policy_doc)
+        shared = list(policy.calendars) + list(self.get_option("calendars") or [])
+        timeout = self.get_option("http_timeout")
+        at = iso_utc(float(int(time.time())))
+
+        loaded_by_key, decided, blocked, overrides = {}, {}, {}, []
+        for host in hosts:
+            host_vars = variable_manager.get_vars(play=play, host=host, include_hostvars=False)
+            local = host_vars.get(LOCAL_CALENDARS_VAR) or []
+            if not isinstance(local, list):
+                raise ValueError(f"host {host.name}: {LOCAL_CALENDARS_VAR} must be a list")
+            key = json.dumps(local, sort_keys=True, default=str)
+            if key not in loaded_by_key:
+                # Load per distinct calendar set once per batch: calendars are re-read every batch so a
+                # window added mid-run is seen by the next batch.
+                loaded_by_key[key] = gate.load(shared + list(local), policy, timeout, self._resolve)
+            scope = self._scope(host_vars)
+            decision_key = (key, json.dumps(scope, sort_keys=True))
+            if decision_key not in decided:
+                decided[decision_key] = gate.decide(
+                    loaded_by_key[key], policy, at, scope, change_type, True, override, SOURCE
+                )
+            result = decided[decision_key]
+            if result["blocked"] and not result["overridden"]:
+                blocked[host.name] = result
+            elif result.get("ledger_event") and result["ledger_event"] not in overrides:
+                overrides.append(result["ledger_event"])
+        if not blocked:
+            return GuardDecision(False, "allowed", overrides)
+        return GuardDecision(True, self._message(blocked))
+
+    @staticmethod
+    def _message(blocked):
+        names = sorted(blocked)
+        shown = ", ".join(names[:MAX_HOSTS_NAMED]) + (
+            f" and {len(names) - MAX_HOSTS_NAMED} more" if len(names) > MAX_HOSTS_NAMED else ""
+        )
+        reasons = []
+        for name in names:
+            for reason in blocked[name]["reasons"]:
+                if reason not in reasons:
+                    reasons.append(reason)
+        nexts = [blocked[n]["next_allowed_at"] for n in names]
+        if any(n is None for n in nexts):
+            when = "when changes are allowed again is unknown (no allowed time within the horizon or a calendar failed)"
+        else:
+            when = f"changes are allowed again at {max(nexts)}"
+        refused = sorted({r["override_refused"] for r in blocked.values() if r.get("override_refused")})
+        msg = f"batch stopped, change blocked for {shown}: {'; '.join(reasons)}; {when}"
+        if refused:
+            msg += f". Override refused: {'; '.join(refused)}"
+        return msg
