@@ -1,0 +1,51 @@
+"""Helpers for the snapshot tests: a tree fingerprint computed here, independent of the core."""
+
+import hashlib
+import os
+import stat
+
+
+def fingerprint(*roots, racing=False):
+    """path -> (type, mode, uid, gid, content sha256 / link target) for every entry under roots.
+
+    Roots that do not exist appear as 'absent'. Directories are walked without following links.
+    racing=True skips entries that vanish while walking (a rollback is running in another process).
+    """
+    out = {}
+    for root in roots:
+        if not os.path.lexists(root):
+            out[root] = ("absent",)
+            continue
+        stack = [root]
+        while stack:
+            path = stack.pop()
+            try:
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode):
+                    with open(path, "rb") as fh:
+                        content = hashlib.sha256(fh.read()).hexdigest()
+                elif stat.S_ISDIR(st.st_mode):
+                    children = os.listdir(path)
+            except FileNotFoundError:
+                if racing:
+                    continue
+                raise
+            ids = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+            if stat.S_ISLNK(st.st_mode):
+                out[path] = ("link", st.st_uid, st.st_gid, os.readlink(path))
+            elif stat.S_ISDIR(st.st_mode):
+                out[path] = ("dir", *ids)
+                stack.extend(os.path.join(path, n) for n in children)
+            elif stat.S_ISREG(st.st_mode):
+                out[path] = ("file", *ids, content)
+            else:
+                out[path] = ("other", *ids)
+    return out
+
+
+def write(path, data, mode=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(data if isinstance(data, bytes) else data.encode())
+    if mode is not None:
+        os.chmod(path, mode)
