@@ -1,0 +1,433 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one ledger API every part of the collection uses (see docs/ledger.md).
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+with open_ledger() as ledger:                      # CHANGEWARD_LEDGER / CHANGEWARD_LEDGER_KEY
+    ledger.open_change(record)
+    ledger.append(event)                           # durable when it returns
+    for entry in ledger.pending("syslog", limit=500):
+        ...deliver entry.event...
+        ledger.advance_cursor("syslog", entry.seq)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from typing import NamedTuple
+
+from .backend import Entry
+from .canonical import canonical_text, parse_json
+from .chain import entry_hash
+from .checkpoint import load_key, make_checkpoint
+from .errors import LedgerConfigError, LedgerCorrupt, LedgerInvalidInput, LedgerKeyError
+from .model import (
+    CHANGE_CLOSED,
+    CHANGE_OPENED,
+    CHANGE_UPDATED,
+    carries_record,
+    close_record,
+    new_event,
+    update_record,
+    utc_now,
+    validate_event,
+    validate_record,
+)
+from .postgres_backend import PostgresBackend, is_dsn
+from .sqlite_backend import SQLiteBackend
+
+ENV_LEDGER = "CHANGEWARD_LEDGER"
+ENV_KEY = "CHANGEWARD_LEDGER_KEY"
+ENV_INTERVAL = "CHANGEWARD_LEDGER_CHECKPOINT_INTERVAL"
+ENV_TIMEOUT = "CHANGEWARD_LEDGER_TIMEOUT"
+ENV_PG_SCHEMA = "CHANGEWARD_LEDGER_PG_SCHEMA"
+DEFAULT_INTERVAL = 100
+DEFAULT_TIMEOUT = 10.0
+MAX_EVENT_BYTES = 1024 * 1024
+
+
+def default_path() -> str:
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "changeward", "ledger.db")
+
+
+class Appended(NamedTuple):
+    seq: int
+    hash: str
+    event_id: str
+    checkpoint: dict | None
+
+
+class LedgerEntry(NamedTuple):
+    """An event as stored: its seq, chain links and the event itself."""
+
+    seq: int
+    prev_hash: str
+    hash: str
+    event: dict
+
+    def as_dict(self) -> dict:
+        return {"seq": self.seq, "prev_hash": self.prev_hash, "hash": self.hash, "event": self.event}
+
+
+def _entry(raw: Entry) -> LedgerEntry:
+    return LedgerEntry(raw.seq, raw.prev_hash, raw.hash, json.loads(raw.body))
+
+
+def open_backend(target: str, *, create: bool, readonly: bool = False, timeout: float | None = None, schema=None):
+    """A backend for a path or DSN (``postgresql://`` or ``postgres://`` => PostgreSQL)."""
+    if not isinstance(target, str) or not target.strip():
+        raise LedgerConfigError("no ledger given: pass a SQLite path or a postgresql:// DSN (or set CHANGEWARD_LEDGER)")
+    if timeout is None:
+        timeout = _env_number(ENV_TIMEOUT, DEFAULT_TIMEOUT, float)
+    if timeout <= 0:
+        raise LedgerConfigError(f"ledger timeout must be positive, got {timeout}")
+    if is_dsn(target):
+        schema = schema if schema is not None else (os.environ.get(ENV_PG_SCHEMA) or None)
+        return PostgresBackend(target, create=create, readonly=readonly, timeout=timeout, schema=schema)
+    if "://" in target:
+        raise LedgerConfigError(f"unsupported ledger URL scheme in {target.split('://', 1)[0]}://...")
+    return SQLiteBackend(target, create=create, readonly=readonly, timeout=timeout)
+
+
+def _env_number(name: str, default, kind):
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise LedgerConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def open_ledger(
+    target: str | None = None,
+    *,
+    key=None,
+    checkpoint_interval: int | None = None,
+    create: bool = True,
+    readonly: bool = False,
+    timeout: float | None = None,
+    schema: str | None = None,
+    source: str | None = None,
+) -> Ledger:
+    """Open (and by default create) a ledger.
+
+    target: SQLite path or ``postgresql://`` DSN; default CHANGEWARD_LEDGER, else default_path().
+    key: checkpoint signing key material; default CHANGEWARD_LEDGER_KEY. Needed to append when the
+        ledger takes periodic checkpoints (interval > 0); never needed to read.
+    checkpoint_interval: for a new ledger (default CHANGEWARD_LEDGER_CHECKPOINT_INTERVAL or 100; 0 = only
+        on demand). An existing ledger keeps the interval it was created with; a different explicit
+        value is an error rather than silently ignored.
+    """
+    if target is None:
+        target = os.environ.get(ENV_LEDGER) or default_path()
+    if key is None:
+        key = os.environ.get(ENV_KEY) or None
+    explicit_interval = checkpoint_interval is not None
+    if checkpoint_interval is None:
+        checkpoint_interval = _env_number(ENV_INTERVAL, DEFAULT_INTERVAL, int)
+    if isinstance(checkpoint_interval, bool) or not isinstance(checkpoint_interval, int) or checkpoint_interval < 0:
+        raise LedgerConfigError(f"checkpoint interval must be an integer >= 0, got {checkpoint_interval!r}")
+    signer = load_key(key) if key is not None else None
+    backend = open_backend(target, create=create and not readonly, readonly=readonly, timeout=timeout, schema=schema)
+    try:
+        if create and not readonly and not backend.exists():
+            backend.initialise(ledger_id=str(uuid.uuid4()), interval=checkpoint_interval, created=utc_now())
+        meta = backend.check_schema()
+        stored = int(meta.get("checkpoint_interval", "0"))
+        if explicit_interval and stored != checkpoint_interval:
+            raise LedgerConfigError(
+                f"ledger {backend.target} was created with checkpoint interval {stored}, not {checkpoint_interval}"
+            )
+        return Ledger(backend, meta, signer=signer, source=source)
+    except BaseException:
+        backend.close()
+        raise
+
+
+class Ledger:
+    """Append-only, hash-chained store of change records and events. Not thread-safe: one per thread."""
+
+    def __init__(self, backend, meta: Mapping, *, signer=None, source: str | None = None):
+        self.backend = backend
+        self.ledger_id = meta["ledger_id"]
+        self.checkpoint_interval = int(meta.get("checkpoint_interval", "0"))
+        self.created = meta.get("created")
+        self.signer = signer
+        self.source = source
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def target(self) -> str:
+        """Where the ledger lives (a PostgreSQL DSN is shown without its password)."""
+        return self.backend.target
+
+    # -- appending ----------------------------------------------------------------------------------
+    def append(self, event: Mapping) -> Appended:
+        """Append one event; durably committed when this returns. Raises a LedgerError otherwise."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Iterable[Mapping]) -> list:
+        """Append events in order, in one transaction (all or none)."""
+        prepared = [self._prepare(e) for e in events]
+        if not prepared:
+            return []
+        self._require_signer()
+        with self.backend.write() as cur:
+            return self._append_locked(cur, prepared)
+
+    def _require_signer(self) -> None:
+        if self.checkpoint_interval and self.signer is None:
+            raise LedgerKeyError(
+                f"ledger {self.target} takes a signed checkpoint every {self.checkpoint_interval} events but no "
+                f"checkpoint key was given (set {ENV_KEY} or pass key=)"
+            )
+
+    @staticmethod
+    def _prepare(event: Mapping) -> tuple:
+        validate_event(event)
+        body = canonical_text(event)
+        if len(body) > MAX_EVENT_BYTES:
+            raise LedgerInvalidInput(f"event {event['id']} is {len(body)} bytes; the limit is {MAX_EVENT_BYTES}")
+        return event, body
+
+    def _append_locked(self, cur, prepared) -> list:
+        seq, prev = self.backend.checked_head(cur)
+        rows, results, checkpoints = [], [], []
+        for event, body in prepared:
+            seq += 1
+            h = entry_hash(seq, prev, body)
+            rows.append(
+                (
+                    seq,
+                    event["id"],
+                    event["type"],
+                    event["subject"],
+                    event["time"],
+                    int(carries_record(event)),
+                    prev,
+                    h,
+                    body,
+                )
+            )
+            cp = None
+            if self.checkpoint_interval and seq % self.checkpoint_interval == 0:
+                cp = self._sign(seq, h)
+                checkpoints.append(cp)
+            results.append(Appended(seq, h, event["id"], cp))
+            prev = h
+        self.backend.insert_entries(cur, rows)
+        for cp in checkpoints:
+            self.backend.insert_checkpoint(cur, cp["seq"], cp["hash"], cp["time"], canonical_text(cp))
+        self.backend.set_head(cur, seq, prev)
+        return results
+
+    def _sign(self, seq: int, h: str) -> dict:
+        if self.signer is None:
+            raise LedgerKeyError(f"a checkpoint of ledger {self.target} must be signed but no key was given")
+        return make_checkpoint(
+            self.signer, ledger_id=self.ledger_id, seq=seq, entry_hash=h, interval=self.checkpoint_interval
+        )
+
+    def record(self, event_type: str, subject: str, data: Mapping | None = None, **kwargs) -> Appended:
+        """Build a CloudEvent (new_event) and append it."""
+        kwargs.setdefault("source", self.source)
+        return self.append(new_event(event_type, subject, data, **kwargs))
+
+    # -- change records -----------------------------------------------------------------------------
+    def open_change(self, record: Mapping, data: Mapping | None = None) -> Appended:
+        """Record a new change (an io.changeward.change.opened event carrying the record)."""
+        validate_record(record)
+        if record["status"] != "open":
+            raise LedgerInvalidInput(f"change {record['id']!r}: a change is opened with status open")
+        self._require_signer()
+        with self.backend.write() as cur:
+            if self.backend.latest_record_body(cur, record["id"]) is not None:
+                raise LedgerInvalidInput(f"change {record['id']!r} is already in the ledger")
+            event = new_event(CHANGE_OPENED, record["id"], {**(data or {}), "record": record}, source=self.source)
+            return self._append_locked(cur, [self._prepare(event)])[0]
+
+    def update_change(
+        self,
+        change_id: str,
+        set_fields: Mapping | None = None,
+        add: Mapping | None = None,
+        *,
+        event_type: str = CHANGE_UPDATED,
+        data: Mapping | None = None,
+    ) -> Appended:
+        """Change fields of a record (``add`` extends list fields) under the write lock: no lost updates."""
+        return self._transition(change_id, lambda r: update_record(r, set_fields, add), event_type, data)
+
+    def close_change(self, change_id: str, outcome: str, observations, data: Mapping | None = None) -> Appended:
+        """Close a change with its outcome; at least one observation is required."""
+        return self._transition(change_id, lambda r: close_record(r, outcome, observations), CHANGE_CLOSED, data)
+
+    def _transition(self, change_id, change, event_type, data) -> Appended:
+        self._require_signer()
+        with self.backend.write() as cur:
+            body = self.backend.latest_record_body(cur, change_id)
+            if body is None:
+                raise LedgerInvalidInput(f"change {change_id!r} is not in the ledger")
+            record = change(json.loads(body)["data"]["record"])
+            event = new_event(event_type, change_id, {**(data or {}), "record": record}, source=self.source)
+            return self._append_locked(cur, [self._prepare(event)])[0]
+
+    def get_change(self, change_id: str) -> dict | None:
+        """The current state of a change record (from its latest record event), or None."""
+        with self.backend.read() as cur:
+            body = self.backend.latest_record_body(cur, change_id)
+        return json.loads(body)["data"]["record"] if body is not None else None
+
+    def change_ids(self) -> list:
+        return self.backend.record_subjects()
+
+    # -- reading ------------------------------------------------------------------------------------------
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the last event; (0, 64 zeros) for an empty ledger."""
+        return self.backend.head()
+
+    def entries(self, after_seq: int = 0, limit: int | None = None) -> Iterator[LedgerEntry]:
+        """Events with seq > after_seq, in order, streamed (use inside ``snapshot()`` for consistency)."""
+        for raw in self.backend.entries(after_seq, limit):
+            yield _entry(raw)
+
+    def events_after(self, seq: int, limit: int = 1000) -> list:
+        """Up to ``limit`` entries after ``seq``, in order."""
+        return list(self.entries(seq, limit))
+
+    def entry(self, seq: int) -> LedgerEntry | None:
+        raw = self.backend.entry(seq)
+        return _entry(raw) if raw else None
+
+    def entry_by_event_id(self, event_id: str) -> LedgerEntry | None:
+        raw = self.backend.entry_by_event_id(event_id)
+        return _entry(raw) if raw else None
+
+    def snapshot(self):
+        """Context manager: reads inside see one consistent state of the ledger."""
+        return self.backend.read()
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    def checkpoint(self) -> dict | None:
+        """A signed checkpoint at the current head (the existing one if the head already has one).
+
+        None for an empty ledger. Needs the signing key.
+        """
+        if self.signer is None:
+            raise LedgerKeyError(f"an on-demand checkpoint of ledger {self.target} needs the signing key ({ENV_KEY})")
+        with self.backend.write() as cur:
+            seq, h = self.backend.checked_head(cur)
+            if seq == 0:
+                return None
+            existing = self.backend.checkpoint_body(seq, cur)
+            if existing is not None:
+                return json.loads(existing)
+            cp = self._sign(seq, h)
+            self.backend.insert_checkpoint(cur, seq, h, cp["time"], canonical_text(cp))
+            return cp
+
+    def checkpoints(self, after_seq: int = 0, limit: int | None = None) -> list:
+        """Stored checkpoints with seq > after_seq, in order (ship these to sinks as anchors)."""
+        return [json.loads(b) for b in self.backend.checkpoint_bodies(after_seq, limit)]
+
+    def latest_checkpoint(self) -> dict | None:
+        body = self.backend.latest_checkpoint_body()
+        return json.loads(body) if body is not None else None
+
+    # -- sink cursors (the outbox) -------------------------------------------------------------------
+    @staticmethod
+    def _sink_name(sink) -> str:
+        if not isinstance(sink, str) or not sink.strip() or len(sink) > 200:
+            raise LedgerInvalidInput(f"sink name must be a non-empty string of at most 200 characters, got {sink!r}")
+        return sink
+
+    def get_cursor(self, sink: str) -> int:
+        """Seq of the last event delivered to ``sink`` (0 when it has received nothing)."""
+        seq = self.backend.cursor_seq(self._sink_name(sink))
+        return seq or 0
+
+    def advance_cursor(self, sink: str, seq: int) -> int:
+        """Mark events up to ``seq`` as delivered to ``sink``; returns the cursor.
+
+        Cursors only move forward (an older acknowledgement arriving late changes nothing) and never past
+        the head (acknowledging events that do not exist is a bug, so it is an error).
+        """
+        sink = self._sink_name(sink)
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise LedgerInvalidInput(f"cursor seq must be an integer >= 0, got {seq!r}")
+        with self.backend.write() as cur:
+            head, _ = self.backend.checked_head(cur)
+            if seq > head:
+                raise LedgerInvalidInput(f"cannot advance cursor {sink!r} to {seq}: the ledger ends at {head}")
+            current = self.backend.cursor_seq(sink, cur) or 0
+            if seq > current:
+                self.backend.set_cursor(cur, sink, seq, utc_now())
+                return seq
+            return current
+
+    def pending(self, sink: str, limit: int = 1000) -> list:
+        """Entries not yet delivered to ``sink`` (after its cursor), in order, at most ``limit``."""
+        return self.events_after(self.get_cursor(sink), limit)
+
+    def cursors(self) -> dict:
+        return self.backend.cursors()
+
+    # -- verification and export ---------------------------------------------------------------------
+    def verify(self, key=None, anchor=None, **kwargs):
+        """Verify this ledger (see verify.verify_ledger); key defaults to the signing key."""
+        from .verify import DbSource, verify_source
+
+        keys = key if key is not None else self.signer
+        return verify_source(DbSource(self.backend), key=keys, anchor=anchor, **kwargs)
+
+    def export_jsonl(self, dest, after_seq: int = 0):
+        """Write a JSONL export for auditors (see export.export_jsonl)."""
+        from .export import export_jsonl
+
+        return export_jsonl(self.backend, dest, after_seq=after_seq)
+
+
+def load_anchor(anchor):
+    """An anchor checkpoint from a dict, a JSON string, or a path to a JSON file."""
+    if anchor is None or isinstance(anchor, Mapping):
+        return anchor
+    if isinstance(anchor, str):
+        text = anchor.strip()
+        if not text.startswith("{"):
+            try:
+                with open(os.path.expanduser(text), encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError as exc:
+                raise LedgerInvalidInput(f"cannot read anchor file {anchor}: {exc.strerror}") from None
+        value = parse_json(text)
+        if isinstance(value, Mapping) and isinstance(value.get("checkpoint"), Mapping):
+            value = value["checkpoint"]  # a checkpoint line of a JSONL export
+        return value
+    raise LedgerInvalidInput(f"anchor must be a checkpoint object or a path to one, got {type(anchor).__name__}")
+
+
+__all__ = [
+    "ENV_KEY",
+    "ENV_LEDGER",
+    "Appended",
+    "Ledger",
+    "LedgerCorrupt",
+    "LedgerEntry",
+    "load_anchor",
+    "open_backend",
+    "open_ledger",
+]

@@ -1,0 +1,273 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What SQLite and PostgreSQL ledgers share: one schema, the same statements, the same transactions.
+
+A backend only stores and fetches rows. Hashing, checkpoints and validation live in api.py, once, so both
+backends keep exactly the same chain. Writers call ``write()``: it takes the ledger's write lock (SQLite
+BEGIN IMMEDIATE, PostgreSQL SELECT ... FOR UPDATE on the head row), so concurrent appenders queue up and
+the chain never forks. Readers call ``read()`` for a consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from .chain import GENESIS_HASH, HASH_ALG
+from .errors import LedgerCorrupt
+
+SCHEMA_VERSION = "1"
+FORMAT = "changeward-ledger/1"
+
+
+class Entry(NamedTuple):
+    """One stored event: its place in the chain and the canonical event text."""
+
+    seq: int
+    prev_hash: str
+    hash: str
+    body: str
+
+
+class SqlBackend:
+    """Statement layer over a DB-API connection. Subclasses set ``kind``, ``target``, ``_param``."""
+
+    kind = "sql"
+    target = "?"
+    _param = "?"
+
+    def __init__(self):
+        self._conn = None
+        self._cur = None
+        self._depth = 0
+        self._writing = False
+
+    # -- driver specifics -------------------------------------------------------------------------
+    def _guard(self, what: str):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _begin_write(self, cur) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _begin_read(self, cur) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _sql(self, statement: str) -> str:
+        return statement if self._param == "?" else statement.replace("?", self._param)
+
+    # -- transactions -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _txn(self, begin, what: str) -> Iterator:
+        writing = begin == self._begin_write
+        if self._depth:  # already inside a transaction of ours: join it
+            if writing and not self._writing:
+                raise RuntimeError("ledger: a write cannot start inside a read snapshot")
+            self._depth += 1
+            try:
+                yield self._cur
+            finally:
+                self._depth -= 1
+            return
+        with self._guard(what):
+            cur = self._conn.cursor()
+            begin(cur)
+            self._cur, self._depth, self._writing = cur, 1, writing
+            try:
+                yield cur
+            except BaseException:
+                self._depth = 0
+                with contextlib.suppress(Exception):
+                    cur.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            cur.execute("COMMIT")
+
+    def write(self):
+        """Exclusive write transaction; committed (durably) when the block ends without error."""
+        return self._txn(self._begin_write, "append to")
+
+    def read(self):
+        """Consistent read snapshot."""
+        return self._txn(self._begin_read, "read")
+
+    def _one(self, statement: str, args=()):
+        with self.read() as cur:
+            cur.execute(self._sql(statement), args)
+            return cur.fetchone()
+
+    def _all(self, statement: str, args=()):
+        with self.read() as cur:
+            cur.execute(self._sql(statement), args)
+            return cur.fetchall()
+
+    # -- meta ------------------------------------------------------------------------------------------
+    def meta(self) -> dict:
+        return dict(self._all("SELECT key, value FROM ledger_meta"))
+
+    def _init_rows(self, cur, ledger_id: str, interval: int, created: str) -> None:
+        """Rows a fresh ledger starts with (no-ops when they exist already)."""
+        rows = {
+            "format": FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "ledger_id": ledger_id,
+            "checkpoint_interval": str(interval),
+            "hash_alg": HASH_ALG,
+            "created": created,
+        }
+        for key, value in rows.items():
+            cur.execute(
+                self._sql("INSERT INTO ledger_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"),
+                (key, value),
+            )
+        cur.execute(
+            self._sql("INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, ?) ON CONFLICT (id) DO NOTHING"),
+            (GENESIS_HASH,),
+        )
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.write() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO ledger_meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                ),
+                (key, value),
+            )
+
+    # -- head and events -------------------------------------------------------------------------------
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the head row: what the last committed append left."""
+        row = self._one("SELECT seq, hash FROM ledger_head WHERE id = 1")
+        if row is None:
+            raise LedgerCorrupt(f"{self.kind} ledger {self.target} has no head row")
+        return int(row[0]), row[1]
+
+    def checked_head(self, cur) -> tuple[int, str]:
+        """Head for an append: the head row must agree with the last event, or nothing is written."""
+        cur.execute("SELECT seq, hash FROM ledger_head WHERE id = 1")
+        head = cur.fetchone()
+        cur.execute("SELECT seq, hash FROM ledger_events ORDER BY seq DESC LIMIT 1")
+        last = cur.fetchone() or (0, GENESIS_HASH)
+        if head is None or (int(head[0]), head[1]) != (int(last[0]), last[1]):
+            raise LedgerCorrupt(
+                f"{self.kind} ledger {self.target}: head row {tuple(head) if head else None} does not match the "
+                f"last event (seq {last[0]}); refusing to append to a damaged chain - run ledger_verify"
+            )
+        return int(head[0]), head[1]
+
+    def insert_entries(self, cur, rows) -> None:
+        """rows: (seq, event_id, type, subject, time, is_record, prev_hash, hash, body)."""
+        cur.executemany(
+            self._sql(
+                "INSERT INTO ledger_events (seq, event_id, type, subject, event_time, is_record, prev_hash, hash, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            rows,
+        )
+
+    def set_head(self, cur, seq: int, entry_hash: str) -> None:
+        cur.execute(self._sql("UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1"), (seq, entry_hash))
+
+    def entries(self, after_seq: int = 0, limit: int | None = None, batch: int = 2000) -> Iterator[Entry]:
+        """Entries with seq > after_seq in seq order, fetched in batches (call inside read() for a snapshot)."""
+        remaining = limit
+        while remaining is None or remaining > 0:
+            n = batch if remaining is None else min(batch, remaining)
+            rows = self._all(
+                "SELECT seq, prev_hash, hash, body FROM ledger_events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, n),
+            )
+            for row in rows:
+                yield Entry(int(row[0]), row[1], row[2], row[3])
+            if len(rows) < n:
+                return
+            after_seq = int(rows[-1][0])
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def last_entry(self) -> Entry | None:
+        row = self._one("SELECT seq, prev_hash, hash, body FROM ledger_events ORDER BY seq DESC LIMIT 1")
+        return Entry(int(row[0]), row[1], row[2], row[3]) if row else None
+
+    def checkpoint_rows(self) -> list:
+        """(seq column, body) of every stored checkpoint, in seq order."""
+        return [(int(r[0]), r[1]) for r in self._all("SELECT seq, body FROM ledger_checkpoints ORDER BY seq")]
+
+    def entry(self, seq: int) -> Entry | None:
+        row = self._one("SELECT seq, prev_hash, hash, body FROM ledger_events WHERE seq = ?", (seq,))
+        return Entry(int(row[0]), row[1], row[2], row[3]) if row else None
+
+    def entry_by_event_id(self, event_id: str) -> Entry | None:
+        row = self._one("SELECT seq, prev_hash, hash, body FROM ledger_events WHERE event_id = ?", (event_id,))
+        return Entry(int(row[0]), row[1], row[2], row[3]) if row else None
+
+    def count(self) -> int:
+        return int(self._one("SELECT count(*) FROM ledger_events")[0])
+
+    def latest_record_body(self, cur, subject: str):
+        cur.execute(
+            self._sql("SELECT body FROM ledger_events WHERE subject = ? AND is_record = 1 ORDER BY seq DESC LIMIT 1"),
+            (subject,),
+        )
+        row = cur.fetchone()
+        return row[0] if row else None
+
+    def record_subjects(self) -> list:
+        rows = self._all("SELECT DISTINCT subject FROM ledger_events WHERE is_record = 1 ORDER BY subject")
+        return [r[0] for r in rows]
+
+    # -- checkpoints -----------------------------------------------------------------------------------
+    def insert_checkpoint(self, cur, seq: int, entry_hash: str, time: str, body: str) -> None:
+        cur.execute(
+            self._sql("INSERT INTO ledger_checkpoints (seq, hash, cp_time, body) VALUES (?, ?, ?, ?)"),
+            (seq, entry_hash, time, body),
+        )
+
+    def checkpoint_body(self, seq: int, cur=None):
+        if cur is not None:
+            cur.execute(self._sql("SELECT body FROM ledger_checkpoints WHERE seq = ?"), (seq,))
+            row = cur.fetchone()
+        else:
+            row = self._one("SELECT body FROM ledger_checkpoints WHERE seq = ?", (seq,))
+        return row[0] if row else None
+
+    def checkpoint_bodies(self, after_seq: int = 0, limit: int | None = None) -> list:
+        if limit is None:
+            rows = self._all("SELECT body FROM ledger_checkpoints WHERE seq > ? ORDER BY seq", (after_seq,))
+        else:
+            rows = self._all(
+                "SELECT body FROM ledger_checkpoints WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+            )
+        return [r[0] for r in rows]
+
+    def latest_checkpoint_body(self):
+        row = self._one("SELECT body FROM ledger_checkpoints ORDER BY seq DESC LIMIT 1")
+        return row[0] if row else None
+
+    # -- sink cursors ----------------------------------------------------------------------------------
+    def cursor_seq(self, sink: str, cur=None):
+        statement = self._sql("SELECT seq FROM ledger_cursors WHERE sink = ?")
+        if cur is None:
+            row = self._one("SELECT seq FROM ledger_cursors WHERE sink = ?", (sink,))
+        else:
+            cur.execute(statement, (sink,))
+            row = cur.fetchone()
+        return int(row[0]) if row else None
+
+    def set_cursor(self, cur, sink: str, seq: int, time: str) -> None:
+        cur.execute(
+            self._sql(
+                "INSERT INTO ledger_cursors (sink, seq, updated) VALUES (?, ?, ?) "
+                "ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, updated = excluded.updated"
+            ),
+            (sink, seq, time),
+        )
+
+    def cursors(self) -> dict:
+        return {r[0]: int(r[1]) for r in self._all("SELECT sink, seq FROM ledger_cursors ORDER BY sink")}
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
