@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action for changeward.hybrid.ledger_verify (documented in plugins/modules/ledger_verify.py)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.basic import env_fallback
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.postgres_backend import is_dsn, redact_dsn
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.verify import summary, verify
+
+ARGUMENT_SPEC = {
+    "src": {"type": "str", "fallback": (env_fallback, ["CHANGEWARD_LEDGER"])},
+    "key": {"type": "str", "no_log": True, "fallback": (env_fallback, ["CHANGEWARD_LEDGER_KEY"])},
+    "anchor": {"type": "raw"},
+    "report_only": {"type": "bool", "default": False},
+    "checkpoint_interval": {"type": "int"},
+    "allow_empty": {"type": "bool", "default": False},
+    "timeout": {"type": "float", "default": 10.0},
+    "pg_schema": {"type": "str"},
+    "max_problems": {"type": "int", "default": 1000},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        result["changed"] = False
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        if args["src"]:  # shown without a DSN's password
+            result["src"] = redact_dsn(args["src"]) if is_dsn(args["src"]) else args["src"]
+        try:
+            result.update(self.ensure_verified(args))
+        except LedgerError as exc:
+            result.update(failed=True, msg=str(exc), error_kind=type(exc).__name__)
+        return result
+
+    @staticmethod
+    def ensure_verified(args: dict) -> dict:
+        """Verify and shape the task result; raises LedgerError when verification is impossible."""
+        if not args["src"]:
+            raise AnsibleActionFail("src is required (or set CHANGEWARD_LEDGER on the controller)")
+        if args["checkpoint_interval"] is not None and args["checkpoint_interval"] < 0:
+            raise AnsibleActionFail("checkpoint_interval must be >= 0")
+        if args["timeout"] <= 0 or args["max_problems"] < 1:
+            raise AnsibleActionFail("timeout must be > 0 and max_problems >= 1")
+        report = verify(
+            args["src"],
+            key=args["key"] or None,
+            anchor=args["anchor"] or None,
+            checkpoint_interval=args["checkpoint_interval"],
+            allow_empty=args["allow_empty"],
+            timeout=args["timeout"],
+            schema=args["pg_schema"],
+            max_problems=args["max_problems"],
+        )
+        out = {k: v for k, v in report.items() if k != "source"}
+        out["msg"] = summary(report)
+        if not report["valid"] and not args["report_only"]:
+            out["failed"] = True
+        return out

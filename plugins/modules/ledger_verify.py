@@ -1,0 +1,202 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# The work is done by the action plugin of the same name, on the controller; this file documents it.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ledger_verify
+short_description: Verify the change ledger's hash chain and signed checkpoints
+version_added: 0.1.0
+description:
+  - Verifies a change ledger - a SQLite file, a PostgreSQL database or a JSONL export - the way
+    CloudTrail's C(validate-logs) verifies log files, and reports C(valid) or every problem found.
+  - Every event's SHA-256 hash, the links between events, the seq numbering, each signed checkpoint,
+    the expected checkpoint every C(checkpoint_interval) events, and optionally an I(anchor) (the latest
+    checkpoint as held by an audit sink) are checked.
+  - Problems are reported by kind - C(modified), C(deleted), C(inserted), C(reordered), C(truncated),
+    C(checkpoint_missing), C(checkpoint_invalid), C(gap) - with the seq they concern. See docs/ledger.md
+    for how each is decided.
+  - Fails the task when the ledger is not valid, unless O(report_only=true). When the ledger cannot be
+    verified at all (missing, corrupt, locked, unreachable, no key while checkpoints exist, no events)
+    the task fails whatever O(report_only) says - no data is never reported as a pass.
+  - Runs on the controller (an action plugin); nothing is written to the ledger.
+author:
+  - changeward maintainers
+options:
+  src:
+    description:
+      - The ledger to verify - a SQLite path, a C(postgresql://) DSN or the path of a JSONL export.
+      - A file is recognised by its content (SQLite header or JSON lines).
+      - Defaults to the E(CHANGEWARD_LEDGER) environment variable of the controller.
+    type: str
+  key:
+    description:
+      - Checkpoint verification key - the HMAC-SHA256 secret, or an Ed25519 public (or private) key as PEM,
+        C(ed25519-pub:<base64>) or C(ed25519:<base64>).
+      - Keep it in Ansible Vault or inject it as E(CHANGEWARD_LEDGER_KEY), which is the default.
+      - Required when the ledger holds checkpoints or an O(anchor) is given.
+    type: str
+  anchor:
+    description:
+      - The latest checkpoint as held by an audit sink - a dict, or the path of a JSON file holding one (a
+        checkpoint line of a JSONL export works too).
+      - With it, a truncated or rewritten ledger is detected even when its own checkpoints were removed.
+    type: raw
+  report_only:
+    description:
+      - Only report; do not fail the task when the ledger is invalid.
+    type: bool
+    default: false
+  checkpoint_interval:
+    description:
+      - Expected number of events between periodic checkpoints, overriding what the signed checkpoints and
+        the ledger's metadata say. V(0) expects none.
+    type: int
+  allow_empty:
+    description:
+      - Accept a ledger with no events (and no evidence that it had any) as valid instead of failing.
+    type: bool
+    default: false
+  timeout:
+    description:
+      - Seconds to wait for a locked SQLite ledger or to connect to PostgreSQL before failing.
+    type: float
+    default: 10
+  pg_schema:
+    description:
+      - PostgreSQL schema holding the ledger tables. Defaults to E(CHANGEWARD_LEDGER_PG_SCHEMA), then the
+        connection's search path.
+    type: str
+  max_problems:
+    description:
+      - At most this many problems are returned (RV(problems_total) counts them all).
+    type: int
+    default: 1000
+attributes:
+  action:
+    support: full
+    description: Runs as an action plugin on the controller.
+  async:
+    support: none
+    description: Not supported.
+  check_mode:
+    support: full
+    description: Verification only reads, so it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is no diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs on the controller.
+notes:
+  - HMAC checkpoints need the shared secret to verify; Ed25519 checkpoints verify with the public key alone,
+    so auditors hold no secret.
+seealso:
+  - module: changeward.hybrid.ledger_export
+"""
+
+EXAMPLES = r"""
+- name: Verify the local ledger against the checkpoint held by the audit sink
+  changeward.hybrid.ledger_verify:
+    src: /var/lib/changeward/ledger.db
+    key: "{{ vault_ledger_key }}"
+    anchor: /srv/audit/latest-checkpoint.json
+  register: ledger
+
+- name: Verify an auditor's JSONL export with the Ed25519 public key, only reporting
+  changeward.hybrid.ledger_verify:
+    src: /srv/audit/ledger-2026-01.jsonl
+    key: "{{ lookup('ansible.builtin.file', 'ledger-signing.pub') }}"
+    report_only: true
+  register: audit
+
+- name: Show every problem found
+  ansible.builtin.debug:
+    msg: "{{ item.kind }} at seq {{ item.seq }}: {{ item.detail }}"
+  loop: "{{ audit.problems }}"
+"""
+
+RETURN = r"""
+valid:
+  description: Whether the ledger verified with no problem.
+  returned: when the ledger could be read
+  type: bool
+  sample: false
+events:
+  description: Number of events examined.
+  returned: when the ledger could be read
+  type: int
+  sample: 100000
+problems:
+  description: Each problem found, ordered by seq.
+  returned: when the ledger could be read
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: >-
+        One of modified, deleted, inserted, reordered, truncated, checkpoint_missing, checkpoint_invalid, gap.
+      type: str
+      sample: deleted
+    seq:
+      description: The seq (chain position) the problem concerns; null when it cannot be placed.
+      type: int
+      sample: 412
+    detail:
+      description: What was found, in words.
+      type: str
+      sample: event 412 is missing
+problems_total:
+  description: Number of problems found (RV(problems) may be capped by O(max_problems)).
+  returned: when the ledger could be read
+  type: int
+  sample: 1
+checkpoints:
+  description: Number of validly signed checkpoints found.
+  returned: when the ledger could be read
+  type: int
+  sample: 1000
+signed_through:
+  description: Highest seq vouched for by a valid checkpoint or the anchor that matches the ledger.
+  returned: when the ledger could be read
+  type: int
+  sample: 100000
+last_seq:
+  description: Highest chain position present.
+  returned: when the ledger could be read
+  type: int
+  sample: 100000
+ledger_id:
+  description: Identifier of the ledger (from its metadata or export header).
+  returned: when the ledger could be read
+  type: str
+  sample: 0b7f3c1e-3a39-4f5e-9d4b-0a8f3f7d2c11
+source_kind:
+  description: What was verified - SQLite, PostgreSQL or JSONL.
+  returned: when the ledger could be read
+  type: str
+  sample: SQLite
+checkpoint_interval:
+  description: The checkpoint interval the verification expected.
+  returned: when the ledger could be read
+  type: int
+  sample: 100
+src:
+  description: The source verified (a DSN is shown without its password).
+  returned: when O(src) or E(CHANGEWARD_LEDGER) is set
+  type: str
+  sample: /var/lib/changeward/ledger.db
+error_kind:
+  description: Why the ledger could not be verified (the error class), when it could not.
+  returned: on error
+  type: str
+  sample: LedgerKeyError
+msg:
+  description: One-line summary.
+  returned: always
+  type: str
+  sample: "ledger INVALID: 1 problem(s) (deleted 1) in 99999 events"
+"""
