@@ -1,0 +1,117 @@
+"""playbooks/audit_verify.yml and the ledger_verify / ledger_export actions, run by ansible-playbook."""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ledger_testlib import KEY, task_event
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import api
+
+REPO = Path(__file__).resolve().parents[4]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def run(tmp_path):
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+
+    def _run(playbook, *extra, key=KEY):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CHANGEWARD_", "ANSIBLE_"))}
+        env.update(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", PATH=f"{BIN}:{env.get('PATH', '')}")
+        if key is not None:
+            env["CHANGEWARD_LEDGER_KEY"] = key
+        cmd = [str(BIN / "ansible-playbook"), "-v", "-i", str(inventory), str(playbook), *extra]
+        return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+
+    return _run
+
+
+@pytest.fixture
+def small_ledger(tmp_path):
+    path = str(tmp_path / "ledger.db")
+    with api.open_ledger(path, key=KEY, checkpoint_interval=10) as ledger:
+        ledger.append_many([task_event(i) for i in range(35)])
+    return path
+
+
+def test_audit_playbook_exit_convention(run, small_ledger, tmp_path):
+    report = tmp_path / "verdict.json"
+    ok = run(REPO / "playbooks/audit_verify.yml", "-e", f"ledger_src={small_ledger}", "-e", f"ledger_report={report}")
+    assert ok.returncode == 0, ok.stdout[-2000:]
+    assert json.loads(report.read_text())["status"] == "valid"
+    assert KEY not in ok.stdout + ok.stderr
+
+    conn = sqlite3.connect(small_ledger, isolation_level=None)
+    conn.execute("DELETE FROM ledger_events WHERE seq = 17")
+    conn.close()
+    bad = run(REPO / "playbooks/audit_verify.yml", "-e", f"ledger_src={small_ledger}", "-e", f"ledger_report={report}")
+    assert bad.returncode == 2, bad.stdout[-2000:]
+    verdict = json.loads(report.read_text())
+    assert verdict["status"] == "invalid" and verdict["problems"][0]["kind"] == "deleted"
+    assert verdict["problems"][0]["seq"] == 17
+    assert "deleted at seq 17" in bad.stdout
+    assert KEY not in bad.stdout + bad.stderr
+
+
+def test_audit_playbook_fails_closed_without_key(run, small_ledger, tmp_path):
+    report = tmp_path / "verdict.json"
+    play = REPO / "playbooks/audit_verify.yml"
+    res = run(play, "-e", f"ledger_src={small_ledger}", "-e", f"ledger_report={report}", key=None)
+    assert res.returncode == 2
+    verdict = json.loads(report.read_text())
+    assert verdict["status"] == "error" and verdict["error_kind"] == "LedgerKeyError"
+
+
+def test_export_then_verify_tasks_with_anchor(run, small_ledger, tmp_path):
+    with api.open_ledger(small_ledger, create=False, readonly=True) as ledger:
+        anchor = ledger.latest_checkpoint()
+    (tmp_path / "anchor.json").write_text(json.dumps(anchor))
+    export = tmp_path / "out" / "ledger.jsonl"
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        f"""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - changeward.hybrid.ledger_export:
+        src: {small_ledger}
+        dest: {export}
+        checkpoint: true
+      register: exported
+    - changeward.hybrid.ledger_verify:
+        src: "{{{{ exported.dest }}}}"
+        anchor: {tmp_path / "anchor.json"}
+      register: verified
+    - ansible.builtin.assert:
+        that:
+          - exported.changed and exported.events == 35 and exported.checkpoint.seq == 35
+          - verified.valid and verified.events == 35 and verified.signed_through == 35
+    - name: the same in check mode writes nothing
+      changeward.hybrid.ledger_export:
+        src: {small_ledger}
+        dest: {tmp_path / "never.jsonl"}
+      check_mode: true
+      register: dry
+    - ansible.builtin.assert:
+        that: dry.changed and dry.events == 35
+    - name: a tampered export fails the task unless report_only
+      ansible.builtin.shell: sed -i '5d' {export}
+      changed_when: true
+    - changeward.hybrid.ledger_verify:
+        src: "{{{{ exported.dest }}}}"
+      register: broken
+      ignore_errors: true
+    - ansible.builtin.assert:
+        that: broken is failed and not broken.valid and broken.problems | length > 0
+"""
+    )
+    res = run(playbook)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert not (tmp_path / "never.jsonl").exists()
+    assert KEY not in res.stdout + res.stderr
