@@ -1,0 +1,12 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Typed errors of the canary judge core."""
+
+from __future__ import annotations
+
+
+class JudgeError(ValueError):
+    """The judgement cannot be made as asked (bad input or configuration); the message names what is wrong."""
+
+
+class MissingLibraryError(JudgeError):
+    """numpy or scipy is not installed on the controller."""

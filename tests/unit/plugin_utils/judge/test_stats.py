@@ -1,0 +1,81 @@
+"""Mann-Whitney, the Hodges-Lehmann shift and its interval, and input cleaning."""
+
+import itertools
+import math
+import statistics
+
+import numpy as np
+import pytest
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge import stats
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.errors import JudgeError
+
+
+def test_clean_drops_and_counts_nan_null_and_infinities():
+    s = stats.clean([1, "2.5", None, float("nan"), "NaN", float("inf"), "-Inf", 3], "x")
+    assert s.values.tolist() == [1.0, 2.5, 3.0]
+    assert (s.nan, s.inf, s.count) == (3, 2, 3)
+
+
+@pytest.mark.parametrize(
+    "bad, match", [("1,2", "list of numbers"), ([1, True], r"x\[1\] is a boolean"), ([1, "a"], "not a number")]
+)
+def test_clean_refuses_what_is_not_a_number(bad, match):
+    with pytest.raises(JudgeError, match=match):
+        stats.clean(bad, "x")
+
+
+def test_hodges_lehmann_is_the_median_of_all_pairwise_differences():
+    rng = np.random.default_rng(7)
+    c, b = rng.normal(3, 2, 13), rng.normal(0, 2, 11)
+    naive = statistics.median(ci - bj for ci, bj in itertools.product(c, b))
+    est, lo, hi = stats.hodges_lehmann(c, b, 0.95)
+    assert est == pytest.approx(naive, abs=1e-12)
+    assert lo < est < hi
+
+
+def test_interval_covers_the_true_shift_about_as_often_as_its_level():
+    rng = np.random.default_rng(11)
+    trials, covered = 300, 0
+    for _ in range(trials):
+        b, c = rng.normal(0, 1, 40), rng.normal(0.7, 1, 40)
+        _, lo, hi = stats.hodges_lehmann(c, b, 0.90)
+        covered += lo <= 0.7 <= hi
+    # nominal 90 %; binomial sd at n=300 is 1.7 points
+    assert 0.84 <= covered / trials <= 0.96
+
+
+def test_bisection_path_agrees_with_materialised_differences(monkeypatch):
+    rng = np.random.default_rng(3)
+    c, b = rng.lognormal(0, 1, 150), rng.lognormal(0.2, 1, 170)
+    exact = stats.hodges_lehmann(c, b, 0.99)
+    monkeypatch.setattr(stats, "EXACT_PAIRS_LIMIT", 10)
+    bisected = stats.hodges_lehmann(c, b, 0.99)
+    assert bisected == pytest.approx(exact, rel=1e-9, abs=1e-12)
+
+
+def test_bisection_handles_heavy_ties(monkeypatch):
+    c = np.array([1.0] * 30 + [2.0] * 30)
+    b = np.array([1.0] * 40 + [2.0] * 20)
+    exact = stats.hodges_lehmann(c, b, 0.95)
+    monkeypatch.setattr(stats, "EXACT_PAIRS_LIMIT", 10)
+    assert stats.hodges_lehmann(c, b, 0.95) == pytest.approx(exact)
+
+
+def test_mann_whitney_one_sided_alternatives_point_the_right_way():
+    b, c = np.arange(20.0), np.arange(20.0) + 15
+    _, p_greater = stats.mann_whitney(c, b, "greater")
+    _, p_less = stats.mann_whitney(c, b, "less")
+    assert p_greater < 1e-4 < 0.99 < p_less
+
+
+def test_smallest_attainable_p_value():
+    assert stats.min_attainable_p(3, 3, "greater") == pytest.approx(1 / 20)
+    assert stats.min_attainable_p(3, 3, "two-sided") == pytest.approx(1 / 10)
+    assert stats.min_attainable_p(50, 50, "greater") < 1e-20
+    assert math.comb(6, 3) == 20
+
+
+def test_confidence_out_of_range_is_refused():
+    with pytest.raises(JudgeError, match="confidence"):
+        stats.hodges_lehmann(np.ones(3), np.zeros(3), 1.0)
