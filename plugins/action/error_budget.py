@@ -1,0 +1,134 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of changeward.hybrid.error_budget (documented in plugins/modules/error_budget.py)."""
+
+import time
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.error_budget import (
+    DEFAULT_PERIOD,
+    BudgetError,
+    collect_ratios,
+    evaluate,
+    format_duration,
+    needed_windows,
+    parse_duration,
+    parse_windows,
+)
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.errors import JudgeError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.runner import parse_time
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import PolicyError, load
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import PrometheusClient, PrometheusError
+
+ARGUMENT_SPEC = {
+    "policy": {"type": "raw"},
+    "slo": {"type": "str"},
+    "objective": {"type": "float"},
+    "period": {"type": "str"},
+    "error_ratio_query": {"type": "str"},
+    "error_ratios": {"type": "dict"},
+    "windows": {
+        "type": "list",
+        "elements": "dict",
+        "options": {
+            "long": {"type": "str", "required": True},
+            "short": {"type": "str", "required": True},
+            "factor": {"type": "float", "required": True},
+        },
+    },
+    "change_type": {"type": "str"},
+    "exempt_change_types": {"type": "list", "elements": "str"},
+    "refuse_on_burn": {"type": "bool"},
+    "time": {"type": "raw"},
+    "prometheus_url": {"type": "str"},
+    "prometheus_token": {"type": "str", "no_log": True},
+    "prometheus_timeout": {"type": "float", "default": 10.0},
+    "prometheus_retries": {"type": "int", "default": 2},
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "path"},
+    "report_only": {"type": "bool", "default": False},
+}
+
+
+def _first(*values):
+    return next((v for v in values if v is not None), None)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(
+            argument_spec=ARGUMENT_SPEC,
+            mutually_exclusive=[["error_ratios", "error_ratio_query"], ["error_ratios", "prometheus_url"]],
+        )
+        try:
+            result.update(self.ensure_evaluated(args))
+        except (BudgetError, PolicyError, PrometheusError, JudgeError) as exc:
+            # Fail closed: an error budget that cannot be read does not let a change through.
+            raise AnsibleActionFail(f"error_budget: {exc}") from None
+        return result
+
+    def _policy(self, raw):
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            try:
+                raw = self._find_needle("files", raw)
+            except AnsibleError as exc:
+                raise PolicyError(f"tolerance policy not found: {exc.message}") from None
+        return load(raw)
+
+    def ensure_evaluated(self, args) -> dict:
+        policy = self._policy(args["policy"])
+        slo = policy.slo(args["slo"]) if policy else {}
+        if args["slo"] and not policy:
+            raise BudgetError("slo names an SLO of a policy: give policy too")
+        budget = policy.error_budget if policy else {}
+        objective = _first(args["objective"], slo.get("objective"))
+        if objective is None:
+            raise BudgetError("objective is required (or a policy with an SLO)")
+        period = format_duration(parse_duration(_first(args["period"], slo.get("period"), DEFAULT_PERIOD), "period"))
+        windows = parse_windows(_first(args["windows"], budget.get("windows")))
+
+        if args["error_ratios"] is not None:
+            ratios = dict(args["error_ratios"])
+        else:
+            query = _first(args["error_ratio_query"], slo.get("error_ratio_query"))
+            if not query:
+                raise BudgetError("give error_ratio_query (or a policy SLO with one), or inline error_ratios")
+            if not args["prometheus_url"]:
+                raise BudgetError("error_ratio_query needs prometheus_url")
+            client = PrometheusClient(
+                args["prometheus_url"],
+                token=args["prometheus_token"],
+                timeout=args["prometheus_timeout"],
+                retries=args["prometheus_retries"],
+                validate_certs=args["validate_certs"],
+                ca_path=args["ca_path"],
+            )
+            at = None if args["time"] is None else parse_time(args["time"], "time", now=time.time())
+            ratios = collect_ratios(client, query, needed_windows(period, windows), at=at)
+
+        report = evaluate(
+            objective,
+            ratios,
+            period=period,
+            windows=windows,
+            change_type=args["change_type"],
+            exempt_change_types=_first(args["exempt_change_types"], budget.get("exempt_change_types"), []),
+            refuse_on_burn=bool(_first(args["refuse_on_burn"], budget.get("refuse_on_burn"), False)),
+        )
+        out = {"changed": False, **report.as_dict()}
+        if policy:
+            out["policy_digest"] = policy.digest
+        if report.decision == "refuse" and not args["report_only"]:
+            out.update(failed=True, msg=f"error_budget: change refused - {'; '.join(report.reasons)}")
+        return out

@@ -1,0 +1,230 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This file only documents the module; the action plugin plugins/action/error_budget.py does the work.
+
+DOCUMENTATION = r"""
+---
+module: error_budget
+short_description: Remaining error budget and multi-window burn rates; refuse a change when the budget is spent
+version_added: "0.1.0"
+author: changeward maintainers
+description:
+  - Reads a service's error ratio over its SLO period and over each burn-rate window and returns the remaining
+    error budget and the burn rates, per the Google SRE workbook's multi-window, multi-burn-rate alerts
+    (by default 14.4x over 1h and 5m, 6x over 6h and 30m, 1x over 3d and 6h).
+  - "Burn rate = error ratio / (1 - objective). A window pair fires when both its windows burn faster than its factor.
+    Remaining budget = 1 - (error ratio over the period / (1 - objective)); at or below 0 the budget is spent."
+  - The decision is V(refuse) when the budget is spent (and, with O(refuse_on_burn), when a window pair fires),
+    unless O(change_type) is one of the exempt change types; otherwise V(allow).
+  - Ratios come from Prometheus instant queries (O(error_ratio_query) with a C(${window}) placeholder) or inline
+    (O(error_ratios)). An unreachable Prometheus, an empty answer or a NaN ratio fails the task naming the window;
+    no data is never read as zero errors.
+  - When the decision is V(refuse) the task fails unless O(report_only=true).
+  - Runs on the controller and changes nothing; it runs the same in check mode.
+options:
+  policy:
+    description:
+      - A tolerance policy (path to its YAML file, or a dictionary) that supplies the SLO (objective, period,
+        query), the burn windows, the exempt change types and O(refuse_on_burn). Task options take precedence.
+    type: raw
+  slo:
+    description: Name of the policy's SLO to use. Defaults to the policy's C(error_budget.slo).
+    type: str
+  objective:
+    description: The SLO objective as a ratio, e.g. V(0.999) for 99.9 %. Required without O(policy).
+    type: float
+  period:
+    description: The SLO period the budget is spent over, a duration. Default V(30d) (or the policy's).
+    type: str
+  error_ratio_query:
+    description:
+      - PromQL instant query returning one series, the ratio of failed to all requests over C(${window}), e.g.
+        C(sum(rate(http_requests_total{code=~"5.."}[${window}])) / sum(rate(http_requests_total[${window}]))).
+      - The C(${window}) form is not Jinja, so Ansible leaves it alone.
+    type: str
+  error_ratios:
+    description:
+      - Inline error ratios keyed by window (V(5m), V(1h), ..., and the period), instead of Prometheus.
+    type: dict
+  windows:
+    description:
+      - Window pairs for the burn-rate check. Default the SRE workbook's three (or the policy's).
+    type: list
+    elements: dict
+    suboptions:
+      long:
+        description: The long window, a duration such as V(1h).
+        type: str
+        required: true
+      short:
+        description: The short window, a duration shorter than O(windows[].long).
+        type: str
+        required: true
+      factor:
+        description: Burn-rate factor both windows must exceed.
+        type: float
+        required: true
+  change_type:
+    description: Type of the change being gated, e.g. V(standard), V(normal) or V(emergency).
+    type: str
+  exempt_change_types:
+    description: Change types that proceed even when the budget is spent. Default none (or the policy's).
+    type: list
+    elements: str
+  refuse_on_burn:
+    description: Also refuse while a window pair fires. Default V(false) (or the policy's).
+    type: bool
+  time:
+    description: Evaluation time for the queries (unix seconds or ISO 8601). Default now.
+    type: raw
+  prometheus_url:
+    description: Base URL of the Prometheus HTTP API. Needed unless O(error_ratios) is given.
+    type: str
+  prometheus_token:
+    description: Bearer token for Prometheus. Never logged or returned.
+    type: str
+  prometheus_timeout:
+    description: Seconds each HTTP attempt may take.
+    type: float
+    default: 10
+  prometheus_retries:
+    description: Extra attempts after a connection error, timeout or HTTP 5xx, with exponential back-off from 0.5 s.
+    type: int
+    default: 2
+  validate_certs:
+    description: Verify the TLS certificate of Prometheus.
+    type: bool
+    default: true
+  ca_path:
+    description: CA bundle to verify Prometheus' certificate with.
+    type: path
+  report_only:
+    description: Return a V(refuse) decision without failing the task. Errors fail the task either way.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  action_group:
+    support: full
+    membership: [changeward.hybrid.hybrid]
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Reads only; it evaluates in check mode exactly as otherwise.
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+    details: Runs on the controller; needs requests there (and jsonschema for O(policy)).
+seealso:
+  - module: changeward.hybrid.canary_judge
+"""
+
+EXAMPLES = r"""
+- name: Gate a change on the service's error budget
+  changeward.hybrid.error_budget:
+    policy: "{{ playbook_dir }}/policies/demo.yml"
+    prometheus_url: http://prometheus.example:9090
+    change_type: "{{ change_type }}"
+  register: budget
+
+- name: Without a policy
+  changeward.hybrid.error_budget:
+    objective: 0.999
+    period: 30d
+    error_ratio_query: >-
+      sum(rate(http_requests_total{job="demo", code=~"5.."}[${window}]))
+      / sum(rate(http_requests_total{job="demo"}[${window}]))
+    prometheus_url: http://prometheus.example:9090
+    change_type: normal
+    exempt_change_types: [emergency]
+    report_only: true
+  register: budget
+
+- name: Show the burn rates
+  ansible.builtin.debug:
+    msg: "{{ budget.decision }}: {{ budget.remaining_budget | round(3) }} of the budget left, {{ budget.burn_rates }}"
+"""
+
+RETURN = r"""
+decision:
+  description: V(allow) or V(refuse).
+  returned: always
+  type: str
+  sample: allow
+remaining_budget:
+  description: Share of the period's error budget left; 1 is untouched, 0 or less is spent.
+  returned: always
+  type: float
+  sample: 0.42
+budget_spent:
+  description: Whether the budget is spent (remaining at or below 0).
+  returned: always
+  type: bool
+burn_rates:
+  description: Burn rate per window (error ratio divided by 1 - objective), the period included.
+  returned: always
+  type: dict
+  sample: {"30d": 0.58, "1h": 0.2, "5m": 0.1}
+error_ratios:
+  description: Error ratio per window as read.
+  returned: always
+  type: dict
+windows:
+  description: Each window pair with its burn rates and whether it fires.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    long:
+      description: Long window.
+      type: str
+    short:
+      description: Short window.
+      type: str
+    factor:
+      description: Burn-rate factor.
+      type: float
+    long_burn_rate:
+      description: Burn rate over the long window.
+      type: float
+    short_burn_rate:
+      description: Burn rate over the short window.
+      type: float
+    firing:
+      description: Both burn rates exceed the factor.
+      type: bool
+burning:
+  description: Whether any window pair fires.
+  returned: always
+  type: bool
+exempt:
+  description: Whether O(change_type) is exempt from the budget.
+  returned: always
+  type: bool
+objective:
+  description: The SLO objective applied.
+  returned: always
+  type: float
+period:
+  description: The SLO period applied.
+  returned: always
+  type: str
+reasons:
+  description: Human-readable lines explaining the decision.
+  returned: always
+  type: list
+  elements: str
+policy_digest:
+  description: SHA-256 of the policy used (canonical JSON).
+  returned: when O(policy) is given
+  type: str
+"""
