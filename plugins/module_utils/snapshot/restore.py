@@ -117,7 +117,33 @@ class Run:
 # ---------------------------------------------------------------- comparing with the manifest
 
 
-def diff_item(item):
+def _identity(st):
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class ContentCache:
+    """sha256 of files this run hashed or wrote, keyed by path and valid only while the file's identity
+    (device, inode, size, mtime, ctime) is unchanged. Any write changes ctime, which user space cannot
+    set back, so verification re-reads only files that changed since this run last saw their content;
+    re-reading an untouched file from the page cache would prove nothing more.
+    """
+
+    def __init__(self):
+        self.known = {}
+
+    def sha256(self, path, st):
+        hit = self.known.get(path)
+        if hit and hit[0] == _identity(st):
+            return hit[1]
+        sha = sha256_file(path)
+        self.known[path] = (_identity(st), sha)
+        return sha
+
+    def wrote(self, path, sha):
+        self.known[path] = (_identity(os.lstat(path)), sha)
+
+
+def diff_item(item, cache=None):
     """What differs between the file system and a manifest item: [] when it matches."""
     path = item["path"]
     kind = item["kind"]
@@ -133,7 +159,9 @@ def diff_item(item):
         return ["type"]
     out = []
     if kind == "file":
-        if st.st_size != item["size"] or sha256_file(path) != item["sha256"]:
+        if st.st_size != item["size"]:
+            out.append("content")
+        elif (cache.sha256(path, st) if cache else sha256_file(path)) != item["sha256"]:
             out.append("content")
         if st.st_mtime_ns != item["mtime_ns"]:
             out.append("mtime")
@@ -176,7 +204,8 @@ def apply_meta(path, item):
 
 
 class FileRestorer:
-    def __init__(self, manifest, snap_dir, run_state):
+    def __init__(self, manifest, snap_dir, run_state, cache):
+        self.cache = cache
         self.items = sorted(manifest["items"], key=lambda i: i["path"].split("/"))
         self.known = {i["path"] for i in self.items}
         self.captured_dirs = {i["path"] for i in self.items if i["kind"] == "dir"}
@@ -184,12 +213,19 @@ class FileRestorer:
         self.run = run_state
         self.batch = []
         self.batch_bytes = 0
-        self.devices = {}
+        self.devices = {}  # st_dev -> a directory on it, for the final syncfs
+        self.parents = {}  # directory -> st_dev, for directories known to exist
+
+    def _dev(self, directory):
+        dev = self.parents.get(directory)
+        if dev is None:
+            dev = self.parents[directory] = os.lstat(directory).st_dev
+        return dev
 
     def _touch(self, path):
         parent = os.path.dirname(path)
         try:
-            self.devices.setdefault(os.lstat(parent).st_dev, parent)
+            self.devices.setdefault(self._dev(parent), parent)
         except OSError:
             pass
 
@@ -207,7 +243,7 @@ class FileRestorer:
                 continue
             self.run.tick()
             try:
-                aspects = [a for a in diff_item(item) if a in ("mode", "owner", "xattrs")]
+                aspects = [a for a in diff_item(item, self.cache) if a in ("mode", "owner", "xattrs")]
                 if aspects:
                     apply_meta(item["path"], item)
                     self._touch(item["path"])
@@ -228,13 +264,15 @@ class FileRestorer:
     def _remove_added_for(self, item):
         if item["kind"] == "absent":
             if lstat_or_none(item["path"]) is not None:
-                remove_any(item["path"])
                 self._touch(item["path"])
+                remove_any(item["path"])
+                self.parents.clear()
                 self.run.did("%s (removed: the change added it)" % label(item))
         elif item["kind"] == "dir":
             for path in extras(item, self.known):
-                remove_any(path)
                 self._touch(path)
+                remove_any(path)
+                self.parents.pop(path, None)
                 if not os.path.basename(path).startswith(".cw-rollback-"):
                     self.run.did("added:%s (removed: the change added it)" % path)
         elif os.path.dirname(item["path"]) not in self.captured_dirs:
@@ -247,18 +285,19 @@ class FileRestorer:
         kind = item["kind"]
         if kind in ("absent", "uncaptured"):
             return
-        aspects = diff_item(item)
+        aspects = diff_item(item, self.cache)
         if not aspects:
             self.run.unchanged.append(label(item))
             return
         path = item["path"]
         parent = os.path.dirname(path)
-        if not os.path.isdir(parent):
+        if parent not in self.parents and not os.path.isdir(parent):
             # Only reachable for a top-level scope path whose parent the change removed.
             os.makedirs(parent, 0o755)
         if kind == "dir":
             if "missing" in aspects or "type" in aspects:
                 remove_any(path)
+                self.parents.clear()
                 os.mkdir(path, 0o700)
                 self._touch(path)
                 self.run.did("%s (%s)" % (label(item), "recreated" if "missing" in aspects else "type"))
@@ -283,9 +322,12 @@ class FileRestorer:
         if set(aspects) & {"missing", "type", "content"}:
             blob = mf.blob_path(self.snap_dir, item["sha256"])
             tmp = temp_name(path)
-            if lstat_or_none(tmp) is not None:
+            try:
+                sha, _ = copy_to_new(blob, tmp)
+            except FileExistsError:
+                # Left by a run that was killed; its content is not trusted.
                 os.unlink(tmp)
-            sha, _ = copy_to_new(blob, tmp)
+                sha, _ = copy_to_new(blob, tmp)
             if sha != item["sha256"]:
                 os.unlink(tmp)
                 raise OSError(errno.EIO, "snapshot copy is damaged (sha256 mismatch); file left as it is", blob)
@@ -305,7 +347,7 @@ class FileRestorer:
             return
         synced = set()
         for tmp, _, _ in self.batch:
-            dev = os.lstat(tmp).st_dev
+            dev = self._dev(os.path.dirname(tmp))
             if dev not in synced:
                 sync_filesystem(os.path.dirname(tmp))
                 synced.add(dev)
@@ -320,9 +362,11 @@ class FileRestorer:
                     os.unlink(left)
                 raise
             try:
-                if kind_of(lstat_or_none(path)) == "dir":
+                if "type" in aspects and kind_of(lstat_or_none(path)) == "dir":
                     shutil.rmtree(path)
+                    self.parents.clear()
                 os.replace(tmp, path)
+                self.cache.wrote(path, item["sha256"])
                 self._touch(path)
                 self.run.did("%s (%s)" % (label(item), ", ".join(aspects)))
             except OSError as exc:
@@ -484,7 +528,7 @@ def start_services(manifest, root, runner, state, restart, check_mode=False):
 # ---------------------------------------------------------------- verification
 
 
-def verify(manifest, root="/", runner=run, state=None):
+def verify(manifest, root="/", runner=run, state=None, cache=None):
     """Every way the current state differs from the manifest: list of {'item', 'problem'}."""
     problems = []
     items = manifest["items"]
@@ -493,7 +537,7 @@ def verify(manifest, root="/", runner=run, state=None):
         if state:
             state.tick()
         try:
-            aspects = diff_item(item)
+            aspects = diff_item(item, cache)
         except OSError as exc:
             aspects = ["unreadable: %s" % (exc.strerror or exc)]
         if aspects:
@@ -608,10 +652,11 @@ def rollback(
         try:
             stop_services(manifest, root, runner, state)
             restore_packages(manifest, snap_dir, state, root, runner)
-            FileRestorer(manifest, snap_dir, state).restore()
+            cache = ContentCache()
+            FileRestorer(manifest, snap_dir, state, cache).restore()
             changed_content = any(not r.startswith("service:") for r in state.restored)
             start_services(manifest, root, runner, state, restart=changed_content or resumed)
-            problems = verify(manifest, root=root, runner=runner, state=state)
+            problems = verify(manifest, root=root, runner=runner, state=state, cache=cache)
         except DeadlineExceeded as exc:
             result.update(state.outcome(), changed=bool(state.restored), verified=False)
             result["ledger_event"] = _event(ROLLBACK_FAILED, manifest, result, host, str(exc))

@@ -2,6 +2,7 @@
 half-failed changes, SIGKILL during rollback, deadline, damaged snapshots, archives."""
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -344,3 +345,18 @@ def test_concurrent_rollback_of_the_same_snapshot_is_refused(tmp_path):
             restore.rollback(store=os.path.join(base, "store"), change_id="CHG-100")
     finally:
         os.close(fd)
+
+
+def test_content_cache_rehashes_a_file_rewritten_with_the_same_size_and_mtime(tmp_path):
+    """Verification trusts a hash only while ctime is unchanged; a sneaky rewrite is still caught."""
+    path = str(tmp_path / "f")
+    write(path, "aaaa")
+    cache = restore.ContentCache()
+    st = os.lstat(path)
+    assert cache.sha256(path, st) == hashlib.sha256(b"aaaa").hexdigest()
+    time.sleep(0.01)
+    write(path, "bbbb")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = os.lstat(path)
+    assert (again.st_size, again.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert cache.sha256(path, again) == hashlib.sha256(b"bbbb").hexdigest()
