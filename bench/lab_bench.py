@@ -35,7 +35,7 @@ def p95(values: list[float]) -> float:
 def ssh_round_trips(lab: Lab, hosts: list[str], runs: int) -> dict[str, list[float]]:
     """Wall time of `ssh host true` (a fresh connection each time: handshake + auth + command)."""
     times: dict[str, list[float]] = {h: [] for h in hosts}
-    for _ in range(runs):
+    for _run in range(runs):
         for h in hosts:
             t0 = time.monotonic()
             try:

@@ -33,7 +33,7 @@ from cwlab.sysutil import alive, run  # noqa: E402
 def connects(address: str, port: int = 8080, attempts: int = 40, timeout: float = 0.2) -> int:
     """How many of `attempts` TCP connects succeed (a dropped SYN or SYN-ACK times out)."""
     ok = 0
-    for _ in range(attempts):
+    for _attempt in range(attempts):
         try:
             socket.create_connection((address, port), timeout=timeout).close()
             ok += 1

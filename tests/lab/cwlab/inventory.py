@@ -44,7 +44,7 @@ def cloud_export(hosts: list[HostSpec]) -> dict:
         tags = {k: h.labels[k] for k in TAG_KEYS}
         tags["services"] = ",".join(h.labels["services"])  # cloud tags are strings
         instances.append({"name": h.name, "private_ip": h.address, "region": h.labels["region"], "tags": tags})
-    subnets = [{"cidr": cidr, "region": region, "az": az} for az, region, _, cidr in CLOUD_AZS]
+    subnets = [{"cidr": row[3], "region": row[1], "az": row[0]} for row in CLOUD_AZS]
     return {"provider": "aws", "subnets": subnets, "instances": instances}
 
 

@@ -35,7 +35,7 @@ def _paths(labdir: Path) -> tuple[Path, Path]:
 
 
 def _request(labdir: Path, payload: dict, timeout: float = 5.0) -> dict:
-    sock_path, _ = _paths(labdir)
+    sock_path = _paths(labdir)[0]
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(str(sock_path))
@@ -95,7 +95,7 @@ def spawn(labdir: Path, argv: list[str], log: Path) -> tuple[int, int]:
 
 
 def stop_keeper(labdir: Path) -> None:
-    _, pid_path = _paths(labdir)
+    pid_path = _paths(labdir)[1]
     try:
         _request(labdir, {"op": "exit"}, timeout=2.0)
         return
@@ -125,7 +125,7 @@ def serve(labdir: Path) -> int:
     pid_path.write_text(f"{os.getpid()} {proc_start_time(os.getpid())}\n")
     running = True
     while running:
-        ready, _, _ = select.select([srv], [], [], 0.5)
+        ready = select.select([srv], [], [], 0.5)[0]
         _reap()
         try:
             if os.stat(sock_path).st_ino != my_inode:
@@ -134,7 +134,7 @@ def serve(labdir: Path) -> int:
             break
         if not ready:
             continue
-        conn, _ = srv.accept()
+        conn = srv.accept()[0]
         with conn:
             conn.settimeout(5)
             try:
@@ -160,7 +160,7 @@ def serve(labdir: Path) -> int:
 def _reap() -> None:
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid = os.waitpid(-1, os.WNOHANG)[0]
         except ChildProcessError:
             return
         if pid == 0:

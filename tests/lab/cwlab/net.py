@@ -153,7 +153,7 @@ def apply_faults(spec: HostSpec, faults: dict) -> None:
 
 def end_outage_argv(spec: HostSpec, seconds: float) -> list[str]:
     """A timer process, run inside the host's namespace, that lifts an outage by itself."""
-    return ["ip", "netns", "exec", spec.netns, "sh", "-c", f"sleep {seconds:g}; iptables -w 5 -F {OUTAGE_CHAIN}"]
+    return ["ip", "netns", "exec", spec.netns, "sh", "-c", f"sleep {seconds:.3f}; iptables -w 5 -F {OUTAGE_CHAIN}"]
 
 
 def end_outage_now(spec: HostSpec) -> None:

@@ -98,7 +98,7 @@ def wait_gone(pids: list[tuple[int, int | None]], timeout: float = 5.0) -> list[
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
         left = [p for p in left if alive(*p)]
-    return [p for p, _ in left]
+    return [p[0] for p in left]
 
 
 def missing_binaries(names: list[str]) -> list[str]:

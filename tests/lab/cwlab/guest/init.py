@@ -37,7 +37,9 @@ def run_rc(action, scripts):
     with open(os.path.join(LOG_DIR, "rc.log"), "ab") as out:
         for script in scripts:
             try:
-                rc = subprocess.run([script, action], stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=30)
+                rc = subprocess.run(
+                    [script, action], stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=30, check=False
+                )
                 log(f"{os.path.basename(script)} {action} -> {rc.returncode}")
             except (OSError, subprocess.SubprocessError) as exc:
                 log(f"{script} {action} failed: {exc}")
