@@ -96,11 +96,11 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(
+        args = self.validate_argument_spec(
             argument_spec=ARGUMENT_SPEC,
             mutually_exclusive=MUTUALLY_EXCLUSIVE,
             required_one_of=[["metrics", "policy"]],
-        )
+        )[1]
         try:
             result.update(self.ensure_judged(args, task_vars or {}))
         except (JudgeError, PolicyError, PrometheusError) as exc:

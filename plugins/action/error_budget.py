@@ -65,10 +65,10 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(
+        args = self.validate_argument_spec(
             argument_spec=ARGUMENT_SPEC,
             mutually_exclusive=[["error_ratios", "error_ratio_query"], ["error_ratios", "prometheus_url"]],
-        )
+        )[1]
         try:
             result.update(self.ensure_evaluated(args))
         except (BudgetError, PolicyError, PrometheusError, JudgeError) as exc:

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: canary_judge
 short_description: Judge canary hosts against baseline hosts, metric by metric
 version_added: "0.1.0"
-author: changeward maintainers
+author: changeward maintainers (!UNKNOWN)
 description:
   - Compares samples of each metric from canary hosts with samples from baseline hosts over the same time window,
     in the manner of Kayenta's NetflixACAJudge.
@@ -211,6 +211,7 @@ attributes:
   action:
     support: full
   action_group:
+    description: Part of the action group, so C(module_defaults) for C(group/changeward.hybrid.hybrid) apply.
     support: full
     membership: [changeward.hybrid.hybrid]
   async:

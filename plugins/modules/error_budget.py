@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: error_budget
 short_description: Remaining error budget and multi-window burn rates; refuse a change when the budget is spent
 version_added: "0.1.0"
-author: changeward maintainers
+author: changeward maintainers (!UNKNOWN)
 description:
   - Reads a service's error ratio over its SLO period and over each burn-rate window and returns the remaining
     error budget and the burn rates, per the Google SRE workbook's multi-window, multi-burn-rate alerts
@@ -110,6 +110,7 @@ attributes:
   action:
     support: full
   action_group:
+    description: Part of the action group, so C(module_defaults) for C(group/changeward.hybrid.hybrid) apply.
     support: full
     membership: [changeward.hybrid.hybrid]
   async:

@@ -54,7 +54,7 @@ class Series:
 
     @property
     def floats(self) -> list[float]:
-        return [v for _, v in self.values]
+        return [pair[1] for pair in self.values]
 
 
 def redact_url(url: str) -> str:

@@ -179,7 +179,7 @@ def judge(
             raise JudgeError(f"metric {spec.name!r}: needs baseline and canary samples, or a query")
         plans.append((spec, raw, source))
 
-    if any(s["source"] == "prometheus" for _, _, s in plans):
+    if any(plan[2]["source"] == "prometheus" for plan in plans):
         if client is None:
             raise JudgeError("metrics with queries need prometheus_url")
         if window is None:
@@ -212,4 +212,4 @@ def judge(
             )
             continue
         results.append(classify(spec, samples["baseline"], samples["canary"]))
-    return aggregate(results, pass_score, marginal_score), [s for _, _, s in plans]
+    return aggregate(results, pass_score, marginal_score), [plan[2] for plan in plans]

@@ -92,7 +92,7 @@ def mann_whitney(canary, baseline, alternative: str) -> tuple[float, float]:
 
 def _tie_corrected_sd(canary, baseline) -> float:
     n, m = canary.size, baseline.size
-    _, counts = np.unique(np.concatenate([canary, baseline]), return_counts=True)
+    counts = np.unique(np.concatenate([canary, baseline]), return_counts=True)[1]
     ties = float(np.sum(counts.astype(float) ** 3 - counts))
     total = n + m
     return math.sqrt(n * m / 12.0 * ((total + 1) - ties / (total * (total - 1))))
@@ -111,7 +111,7 @@ def _kth_pairwise_bisect(c_sorted, b_sorted, k: int) -> float:
     if count_le(lo) >= k + 1:
         return lo
     # invariant: count_le(lo) < k+1 <= count_le(hi); stop when the two are adjacent floats
-    for _ in range(2000):
+    for _iteration in range(2000):
         mid = lo + (hi - lo) / 2.0
         if mid in (lo, hi):
             break
