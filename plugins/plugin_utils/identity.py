@@ -1,0 +1,105 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Who is running this change: the identity of the run, and how far it can be trusted.
+
+Sources, tried in the order the policy gives (``approval.identity.sources``, default awx, env, os):
+
+- ``awx``: ``awx_user_name`` / ``tower_user_name`` (and ``awx_job_id`` / ``tower_job_id``) from the run's
+  *extra vars*. AWX/AAP sets them from the authenticated user who launched the job, after the job template's
+  and the launch's own extra vars (AWX >= 21), so inside AWX nobody can choose them. Outside AWX anyone can pass
+  ``-e awx_user_name=...``: drop ``awx`` from the sources on controllers where people run ansible-playbook
+  themselves. Only extra vars are read, never play/inventory vars, which a playbook author controls.
+- ``env``: the environment variable the policy names (default ``CHANGEWARD_IDENTITY``), set by whatever launches
+  Ansible (a CI job from its authenticated user, a sudo wrapper). As trustworthy as that launcher.
+- ``os``: the controller's OS account of the effective uid (not ``$USER``, which anyone can set). It names a
+  person only on a controller where each person logs in with their own account; a shared account (root, awx)
+  names nobody, which is why those are service accounts in the default policy.
+
+A signed approval (Ed25519, see approval.py) does not depend on the run at all: its identity is the key's owner.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+SOURCES = ("awx", "env", "os")
+TRUST = {
+    "awx": "platform: set by AWX/AAP from the user who launched the job; forgeable outside AWX (-e awx_user_name)",
+    "env": "launcher: set by the process that started Ansible; as trustworthy as that launcher",
+    "os": "os: the controller account of the effective uid; names a person only where logins are personal",
+    "signature": "signature: Ed25519 signature verified against the approver's public key in the policy",
+}
+AWX_VARS = (("awx_user_name", "awx_job_id"), ("tower_user_name", "tower_job_id"))
+NAME_RE = re.compile(r"\A[^\x00-\x1f\x7f]{1,128}\Z")
+
+
+class IdentityError(ValueError):
+    """No trustworthy identity could be established for this run."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    source: str  # awx | tower | env:<VAR> | os | signature
+    kind: str  # awx | env | os | signature: the policy source it came through
+    job_id: str | None = None
+
+    @property
+    def trust(self) -> str:
+        return TRUST[self.kind]
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "source": self.source, "trust": self.trust, "job_id": self.job_id}
+
+
+def clean_name(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise IdentityError(f"{what} must be a string, got {type(value).__name__}")
+    text = value.strip()
+    if not NAME_RE.match(text):
+        raise IdentityError(f"{what} must be 1-128 printable characters, got {value!r}")
+    return text
+
+
+def same_person(a: str | None, b: str | None) -> bool:
+    """Identities are compared case-insensitively (AWX 'Alice' and OS 'alice' are one person)."""
+    if not a or not b:
+        return False
+    return a.strip().casefold() == b.strip().casefold()
+
+
+def os_user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        raise IdentityError(f"the controller's effective uid {os.geteuid()} has no account name") from None
+
+
+def resolve_identity(extra_vars=None, sources=SOURCES, env_var="CHANGEWARD_IDENTITY", environ=None, get_os_user=None):
+    """The identity of this run from the first source in ``sources`` that gives one; IdentityError otherwise."""
+    extra_vars = extra_vars or {}
+    environ = os.environ if environ is None else environ
+    tried = []
+    for source in sources:
+        if source not in SOURCES:
+            raise IdentityError(f"unknown identity source {source!r} (known: {', '.join(SOURCES)})")
+        if source == "awx":
+            for var, job_var in AWX_VARS:
+                value = extra_vars.get(var)
+                if value not in (None, ""):
+                    job = extra_vars.get(job_var)
+                    name = clean_name(str(value), f"extra var {var}")
+                    return Identity(name, var.split("_", 1)[0], "awx", str(job) if job not in (None, "") else None)
+            tried.append("AWX job vars (awx_user_name, tower_user_name)")
+        elif source == "env":
+            value = environ.get(env_var)
+            if value:
+                return Identity(clean_name(value, f"environment variable {env_var}"), f"env:{env_var}", "env")
+            tried.append(f"environment variable {env_var}")
+        else:
+            name = (get_os_user or os_user)()
+            return Identity(clean_name(name, "the OS user name"), "os", "os")
+    raise IdentityError("no identity for this run: tried " + ", ".join(tried) + " (policy approval.identity.sources)")
