@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of changeward.hybrid.approval; the documentation lives in plugins/modules/approval.py."""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.approval import (
+    ApprovalError,
+    check_approvals,
+    record_approval,
+    verify_ledger,
+)
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import IdentityError, resolve_identity
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import RISK_CLASSES, PolicyError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk import (
+    RiskInputError,
+    change_services,
+    change_teams,
+)
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk_inputs import (
+    build_policy,
+    ledger_target,
+    resolve_targets,
+)
+
+ARGUMENT_SPEC = {
+    "state": {"type": "str", "default": "present", "choices": ["present", "checked"]},
+    "change_id": {"type": "str", "required": True},
+    "decision": {"type": "str", "default": "approve", "choices": ["approve", "reject"]},
+    "role": {"type": "str"},
+    "comment": {"type": "str", "default": ""},
+    "signed": {
+        "type": "dict",
+        "options": {
+            "statement": {"type": "dict", "required": True},
+            "signature": {"type": "str", "required": True},
+        },
+    },
+    "implementer": {"type": "list", "elements": "str", "default": []},
+    "risk": {"type": "raw"},
+    "targets": {"type": "raw"},
+    "services": {"type": "list", "elements": "str", "default": []},
+    "teams": {"type": "list", "elements": "str", "default": []},
+    "ledger": {"type": "str"},
+    "verify_ledger": {"type": "bool", "default": True},
+    "policy": {"type": "raw"},
+    "policy_local": {"type": "raw"},
+}
+ERRORS = (ApprovalError, IdentityError, LedgerError, PolicyError, RiskInputError)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        task_vars = task_vars or {}
+        try:
+            if args["state"] == "present":
+                outcome = self.ensure_present(args, task_vars)
+                failed = outcome["refused"]
+            else:
+                outcome = self.ensure_checked(args, task_vars)
+                failed = not outcome["allowed"]
+        except ERRORS as exc:
+            result.update(failed=True, changed=False, msg=f"approval: {exc}")
+            return result
+        result.update(outcome)
+        if failed:
+            result["failed"] = True
+        return result
+
+    # -- state: present -------------------------------------------------------------------------------------------
+    def ensure_present(self, args, task_vars):
+        target_locals = []
+        if args["targets"]:  # the targets' local policies may add the (regional) approver
+            _targets, target_locals = resolve_targets(args["targets"], task_vars.get("hostvars"))
+        policy = build_policy(args["policy"], args["policy_local"], task_vars, target_locals, self._resolve_path)
+        identity = self._identity(policy)
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+        with open_ledger(ledger_target(args["ledger"], required=True), create=False) as ledger:
+            return record_approval(
+                ledger,
+                policy,
+                args["change_id"],
+                identity=identity,
+                role=args["role"],
+                decision=args["decision"],
+                comment=args["comment"],
+                implementers=args["implementer"],
+                signed=args["signed"],
+                check_mode=self._task.check_mode,
+            )
+
+    # -- state: checked -------------------------------------------------------------------------------------------
+    def ensure_checked(self, args, task_vars):
+        targets, target_locals = resolve_targets(args["targets"], task_vars.get("hostvars"))
+        policy = build_policy(args["policy"], args["policy_local"], task_vars, target_locals, self._resolve_path)
+        identity = self._identity(policy)
+        services, _how = change_services(args["services"], targets)
+        teams = change_teams(args["teams"], targets, services, policy)
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+        with open_ledger(ledger_target(args["ledger"], required=True), create=False) as ledger:
+            if args["verify_ledger"]:
+                verify_ledger(ledger)
+            record = ledger.get_change(args["change_id"]) or {}
+            risk_class = _risk_class(args["risk"], record.get("risk"))
+            return check_approvals(
+                ledger,
+                policy,
+                args["change_id"],
+                identity=identity,
+                risk_class=risk_class,
+                targets=targets,
+                services=services,
+                teams=teams,
+                implementers=args["implementer"],
+                check_mode=self._task.check_mode,
+            )
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+    def _identity(self, policy):
+        """Identity of this run from its extra vars (never play or inventory vars), the environment or the OS."""
+        return resolve_identity(_extra_vars(self._task), policy.identity_sources, policy.identity_env)
+
+    def _resolve_path(self, src):
+        if os.path.isabs(os.path.expanduser(src)):
+            return os.path.expanduser(src)
+        try:
+            return self._find_needle("files", src)
+        except AnsibleError:
+            return src
+
+
+def _extra_vars(task):
+    manager = task.get_variable_manager() if hasattr(task, "get_variable_manager") else None
+    if manager is not None:
+        return dict(manager.extra_vars)
+    from ansible.utils.vars import load_extra_vars
+
+    return dict(getattr(load_extra_vars, "extra_vars", None) or {})
+
+
+def _risk_class(given, recorded):
+    """The risk class to check against: the parameter (a class or a risk_score result) and the change record's;
+    when both exist the higher one counts. None of them is an error, never 'low'."""
+    classes = []
+    if isinstance(given, dict):
+        given = given.get("class") or given.get("level")
+    if given not in (None, ""):
+        if given not in RISK_CLASSES:
+            raise RiskInputError(f"risk must be one of {', '.join(RISK_CLASSES)} or a risk_score result, got {given!r}")
+        classes.append(given)
+    if isinstance(recorded, dict) and recorded.get("level") in RISK_CLASSES:
+        classes.append(recorded["level"])
+    if not classes:
+        raise RiskInputError(
+            "no risk class: pass risk (a class or the registered risk_score result) or score the "
+            "change with changeward.hybrid.risk_score and its change_id first"
+        )
+    return max(classes, key=RISK_CLASSES.index)

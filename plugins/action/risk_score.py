@@ -1,0 +1,143 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of changeward.hybrid.risk_score; the documentation lives in plugins/modules/risk_score.py."""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import PolicyError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk import (
+    CHANGE_KINDS,
+    History,
+    RiskInputError,
+    closed_records,
+    history_from_records,
+    ledger_risk,
+    score_change,
+)
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk_inputs import (
+    build_policy,
+    ledger_target,
+    resolve_targets,
+)
+
+RISK_SCORED = "io.changeward.risk.scored"
+
+ARGUMENT_SPEC = {
+    "targets": {"type": "raw", "required": True},
+    "change_kind": {"type": "str", "required": True, "choices": list(CHANGE_KINDS)},
+    "services": {"type": "list", "elements": "str", "default": []},
+    "teams": {"type": "list", "elements": "str", "default": []},
+    "system_class": {"type": "str"},
+    "dependency_map": {"type": "raw"},
+    "next_blackout_in": {"type": "raw"},
+    "at": {"type": "str"},
+    "ledger": {"type": "str"},
+    "change_id": {"type": "str"},
+    "record": {"type": "bool", "default": True},
+    "policy": {"type": "raw"},
+    "policy_local": {"type": "raw"},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        try:
+            result.update(self.ensure_scored(args, task_vars or {}))
+        except (RiskInputError, PolicyError, LedgerError) as exc:
+            result.update(failed=True, changed=False, msg=f"risk_score: {exc}")
+        return result
+
+    def ensure_scored(self, args, task_vars):
+        targets, target_locals = resolve_targets(args["targets"], task_vars.get("hostvars"))
+        policy = build_policy(args["policy"], args["policy_local"], task_vars, target_locals, self._resolve_path)
+        dependency_map = args["dependency_map"]
+        if isinstance(dependency_map, str):
+            dependency_map = self._load_yaml(dependency_map, "dependency_map")
+        at = args["at"] or _now()
+        ledger_path = ledger_target(args["ledger"], required=False)
+        writing = bool(ledger_path and args["change_id"] and args["record"] and not self._task.check_mode)
+
+        def score(history):
+            return score_change(
+                targets,
+                args["change_kind"],
+                policy,
+                services=args["services"],
+                teams=args["teams"],
+                dependency_map=dependency_map,
+                next_blackout_in=args["next_blackout_in"],
+                at=at,
+                system_class=args["system_class"],
+                history=history,
+            )
+
+        if not ledger_path:
+            return {**score(None), "changed": False, "recorded": False, "ledger_seq": None}
+
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import utc_now
+
+        with open_ledger(ledger_path, create=False, readonly=not writing) as ledger:
+            first = score(None)  # services and system class decide which history is similar
+            prior = policy.risk["prior"]
+            history: History = history_from_records(
+                closed_records(ledger),
+                first["services"],
+                first["system_class"],
+                prior,
+                source=f"ledger {ledger.target}",
+                exclude=args["change_id"],
+            )
+            result = score(history)
+            seq = None
+            if writing:
+                if ledger.get_change(args["change_id"]) is None:
+                    raise RiskInputError(f"change {args['change_id']} is not in the ledger {ledger.target}")
+                seq = ledger.update_change(
+                    args["change_id"],
+                    set_fields={"risk": ledger_risk(result, utc_now())},
+                    event_type=RISK_SCORED,
+                    data={"risk_score": result},
+                ).seq
+        return {**result, "changed": seq is not None, "recorded": seq is not None, "ledger_seq": seq}
+
+    def _resolve_path(self, src):
+        """Relative policy and map paths are looked up like other task files (role files/, playbook dir)."""
+        if os.path.isabs(os.path.expanduser(src)):
+            return os.path.expanduser(src)
+        try:
+            return self._find_needle("files", src)
+        except AnsibleError:
+            return src
+
+    def _load_yaml(self, src, what):
+        import yaml
+
+        path = self._resolve_path(src)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return yaml.safe_load(handle)
+        except OSError as exc:
+            raise RiskInputError(f"cannot read {what} {src}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise RiskInputError(f"{what} {src} is not valid YAML: {exc}") from None
+
+
+def _now():
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
