@@ -483,6 +483,8 @@ def check_approvals(
     seq = None
     if not check_mode:
         gate = {"gate": GATE, "decision": "pass" if allowed else "fail", "time": now, "risk_class": risk_class}
+        if not allowed:
+            gate["reason"] = ", ".join(sorted({r["code"] for r in refusals}))
         set_fields = None
         if allowed and not record.get("implementer"):
             set_fields = {"implementer": identity.name}

@@ -229,7 +229,8 @@ def test_approval_by_the_implementer_does_not_count_and_the_refusal_is_recorded(
     (event,) = events(ledger, ap.APPROVAL_REFUSED)
     assert event["data"]["stage"] == "check"
     assert ap.IMPLEMENTER_APPROVAL in [r["code"] for r in event["data"]["refusals"]]
-    assert ledger.get_change("CHG-1")["gate_decisions"][-1]["decision"] == "fail"
+    gate = ledger.get_change("CHG-1")["gate_decisions"][-1]
+    assert (gate["decision"], gate["reason"]) == ("fail", "implementer_approval, too_few_approvals")
     assert ledger.get_change("CHG-1")["implementer"] is None
 
 
