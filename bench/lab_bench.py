@@ -106,11 +106,10 @@ def main() -> int:
         if started:
             lab.down(log=print)
 
-    print(f"\n{'host':<20} {'clean med':>10} {'flaky med':>10} {'flaky max':>10}")
+    print(f"\n{'host':<20} {'clean med':>10} {'clean p95':>10} {'flaky med':>10} {'flaky p95':>10}")
     for h in sample:
-        print(
-            f"{h:<20} {statistics.median(base[h]):>9.3f}s {statistics.median(flaky[h]):>9.3f}s {max(flaky[h]):>9.3f}s"
-        )
+        cells = [statistics.median(base[h]), p95(base[h]), statistics.median(flaky[h]), p95(flaky[h])]
+        print(f"{h:<20} " + " ".join(f"{c:>9.3f}s" for c in cells))
     b, f = summarize(base), summarize(flaky)
     result.update(
         sample=sample,
