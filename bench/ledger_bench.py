@@ -92,7 +92,7 @@ def pg_target(choice):
     if os.environ.get("CHANGEWARD_BENCH_PG_DSN"):
         return os.environ["CHANGEWARD_BENCH_PG_DSN"]
     service = REPO / "scripts" / "services" / "postgres.sh"
-    if subprocess.run(["bash", str(service), "status"], capture_output=True).returncode != 0:
+    if subprocess.run(["bash", str(service), "status"], capture_output=True, check=False).returncode != 0:
         return None
     return subprocess.run(["bash", str(service), "dsn"], capture_output=True, text=True, check=True).stdout.strip()
 

@@ -29,7 +29,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         try:
             result.update(self.ensure_exported(args, check_mode=bool(self._task.check_mode)))
         except LedgerError as exc:
@@ -54,7 +54,7 @@ class ActionModule(ActionBase):
             schema=args["pg_schema"],
         ) as ledger:
             if check_mode:
-                last, _ = ledger.head()
+                last = ledger.head()[0]
                 return {
                     "changed": True,
                     "dest": args["dest"],

@@ -33,7 +33,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         result["changed"] = False
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         if args["src"]:  # shown without a DSN's password
             result["src"] = redact_dsn(args["src"]) if is_dsn(args["src"]) else args["src"]
         try:

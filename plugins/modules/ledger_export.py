@@ -17,7 +17,7 @@ description:
     reports it.
   - Runs on the controller (an action plugin).
 author:
-  - changeward maintainers
+  - changeward maintainers (!UNKNOWN)
 options:
   src:
     description:

@@ -23,7 +23,7 @@ description:
     the task fails whatever O(report_only) says - no data is never reported as a pass.
   - Runs on the controller (an action plugin); nothing is written to the ledger.
 author:
-  - changeward maintainers
+  - changeward maintainers (!UNKNOWN)
 options:
   src:
     description:

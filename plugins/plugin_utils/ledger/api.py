@@ -74,7 +74,11 @@ class LedgerEntry(NamedTuple):
 
 
 def _entry(raw: Entry) -> LedgerEntry:
-    return LedgerEntry(raw.seq, raw.prev_hash, raw.hash, json.loads(raw.body))
+    try:
+        event = json.loads(raw.body)
+    except ValueError:
+        raise LedgerCorrupt(f"the stored event at seq {raw.seq} is not valid JSON; run ledger_verify") from None
+    return LedgerEntry(raw.seq, raw.prev_hash, raw.hash, event)
 
 
 def open_backend(target: str, *, create: bool, readonly: bool = False, timeout: float | None = None, schema=None):
@@ -370,7 +374,7 @@ class Ledger:
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             raise LedgerInvalidInput(f"cursor seq must be an integer >= 0, got {seq!r}")
         with self.backend.write() as cur:
-            head, _ = self.backend.checked_head(cur)
+            head = self.backend.checked_head(cur)[0]
             if seq > head:
                 raise LedgerInvalidInput(f"cannot advance cursor {sink!r} to {seq}: the ledger ends at {head}")
             current = self.backend.cursor_seq(sink, cur) or 0

@@ -12,6 +12,7 @@ coerced, so two parties always hash the same bytes.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from decimal import Decimal
 from json.encoder import encode_basestring  # the ensure_ascii=False escaper, as JCS wants
@@ -23,13 +24,14 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 def _es_number(x: float) -> str:
     """ECMAScript Number::toString for a finite double (what RFC 8785 section 3.2.2.3 requires)."""
-    if x != x or x in (float("inf"), float("-inf")):
+    if not math.isfinite(x):
         raise LedgerInvalidInput("NaN and Infinity cannot be canonicalised")
     if x == 0:
         return "0"
     sign = "-" if x < 0 else ""
     # repr gives the shortest digits that round-trip, which is the digit string ECMAScript uses.
-    _, digits, exp = Decimal(repr(abs(x))).as_tuple()
+    parts = Decimal(repr(abs(x))).as_tuple()
+    digits, exp = parts.digits, parts.exponent
     ds = "".join(map(str, digits)).rstrip("0")
     exp += len(digits) - len(ds)
     k = len(ds)
@@ -58,9 +60,9 @@ def _encode(o, out: list) -> None:
     elif t is dict:
         ascii_only = True
         for k in o:
-            if type(k) is not str:
-                if not isinstance(k, str):
-                    raise LedgerInvalidInput(f"object member names must be strings, got {type(k).__name__}")
+            if not isinstance(k, str):
+                raise LedgerInvalidInput(f"object member names must be strings, got {type(k).__name__}")
+            if k.__class__ is not str:  # a str subclass: re-key with plain strings
                 _encode({str.__str__(n): v for n, v in o.items()}, out)
                 return
             if ascii_only and not k.isascii():

@@ -123,7 +123,7 @@ def load_key(material):
     if text.startswith(("ed25519:", "ed25519-pub:")):
         from cryptography.hazmat.primitives.asymmetric import ed25519
 
-        prefix, _, b64 = text.partition(":")
+        prefix, b64 = text.split(":", 1)
         raw = _b64(b64, f"the {prefix} key")
         if len(raw) != 32:
             raise LedgerConfigError(f"the {prefix} key must be 32 bytes, got {len(raw)}")

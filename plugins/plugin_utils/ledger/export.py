@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import tempfile
 
 from .backend import SqlBackend
-from .canonical import canonical_text
+from .canonical import canonical_text, parse_json
 from .chain import GENESIS_HASH, HASH_ALG
 from .errors import LedgerInvalidInput, LedgerUnavailable
 from .model import utc_now
@@ -49,6 +48,15 @@ def checkpoint_line(checkpoint: dict) -> str:
     return canonical_text({"checkpoint": checkpoint, "record": "checkpoint"})
 
 
+def _stored_checkpoint_line(seq: int, body: str) -> str:
+    """A stored checkpoint as an export line; one that is not valid JSON is exported as text with the seq
+    it was stored at (verification reports it as invalid) rather than stopping the export."""
+    try:
+        return checkpoint_line(parse_json(body))
+    except LedgerInvalidInput:
+        return canonical_text({"checkpoint": body, "record": "checkpoint", "seq": seq})
+
+
 def _write(backend: SqlBackend, out, after_seq: int, digest) -> dict:
     """Write the export of what the store holds, as it is: a damaged ledger exports its damage."""
 
@@ -70,8 +78,9 @@ def _write(backend: SqlBackend, out, after_seq: int, digest) -> dict:
             raise LedgerInvalidInput(f"cannot export after seq {after_seq}: ledger {backend.target} has no such event")
         start_hash = start.hash
     checkpoints: dict = {}
-    for body in backend.checkpoint_bodies(after_seq):
-        checkpoints.setdefault(json.loads(body).get("seq"), []).append(body)
+    for seq, body in backend.checkpoint_rows():
+        if seq > after_seq:
+            checkpoints.setdefault(seq, []).append(body)
     header = {
         "record": "header",
         "format": EXPORT_FORMAT,
@@ -91,11 +100,11 @@ def _write(backend: SqlBackend, out, after_seq: int, digest) -> dict:
         emit(event_line(entry.seq, entry.prev_hash, entry.hash, entry.body))
         events += 1
         for body in checkpoints.pop(entry.seq, ()):
-            emit(checkpoint_line(json.loads(body)))
+            emit(_stored_checkpoint_line(entry.seq, body))
             cps += 1
-    for seq in sorted(checkpoints, key=lambda s: (not isinstance(s, int), s if isinstance(s, int) else 0)):
+    for seq in sorted(checkpoints):
         for body in checkpoints[seq]:  # checkpoints whose event is not there: keep them, verify will tell
-            emit(checkpoint_line(json.loads(body)))
+            emit(_stored_checkpoint_line(seq, body))
             cps += 1
     return {
         "events": events,

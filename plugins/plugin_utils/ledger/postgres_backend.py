@@ -46,7 +46,7 @@ def redact_dsn(dsn: str) -> str:
         return "postgresql://<unparsable DSN>"
     netloc = parts.netloc
     if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
+        userinfo, hostport = netloc.rsplit("@", 1)
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
     query = re.sub(r"(?i)(password=)[^&]*", r"\1***", parts.query)

@@ -146,12 +146,12 @@ class JsonlSource:
                     if isinstance(cp, dict):
                         cps.append((None, cp, None))
                     else:
-                        cps.append((None, None, f"line {n}: checkpoint line without a checkpoint object"))
+                        cps.append((_int(obj.get("seq")), None, f"line {n} holds no checkpoint object"))
             self._scanned = (headers, cps)
         return self._scanned
 
     def info(self) -> Info:
-        headers, _ = self._scan()
+        headers = self._scan()[0]
         first = headers[0] if headers else {}
         start = (0, GENESIS_HASH)
         s = first.get("start")
@@ -323,7 +323,7 @@ class _Verifier:
         return out
 
     def evidence_end(self) -> int:
-        return max([self.start_seq] + [s for s, _ in self.evidence()])
+        return max([self.start_seq] + [seq for seq, _who in self.evidence()])
 
     # -- the streaming pass -------------------------------------------------------------------------------
     def fast_pass(self):
@@ -465,6 +465,8 @@ class _Verifier:
         def chain_pos(k):
             return orig[k] if 0 <= k < m and orig[k] is not None and k not in inserted else None
 
+        known_end = max(genuine, default=start)
+        known_end = max(known_end, end)
         for i in range(m):
             if orig[i] is not None:
                 continue
@@ -494,7 +496,7 @@ class _Verifier:
                     and rows[i + 1].prev == rows[i - 1].hash
                     and chain_pos(i - 1) is not None
                 )
-                if not skipped and _int(r.claimed) and start < r.claimed <= max(end, max(genuine, default=start)):
+                if not skipped and _int(r.claimed) and start < r.claimed <= known_end:
                     if not taken(r.claimed):
                         spot = r.claimed
             if spot is not None:
@@ -522,7 +524,7 @@ class _Verifier:
         # Order: the fewest entries that, taken out, leave the rest in chain order.
         spot_of = {i: s for s, i in assigned.items()}
         order = [(i, orig[i] if orig[i] is not None else spot_of[i]) for i in range(m) if i not in inserted]
-        keep = _lis_keep_earliest([s for _, s in order])
+        keep = _lis_keep_earliest([seq for _row, seq in order])
         for n, (i, s) in enumerate(order):
             if n not in keep:
                 prev_s = order[n - 1][1] if n else None
@@ -578,7 +580,7 @@ class _Verifier:
     def final_checks(self, hash_at: dict, last: int) -> None:
         beyond = [(s, who) for s, who in self.evidence() if s > last]
         if beyond:
-            end = max(s for s, _ in beyond)
+            end = max(seq for seq, _who in beyond)
             self.problem(
                 "truncated",
                 last + 1,

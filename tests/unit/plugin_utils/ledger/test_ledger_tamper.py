@@ -13,6 +13,7 @@ from ledger_testlib import INTERVAL, KEY, N_EVENTS, task_event
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import api, verify
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.canonical import canonical_text
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.chain import entry_hash
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerCorrupt
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.export import checkpoint_line, event_line
 
 
@@ -79,14 +80,14 @@ def test_sqlite_modified_event(ledger_path):
 
 
 def test_sqlite_modified_event_rehashed(ledger_path):
-    _, prev, _, body = row(ledger_path, 37)
+    prev, body = row(ledger_path, 37)[1::2]
     body = altered_body(body)
     sql(ledger_path, ("UPDATE ledger_events SET body = ?, hash = ? WHERE seq = 37", (body, entry_hash(37, prev, body))))
     assert found(check(ledger_path)) == [("modified", 37)]
 
 
 def test_sqlite_modified_last_event_rehashed_caught_by_head_row(ledger_path):
-    seq, prev, _, body = row(ledger_path, N_EVENTS)
+    seq, prev, _old_hash, body = row(ledger_path, N_EVENTS)
     body = altered_body(body)
     new = entry_hash(seq, prev, body)
     sql(ledger_path, ("UPDATE ledger_events SET body = ?, hash = ? WHERE seq = ?", (body, new, seq)))
@@ -115,7 +116,7 @@ def test_sqlite_deleted_event_and_renumbered_to_hide_it(ledger_path):
 
 
 def test_sqlite_inserted_event_with_valid_looking_hash(ledger_path):
-    _, _, prev_hash, _ = row(ledger_path, 36)
+    prev_hash = row(ledger_path, 36)[2]
     shift_seq(ledger_path, 37, 1)
     fake = task_event(9999)
     body = canonical_text(fake)
@@ -146,7 +147,7 @@ def test_sqlite_inserted_garbage_event(ledger_path):
 
 
 def test_sqlite_appended_event_outside_the_api(ledger_path):
-    _, _, prev_hash, _ = row(ledger_path, N_EVENTS)
+    prev_hash = row(ledger_path, N_EVENTS)[2]
     fake = task_event(9999)
     body = canonical_text(fake)
     seq = N_EVENTS + 1
@@ -189,7 +190,7 @@ def test_sqlite_truncated_tail(ledger_path):
 def test_sqlite_truncated_and_covered_up_needs_the_anchor(ledger_path):
     with api.open_ledger(ledger_path, create=False, readonly=True) as ledger:
         anchor = ledger.latest_checkpoint()  # what a sink received
-    _, _, h90, _ = row(ledger_path, 90)
+    h90 = row(ledger_path, 90)[2]
     sql(
         ledger_path,
         "DELETE FROM ledger_events WHERE seq > 90",
@@ -236,7 +237,7 @@ def test_sqlite_chain_rewritten_and_rehashed_caught_by_checkpoint(ledger_path):
     rows = conn.execute("SELECT seq, prev_hash, body FROM ledger_events WHERE seq >= 37 ORDER BY seq").fetchall()
     prev = conn.execute("SELECT hash FROM ledger_events WHERE seq = 36").fetchone()[0]
     conn.execute("BEGIN")
-    for seq, _, body in rows:
+    for seq, _old_prev, body in rows:
         body = altered_body(body) if seq == 37 else body
         h = entry_hash(seq, prev, body)
         conn.execute("UPDATE ledger_events SET prev_hash = ?, hash = ?, body = ? WHERE seq = ?", (prev, h, body, seq))
@@ -396,3 +397,19 @@ def test_export_of_a_tampered_database_reports_the_same(ledger_path, tmp_path):
     with api.open_ledger(ledger_path, create=False, readonly=True) as ledger:
         ledger.export_jsonl(str(tmp_path / "t.jsonl"))
     assert found(check(str(tmp_path / "t.jsonl"))) == expected
+
+
+def test_unreadable_stored_checkpoint_is_invalid_in_the_database_and_its_export(ledger_path, tmp_path):
+    sql(ledger_path, "UPDATE ledger_checkpoints SET body = '{not json' WHERE seq = 40")
+    assert found(check(ledger_path)) == [("checkpoint_invalid", 40)]
+    with api.open_ledger(ledger_path, create=False, readonly=True) as ledger:
+        ledger.export_jsonl(str(tmp_path / "t.jsonl"))
+    assert found(check(str(tmp_path / "t.jsonl"))) == [("checkpoint_invalid", 40)]
+
+
+def test_unreadable_stored_event_is_a_typed_error_for_readers(ledger_path):
+    sql(ledger_path, "UPDATE ledger_events SET body = '{broken' WHERE seq = 5")
+    with api.open_ledger(ledger_path, create=False, readonly=True) as ledger:
+        with pytest.raises(LedgerCorrupt, match="seq 5"):
+            ledger.events_after(0, 10)
+    assert found(check(ledger_path)) == [("modified", 5)]
