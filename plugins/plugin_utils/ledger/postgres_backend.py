@@ -95,7 +95,10 @@ class PostgresBackend(SqlBackend):
                 self._conn.execute(f"SET idle_in_transaction_session_timeout = {max(60000, 6 * ms)}")
                 if schema:
                     if create and not readonly:
-                        self._conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                        # Concurrent CREATE SCHEMA IF NOT EXISTS can still collide: serialise first openers.
+                        with self._conn.transaction():
+                            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (INIT_LOCK_KEY,))
+                            self._conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
                     self._conn.execute(f'SET search_path TO "{schema}"')
         except Exception:
             self.close()
