@@ -52,6 +52,19 @@ def with_outliers(rng, n, shift_sd):
     return b, c
 
 
+def autocorrelated(rng, n, shift_sd, rho=0.8):
+    # AR(1) noise, like overlapping rate() windows: the points are not independent
+    def series(mean):
+        e = rng.normal(0, 1, n)
+        x = np.empty(n)
+        x[0] = e[0]
+        for i in range(1, n):
+            x[i] = rho * x[i - 1] + math.sqrt(1 - rho * rho) * e[i]
+        return mean + 10 * x
+
+    return series(100), series(100 + 10 * shift_sd)
+
+
 def failure_rate(gen, direction, shift_sd, trials, points, rng):
     spec = MetricSpec("m", direction=direction)
     fails = sum(classify(spec, *gen(rng, points, shift_sd)).failed for _ in range(trials))
@@ -92,6 +105,7 @@ def main() -> int:
         ("+1 sd lognormal, increase", lognormal, "increase", 1.0, "power", None),
         ("A/A 4 % wild outliers, increase", with_outliers, "increase", 0.0, "false-fail", None),
         ("+1 sd 4 % wild outliers, increase", with_outliers, "increase", 1.0, "power", None),
+        ("A/A AR(1) rho 0.8 (overlapping windows), increase", autocorrelated, "increase", 0.0, "false-fail", None),
         ("+0.3 sd normal, increase (inside the allowance)", normal, "increase", 0.3, "power", None),
         ("+0.5 sd normal, increase (at the allowance)", normal, "increase", 0.5, "power", None),
     ]

@@ -365,6 +365,10 @@ metrics:
       description: The rendered canary and baseline queries.
       type: dict
       returned: for Prometheus metrics
+    warning:
+      description: Set when the query's range selector spans more than O(step), so its points are correlated.
+      type: str
+      returned: when it applies
     evidence:
       description:
         - Counts of usable and dropped values per side (C(baseline_count), C(canary_count), C(baseline_nan),

@@ -50,6 +50,16 @@ def test_prometheus_canary_regression_is_caught_and_the_hosts_pooled(prom):
     assert float(params["start"]) == 1_700_000_000 and float(params["step"]) == 15
 
 
+def test_overlapping_rate_windows_are_warned_about(prom):
+    rng = np.random.default_rng(6)
+    slow = "rate(errors{${selector}}[2m])"
+    prom.on_range('rate(errors{instance=~"c1"}[2m])', series(rng, 100))
+    prom.on_range('rate(errors{instance=~"b1|b2"}[2m])', series(rng, 100))
+    _, sources = run([{"name": "slow", "query": slow}, {"name": "ok", "query": QUERY.replace("1m", "15s")}], prom.url)
+    assert "ranges over 120s at a 15s step" in sources[0]["warning"]
+    assert "warning" not in sources[1]
+
+
 def test_prometheus_healthy_canary_passes(prom):
     rng = np.random.default_rng(2)
     prom.on_range('rate(errors{instance=~"c1"}[1m])', series(rng, 100))
