@@ -1,0 +1,150 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of changeward.hybrid.ledger_ship; the documentation lives in plugins/modules/ledger_ship.py."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import default_path, open_ledger
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping import config as sink_config
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.errors import ShippingError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.outbox import (
+    CHECKPOINT_CURSOR_SUFFIX,
+    ship_concurrently,
+)
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.runner import open_reader
+
+ARGUMENT_SPEC = {
+    "ledger": {"type": "str"},
+    "ledger_key": {"type": "str", "no_log": True},
+    "ledger_timeout": {"type": "float"},
+    "sinks": {"type": "list", "elements": "dict"},
+    "sinks_file": {"type": "path"},
+    "only": {"type": "list", "elements": "str"},
+    "timeout": {"type": "float", "default": 60.0},
+    "max_attempts": {"type": "int"},
+    "checkpoint": {"type": "bool", "default": False},
+    "fail_on_pending": {"type": "bool", "default": True},
+}
+
+
+class ShipInputError(Exception):
+    """The request cannot be carried out as given (bad sink configuration, unknown sink names)."""
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False  # the ledger and the sinks are reached from the controller
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        try:
+            result.update(self.ensure_shipped(args, check_mode=self._task.check_mode))
+        except (ShipInputError, ShippingError) as exc:
+            result.update(failed=True, changed=False, msg=f"ledger_ship: {exc}")
+        except LedgerError as exc:
+            result.update(failed=True, changed=False, msg=f"ledger_ship: ledger error: {exc}")
+        return result
+
+    # -- inputs -------------------------------------------------------------------------------------
+    @staticmethod
+    def _target(args):
+        return args["ledger"] or os.environ.get("CHANGEWARD_LEDGER") or default_path()
+
+    @staticmethod
+    def _sinks(args):
+        if args["sinks"] is None and args["sinks_file"] is None:
+            raw = sink_config.from_env()
+        else:
+            raw = sink_config.collect(args["sinks"], args["sinks_file"])
+        if not raw:
+            raise ShipInputError("no sinks configured (give sinks or sinks_file, or set CHANGEWARD_SINKS)")
+        sinks = sink_config.build_sinks(raw)
+        if args["only"]:
+            unknown = sorted(set(args["only"]) - {s.name for s in sinks})
+            if unknown:
+                raise ShipInputError(f"only names sink(s) not configured or disabled: {', '.join(unknown)}")
+            sinks = [s for s in sinks if s.name in args["only"]]
+        return sinks
+
+    # -- ensure ----------------------------------------------------------------------------------------
+    def ensure_shipped(self, args, check_mode):
+        target = self._target(args)
+        sinks = self._sinks(args)
+        timeout = args["ledger_timeout"]
+        if args["checkpoint"] and not check_mode:
+            key = args["ledger_key"] or os.environ.get("CHANGEWARD_LEDGER_KEY")
+            with open_ledger(target, key=key, create=False, timeout=timeout) as ledger:
+                ledger.checkpoint()
+        if check_mode:
+            reports = self._pending_only(target, sinks, timeout)
+        else:
+            deadline = time.monotonic() + max(0.0, args["timeout"])
+            reports = {
+                name: rep.as_dict()
+                for name, rep in ship_concurrently(
+                    lambda: open_reader(target, timeout),
+                    sinks,
+                    deadline,
+                    max_attempts=args["max_attempts"],
+                    wait_lock=True,
+                ).items()
+            }
+        delivered = sum(r["delivered"] for r in reports.values())
+        shipped = delivered + sum(r["checkpoints"] for r in reports.values())
+        pending = sum(max(0, r["pending"]) for r in reports.values())
+        result = {
+            "changed": pending > 0 if check_mode else shipped > 0,
+            "sinks": reports,
+            "delivered": delivered,
+            "pending": pending,
+        }
+        stuck = {n: r for n, r in reports.items() if r["pending"]}
+        if check_mode:
+            result["msg"] = f"{pending} event(s) pending in all"
+        elif stuck:
+            detail = "; ".join(
+                f"{n}: {r['pending']} pending ({r['error'] or 'not delivered'})" for n, r in stuck.items()
+            )
+            result["msg"] = (
+                f"not everything was delivered: {detail}. It stays pending; run again once the sink is back."
+            )
+            result["failed"] = bool(args["fail_on_pending"])
+        else:
+            result["msg"] = f"delivered {delivered} event(s); nothing pending"
+        return result
+
+    @staticmethod
+    def _pending_only(target, sinks, timeout):
+        ledger = open_reader(target, timeout)
+        try:
+            head, _ = ledger.head()
+            reports = {}
+            for sink in sinks:
+                cursor = ledger.get_cursor(sink.name)
+                cp_cursor = ledger.get_cursor(sink.name + CHECKPOINT_CURSOR_SUFFIX)
+                reports[sink.name] = {
+                    "name": sink.name,
+                    "target": sink.describe(),
+                    "delivered": 0,
+                    "checkpoints": 0,
+                    "batches": 0,
+                    "attempts": 0,
+                    "pending": max(0, head - cursor),
+                    "pending_checkpoints": len(ledger.checkpoints(cp_cursor)),
+                    "cursor": cursor,
+                    "error": None,
+                    "busy": False,
+                }
+            return reports
+        finally:
+            ledger.close()
