@@ -40,7 +40,7 @@ class SinkReport:
     checkpoints: int = 0
     batches: int = 0
     attempts: int = 0  # failed attempts
-    pending: int = 0  # events still not delivered
+    pending: int = 0  # events still not delivered (-1: unknown, the ledger could not be read)
     cursor: int = 0
     error: str | None = None
     busy: bool = False  # another shipper held this sink's lock
@@ -80,6 +80,13 @@ class Outbox:
     def pending(self, sink_name: str) -> int:
         head, _ = self.ledger.head()
         return max(0, head - self.ledger.get_cursor(sink_name))
+
+    def pending_or_unknown(self, sink_name: str) -> int:
+        """pending(), or -1 when the ledger cannot even be read (a report must never claim 0 then)."""
+        try:
+            return self.pending(sink_name)
+        except LedgerError:
+            return -1
 
     def next_batch(self, sink) -> tuple:
         """(items, last event seq or None, last checkpoint seq or None) of the next batch for ``sink``."""
@@ -210,13 +217,14 @@ def ship_concurrently(open_reader, sinks, deadline: float, *, max_attempts=None,
         try:
             ledger = open_reader()
         except LedgerError as exc:
-            reports[sink.name] = SinkReport(sink.name, sink.describe(), error=str(exc))
+            reports[sink.name] = SinkReport(sink.name, sink.describe(), pending=-1, error=str(exc))
             return
+        box = Outbox(ledger, [sink], lock_dir=lock_dir)
         try:
-            box = Outbox(ledger, [sink], lock_dir=lock_dir)
             reports[sink.name] = box.ship_sink(sink, deadline, max_attempts=max_attempts, wait_lock=wait_lock)
-        except LedgerError as exc:
-            reports[sink.name] = SinkReport(sink.name, sink.describe(), error=str(exc))
+        except LedgerError as exc:  # e.g. the cursor could not move: what was sent is sent again later
+            pending = box.pending_or_unknown(sink.name)
+            reports[sink.name] = SinkReport(sink.name, sink.describe(), pending=pending, error=str(exc))
         finally:
             ledger.close()
 

@@ -103,7 +103,8 @@ class SinkWorker(threading.Thread):
             self.report = self._box().ship_sink(self.sink, deadline, **kw)
             return not self.report.error or self.report.busy
         except LedgerError as exc:
-            self.report.error = str(exc)
+            pending = self._outbox.pending_or_unknown(self.sink.name) if self._outbox is not None else -1
+            self.report = SinkReport(self.sink.name, self.sink.describe(), pending=pending, error=str(exc))
             self._reset()
             return False
 
