@@ -5,6 +5,7 @@ from the controller which release it serves, and the change marker is read back 
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -137,7 +138,8 @@ def test_change_playbook_through_ansible_runner_job_events(flaky_edge, venv, tmp
             "--ident",
             "job1",
         ],
-        env=ansible_env(),
+        # as in an execution environment, the runner finds ansible-playbook on PATH
+        env=ansible_env(PATH=f"{bindir}:{os.environ['PATH']}"),
         capture_output=True,
         text=True,
         timeout=900,
