@@ -8,6 +8,7 @@ inside one of the applicable maintenance windows; blackout beats maintenance.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from .expand import Timeline
@@ -15,6 +16,9 @@ from .localtime import iso_utc
 from .model import scope_key, scope_matches
 
 DEFAULT_HORIZON_DAYS = 366
+# Merged windows are cached per scope in blocks of this many seconds, so next_allowed_at walks a few
+# merged intervals instead of every event's windows.
+BLOCK = 30 * 86400.0
 
 
 @dataclass
@@ -31,6 +35,58 @@ class Evaluation:
     reasons: list = field(default_factory=list)
 
 
+class Union:
+    """The union of some timelines' windows as disjoint [start, end) intervals, built per block.
+
+    A block's intervals merge every window that overlaps the block (windows may reach beyond it), so a
+    point in the block is covered exactly when it lies in one of them.
+    """
+
+    def __init__(self, timelines):
+        self.timelines = timelines
+        self.blocks = {}
+
+    def _block(self, number):
+        block = self.blocks.get(number)
+        if block is not None:
+            return block
+        low, high = number * BLOCK, (number + 1) * BLOCK
+        pairs = []
+        for timeline in self.timelines:
+            timeline.extend_to(high)
+            starts, ends = timeline.starts, timeline.ends
+            for i in range(bisect_left(starts, low - timeline.max_len), bisect_left(starts, high)):
+                if ends[i] > low:
+                    pairs.append((starts[i], ends[i]))
+        pairs.sort()
+        merged_starts, merged_ends = [], []
+        for start, end in pairs:
+            if merged_ends and start <= merged_ends[-1]:
+                merged_ends[-1] = max(merged_ends[-1], end)
+            else:
+                merged_starts.append(start)
+                merged_ends.append(end)
+        block = self.blocks[number] = (merged_starts, merged_ends)
+        return block
+
+    def cover_end(self, t):
+        """End of the merged interval containing t, or None when no window covers t."""
+        starts, ends = self._block(int(t // BLOCK))
+        i = bisect_right(starts, t) - 1
+        return ends[i] if i >= 0 and ends[i] > t else None
+
+    def next_start_after(self, t, limit):
+        """First interval start > t and <= limit, or None."""
+        number = int(t // BLOCK)
+        while number * BLOCK <= limit:
+            starts, _ends = self._block(number)
+            i = bisect_right(starts, t)
+            if i < len(starts):
+                return starts[i] if starts[i] <= limit else None
+            number += 1
+        return None
+
+
 class CalendarSet:
     """Loaded events of every calendar; evaluate() is the per-check entry point."""
 
@@ -41,7 +97,12 @@ class CalendarSet:
     def __len__(self):
         return len(self.timelines)
 
-    def applicable(self, scope):
+    def expand_until(self, until):
+        """Expand every event up to a timestamp now instead of lazily during checks."""
+        for timeline in self.timelines:
+            timeline.extend_to(until)
+
+    def _for_scope(self, scope):
         key = scope_key(scope)
         cached = self._by_scope.get(key)
         if cached is None:
@@ -49,15 +110,19 @@ class CalendarSet:
             for timeline in self.timelines:
                 if scope_matches(timeline.event.scope, scope):
                     (blackouts if timeline.event.kind == "blackout" else maintenance).append(timeline)
-            cached = self._by_scope[key] = (blackouts, maintenance)
+            cached = self._by_scope[key] = (blackouts, maintenance, Union(blackouts), Union(maintenance))
         return cached
+
+    def applicable(self, scope):
+        """(blackout timelines, maintenance timelines) whose events apply to the scope."""
+        return self._for_scope(scope)[:2]
 
     @staticmethod
     def _active(timelines, t):
         return [(timeline, i) for timeline in timelines for i in timeline.active_at(t)]
 
     def evaluate(self, at, scope, horizon_days=DEFAULT_HORIZON_DAYS):
-        blackouts, maintenance = self.applicable(scope)
+        blackouts, maintenance, black_union, maint_union = self._for_scope(scope)
         active_black = self._active(blackouts, at)
         active_maint = self._active(maintenance, at)
         maintenance_applies = bool(maintenance)
@@ -75,7 +140,9 @@ class CalendarSet:
                 + ", ".join(maint_calendars)
                 + ")"
             )
-        next_allowed = self.next_allowed(at, blackouts, maintenance, horizon_days) if blocked else at
+        next_allowed = (
+            self.next_allowed(at, black_union, maint_union if maintenance else None, horizon_days) if blocked else at
+        )
         return Evaluation(
             at=at,
             blocked=blocked,
@@ -89,24 +156,25 @@ class CalendarSet:
             reasons=reasons,
         )
 
-    def next_allowed(self, at, blackouts, maintenance, horizon_days):
+    @staticmethod
+    def next_allowed(at, black, maint, horizon_days):
         """Earliest instant >= at that is allowed, or None within the horizon.
 
         The allowed set is a union of half-open intervals, so its first point is `at`, the end of
-        a blackout window or the start of a maintenance window; walk those in time order.
+        a merged blackout interval or the start of a merged maintenance interval; walk those in order.
         """
         limit = at + horizon_days * 86400.0
         t = at
         while t <= limit:
-            ends = [tl.ends[i] for tl, i in self._active(blackouts, t)]
-            if ends:
-                t = max(ends)
+            end = black.cover_end(t)
+            if end is not None:
+                t = end
                 continue
-            if maintenance and not self._active(maintenance, t):
-                starts = [s for s in (tl.next_start_after(t, limit) for tl in maintenance) if s is not None]
-                if not starts:
+            if maint is not None and maint.cover_end(t) is None:
+                start = maint.next_start_after(t, limit)
+                if start is None:
                     return None
-                t = min(starts)
+                t = start
                 continue
             return t
         return None

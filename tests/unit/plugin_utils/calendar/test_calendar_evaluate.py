@@ -165,3 +165,23 @@ def test_enforce_decides_whether_the_task_fails(enforce):
     result = check("2025-01-13T22:00:00Z", [fixture_path("edges.ics")], enforce=enforce)
     assert result["blocked"] is True
     assert result.get("failed", False) is enforce
+
+
+def test_next_allowed_walks_far_ahead_to_a_maintenance_window_behind_blackouts():
+    # Maintenance opens on 15 Apr 2025 10:00Z (about 100 days ahead) but a blackout covers its first hour;
+    # blackout beats maintenance, so the first allowed instant is 11:00Z.
+    cal = [
+        {
+            "name": "m",
+            "kind": "maintenance",
+            "windows": [{"name": "M", "start": "2025-04-15T10:00:00Z", "duration": "PT4H"}],
+        },
+        {"name": "b", "windows": [{"name": "B", "start": "2025-04-15T09:00:00Z", "end": "2025-04-15T11:00:00Z"}]},
+    ]
+    result = check("2025-01-05T00:00:00Z", cal)
+    assert result["blocked"] is True
+    assert result["next_allowed_at"] == "2025-04-15T11:00:00Z"
+    # Within the window after the blackout: allowed, with the maintenance window reported.
+    inside = check("2025-04-15T12:00:00Z", cal)
+    assert inside["blocked"] is False
+    assert [w["name"] for w in inside["active_windows"]] == ["M"]
