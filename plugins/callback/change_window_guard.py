@@ -7,7 +7,7 @@ name: change_window_guard
 type: aggregate
 short_description: Stop a play or serial batch that would start inside a blackout window
 version_added: "0.1.0"
-author: changeward maintainers
+author: changeward maintainers (!UNKNOWN)
 description:
   - Checks the configured blackout and maintenance calendars at the start of every play and again before
     every C(serial) batch, for the scope of each host in the batch, with the same rules as

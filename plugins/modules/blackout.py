@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 module: blackout
 short_description: Gate a change on blackout and maintenance calendars
 version_added: "0.1.0"
-author: changeward maintainers
+author: changeward maintainers (!UNKNOWN)
 description:
   - Decides on the controller whether a change with a given scope may start at a given time, from iCalendar
     (RFC 5545) calendars or the changeward YAML shorthand. Returns the windows in force, whether the change is

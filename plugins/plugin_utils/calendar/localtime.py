@@ -57,7 +57,7 @@ def local_to_utc(naive, tz):
     offsets = {naive.replace(tzinfo=tz, fold=0).utcoffset(), naive.replace(tzinfo=tz, fold=1).utcoffset()}
     # A tzinfo that ignores fold reports one offset only; the offsets in force at the candidate
     # instants reveal the other side of a nearby transition.
-    for _ in range(2):
+    for _round in range(2):
         offsets |= {_offset_at(naive - off, tz) for off in offsets}
     valid = [off for off in offsets if _offset_at(naive - off, tz) == off]
     if valid:

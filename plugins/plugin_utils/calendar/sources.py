@@ -4,14 +4,13 @@ that cannot be read, answers anything but 200, or holds no event is an error, ne
 
 from __future__ import annotations
 
-import http.client
 import os
 import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 
 import yaml
+from ansible.module_utils.urls import open_url
 
 from .errors import CalendarFormatError, CalendarSourceError, GateInputError
 from .ics import load_ics
@@ -94,16 +93,21 @@ def parse_spec(item, index):
 def fetch(spec, timeout=DEFAULT_TIMEOUT, resolve_path=None):
     """Bytes of a path or URL source; CalendarSourceError when they cannot be had."""
     if spec.is_url:
-        headers = {"User-Agent": "changeward-blackout", **spec.headers}
-        request = urllib.request.Request(spec.src, headers=headers)  # noqa: S310 - http(s) only, checked above
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked
+            response = open_url(
+                spec.src,
+                headers=spec.headers,
+                timeout=timeout,
+                http_agent="changeward-blackout",
+                follow_redirects="safe",
+            )
+            with response:
                 status = response.status
                 body = response.read(MAX_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise CalendarSourceError(f"HTTP {exc.code} {exc.reason}", spec.name) from None
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            reason = getattr(exc, "reason", None) or exc
+        except Exception as exc:  # any transport failure (refused, DNS, TLS, timeout) means unreachable
+            reason = str(getattr(exc, "reason", None) or exc).replace(spec.src, spec.name)
             raise CalendarSourceError(f"unreachable ({reason}; timeout {timeout:g}s)", spec.name) from None
         if status != 200:
             raise CalendarSourceError(f"HTTP {status}: only 200 is accepted", spec.name)

@@ -1,5 +1,6 @@
 """Recurrence expansion of iCalendar fixtures; every expected instant is worked out by hand in the comments."""
 
+import pytest
 from calendar_testlib import fixture_path, load_rules, windows
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.localtime import get_zone
@@ -183,3 +184,25 @@ def test_recurrence_id_moves_one_instance():
 
 def test_cancelled_event_is_no_window():
     assert "cancelled" not in {r.uid for r in load_rules(fixture_path("edges.ics"))}
+
+
+@pytest.mark.filterwarnings("ignore:Timezone .* is a globally unique TZID")
+def test_windows_and_globally_unique_tzids(tmp_path):
+    # Both name Europe/Berlin: 09:00 CET on 1 Jan 2025 is 08:00Z.
+    path = tmp_path / "tz.ics"
+    path.write_text(
+        "BEGIN:VCALENDAR\nVERSION:2.0\n"
+        "BEGIN:VEVENT\nUID:win\nDTSTART;TZID=W. Europe Standard Time:20250101T090000\nDURATION:PT1H\nEND:VEVENT\n"
+        "BEGIN:VEVENT\nUID:global\nDTSTART;TZID=/freeassociation.sourceforge.net/Europe/Berlin:20250101T090000\n"
+        "DURATION:PT1H\nEND:VEVENT\nEND:VCALENDAR\n"
+    )
+    rules = load_rules(str(path))
+    assert windows(rules, "win") == [("2025-01-01T08:00:00Z", "2025-01-01T09:00:00Z")]
+    assert windows(rules, "global") == [("2025-01-01T08:00:00Z", "2025-01-01T09:00:00Z")]
+
+
+def test_calendar_level_kind_and_event_override():
+    rules = {r.uid: r.kind for r in load_rules(str(fixture_path("maintenance.ics")))}
+    assert rules == {"db-maint": "blackout", "db-freeze": "blackout"}  # no calendar kind given: blackout
+    rules = {r.uid: r.kind for r in load_rules({"src": fixture_path("maintenance.ics"), "kind": "maintenance"})}
+    assert rules == {"db-maint": "maintenance", "db-freeze": "blackout"}  # the event's X-CHANGEWARD-KIND wins
