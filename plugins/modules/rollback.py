@@ -4,7 +4,7 @@
 
 DOCUMENTATION = r"""
 module: rollback
-author: changeward maintainers
+author: changeward maintainers (!UNKNOWN)
 version_added: "0.1.0"
 short_description: Roll a host back to a snapshot taken by changeward.hybrid.snapshot, and verify it
 description:
@@ -51,6 +51,7 @@ attributes:
     support: none
     description: Not supported.
   platform:
+    support: full
     platforms: posix
     description: Linux targets; Python 3.8 or later.
 seealso:
@@ -146,6 +147,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import restore
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.errors import DeadlineExceeded, SnapshotError
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.manifest import DEFAULT_STORE
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc import Runner
 
 
 def ensure_restored(module):
@@ -156,6 +158,7 @@ def ensure_restored(module):
         snapshot_id=params["snapshot_id"],
         deadline_seconds=params["deadline_seconds"],
         check_mode=module.check_mode,
+        runner=Runner(module.run_command),
     )
 
 

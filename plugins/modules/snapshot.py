@@ -4,7 +4,7 @@
 
 DOCUMENTATION = r"""
 module: snapshot
-author: changeward maintainers
+author: changeward maintainers (!UNKNOWN)
 version_added: "0.1.0"
 short_description: Snapshot what a change will touch on a host, so the change can be rolled back
 description:
@@ -136,6 +136,7 @@ attributes:
     support: none
     description: Not supported.
   platform:
+    support: full
     platforms: posix
     description: Linux targets; Python 3.8 or later.
 seealso:
@@ -195,7 +196,7 @@ change_id:
   description: The change id.
   returned: always
   type: str
-items:
+item_count:
   description: Number of captured items (files, directories, links, absent paths, packages, services).
   returned: always
   type: int
@@ -253,6 +254,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import capture
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.errors import SnapshotError, SpaceError
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.manifest import DEFAULT_STORE
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc import Runner
 
 
 def ensure_present(module):
@@ -267,6 +269,7 @@ def ensure_present(module):
         package_dirs=params["package_dirs"],
         existing=params["existing"],
         check_mode=module.check_mode,
+        runner=Runner(module.run_command),
     )
 
 

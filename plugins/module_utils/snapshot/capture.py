@@ -42,7 +42,7 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.fsutil 
     sha256_bytes,
     sync_filesystem,
 )
-from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc import run
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc import no_runner
 
 CAPABILITIES = ("full", "partial", "none")
 VERIFY_TIMEOUT = 60
@@ -179,7 +179,7 @@ def plan_paths(paths, store):
     return items, not_covered
 
 
-def plan(scope, store=mf.DEFAULT_STORE, package_dirs=(), root="/", runner=run):
+def plan(scope, store=mf.DEFAULT_STORE, package_dirs=(), root="/", runner=no_runner):
     """What a snapshot of this scope would hold: items, packages, services, commands, sizes."""
     scope = normalize_scope(scope)
     store = normalize_path(store)
@@ -325,9 +325,9 @@ def _copy_blob(path, item, blobs):
     raise ScopeError("%s keeps changing while the snapshot runs; stop what writes it and retry" % path)
 
 
-def run_verify(command, runner=run):
+def run_verify(command, runner=no_runner):
     # Operator-declared verification commands are shell lines by contract (pipes, env vars).
-    rc, out, _ = runner(command["cmd"], timeout=command["timeout"], shell=True)  # noqa: S604
+    rc, out, _err = runner(command["cmd"], timeout=command["timeout"], shell=True)  # noqa: S604
     return {"rc": rc, "stdout_sha256": sha256_bytes(out), "stdout_bytes": len(out)}
 
 
@@ -346,7 +346,7 @@ def take(
     existing="reuse",
     check_mode=False,
     root="/",
-    runner=run,
+    runner=no_runner,
     host=None,
 ):
     """Take (or, in check mode, plan) a snapshot; returns the module result without 'changed' decided by caller."""
@@ -365,7 +365,7 @@ def take(
         "snapshot_id": None,
         "manifest": None,
         "archive": None,
-        "items": 0,
+        "item_count": 0,
         "bytes": 0,
         "not_covered": [],
         "rollback_capability": rollback_capability,
@@ -413,7 +413,7 @@ def take(
                 snapshot_id=manifest["snapshot_id"],
                 manifest=os.path.join(snap_dir, mf.MANIFEST),
                 archive=tar if os.path.isfile(tar) else None,
-                items=len(manifest["items"]) + len(manifest["packages"]) + len(manifest["services"]),
+                item_count=len(manifest["items"]) + len(manifest["packages"]) + len(manifest["services"]),
                 bytes=manifest["bytes"],
                 not_covered=manifest["not_covered"],
                 coverage=manifest["coverage"],
@@ -450,7 +450,7 @@ def take(
         captured=summary,
         space=space,
         bytes=the_plan["content_bytes"],
-        items=len(the_plan["items"]) + len(the_plan["packages"]) + len(the_plan["services"]),
+        item_count=len(the_plan["items"]) + len(the_plan["packages"]) + len(the_plan["services"]),
     )
     if check_mode:
         result["duration_seconds"] = round(time.monotonic() - started, 3)
@@ -498,7 +498,7 @@ def take(
         {
             "snapshot_id": snapshot_id,
             "coverage": coverage,
-            "items": result["items"],
+            "item_count": result["item_count"],
             "bytes": result["bytes"],
             "not_covered": len(not_covered),
             "archive": bool(result["archive"]),
@@ -541,9 +541,16 @@ def _fill(
         verify = []
         for command in the_plan["verify"]:
             try:
-                verify.append(dict(command, **run_verify(command, runner=runner)))
+                got = run_verify(command, runner=runner)
             except CommandError as exc:
                 raise ScopeError("verify command %s: %s" % (command["name"], exc)) from None
+            if got["rc"] in (126, 127):
+                # A check that cannot run would "verify" anything later; refuse it now.
+                raise ScopeError(
+                    "verify command %s cannot run (exit code %d: not found or not executable)"
+                    % (command["name"], got["rc"])
+                )
+            verify.append(dict(command, **got))
         sync_filesystem(blobs)
         manifest = {
             "format": mf.FORMAT,

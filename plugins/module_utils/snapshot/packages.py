@@ -14,7 +14,7 @@ Every backend takes ``root`` (default /) so tests can drive a real dpkg against 
 import os
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.errors import CommandError, ScopeError
-from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc import run, which
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc import no_runner, which
 
 INSTALLED = "installed"
 ABSENT = "absent"
@@ -27,7 +27,7 @@ NONINTERACTIVE = {"DEBIAN_FRONTEND": "noninteractive", "APT_LISTCHANGES_FRONTEND
 class Dpkg:
     name = "dpkg"
 
-    def __init__(self, root="/", package_dirs=(), runner=run):
+    def __init__(self, root="/", package_dirs=(), runner=no_runner):
         self.root = root
         self.package_dirs = list(package_dirs)
         self.run = runner
@@ -64,7 +64,7 @@ class Dpkg:
         rows = [r for r in rows if len(r) == 4 and r[0] == name]
         if len(rows) != 1:
             raise CommandError("dpkg-query %s: expected one package, got %d lines" % (name, len(lines)))
-        _, version, status, arch = rows[0]
+        version, status, arch = rows[0][1:]
         status = status.strip()
         if status == "ii":
             state = INSTALLED
@@ -77,12 +77,12 @@ class Dpkg:
         return {"name": name, "state": state, "version": version or None, "arch": arch or None, "status": status}
 
     def archive_fields(self, path):
-        rc, out, _ = self.run(["dpkg-deb", "-f", path, "Package", "Version", "Architecture"])
+        rc, out, _err = self.run(["dpkg-deb", "-f", path, "Package", "Version", "Architecture"])
         if rc != 0:
             return None
         fields = {}
         for line in out.decode("utf-8", "replace").splitlines():
-            key, _, value = line.partition(":")
+            key, _sep, value = line.partition(":")
             fields[key.strip()] = value.strip()
         return fields.get("Package"), fields.get("Version"), fields.get("Architecture")
 
@@ -108,7 +108,7 @@ class Dpkg:
         """True when apt knows a repository offering this exact version (only for the real root)."""
         if self.root != "/" or not which("apt-cache") or not which("apt-get"):
             return False
-        rc, out, _ = self.run(["apt-cache", "madison", name])
+        rc, out, _err = self.run(["apt-cache", "madison", name])
         if rc != 0:
             return False
         for line in out.decode("utf-8", "replace").splitlines():
@@ -181,7 +181,7 @@ class Dpkg:
         else:
             action = "--remove" if target["state"] == CONFIG_FILES else "--purge"
             argv = [*self._dpkg(), action, name]
-        rc, _, err = self.run(argv, timeout=1800, env=NONINTERACTIVE)
+        rc, _out, err = self.run(argv, timeout=1800, env=NONINTERACTIVE)
         if rc != 0:
             raise CommandError("%s failed (rc %s): %s" % (" ".join(argv[:2]), rc, err))
 
@@ -189,7 +189,7 @@ class Dpkg:
 class Rpm:
     name = "rpm"
 
-    def __init__(self, root="/", package_dirs=(), runner=run):
+    def __init__(self, root="/", package_dirs=(), runner=no_runner):
         self.root = root
         self.package_dirs = list(package_dirs)
         self.run = runner
@@ -218,7 +218,7 @@ class Rpm:
         rows = [ln.split("\t") for ln in text.splitlines() if ln.strip()]
         if len(rows) != 1 or len(rows[0]) != 3:
             return {"name": name, "state": BROKEN, "version": None, "arch": None, "status": "%d versions" % len(rows)}
-        _, version, arch = rows[0]
+        version, arch = rows[0][1:]
         return {"name": name, "state": INSTALLED, "version": version, "arch": arch, "status": "installed"}
 
     def find_archive(self, name, version, arch):
@@ -229,7 +229,7 @@ class Rpm:
                 if not f.endswith(".rpm"):
                     continue
                 path = os.path.join(d, f)
-                rc, out, _ = self.run(["rpm", "-qp", "--qf", self.QF, path])
+                rc, out, _err = self.run(["rpm", "-qp", "--qf", self.QF, path])
                 row = out.decode("utf-8", "replace").strip().split("\t")
                 if rc == 0 and row == [name, version, arch]:
                     return path
@@ -265,12 +265,12 @@ class Rpm:
             argv = [*self._rpm(), "-U", "--oldpackage", "--replacepkgs", archive_path]
         else:
             argv = [*self._rpm(), "-e", name]
-        rc, _, err = self.run(argv, timeout=1800)
+        rc, _out, err = self.run(argv, timeout=1800)
         if rc != 0:
             raise CommandError("%s failed (rc %s): %s" % (" ".join(argv[:2]), rc, err))
 
 
-def detect(root="/", package_dirs=(), runner=run):
+def detect(root="/", package_dirs=(), runner=no_runner):
     """The package backend of this host, or None when it has neither dpkg nor rpm."""
     for cls in (Dpkg, Rpm):
         if cls.available(root):

@@ -31,7 +31,7 @@ PARTIAL_GRACE = 600
 
 def _tree_bytes(path):
     total = 0
-    for dirpath, _, files in os.walk(path):
+    for dirpath, _dirs, files in os.walk(path):
         for name in files:
             try:
                 total += os.lstat(os.path.join(dirpath, name)).st_size

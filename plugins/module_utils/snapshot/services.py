@@ -18,7 +18,7 @@ import os
 import re
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.errors import CommandError, ScopeError
-from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc import run, which
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc import no_runner, which
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._:-]{0,200}$")
 RC_DIRS = ("rc0.d", "rc1.d", "rc2.d", "rc3.d", "rc4.d", "rc5.d", "rc6.d", "rcS.d")
@@ -33,7 +33,7 @@ def check_name(name):
 class Lsb:
     name = "lsb"
 
-    def __init__(self, root="/", runner=run, timeout=120):
+    def __init__(self, root="/", runner=no_runner, timeout=120):
         self.root = root
         self.run = runner
         self.timeout = timeout
@@ -63,7 +63,7 @@ class Lsb:
     def query(self, svc):
         script = self.script(svc)
         links = self.links(svc)
-        enabled = any(d == "rc2.d" and n.startswith("S") for d, n, _ in links)
+        enabled = any(d == "rc2.d" and n.startswith("S") for d, n, _target in links)
         state = {
             "name": svc,
             "backend": self.name,
@@ -74,7 +74,7 @@ class Lsb:
         }
         if not os.path.isfile(script):
             return state
-        rc, _, err = self.run([script, "status"], timeout=self.timeout)
+        rc, _out, err = self.run([script, "status"], timeout=self.timeout)
         if rc == 0:
             active = True
         elif rc in (1, 2, 3):
@@ -91,7 +91,7 @@ class Lsb:
         self._action(svc, "stop")
 
     def _action(self, svc, action):
-        rc, _, err = self.run([self.script(svc), action], timeout=self.timeout)
+        rc, _out, err = self.run([self.script(svc), action], timeout=self.timeout)
         if rc != 0:
             raise CommandError("%s %s failed (rc %s): %s" % (svc, action, rc, err))
 
@@ -102,7 +102,7 @@ class Lsb:
         """Make the rc links of the service exactly the captured set."""
         svc = target["name"]
         wanted = {(d, n): t for d, n, t in target["links"]}
-        for d, n, _ in self.links(svc):
+        for d, n, _target in self.links(svc):
             if (d, n) not in wanted:
                 os.unlink(os.path.join(self.etc, d, n))
         current = {(d, n): t for d, n, t in self.links(svc)}
@@ -121,7 +121,7 @@ class Systemd:
     name = "systemd"
     SETTABLE = ("enabled", "disabled", "masked")
 
-    def __init__(self, root="/", runner=run, timeout=300):
+    def __init__(self, root="/", runner=no_runner, timeout=300):
         if root != "/":
             raise ScopeError("the systemd backend only manages the running system")
         self.root = root
@@ -143,10 +143,10 @@ class Systemd:
         return rc, out.decode("utf-8", "replace").strip().splitlines(), err
 
     def query(self, svc):
-        _, load, _ = self._out("show", "-p", "LoadState", "--value", svc)
+        load = self._out("show", "-p", "LoadState", "--value", svc)[1]
         present = bool(load) and load[0] not in ("not-found", "")
-        _, active, _ = self._out("is-active", svc)
-        _, enabled, _ = self._out("is-enabled", svc)
+        active = self._out("is-active", svc)[1]
+        enabled = self._out("is-enabled", svc)[1]
         state = enabled[0] if enabled else "unknown"
         return {
             "name": svc,
@@ -164,7 +164,7 @@ class Systemd:
         self._action("stop", svc)
 
     def _action(self, *args):
-        rc, _, err = self._out(*args)
+        rc, _lines, err = self._out(*args)
         if rc != 0:
             raise CommandError("systemctl %s failed (rc %s): %s" % (" ".join(args), rc, err))
 
@@ -189,7 +189,7 @@ class Systemd:
             self._action("mask", svc)
 
 
-def detect(root="/", runner=run):
+def detect(root="/", runner=no_runner):
     """systemd when it is PID 1 (and root is /), else the LSB fallback when /etc/init.d exists, else None."""
     if Systemd.available(root):
         return Systemd(root=root, runner=runner)

@@ -97,7 +97,12 @@ def test_change_made_by_ansible_is_rolled_back_identically_and_twice_is_a_no_op(
     snapshot = {
         "changeward.hybrid.snapshot": {
             "change_id": "CHG-LOCAL-1",
-            "scope": {"paths": [str(tree), str(new_dir)]},
+            "scope": {
+                "paths": [str(tree), str(new_dir)],
+                # Not installed here: captured as absent, so dpkg-query runs through the module's runner.
+                "packages": ["cw-not-installed-pkg"],
+                "verify_commands": [{"name": "conf", "cmd": f"sha256sum {tree / 'app.conf'}"}],
+            },
             "store": str(store),
             "min_free": "0",
             "archive": True,
@@ -126,11 +131,13 @@ def test_change_made_by_ansible_is_rolled_back_identically_and_twice_is_a_no_op(
     r = play(tmp_path, [snapshot, *change, dict(rollback, register="rb1"), dict(rollback, register="rb2")])
 
     assert r["snap"]["changed"] is True and r["snap"]["coverage"] == "full", r["snap"]
+    assert r["snap"]["captured"]["packages"] == 1 and r["snap"]["captured"]["verify_commands"] == 1
     assert os.path.isfile(r["snap"]["archive"])
     assert r["snap"]["ledger_event"]["type"] == "io.changeward.snapshot.taken"
     assert all(not r[f"r_{i}"].get("failed") for i in range(1, 1 + len(change)))
     assert r["rb1"]["changed"] is True and r["rb1"]["verified"] is True, r["rb1"]
     assert r["rb1"]["ledger_event"]["type"] == "io.changeward.rollback.completed"
+    assert "package:cw-not-installed-pkg" in r["rb1"]["unchanged"]
     assert r["rb2"]["changed"] is False and r["rb2"]["restored"] == []
     assert fingerprint(*roots) == before
 

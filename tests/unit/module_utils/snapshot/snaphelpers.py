@@ -3,6 +3,9 @@
 import hashlib
 import os
 import stat
+import subprocess
+
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc import Runner
 
 
 def fingerprint(*roots, racing=False):
@@ -49,3 +52,16 @@ def write(path, data, mode=None):
         fh.write(data if isinstance(data, bytes) else data.encode())
     if mode is not None:
         os.chmod(path, mode)
+
+
+def run_command(args, check_rc=False, environ_update=None, encoding="utf-8", **_ignored):
+    """AnsibleModule.run_command's contract, so the core's Runner can be driven outside a module."""
+    assert check_rc is False
+    env = dict(os.environ, **(environ_update or {}))
+    proc = subprocess.run(args, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    if encoding is None:
+        return proc.returncode, proc.stdout, proc.stderr
+    return proc.returncode, proc.stdout.decode(encoding), proc.stderr.decode(encoding)
+
+
+RUNNER = Runner(run_command)

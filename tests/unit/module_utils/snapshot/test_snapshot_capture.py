@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from snaphelpers import write
+from snaphelpers import RUNNER, write
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import capture, restore
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import manifest as mf
@@ -52,7 +52,7 @@ def test_manifest_records_content_metadata_links_and_absence(tmp_path, tree):
     # Absence is recorded at the highest missing ancestor, so rollback removes the whole new branch.
     assert by_path[str(tmp_path / "opt")]["kind"] == "absent"
     assert missing not in by_path
-    assert result["items"] == len(manifest["items"]) == 6
+    assert result["item_count"] == len(manifest["items"]) == 6
     assert result["coverage"] == "full" and result["not_covered"] == []
     assert manifest["complete"] is True
     assert all(len(i["digest"]) == 64 for i in manifest["items"])
@@ -208,6 +208,7 @@ def test_verify_commands_record_exit_code_and_output_hash_only(tmp_path, tree):
         {"paths": [tree], "verify_commands": [{"name": "schema", "cmd": "echo s3cret-schema-7; exit 3"}]},
         store=store,
         min_free=0,
+        runner=RUNNER,
     )
     text = Path(result["manifest"]).read_text()
     manifest = json.loads(text)
@@ -225,9 +226,10 @@ def test_verify_command_mismatch_fails_verification(tmp_path, tree):
         {"paths": [tree], "verify_commands": [{"name": "schema", "cmd": f"cat {state}"}]},
         store=store,
         min_free=0,
+        runner=RUNNER,
     )
     state.write_text("8\n")
-    result = restore.rollback(store=store, change_id="CHG-1")
+    result = restore.rollback(store=store, change_id="CHG-1", runner=RUNNER)
     assert result["verified"] is False
     assert result["verification"] == [{"item": "verify:schema", "problem": "output differs from the snapshot"}]
 
@@ -240,8 +242,32 @@ def test_failed_capture_leaves_nothing_in_the_store(tmp_path, tree):
             {"paths": [tree], "verify_commands": [{"name": "slow", "cmd": "sleep 5", "timeout": 1}]},
             store=store,
             min_free=0,
+            runner=RUNNER,
         )
     assert os.listdir(store) == []
+
+
+def test_verify_command_that_cannot_run_is_refused(tmp_path, tree):
+    store = str(tmp_path / "store")
+    with pytest.raises(ScopeError, match="cannot run"):
+        capture.take(
+            "CHG-1",
+            {"paths": [tree], "verify_commands": [{"name": "typo", "cmd": "no-such-tool-cw --version"}]},
+            store=store,
+            min_free=0,
+            runner=RUNNER,
+        )
+    assert os.listdir(store) == []
+
+
+def test_commands_without_a_runner_fail_closed(tmp_path, tree):
+    with pytest.raises(ScopeError, match="needs a command runner"):
+        capture.take(
+            "CHG-1",
+            {"paths": [tree], "verify_commands": [{"name": "v", "cmd": "true"}]},
+            store=str(tmp_path / "store"),
+            min_free=0,
+        )
 
 
 def test_incomplete_snapshot_is_never_used(tmp_path, tree):
@@ -264,4 +290,4 @@ def test_ledger_event_is_cloudevents_shaped(tmp_path, tree):
     assert event["subject"] == "CHG-7"
     assert event["source"] == "changeward.hybrid/web-1"
     assert event["data"]["snapshot_id"] == result["snapshot_id"]
-    assert event["data"]["items"] == result["items"]
+    assert event["data"]["item_count"] == result["item_count"]

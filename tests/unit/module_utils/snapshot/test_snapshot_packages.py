@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from snaphelpers import write
+from snaphelpers import RUNNER, write
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import capture, packages, restore
 
@@ -68,7 +68,7 @@ def system_status(name):
 
 
 def test_query_of_a_real_installed_package_matches_the_status_file():
-    dpkg = packages.Dpkg()
+    dpkg = packages.Dpkg(runner=RUNNER)
     state = dpkg.query("dpkg")
     assert (state["version"], state["arch"]) == system_status("dpkg")
     assert state["state"] == "installed"
@@ -76,7 +76,7 @@ def test_query_of_a_real_installed_package_matches_the_status_file():
 
 
 def test_plan_for_a_real_package_reports_its_way_back_or_why_not():
-    dpkg = packages.Dpkg()
+    dpkg = packages.Dpkg(runner=RUNNER)
     entry = dpkg.plan("dpkg")
     version, arch = system_status("dpkg")
     cached = Path("/var/cache/apt/archives", "dpkg_{}_{}.deb".format(version.replace(":", "%3a"), arch))
@@ -94,19 +94,19 @@ def test_version_is_restored_from_the_archive_copied_into_the_snapshot(root, tmp
     cached = shutil.copy(v1, os.path.join(root, "var/cache/apt/archives"))
     dpkg_install(root, cached)
     store = str(tmp_path / "store")
-    taken = capture.take("CHG-PKG", {"packages": [PKG]}, store=store, min_free=0, root=root)
+    taken = capture.take("CHG-PKG", {"packages": [PKG]}, store=store, min_free=0, root=root, runner=RUNNER)
     assert taken["coverage"] == "full", taken["not_covered"]
     os.unlink(cached)  # apt-get clean: the snapshot holds its own copy
     dpkg_install(root, v2)
     assert installed_version(root) == "2.0-1"
 
-    result = restore.rollback(store=store, change_id="CHG-PKG", root=root)
+    result = restore.rollback(store=store, change_id="CHG-PKG", root=root, runner=RUNNER)
 
     assert installed_version(root) == "1.0-1"
     assert Path(root, f"usr/share/{PKG}/version").read_text() == "1.0-1\n"
     assert result["verified"] is True
     assert f"package:{PKG} (2.0-1 -> 1.0-1)" in result["restored"]
-    again = restore.rollback(store=store, change_id="CHG-PKG", root=root)
+    again = restore.rollback(store=store, change_id="CHG-PKG", root=root, runner=RUNNER)
     assert again["changed"] is False and again["unchanged"] == [f"package:{PKG}"]
 
 
@@ -115,14 +115,14 @@ def test_version_without_any_archive_is_reported_and_not_faked(root, tmp_path):
     v2 = build_deb(str(tmp_path), "2.0-1")
     dpkg_install(root, v1)  # installed from a file that is neither in the apt cache nor in package_dirs
     store = str(tmp_path / "store")
-    taken = capture.take("CHG-PKG", {"packages": [PKG]}, store=store, min_free=0, root=root)
+    taken = capture.take("CHG-PKG", {"packages": [PKG]}, store=store, min_free=0, root=root, runner=RUNNER)
     assert taken["coverage"] == "partial"
     [gap] = taken["not_covered"]
     assert gap["kind"] == "package" and gap["name"] == PKG
     assert "no archive of cw-snapshot-demo 1.0-1" in gap["reason"]
     dpkg_install(root, v2)
 
-    result = restore.rollback(store=store, change_id="CHG-PKG", root=root)
+    result = restore.rollback(store=store, change_id="CHG-PKG", root=root, runner=RUNNER)
 
     assert installed_version(root) == "2.0-1"
     assert result["verified"] is False
@@ -135,17 +135,17 @@ def test_package_dirs_are_searched_for_the_archive(root, tmp_path):
     repo.mkdir()
     v1 = build_deb(str(repo), "1.0-1")
     dpkg_install(root, v1)
-    entry = packages.Dpkg(root=root, package_dirs=[str(repo)]).plan(PKG)
+    entry = packages.Dpkg(root=root, package_dirs=[str(repo)], runner=RUNNER).plan(PKG)
     assert entry["source"] == {"method": "archive", "path": v1, "size": os.path.getsize(v1)}
 
 
 def test_package_installed_by_the_change_is_purged(root, tmp_path):
     store = str(tmp_path / "store")
-    taken = capture.take("CHG-PKG", {"packages": [PKG]}, store=store, min_free=0, root=root)
+    taken = capture.take("CHG-PKG", {"packages": [PKG]}, store=store, min_free=0, root=root, runner=RUNNER)
     assert taken["coverage"] == "full"
     dpkg_install(root, build_deb(str(tmp_path), "2.0-1"))
 
-    result = restore.rollback(store=store, change_id="CHG-PKG", root=root)
+    result = restore.rollback(store=store, change_id="CHG-PKG", root=root, runner=RUNNER)
 
     assert installed_version(root) is None
     assert not Path(root, f"usr/share/{PKG}/version").exists()
@@ -153,8 +153,8 @@ def test_package_installed_by_the_change_is_purged(root, tmp_path):
 
 
 def test_repository_lookup_is_only_for_the_real_root(root):
-    assert packages.Dpkg(root=root).repo_offers("dpkg", "1.0") is False
-    assert packages.Dpkg().repo_offers("dpkg", "0.0~not-a-real-version") is False
+    assert packages.Dpkg(root=root, runner=RUNNER).repo_offers("dpkg", "1.0") is False
+    assert packages.Dpkg(runner=RUNNER).repo_offers("dpkg", "0.0~not-a-real-version") is False
 
 
 def test_no_package_manager_means_not_covered(tmp_path):

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from snaphelpers import fingerprint, write
+from snaphelpers import RUNNER, fingerprint, write
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import capture, restore, services
 
@@ -36,7 +36,7 @@ def install(root, name, conf="v1", enabled=True, running=True):
         os.symlink("../init.d/" + name, os.path.join(root, "etc/rc3.d/S20" + name))
         os.symlink("../init.d/" + name, os.path.join(root, "etc/rc0.d/K01" + name))
     if running:
-        services.Lsb(root=root).start(name)
+        services.Lsb(root=root, runner=RUNNER).start(name)
 
 
 def log(root):
@@ -47,12 +47,17 @@ def log(root):
 def take(root, names):
     paths = [os.path.join(root, "etc", n) for n in names]
     return capture.take(
-        "CHG-SVC", {"paths": paths, "services": names}, store=os.path.join(root, "store"), min_free=0, root=root
+        "CHG-SVC",
+        {"paths": paths, "services": names},
+        store=os.path.join(root, "store"),
+        min_free=0,
+        root=root,
+        runner=RUNNER,
     )
 
 
 def rollback(root):
-    return restore.rollback(store=os.path.join(root, "store"), change_id="CHG-SVC", root=root)
+    return restore.rollback(store=os.path.join(root, "store"), change_id="CHG-SVC", root=root, runner=RUNNER)
 
 
 @pytest.fixture
@@ -64,7 +69,7 @@ def root(tmp_path):
 
 def test_lsb_query_reads_status_and_rc_links(root):
     install(root, "demo")
-    lsb = services.Lsb(root=root)
+    lsb = services.Lsb(root=root, runner=RUNNER)
     state = lsb.query("demo")
     assert state["present"] and state["active"] and state["enabled"]
     assert state["links"] == [
@@ -100,7 +105,7 @@ def test_stopped_and_disabled_service_is_restored_after_its_files(root):
     install(root, "demo", conf="v1")
     before = fingerprint(os.path.join(root, "etc"))
     take(root, ["demo"])
-    lsb = services.Lsb(root=root)
+    lsb = services.Lsb(root=root, runner=RUNNER)
     lsb.stop("demo")
     write(os.path.join(root, "etc/demo/demo.conf"), "v2\n")
     os.unlink(os.path.join(root, "etc/rc2.d/S20demo"))
@@ -120,7 +125,7 @@ def test_running_service_is_restarted_when_its_files_are_restored(root):
     install(root, "demo", conf="v1")
     take(root, ["demo"])
     write(os.path.join(root, "etc/demo/demo.conf"), "v2\n")
-    lsb = services.Lsb(root=root)
+    lsb = services.Lsb(root=root, runner=RUNNER)
     lsb.stop("demo")
     lsb.start("demo")
     mark = len(log(root))
@@ -136,7 +141,7 @@ def test_service_started_by_the_change_is_stopped_before_files_are_restored(root
     install(root, "demo", conf="v1", enabled=False, running=False)
     take(root, ["demo"])
     write(os.path.join(root, "etc/demo/demo.conf"), "v2\n")
-    services.Lsb(root=root).start("demo")
+    services.Lsb(root=root, runner=RUNNER).start("demo")
     os.symlink("../init.d/demo", os.path.join(root, "etc/rc2.d/S20demo"))
     mark = len(log(root))
 
@@ -145,7 +150,7 @@ def test_service_started_by_the_change_is_stopped_before_files_are_restored(root
     # The stop saw the changed configuration: it ran before the files were put back.
     assert log(root)[mark:] == ["stop demo v2"]
     assert not Path(root, "run/demo.running").exists()
-    assert services.Lsb(root=root).links("demo") == []
+    assert services.Lsb(root=root, runner=RUNNER).links("demo") == []
     assert result["verified"] is True
 
 
@@ -157,6 +162,7 @@ def test_service_added_by_the_change_is_stopped_and_removed(root):
         store=os.path.join(root, "store"),
         min_free=0,
         root=root,
+        runner=RUNNER,
     )
     assert result["coverage"] == "full"
     install(root, "newsvc", conf="v9")
@@ -166,7 +172,7 @@ def test_service_added_by_the_change_is_stopped_and_removed(root):
 
     assert log(root)[mark:] == ["stop newsvc v9"]
     assert not os.path.exists(script)
-    assert services.Lsb(root=root).links("newsvc") == []
+    assert services.Lsb(root=root, runner=RUNNER).links("newsvc") == []
     assert out["verified"] is True
 
 
@@ -174,7 +180,7 @@ def test_second_rollback_touches_no_service(root):
     install(root, "demo", conf="v1")
     take(root, ["demo"])
     write(os.path.join(root, "etc/demo/demo.conf"), "v2\n")
-    services.Lsb(root=root).stop("demo")
+    services.Lsb(root=root, runner=RUNNER).stop("demo")
     rollback(root)
     mark = len(log(root))
 
@@ -188,7 +194,7 @@ def test_second_rollback_touches_no_service(root):
 def test_failing_start_is_reported_and_not_verified(root):
     install(root, "demo", conf="v1")
     take(root, ["demo"])
-    services.Lsb(root=root).stop("demo")
+    services.Lsb(root=root, runner=RUNNER).stop("demo")
     write(os.path.join(root, "etc/init.d/demo"), "#!/bin/sh\n[ \"$1\" = status ] && exit 3\nexit 1\n", 0o755)
 
     result = rollback(root)
