@@ -36,10 +36,14 @@ ensure_packages() {
 make_certs() {
   [ -s "$tls/server.pem" ] && [ -s "$tls/ca.pem" ] && return 0
   mkdir -p "$tls"; chmod 700 "$tls"
+  # Extensions as strict X.509 checking (Python 3.13's default) wants them.
   openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=changeward test CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
     -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$tls/ext.cnf"
+  printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "extendedKeyUsage=serverAuth" \
+    "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+    "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid,issuer" > "$tls/ext.cnf"
   openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 30 \
     -extfile "$tls/ext.cnf" -out "$tls/server.pem" 2>/dev/null
   chmod 600 "$tls"/*.key

@@ -19,10 +19,10 @@ from sinks.fixtures import (
     cursors,
     http_sink,  # noqa: F401 - pytest fixture
     inventory,
-    recorder_env,
     rsyslog,  # noqa: F401 - pytest fixture
     rsyslog_tls,  # noqa: F401 - pytest fixture
     run_playbook,
+    ship_env,
     sink_env,
 )
 
@@ -159,9 +159,7 @@ def test_a_webhook_with_the_wrong_secret_is_refused_and_not_retried(tmp_path, ht
 
 def audit_ship(db, sinks, *args, **env):
     inv = inventory(db.parent / "ship-inventory.yml")
-    environment = recorder_env(db, sinks, **env)
-    environment.pop("ANSIBLE_CALLBACKS_ENABLED")  # the shipping playbook itself is not recorded here
-    return run_playbook(REPO / "playbooks" / "audit_ship.yml", inv, environment, args=args)
+    return run_playbook(REPO / "playbooks" / "audit_ship.yml", inv, ship_env(db, sinks, **env), args=args)
 
 
 def test_audit_ship_playbook_delivers_backlog_and_fails_while_a_sink_is_down(tmp_path, http_sink, rsyslog):  # noqa: F811

@@ -254,6 +254,10 @@ def assert_exactly_once_in_order(received, db, what):
 
 
 def recorder_env(ledger, sinks=None, venv=VENV, **extra):
+    """Environment for ansible-playbook with the recorder on ``ledger`` and ``sinks`` (and nothing inherited)."""
+    work = Path(ledger).parent
+    while not work.is_dir():
+        work = work.parent
     env = dict(os.environ)
     for name in list(env):
         if name.startswith(("CHANGEWARD_", "ANSIBLE_")):
@@ -265,7 +269,7 @@ def recorder_env(ledger, sinks=None, venv=VENV, **extra):
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_HOST_KEY_CHECKING="False",
         ANSIBLE_RETRY_FILES_ENABLED="False",
-        ANSIBLE_LOCAL_TEMP=str(Path(ledger).parent / "ansible-tmp"),
+        ANSIBLE_LOCAL_TEMP=str(work / "ansible-tmp"),
         CHANGEWARD_LEDGER=str(ledger),
         CHANGEWARD_LEDGER_KEY=LEDGER_KEY,
         CHANGEWARD_SHIP_INTERVAL="0.5",
@@ -275,6 +279,13 @@ def recorder_env(ledger, sinks=None, venv=VENV, **extra):
         env["CHANGEWARD_SINKS"] = json.dumps(sinks)
     env.pop("PYTHONPATH", None)
     env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def ship_env(ledger, sinks, **extra):
+    """Environment for playbooks/audit_ship.yml (the recorder itself off)."""
+    env = recorder_env(ledger, sinks, **extra)
+    env.pop("ANSIBLE_CALLBACKS_ENABLED")
     return env
 
 
