@@ -4,7 +4,7 @@
 
 DOCUMENTATION = r"""
 module: snapshot_prune
-author: changeward maintainers
+author: changeward maintainers (!UNKNOWN)
 version_added: "0.1.0"
 short_description: Prune a host's snapshot store by age and count, never touching open changes
 description:
@@ -46,6 +46,7 @@ attributes:
     support: none
     description: Not supported.
   platform:
+    support: full
     platforms: posix
     description: Linux targets; Python 3.8 or later.
 seealso:
