@@ -17,17 +17,17 @@ def judge(outcomes, success_threshold, error_threshold):
     for name, value in (("success_threshold", success_threshold), ("error_threshold", error_threshold)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
             raise ValueError("%s must be a percentage between 0 and 100, got %r" % (name, value))
-    groups = {"succeeded": [], "failed": [], "pending": []}
+    groups = {"succeeded_hosts": [], "failed_hosts": [], "pending_hosts": []}
     for host, outcome in sorted(outcomes.items()):
         if outcome in SUCCESS:
-            groups["succeeded"].append(host)
+            groups["succeeded_hosts"].append(host)
         elif outcome in FAILURE:
-            groups["failed"].append(host)
+            groups["failed_hosts"].append(host)
         else:
-            groups["pending"].append(host)
+            groups["pending_hosts"].append(host)
     total = len(outcomes)
-    succeeded = 100.0 * len(groups["succeeded"]) / total
-    failed = 100.0 * len(groups["failed"]) / total
+    succeeded = 100.0 * len(groups["succeeded_hosts"]) / total
+    failed = 100.0 * len(groups["failed_hosts"]) / total
     if failed > error_threshold:
         decision = "stop"
         reason = "%.1f%% of the wave failed, more than the %s%% error threshold" % (failed, error_threshold)
@@ -39,7 +39,7 @@ def judge(outcomes, success_threshold, error_threshold):
         reason = "only %.1f%% of the wave succeeded (threshold %s%%); %d host(s) pending" % (
             succeeded,
             success_threshold,
-            len(groups["pending"]),
+            len(groups["pending_hosts"]),
         )
     return dict(
         groups,

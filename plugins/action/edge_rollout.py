@@ -1,0 +1,519 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of changeward.hybrid.edge_rollout; the documentation lives in plugins/modules/edge_rollout.py."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import re
+import time
+
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.changeward.hybrid.plugins.module_utils.edge import manifest as mf
+from ansible_collections.changeward.hybrid.plugins.module_utils.edge import waves
+from ansible_collections.changeward.hybrid.plugins.module_utils.edge.errors import EdgeError
+from ansible_collections.changeward.hybrid.plugins.module_utils.edge.transfer import safe_url
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
+
+MODULE = "changeward.hybrid.edge_update"
+EVENT_PREFIX = "io.changeward.edge."
+SIG_RE = re.compile(r"\A[A-Za-z0-9+/]{86}==\Z")
+STAGED = ("staged", "activated", "committed", "current")
+ENV_LEDGER = "CHANGEWARD_LEDGER"
+ENV_KEY = "CHANGEWARD_LEDGER_KEY"
+
+PASS_THROUGH = (
+    "app",
+    "root_dir",
+    "signature_check",
+    "url",
+    "validate_certs",
+    "ca_path",
+    "transfer",
+    "restart_failed",
+    "links",
+    "restart_command",
+    "health",
+    "install_boot_hook",
+)
+
+ARGUMENT_SPEC = {
+    "step": {"type": "str", "required": True, "choices": ["verify", "stage", "activate", "status", "judge"]},
+    "change_id": {"type": "str", "required": True},
+    "change": {
+        "type": "dict",
+        "options": {
+            "type": {"type": "str", "default": "normal", "choices": ["standard", "normal", "emergency"]},
+            "summary": {"type": "str", "required": True},
+            "requester": {"type": "str", "required": True},
+            "targets": {"type": "list", "elements": "str", "default": []},
+        },
+    },
+    "ledger": {"type": "str"},
+    "ledger_key": {"type": "str", "no_log": True},
+    "manifest": {"type": "str"},
+    "signature": {"type": "str"},
+    "public_key": {"type": "str"},
+    "app": {"type": "str"},
+    "root_dir": {"type": "path", "default": "/var/lib/changeward/edge"},
+    "signature_check": {"type": "str", "default": "required", "choices": ["required", "auto"]},
+    "url": {"type": "str"},
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "path"},
+    "transfer": {"type": "dict", "default": {}},
+    "restart_failed": {"type": "bool", "default": False},
+    "links": {"type": "dict", "default": {}},
+    "restart_command": {"type": "list", "elements": "str", "default": []},
+    "health": {"type": "dict", "default": {}},
+    "install_boot_hook": {"type": "bool", "default": True},
+    "deadline": {"type": "float", "default": 1800},
+    "poll": {"type": "float", "default": 10},
+    "outcomes": {"type": "dict"},
+    "wave": {"type": "str"},
+    "gate": {"type": "dict"},
+    "success_threshold": {"type": "float", "default": 100},
+    "error_threshold": {"type": "float", "default": 0},
+}
+
+
+class EdgeRolloutError(Exception):
+    """A request the controller cannot carry out (bad input, unverifiable manifest, ledger problem)."""
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        self._task_vars = task_vars or {}
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        self._args = args
+        try:
+            result.update(getattr(self, "ensure_" + args["step"])(args))
+        except (EdgeRolloutError, EdgeError, LedgerError) as exc:
+            result.update(failed=True, changed=False, msg="edge_rollout: %s" % exc)
+        return result
+
+    # -- verify: the controller's half of the trust chain ---------------------------------------------
+    def ensure_verify(self, args):
+        text, signature, key_pem = self._signed_manifest(args)
+        try:
+            manifest, release, key_id = verify_manifest(text, signature, key_pem)
+        except EdgeRolloutError as exc:
+            if not self._task.check_mode:
+                self._record_controller(args, "manifest_refused", {"reason": str(exc)}, open_change=True)
+            raise
+        data = {
+            "release": release,
+            "name": manifest["name"],
+            "version": manifest["version"],
+            "size": manifest["artifact"]["size"],
+            "sha256": manifest["artifact"]["sha256"],
+            "chunk_size": manifest["artifact"]["chunk_size"],
+            "key_id": key_id,
+        }
+        seq = None
+        if not self._task.check_mode:
+            seq = self._record_controller(args, "manifest_verified", data, open_change=True)
+        return {
+            "changed": False,
+            "release": release,
+            "manifest": dict(data, chunks=len(manifest["artifact"]["chunks"])),
+            "manifest_text": text,
+            "signature": signature,
+            "public_key": key_pem,
+            "key_id": key_id,
+            "ledger_seq": seq,
+        }
+
+    # -- stage / activate / status: one device, tolerant of a link that comes and goes ------------------
+    def ensure_stage(self, args):
+        text, signature, key_pem = self._signed_manifest(args)
+        manifest, release, _key_id = verify_manifest(text, signature, key_pem)
+        if not args["url"]:
+            raise EdgeRolloutError("step=stage needs url (where the device downloads the artifact)")
+        self._check_app(args, manifest)
+        extra = {"state": "staged", "manifest": text, "signature": signature, "public_key": key_pem}
+        return self._drive(args, release, extra, done=STAGED, step="stage")
+
+    def ensure_activate(self, args):
+        release = self._release(args)
+        if not args["health"].get("url") and not args["health"].get("command"):
+            raise EdgeRolloutError("step=activate needs health.url or health.command")
+        return self._drive(args, release, {"state": "activated"}, done=("committed", "rolled_back"), step="activate")
+
+    def ensure_status(self, args):
+        release = self._release(args)
+        args = dict(args, deadline=min(args["deadline"], args["poll"]))
+        return self._drive(args, release, {"state": "status"}, done=(), step="status")
+
+    def _release(self, args):
+        if args["manifest"]:
+            text, signature, key_pem = self._signed_manifest(args)
+            manifest, release, _key_id = verify_manifest(text, signature, key_pem)
+            self._check_app(args, manifest)
+            return release
+        raise EdgeRolloutError("step=%s needs the signed manifest (manifest, signature, public_key)" % args["step"])
+
+    def _check_app(self, args, manifest):
+        if not args["app"]:
+            args["app"] = manifest["name"]
+        if args["app"] != manifest["name"]:
+            raise EdgeRolloutError("app %s does not match the manifest's name %s" % (args["app"], manifest["name"]))
+
+    def _drive(self, args, release, first, done, step):
+        """Call edge_update until the release reaches `done`, it fails, or the deadline passes (then: pending)."""
+        host = self._task_vars.get("inventory_hostname", "?")
+        started = time.monotonic()
+        deadline = started + max(0.0, args["deadline"])
+        base = {k: args[k] for k in PASS_THROUGH}
+        base.update(release=release, change_id=args["change_id"], wait=args["poll"])
+        if self._task.check_mode:
+            base["wait"] = 0
+        call = dict(base, **first)
+        attempts = unreachable = 0
+        last_error = None
+        down_since = None
+        unreachable_seconds = 0.0
+        learned = []
+        changed = False
+        result = None
+        while True:
+            attempts += 1
+            try:
+                result = self._call(call)
+            except (AnsibleConnectionFailure, _Unreachable) as exc:
+                unreachable += 1
+                last_error = to_text(exc)
+                down_since = down_since or time.monotonic()
+                result = None
+            else:
+                if down_since is not None:
+                    unreachable_seconds += time.monotonic() - down_since
+                    down_since = None
+                learned.extend(self._learn(args, host, result.get("events") or []))
+                changed = changed or bool(result.get("changed"))
+                status = result.get("release_status")
+                if result.get("failed"):
+                    kind = result.get("error_kind")
+                    outcome = "refused" if kind == "signature" else "failed"
+                    return self._outcome(
+                        args,
+                        host,
+                        step,
+                        release,
+                        outcome,
+                        result,
+                        learned,
+                        attempts,
+                        changed,
+                        unreachable_seconds,
+                        msg=result.get("msg"),
+                    )
+                if status in ("failed",):
+                    return self._outcome(
+                        args,
+                        host,
+                        step,
+                        release,
+                        "failed",
+                        result,
+                        learned,
+                        attempts,
+                        changed,
+                        unreachable_seconds,
+                        msg=(result.get("staging") or {}).get("error"),
+                    )
+                if step == "stage" and status in done:
+                    return self._outcome(
+                        args, host, step, release, "staged", result, learned, attempts, changed, unreachable_seconds
+                    )
+                if step == "activate" and status in done:
+                    return self._outcome(
+                        args,
+                        host,
+                        step,
+                        release,
+                        status,
+                        result,
+                        learned,
+                        attempts,
+                        changed,
+                        unreachable_seconds,
+                        msg=(result.get("activation") or {}).get("reason"),
+                    )
+                if step == "status" or self._task.check_mode:
+                    outcome = status if status in ("committed", "rolled_back") else (status or "absent")
+                    return self._outcome(
+                        args, host, step, release, outcome, result, learned, attempts, changed, unreachable_seconds
+                    )
+                if step == "activate" and status not in ("activated",):
+                    # Not staged (or something else holds the device): activation cannot go on.
+                    return self._outcome(
+                        args,
+                        host,
+                        step,
+                        release,
+                        "failed",
+                        result,
+                        learned,
+                        attempts,
+                        changed,
+                        unreachable_seconds,
+                        msg="release %s is %s on %s; it cannot be activated" % (release, status, host),
+                    )
+                # After the first call the device works on its own: poll without asking for the change again,
+                # except for staging, where asking again also restarts a transfer that died.
+                call = dict(
+                    base,
+                    state="staged" if step == "stage" else "status",
+                    **({k: first[k] for k in ("manifest", "signature", "public_key")} if step == "stage" else {}),
+                )
+            if time.monotonic() >= deadline:
+                if down_since is not None:
+                    unreachable_seconds += time.monotonic() - down_since
+                reason = (
+                    ("unreachable since %.0fs: %s" % (time.monotonic() - down_since, last_error))
+                    if (down_since is not None and result is None)
+                    else "no outcome within %ss" % args["deadline"]
+                )
+                return self._outcome(
+                    args,
+                    host,
+                    step,
+                    release,
+                    "pending",
+                    result,
+                    learned,
+                    attempts,
+                    changed,
+                    unreachable_seconds,
+                    msg=reason,
+                )
+            if result is None:
+                time.sleep(min(args["poll"], max(0.0, deadline - time.monotonic())))
+
+    def _call(self, module_args):
+        # A dead ControlMaster would make every retry fail at once: start the next attempt from scratch.
+        try:
+            result = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=self._task_vars)
+        except AnsibleConnectionFailure:
+            self._reset_connection()
+            raise
+        if result.get("unreachable"):
+            self._reset_connection()
+            raise _Unreachable(result.get("msg") or "unreachable")
+        return result
+
+    def _reset_connection(self):
+        try:
+            self._connection.reset()
+        except (AnsibleError, AttributeError, OSError):
+            pass
+
+    def _outcome(
+        self, args, host, step, release, outcome, result, learned, attempts, changed, unreachable_seconds, msg=None
+    ):
+        result = result or {}
+        out = {
+            "changed": changed,
+            "step": step,
+            "host": host,
+            "release": release,
+            "outcome": outcome,
+            "release_status": result.get("release_status"),
+            "device": {k: result.get(k) for k in ("current", "activation", "staging", "transfer", "watchdog")},
+            "events": learned,
+            "attempts": attempts,
+            "unreachable_seconds": round(unreachable_seconds, 1),
+            "msg": msg or "%s: %s %s" % (host, release, outcome),
+        }
+        if outcome == "pending" and not self._task.check_mode:
+            self._record_controller(
+                args, "host_pending", {"host": host, "step": step, "release": release, "reason": out["msg"]}
+            )
+        return out
+
+    # -- the ledger ------------------------------------------------------------------------------------
+    def _ledger(self, args, create=False):
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+        target = (args["ledger"] or os.environ.get(ENV_LEDGER) or "").strip()
+        if not target:
+            raise EdgeRolloutError(
+                "no ledger: pass ledger (a SQLite path or postgresql:// DSN) or set %s; every edge "
+                "state change must be recorded" % ENV_LEDGER
+            )
+        key = args["ledger_key"] or os.environ.get(ENV_KEY) or None
+        return open_ledger(target, key=key, create=create)
+
+    def _require_change(self, ledger, args, open_change=False):
+        if ledger.get_change(args["change_id"]) is not None:
+            return
+        if open_change and args["change"]:
+            from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
+
+            c = args["change"]
+            ledger.open_change(
+                model.new_record(args["change_id"], c["type"], c["summary"], c["requester"], targets=c["targets"])
+            )
+            return
+        raise EdgeRolloutError("change %s is not in the ledger %s" % (args["change_id"], ledger.target))
+
+    def _record_controller(self, args, kind, data, open_change=False):
+        with self._ledger(args, create=open_change and bool(args["change"])) as ledger:
+            self._require_change(ledger, args, open_change)
+            return ledger.record(EVENT_PREFIX + kind, args["change_id"], data).seq
+
+    def _learn(self, args, host, device_events):
+        """Record device events the ledger does not hold yet, with the device's timestamps and ids."""
+        if not device_events or self._task.check_mode:
+            return []
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
+
+        learned_at = model.utc_now()
+        with self._ledger(args) as ledger:
+            self._require_change(ledger, args)
+            fresh = []
+            for ev in device_events:
+                if ev.get("change_id") != args["change_id"] or ledger.entry_by_event_id(ev["id"]) is not None:
+                    continue
+                data = dict(ev.get("data") or {})
+                data.update(
+                    host=ev.get("host") or host,
+                    inventory_host=host,
+                    app=ev.get("app"),
+                    release=ev.get("release"),
+                    device_seq=ev.get("seq"),
+                    learned_at=learned_at,
+                )
+                fresh.append(
+                    model.new_event(
+                        EVENT_PREFIX + ev["type"],
+                        args["change_id"],
+                        data,
+                        time=ev["time"],
+                        event_id=ev["id"],
+                        source="urn:changeward:edge:%s" % (ev.get("host") or host),
+                    )
+                )
+            if fresh:
+                ledger.append_many(fresh)
+        return [{"type": e["type"], "time": e["time"], "id": e["id"]} for e in fresh]
+
+    # -- judge: one wave --------------------------------------------------------------------------------
+    def ensure_judge(self, args):
+        if args["outcomes"] is None:
+            raise EdgeRolloutError("step=judge needs outcomes ({host: outcome})")
+        try:
+            decision = waves.judge(args["outcomes"], args["success_threshold"], args["error_threshold"])
+        except ValueError as exc:
+            raise EdgeRolloutError(str(exc)) from None
+        decision["wave"] = args["wave"]
+        decision["outcomes"] = args["outcomes"]
+        gate = args["gate"] or {}
+        if gate:
+            decision["gate"] = {k: gate.get(k) for k in ("blocked", "next_allowed_at", "checked_at", "reasons")}
+        seq = None
+        if not self._task.check_mode:
+            seq = self._record_controller(
+                args,
+                "wave_judged",
+                dict(
+                    (decision.get("gate") and {"gate": decision["gate"]}) or {},
+                    **{
+                        k: decision[k]
+                        for k in (
+                            "wave",
+                            "decision",
+                            "reason",
+                            "succeeded_hosts",
+                            "failed_hosts",
+                            "pending_hosts",
+                            "succeeded_percent",
+                            "failed_percent",
+                        )
+                    },
+                ),
+            )
+        return dict(decision, changed=False, ledger_seq=seq, msg=decision["reason"])
+
+    # -- inputs ------------------------------------------------------------------------------------------
+    def _signed_manifest(self, args):
+        for key in ("manifest", "signature", "public_key"):
+            if not args[key]:
+                raise EdgeRolloutError("step=%s needs %s" % (args["step"], key))
+        text = self._content(args["manifest"], lambda s: s.lstrip().startswith("{"), "manifest")
+        signature = self._content(args["signature"], lambda s: bool(SIG_RE.match(s.strip())), "signature").strip()
+        key_pem = self._content(args["public_key"], lambda s: "-----BEGIN" in s, "public_key").strip() + "\n"
+        return text, signature, key_pem
+
+    def _content(self, value, is_inline, what):
+        """The value itself when it looks like the content, else the text of a URL or controller path."""
+        if is_inline(value):
+            return value
+        if re.match(r"\Ahttps?://", value):
+            from ansible.module_utils.urls import open_url
+
+            try:
+                resp = open_url(value, timeout=30, validate_certs=self._args["validate_certs"])
+                return to_text(resp.read(16 * 1024 * 1024), errors="surrogate_or_strict")
+            except Exception as exc:  # open_url raises many types; each means the same here
+                raise EdgeRolloutError("cannot fetch %s from %s: %s" % (what, safe_url(value), exc)) from None
+        path = value if os.path.isabs(value) else self._find(value)
+        try:
+            with open(path, "rb") as handle:
+                return to_text(handle.read(), errors="surrogate_or_strict")
+        except (OSError, UnicodeError) as exc:
+            raise EdgeRolloutError("cannot read %s %s: %s" % (what, value, exc)) from None
+
+    def _find(self, src):
+        try:
+            return self._find_needle("files", src)
+        except AnsibleError:
+            return src
+
+
+class _Unreachable(Exception):
+    """The module result said the host could not be reached."""
+
+
+def verify_manifest(text, signature, public_key_pem):
+    """Verify the Ed25519 signature over the manifest's bytes with cryptography; returns (manifest, release, key id)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        key = serialization.load_pem_public_key(public_key_pem.encode("ascii"))
+    except (ValueError, UnicodeError) as exc:
+        raise EdgeRolloutError("public_key is not a PEM public key: %s" % exc) from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise EdgeRolloutError("public_key is not an Ed25519 key")
+    raw_key = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    key_id = "ed25519-" + hashlib.sha256(raw_key).hexdigest()[:16]
+    try:
+        sig = base64.b64decode(signature.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise EdgeRolloutError("the manifest signature is not base64") from None
+    data = text.encode("utf-8")
+    try:
+        key.verify(sig, data)
+    except InvalidSignature:
+        raise EdgeRolloutError(
+            "the manifest signature does not verify with key %s: refusing the release" % key_id
+        ) from None
+    try:
+        manifest, _raw = mf.parse(data)
+    except EdgeError as exc:
+        raise EdgeRolloutError("the signed manifest is not usable: %s" % exc) from None
+    return manifest, mf.release_id(manifest), key_id

@@ -1,0 +1,299 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: edge_rollout
+author: changeward maintainers (!UNKNOWN)
+version_added: "0.1.0"
+short_description: Controller side of staged edge updates - verify, stage, activate, poll, judge waves
+description:
+  - The controller half of an edge rollout; M(changeward.hybrid.edge_update) is the device half, which this
+    action runs on the task's host. Every state change the device reports, and every decision taken here,
+    is appended to the change ledger as a CloudEvent of O(change_id) (type C(io.changeward.edge.<what>)).
+    Device events keep the device's timestamp and event id, so an outcome learned late is recorded with
+    the time it happened, once.
+  - V(verify) (run once, on the controller) checks the manifest's Ed25519 signature with the publisher's
+    public key (cryptography) and records C(manifest_verified) or C(manifest_refused). A manifest that does not
+    verify fails the task and nothing is sent to any device. Every other step verifies it again before it
+    contacts a device.
+  - V(stage) asks the device to download the artifact into its inactive slot (the download runs detached on
+    the device) and polls until it is staged, failed or refused, or O(deadline) passes.
+  - V(activate) switches the device to the staged release and polls until the device's own watchdog has
+    committed it or rolled it back.
+  - V(status) asks once what the device decided and records what the ledger does not hold yet; use it after
+    a link came back to learn outcomes decided while the controller was away.
+  - While polling, a host that cannot be reached is C(unknown) and retried every O(poll) seconds until
+    O(deadline); then the host's RV(outcome) is C(pending) (not failed, recorded as C(host_pending)).
+  - V(judge) (run once) decides a wave from the hosts' outcomes, like hawkBit's groups - C(continue) when at
+    least O(success_threshold) % committed, C(stop) when more than O(error_threshold) % failed or were
+    rolled back, else C(hold) (pending hosts keep it back) - and records C(wave_judged).
+  - Device outcomes are returned in RV(outcome), not as task failures, so a wave can be judged over all its
+    hosts; the task fails for bad input, an unverifiable manifest or a ledger that cannot be written.
+options:
+  step:
+    description: What to do (see the description).
+    type: str
+    required: true
+    choices: [verify, stage, activate, status, judge]
+  change_id:
+    description: The change record the rollout belongs to; it must be in the ledger (see O(change)).
+    type: str
+    required: true
+  change:
+    description: With O(step=verify), open the change in the ledger when it is not there yet.
+    type: dict
+    suboptions:
+      type:
+        description: Change type.
+        type: str
+        choices: [standard, normal, emergency]
+        default: normal
+      summary:
+        description: Summary of the change.
+        type: str
+        required: true
+      requester:
+        description: Who asked for it.
+        type: str
+        required: true
+      targets:
+        description: Host names.
+        type: list
+        elements: str
+        default: []
+  ledger:
+    description:
+      - The ledger (SQLite path or C(postgresql://) DSN); default C(CHANGEWARD_LEDGER). Required one way or
+        the other.
+    type: str
+  ledger_key:
+    description: Checkpoint signing key of the ledger; default C(CHANGEWARD_LEDGER_KEY).
+    type: str
+  manifest:
+    description: The signed release manifest - a URL, a path on the controller, or the JSON text itself.
+    type: str
+  signature:
+    description: Base64 Ed25519 signature of the manifest - a URL, a path on the controller, or the text itself.
+    type: str
+  public_key:
+    description: The publisher's Ed25519 public key (PEM text or a path on the controller).
+    type: str
+  app:
+    description: Application name on the device; defaults to the manifest's name and must match it.
+    type: str
+  url:
+    description: Where devices download the artifact from (HTTP(S) with Range support). Required for V(stage).
+    type: str
+  deadline:
+    description: Seconds this step keeps polling (and retrying an unreachable host) before it reports C(pending).
+    type: float
+    default: 1800
+  poll:
+    description: Seconds between polls; each poll waits up to this long on the device for progress.
+    type: float
+    default: 10
+  outcomes:
+    description:
+      - For V(judge) - a mapping of host to outcome (C(committed), C(rolled_back), C(failed), C(refused);
+        anything else is pending).
+    type: dict
+  wave:
+    description: Name of the wave, for the ledger.
+    type: str
+  gate:
+    description:
+      - For V(judge) - the registered result of M(changeward.hybrid.blackout) for the wave; its decision is
+        recorded with the wave's.
+    type: dict
+  success_threshold:
+    description: Percentage of a wave that must have committed for the rollout to continue.
+    type: float
+    default: 100
+  error_threshold:
+    description: The rollout stops when more than this percentage of a wave failed.
+    type: float
+    default: 0
+  root_dir:
+    description: Passed to M(changeward.hybrid.edge_update).
+    type: path
+    default: /var/lib/changeward/edge
+  signature_check:
+    description: Passed to M(changeward.hybrid.edge_update).
+    type: str
+    choices: [required, auto]
+    default: required
+  validate_certs:
+    description: Verify HTTPS certificates (manifest download here, artifact download on the device).
+    type: bool
+    default: true
+  ca_path:
+    description: Passed to M(changeward.hybrid.edge_update).
+    type: path
+  transfer:
+    description: Passed to M(changeward.hybrid.edge_update).
+    type: dict
+    default: {}
+  restart_failed:
+    description: Passed to M(changeward.hybrid.edge_update).
+    type: bool
+    default: false
+  links:
+    description: Passed to M(changeward.hybrid.edge_update).
+    type: dict
+    default: {}
+  restart_command:
+    description: Passed to M(changeward.hybrid.edge_update).
+    type: list
+    elements: str
+    default: []
+  health:
+    description: Passed to M(changeward.hybrid.edge_update); required for V(activate).
+    type: dict
+    default: {}
+  install_boot_hook:
+    description: Passed to M(changeward.hybrid.edge_update).
+    type: bool
+    default: true
+notes:
+  - Activation is only allowed inside change windows; run M(changeward.hybrid.blackout) before V(activate)
+    (playbooks/edge_rollout.yml does). Staging may happen any time.
+  - Check mode verifies and asks the device what it would do; it records nothing.
+attributes:
+  check_mode:
+    support: full
+    description: Nothing is changed on devices and nothing is recorded.
+  diff_mode:
+    support: none
+    description: Not supported.
+  platform:
+    support: full
+    platforms: posix
+    description: Controller with the cryptography library; devices as for M(changeward.hybrid.edge_update).
+  action:
+    support: full
+    description: Runs on the controller and drives M(changeward.hybrid.edge_update) on the task's host.
+  async:
+    support: none
+    description: Polls by itself, with a deadline.
+seealso:
+  - module: changeward.hybrid.edge_update
+  - module: changeward.hybrid.blackout
+"""
+
+EXAMPLES = r"""
+- name: Verify the release and open the change
+  changeward.hybrid.edge_rollout:
+    step: verify
+    change_id: "{{ change_id }}"
+    change: {summary: "demo 1.2.0 to the edge", requester: alice}
+    manifest: http://198.18.0.1:8088/demo-1.2.0.tar.manifest.json
+    signature: http://198.18.0.1:8088/demo-1.2.0.tar.manifest.json.sig
+    public_key: files/release-signing.pub.pem
+  run_once: true
+  delegate_to: localhost
+
+- name: Stage on every device; unreachable hosts become pending after an hour
+  changeward.hybrid.edge_rollout:
+    step: stage
+    change_id: "{{ change_id }}"
+    manifest: http://198.18.0.1:8088/demo-1.2.0.tar.manifest.json
+    signature: http://198.18.0.1:8088/demo-1.2.0.tar.manifest.json.sig
+    public_key: files/release-signing.pub.pem
+    url: http://198.18.0.1:8088/demo-1.2.0.tar
+    deadline: 3600
+  register: staged
+
+- name: Judge the wave
+  changeward.hybrid.edge_rollout:
+    step: judge
+    change_id: "{{ change_id }}"
+    wave: "{{ ansible_play_batch | join(',') }}"
+    outcomes: "{{ dict(ansible_play_batch | zip(ansible_play_batch | map('extract', hostvars, ['act', 'outcome']))) }}"
+    success_threshold: 80
+    error_threshold: 10
+  run_once: true
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+outcome:
+  description:
+    - For V(stage) - C(staged), C(failed), C(refused) or C(pending). For V(activate) and V(status) -
+      C(committed), C(rolled_back), C(failed), C(refused), C(pending) (V(status) may also return the device's
+      release status, for example C(staged) or C(activated)).
+  returned: stage, activate, status
+  type: str
+release:
+  description: Release id.
+  returned: verify, stage, activate, status
+  type: str
+release_status:
+  description: The device's last answer about the release (see M(changeward.hybrid.edge_update)).
+  returned: stage, activate, status
+  type: str
+device:
+  description: The device's current, activation, staging, transfer and watchdog as last reported.
+  returned: stage, activate, status
+  type: dict
+events:
+  description: Device events this step recorded in the ledger (type, time, id).
+  returned: stage, activate, status
+  type: list
+  elements: dict
+attempts:
+  description: Calls made to the device (including unreachable ones).
+  returned: stage, activate, status
+  type: int
+unreachable_seconds:
+  description: Time the host could not be reached during this step.
+  returned: stage, activate, status
+  type: float
+manifest:
+  description: The verified manifest's release, name, version, size, sha256, chunk_size, chunks and key_id.
+  returned: verify
+  type: dict
+manifest_text:
+  description: The manifest exactly as signed, to pass on to later steps.
+  returned: verify
+  type: str
+signature:
+  description: The signature, to pass on to later steps.
+  returned: verify
+  type: str
+public_key:
+  description: The public key (PEM), to pass on to later steps.
+  returned: verify
+  type: str
+key_id:
+  description: C(ed25519-) and the first 16 hex digits of the sha256 of the raw public key.
+  returned: verify
+  type: str
+decision:
+  description: C(continue), C(hold) or C(stop).
+  returned: judge
+  type: str
+reason:
+  description: Why.
+  returned: judge
+  type: str
+succeeded_hosts:
+  description: Hosts that committed.
+  returned: judge
+  type: list
+  elements: str
+failed_hosts:
+  description: Hosts that failed, were refused or rolled back.
+  returned: judge
+  type: list
+  elements: str
+pending_hosts:
+  description: Hosts without an outcome.
+  returned: judge
+  type: list
+  elements: str
+ledger_seq:
+  description: Ledger sequence number of the event recorded by V(verify) or V(judge).
+  returned: verify, judge
+  type: int
+"""
