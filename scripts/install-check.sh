@@ -14,8 +14,9 @@ if tar -tzf "$tarball" | grep -E '^(tests|inventories|scripts|collections|molecu
   exit 1
 fi
 cd "$tmp"
-"$root/$venv/bin/ansible-galaxy" collection install "$root/$tarball" -p "$tmp/collections" >/dev/null
-export ANSIBLE_COLLECTIONS_PATH="$tmp/collections" ANSIBLE_CONFIG=/dev/null
+"$root/$venv/bin/ansible-galaxy" collection install --force "$root/$tarball" -p "$tmp/collections" >/dev/null 2>&1
+printf "[defaults]\n" > "$tmp/ansible.cfg"
+export ANSIBLE_COLLECTIONS_PATH="$tmp/collections" ANSIBLE_CONFIG="$tmp/ansible.cfg"
 "$root/$venv/bin/ansible-doc" changeward.hybrid.hybrid -t inventory | head -n 3
 "$root/$venv/bin/ansible" localhost -c local -m ansible.builtin.debug \
   -a "msg={{ [{'host': 'h1', 'env_type': 'edge', 'outcome': 'changed'}] | changeward.hybrid.change_report }}" \
