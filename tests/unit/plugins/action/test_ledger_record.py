@@ -1,0 +1,165 @@
+"""The ledger_record action: events land in a real SQLite ledger, bound to their change, idempotently,
+and every doubtful request fails with nothing written."""
+
+import os
+from unittest.mock import MagicMock
+
+import pytest
+from ansible.parsing.dataloader import DataLoader
+from ansible.playbook.play_context import PlayContext
+from ansible.playbook.task import Task
+
+from ansible_collections.changeward.hybrid.plugins.action.ledger_record import ActionModule
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.events import SNAPSHOT_TAKEN, ledger_event
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+KEY = "hmac:unit-test-ledger-key-0123456789"
+CHANGE = {"type": "standard", "summary": "rollback drill", "requester": "tests"}
+
+
+def run_action(args, check_mode=False):
+    task = Task()
+    task.action = "changeward.hybrid.ledger_record"
+    task.args = args
+    task.check_mode = check_mode
+    action = ActionModule(
+        task=task,
+        connection=MagicMock(),
+        play_context=PlayContext(),
+        loader=DataLoader(),
+        templar=None,
+        shared_loader_obj=None,
+    )
+    return action.run(task_vars={})
+
+
+@pytest.fixture(autouse=True)
+def no_ledger_env(monkeypatch):
+    for name in ("CHANGEWARD_LEDGER", "CHANGEWARD_LEDGER_KEY", "CHANGEWARD_LEDGER_CHECKPOINT_INTERVAL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def ledger_path(tmp_path):
+    path = str(tmp_path / "ledger.db")
+    with open_ledger(path, key=KEY) as ledger:
+        ledger.open_change(model.new_record("CHG-1", "normal", "upgrade", "alice"))
+    return path
+
+
+def events_of(path, change_id):
+    with open_ledger(path, create=False, readonly=True) as ledger:
+        return [e.event for e in ledger.entries() if e.event["subject"] == change_id]
+
+
+def snapshot_event(change_id="CHG-1"):
+    # Exactly what the snapshot module returns as ledger_event.
+    return ledger_event(SNAPSHOT_TAKEN, change_id, {"snapshot_id": "CHG-1.x", "bytes": 10, "ratio": 0.5}, host="web1")
+
+
+def test_module_event_is_appended_unchanged_and_a_rerun_appends_nothing(ledger_path):
+    event = snapshot_event()
+    first = run_action({"change_id": "CHG-1", "event": event, "ledger": ledger_path, "key": KEY})
+    assert not first.get("failed"), first
+    assert first["changed"] is True and len(first["appended"]) == 1
+    assert first["appended"][0]["event_id"] == event["id"]
+    recorded = events_of(ledger_path, "CHG-1")
+    assert recorded[-1] == event
+    again = run_action({"change_id": "CHG-1", "event": event, "ledger": ledger_path, "key": KEY})
+    assert again["changed"] is False and again["appended"] == []
+    assert again["already_recorded"][0]["seq"] == first["appended"][0]["seq"]
+    assert len(events_of(ledger_path, "CHG-1")) == len(recorded)
+
+
+def test_same_id_with_other_content_is_refused(ledger_path):
+    event = snapshot_event()
+    run_action({"change_id": "CHG-1", "event": event, "ledger": ledger_path, "key": KEY})
+    forged = dict(event, data={**event["data"], "bytes": 11})
+    result = run_action({"change_id": "CHG-1", "event": forged, "ledger": ledger_path, "key": KEY})
+    assert result["failed"] is True and "different content" in result["msg"]
+
+
+def test_event_of_another_change_is_refused_and_nothing_is_written(ledger_path):
+    before = events_of(ledger_path, "CHG-1")
+    result = run_action({"change_id": "CHG-1", "event": snapshot_event("CHG-2"), "ledger": ledger_path, "key": KEY})
+    assert result["failed"] is True and "belongs to change 'CHG-2'" in result["msg"]
+    assert events_of(ledger_path, "CHG-1") == before
+
+
+def test_events_list_is_all_or_nothing(ledger_path):
+    good = snapshot_event()
+    bad = dict(snapshot_event(), type="not.a.changeward.type")
+    result = run_action({"change_id": "CHG-1", "events": [good, bad], "ledger": ledger_path, "key": KEY})
+    assert result["failed"] is True
+    assert all(e["id"] != good["id"] for e in events_of(ledger_path, "CHG-1"))
+
+
+def test_null_event_fails_with_a_hint():
+    result = run_action({"change_id": "CHG-1", "event": None, "ledger": "/nonexistent/ledger.db"})
+    assert result["failed"] is True
+    assert "is not none" in result["msg"]
+
+
+def test_unknown_change_fails_unless_opened(ledger_path):
+    args = {"change_id": "DRILL-1", "type": "io.changeward.rollback.drill", "data": {"host": "h1"}}
+    result = run_action({**args, "ledger": ledger_path, "key": KEY})
+    assert result["failed"] is True and "not in the ledger" in result["msg"]
+    opened = run_action({**args, "ledger": ledger_path, "key": KEY, "change": CHANGE})
+    assert not opened.get("failed"), opened
+    assert opened["change_opened"] is True
+    types = [e["type"] for e in events_of(ledger_path, "DRILL-1")]
+    assert types == [model.CHANGE_OPENED, "io.changeward.rollback.drill"]
+    with open_ledger(ledger_path, create=False, readonly=True) as ledger:
+        assert ledger.get_change("DRILL-1")["summary"] == "rollback drill"
+
+
+def test_no_ledger_configured_fails_closed():
+    result = run_action({"change_id": "CHG-1", "event": snapshot_event()})
+    assert result["failed"] is True and "no ledger" in result["msg"]
+
+
+def test_ledger_from_environment_and_missing_key_fails(ledger_path, monkeypatch):
+    monkeypatch.setenv("CHANGEWARD_LEDGER", ledger_path)
+    result = run_action({"change_id": "CHG-1", "event": snapshot_event()})
+    assert result["failed"] is True and result["error_kind"] == "LedgerKeyError"
+    monkeypatch.setenv("CHANGEWARD_LEDGER_KEY", KEY)
+    ok = run_action({"change_id": "CHG-1", "event": snapshot_event()})
+    assert not ok.get("failed"), ok
+
+
+def test_missing_ledger_is_not_created_without_a_change(tmp_path):
+    path = tmp_path / "absent.db"
+    result = run_action({"change_id": "CHG-1", "event": snapshot_event(), "ledger": str(path), "key": KEY})
+    assert result["failed"] is True
+    assert not path.exists()
+
+
+def test_check_mode_writes_nothing(ledger_path, tmp_path):
+    before = os.stat(ledger_path).st_size, events_of(ledger_path, "CHG-1")
+    result = run_action({"change_id": "CHG-1", "event": snapshot_event(), "ledger": ledger_path}, check_mode=True)
+    assert not result.get("failed"), result
+    assert result["would_append"] == 1 and result["changed"] is True
+    assert (os.stat(ledger_path).st_size, events_of(ledger_path, "CHG-1")) == before
+    new = tmp_path / "new.db"
+    planned = run_action(
+        {"change_id": "CHG-9", "type": "io.changeward.rollback.drill", "ledger": str(new), "change": CHANGE},
+        check_mode=True,
+    )
+    assert planned["ledger_created"] is True and not new.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"change_id": "bad id", "type": "io.changeward.rollback.drill"}, "change_id must match"),
+        ({"change_id": "CHG-1", "data": {"a": 1}, "event": {"x": 1}}, "data is only used with type"),
+        ({"change_id": "CHG-1", "event": {"x": 1}, "type": "io.changeward.a.b"}, "exactly one of"),
+        ({"change_id": "CHG-1", "events": []}, "non-empty list"),
+        ({"change_id": "CHG-1", "event": "text"}, "must be a CloudEvent"),
+    ],
+)
+def test_bad_requests_fail(ledger_path, args, message):
+    result = run_action({**args, "ledger": ledger_path, "key": KEY})
+    assert result["failed"] is True
+    assert message in result["msg"]
