@@ -14,8 +14,8 @@ version_added: "0.1.0"
 author: changeward maintainers (@changeward)
 description:
   - Sets the state (C(ENABLED) or C(DISABLED)) and the default variant of one flag in a flag definition file
-    in the format of the OpenFeature flagd file provider (C({"flags": {key: {state, variants, defaultVariant,
-    targeting?}}})), creates the flag, or removes it.
+    in the format of the OpenFeature flagd file provider (a C(flags) object mapping each key to its C(state),
+    C(variants), C(defaultVariant) and optional C(targeting)), creates the flag, or removes it.
   - A kill switch is a flag whose default variant turns a release's behaviour off; flipping it changes what the
     running service does without rolling its code back. See docs/rollouts.md.
   - Only the named flag is changed; every other flag, targeting rule, C($schema), C($evaluators) and

@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of changeward.hybrid.bake_watch (documented in plugins/modules/bake_watch.py)."""
+
+import time
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.errors import JudgeError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.runner import parse_time
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import (
+    PolicyError,
+    load,
+    strictest_capability,
+)
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import (
+    PrometheusClient,
+    PrometheusError,
+    parse_duration,
+)
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.watch import Watch, WatchError, watch_metrics
+
+ARGUMENT_SPEC = {
+    "policy": {"type": "raw", "required": True},
+    "ring_hosts": {"type": "list", "elements": "str", "required": True},
+    "baseline_hosts": {"type": "list", "elements": "str", "default": []},
+    "since": {"type": "raw", "required": True},
+    "duration": {"type": "str"},
+    "ring": {"type": "str"},
+    "interval": {"type": "str", "default": "5s"},
+    "polls": {"type": "int", "default": 3},
+    "critical_polls": {"type": "int", "default": 1},
+    "metrics": {"type": "list", "elements": "str"},
+    "rollback_capability": {"type": "str", "choices": ["full", "partial", "none"]},
+    "host_label": {"type": "str", "default": "host"},
+    "prometheus_url": {"type": "str", "required": True},
+    "prometheus_token": {"type": "str", "no_log": True},
+    "prometheus_timeout": {"type": "float", "default": 3.0},
+    "prometheus_retries": {"type": "int", "default": 1},
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "path"},
+    "report_only": {"type": "bool", "default": False},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        try:
+            result.update(self.ensure_watched(args, task_vars or {}))
+        except (WatchError, PolicyError, PrometheusError, JudgeError) as exc:
+            raise AnsibleActionFail(f"bake_watch: {exc}") from None
+        return result
+
+    def _policy(self, raw):
+        if isinstance(raw, str):
+            try:
+                raw = self._find_needle("files", raw)
+            except AnsibleError as exc:
+                raise PolicyError(f"tolerance policy not found: {exc.message}") from None
+        return load(raw)
+
+    def _capability(self, args, task_vars) -> str:
+        if args["rollback_capability"]:
+            return args["rollback_capability"]
+        hostvars = task_vars.get("hostvars") or {}
+        unknown = [h for h in args["ring_hosts"] if h not in hostvars]
+        if unknown:
+            raise WatchError(f"ring hosts not in the inventory: {', '.join(unknown)} (or give rollback_capability)")
+        return strictest_capability(hostvars[h].get("rollback_capability") for h in args["ring_hosts"])
+
+    def ensure_watched(self, args, task_vars) -> dict:
+        policy = self._policy(args["policy"])
+        capability = self._capability(args, task_vars)
+        duration = args["duration"] or policy.bake_time(args["ring"])
+        client = PrometheusClient(
+            args["prometheus_url"],
+            token=args["prometheus_token"],
+            timeout=args["prometheus_timeout"],
+            retries=args["prometheus_retries"],
+            validate_certs=args["validate_certs"],
+            ca_path=args["ca_path"],
+        )
+        watch = Watch(
+            client,
+            watch_metrics(policy, capability, args["metrics"]),
+            args["ring_hosts"],
+            args["baseline_hosts"],
+            since=parse_time(args["since"], "since", time.time()),
+            duration=parse_duration(duration, "duration"),
+            interval=parse_duration(args["interval"], "interval"),
+            polls=args["polls"],
+            critical_polls=args["critical_polls"],
+            host_label=args["host_label"],
+        )
+        out = watch.run()
+        out.update(changed=False, rollback_capability=capability, policy_digest=policy.digest, bake_time=duration)
+        if out["verdict"] != "pass" and not args["report_only"]:
+            out.update(failed=True, msg=f"bake_watch: {out['verdict']} - {out['reason']}")
+        return out

@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of changeward.hybrid.change_record (documented in plugins/modules/change_record.py)."""
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError, LedgerInvalidInput
+
+ARGUMENT_SPEC = {
+    "state": {"type": "str", "default": "opened", "choices": ["opened", "updated", "event", "closed", "read"]},
+    "change_id": {"type": "str", "required": True},
+    "type": {"type": "str", "choices": list(model.CHANGE_TYPES)},
+    "summary": {"type": "str"},
+    "requester": {"type": "str"},
+    "implementer": {"type": "str"},
+    "targets": {"type": "list", "elements": "str", "default": []},
+    "set": {"type": "dict", "default": {}},
+    "add": {"type": "dict", "default": {}},
+    "event_type": {"type": "str"},
+    "data": {"type": "dict", "default": {}},
+    "outcome": {"type": "str", "choices": list(model.OUTCOMES)},
+    "observations": {"type": "list", "elements": "raw", "default": []},
+    "ledger": {"type": "str"},
+}
+REQUIRED_IF = [
+    ["state", "opened", ["type", "summary", "requester"]],
+    ["state", "event", ["event_type"]],
+    ["state", "closed", ["outcome", "observations"]],
+]
+SOURCE = "changeward.hybrid.change_record"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF)[1]
+        try:
+            result.update(self.ensure_state(args))
+        except LedgerError as exc:
+            raise AnsibleActionFail(f"change_record: {exc}") from None
+        return result
+
+    def ensure_state(self, args) -> dict:
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+        state, change_id = args["state"], args["change_id"]
+        check = bool(self._task.check_mode)
+        with open_ledger(args["ledger"] or None, create=state == "opened", source=SOURCE) as ledger:
+            record = ledger.get_change(change_id)
+            if state == "read":
+                if record is None:
+                    raise LedgerInvalidInput(f"change {change_id} is not in the ledger {ledger.target}")
+                return {"changed": False, "record": record}
+            if state == "opened":
+                return self._open(ledger, args, record, check)
+            if record is None:
+                raise LedgerInvalidInput(f"change {change_id} is not in the ledger {ledger.target}; open it first")
+            if state == "event":
+                event = model.new_event(args["event_type"], change_id, args["data"], source=ledger.source)
+                if "record" in event["data"]:
+                    raise LedgerInvalidInput("event data may not carry a 'record'; use state=updated")
+                if not check:
+                    appended = ledger.append(event)
+                    return {"changed": True, "record": record, "event": {"type": event["type"], "seq": appended.seq}}
+                return {"changed": True, "record": record}
+            if state == "updated":
+                new = model.update_record(record, args["set"], args["add"])  # validates, also in check mode
+                if new == record:
+                    return {"changed": False, "record": record}
+                if not check:
+                    kind = args["event_type"] or model.CHANGE_UPDATED
+                    ledger.update_change(change_id, args["set"], args["add"], event_type=kind, data=args["data"])
+                    new = ledger.get_change(change_id)
+                return {"changed": True, "record": new}
+            if record["status"] == "closed":
+                if record["outcome"] == args["outcome"]:
+                    return {"changed": False, "record": record}
+                raise LedgerInvalidInput(f"change {change_id} is already closed as {record['outcome']}")
+            new = model.close_record(record, args["outcome"], args["observations"])
+            if not check:
+                ledger.close_change(change_id, args["outcome"], args["observations"], data=args["data"])
+                new = ledger.get_change(change_id)
+            return {"changed": True, "record": new}
+
+    def _open(self, ledger, args, record, check) -> dict:
+        change_id = args["change_id"]
+        fields = {"targets": sorted(set(args["targets"]))}
+        if args["implementer"]:
+            fields["implementer"] = args["implementer"]
+        if record is not None:
+            same = (record["type"], record["summary"], record["requester"]) == (
+                args["type"],
+                args["summary"],
+                args["requester"],
+            )
+            if record["status"] == "open" and same:
+                return {"changed": False, "record": record}  # a rerun of the same change
+            raise LedgerInvalidInput(
+                f"change {change_id} is already in the ledger ({record['status']}) as another change"
+            )
+        new = model.new_record(change_id, args["type"], args["summary"], args["requester"], **fields)
+        if not check:
+            ledger.open_change(new, data=args["data"])
+        return {"changed": True, "record": new}

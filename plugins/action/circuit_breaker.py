@@ -1,0 +1,188 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of changeward.hybrid.circuit_breaker (documented in plugins/modules/circuit_breaker.py)."""
+
+import os
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import breaker
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import IdentityError, resolve_identity
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import (
+    PolicyError as GatePolicyError,
+)
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import PolicyError, load
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import PrometheusError, parse_duration
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk import RiskInputError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk_inputs import build_policy
+
+ARGUMENT_SPEC = {
+    "state": {
+        "type": "str",
+        "default": "checked",
+        "choices": ["checked", "open", "failure", "half_open", "closed", "read"],
+    },
+    "service": {"type": "str"},
+    "policy": {"type": "raw"},
+    "change_id": {"type": "str"},
+    "reason": {"type": "str", "default": ""},
+    "evidence": {"type": "dict", "default": {}},
+    "error_budget": {"type": "dict"},
+    "kind": {"type": "str", "default": "ring", "choices": ["ring", "host"]},
+    "count": {"type": "int", "default": 1},
+    "max_failed_rings": {"type": "int", "default": 2},
+    "max_failed_hosts": {"type": "int", "default": 3},
+    "failure_window": {"type": "str", "default": "24h"},
+    "gate_policy": {"type": "raw"},
+    "authorised_roles": {"type": "list", "elements": "str", "default": list(breaker.DEFAULT_AUTHORISED_ROLES)},
+    "ledger": {"type": "str"},
+    "report_only": {"type": "bool", "default": False},
+}
+ERRORS = (
+    breaker.BreakerError,
+    LedgerError,
+    PolicyError,
+    GatePolicyError,
+    IdentityError,
+    PrometheusError,
+    RiskInputError,
+)
+
+
+def _extra_vars(task):
+    manager = task.get_variable_manager() if hasattr(task, "get_variable_manager") else None
+    return dict(manager.extra_vars) if manager is not None else {}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        args = self.validate_argument_spec(
+            argument_spec=ARGUMENT_SPEC,
+            required_one_of=[["service", "policy"]],
+            required_if=[["state", "checked", ["change_id"]], ["state", "failure", ["change_id"]]],
+        )[1]
+        try:
+            result.update(self.ensure_state(args, task_vars or {}))
+        except breaker.NotAuthorised as exc:
+            result.update(failed=True, changed=False, msg=f"circuit_breaker: {exc}", refused=True)
+        except ERRORS as exc:
+            raise AnsibleActionFail(f"circuit_breaker: {exc}") from None
+        return result
+
+    def _find(self, path):
+        if os.path.isabs(os.path.expanduser(path)):
+            return os.path.expanduser(path)
+        try:
+            return self._find_needle("files", path)
+        except AnsibleError:
+            return path
+
+    def _service(self, args) -> tuple:
+        if args["service"]:
+            return args["service"], None
+        raw = args["policy"]
+        policy = load(self._find(raw) if isinstance(raw, str) else raw)
+        return policy.service, policy.digest
+
+    def ensure_state(self, args, task_vars) -> dict:
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+        service, digest = self._service(args)
+        check = bool(self._task.check_mode)
+        state = args["state"]
+        with open_ledger(args["ledger"] or None, create=state != "read", source=breaker.SOURCE) as ledger:
+            if state == "read":
+                out = {"changed": False, "state": breaker.status(ledger, service).state}
+                out["breaker"] = breaker.status(ledger, service).as_dict()
+            elif state == "checked":
+                out = breaker.admit(ledger, service, args["change_id"], check_mode=check)
+                if not out["allowed"] and not args["report_only"]:
+                    out.update(failed=True, msg=f"circuit_breaker: rollout of {service} refused - {out['reason']}")
+            elif state == "open":
+                out = self._open(ledger, service, args, check)
+            elif state == "failure":
+                thresholds = breaker.Thresholds(
+                    rings=args["max_failed_rings"],
+                    hosts=args["max_failed_hosts"],
+                    window=parse_duration(args["failure_window"], "failure_window"),
+                )
+                out = breaker.record_failure(
+                    ledger,
+                    service,
+                    args["change_id"],
+                    args["kind"],
+                    args["count"],
+                    args["reason"],
+                    args["evidence"],
+                    thresholds=thresholds,
+                    check_mode=check,
+                )
+            else:
+                policy = build_policy(args["gate_policy"], None, task_vars, [], self._find)
+                identity = resolve_identity(_extra_vars(self._task), policy.identity_sources, policy.identity_env)
+                if state == "half_open":
+                    out = breaker.half_open(
+                        ledger,
+                        service,
+                        identity,
+                        policy,
+                        reason=args["reason"],
+                        roles=args["authorised_roles"],
+                        check_mode=check,
+                    )
+                elif args["change_id"]:
+                    out = breaker.close(
+                        ledger, service, change_id=args["change_id"], reason=args["reason"], check_mode=check
+                    )
+                else:
+                    out = breaker.close(
+                        ledger,
+                        service,
+                        identity=identity,
+                        policy=policy,
+                        reason=args["reason"],
+                        roles=args["authorised_roles"],
+                        check_mode=check,
+                    )
+                out["identity"] = identity.as_dict()
+        out["service"] = service
+        if digest:
+            out["policy_digest"] = digest
+        return out
+
+    def _open(self, ledger, service, args, check) -> dict:
+        budget = args["error_budget"]
+        reason, evidence = args["reason"], dict(args["evidence"])
+        if budget is not None:
+            if "burning" not in budget:
+                raise breaker.BreakerInputError(
+                    "error_budget must be a registered changeward.hybrid.error_budget result"
+                )
+            firing = [w for w in budget.get("windows") or [] if w.get("firing")]
+            if not budget["burning"]:
+                current = breaker.status(ledger, service)
+                return {
+                    "changed": False,
+                    "state": current.state,
+                    "previous_state": current.state,
+                    "events": [],
+                    "breaker": current.as_dict(),
+                    "reason": "the error budget is not burning beyond the policy",
+                }
+            reason = reason or "error budget burning beyond policy: " + "; ".join(
+                f"{w.get('long')}/{w.get('short')} over {w.get('factor')}x" for w in firing
+            )
+            evidence.setdefault(
+                "error_budget", {k: budget.get(k) for k in ("burn_rates", "remaining_budget", "windows")}
+            )
+        return breaker.trip(ledger, service, args["change_id"], reason, evidence, check_mode=check)

@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This file only documents the module; the action plugin plugins/action/change_record.py does the work.
+
+DOCUMENTATION = r"""
+---
+module: change_record
+short_description: Open, update, annotate and close a change record in the change ledger
+version_added: "0.1.0"
+author: changeward maintainers (!UNKNOWN)
+description:
+  - The lifecycle of one change record (docs/ledger.md) from a playbook. Each step is a ledger event committed
+    before the task returns, so what a later task does is never recorded before the decision that allowed it.
+  - O(state=opened) opens the record (an C(io.changeward.change.opened) event carrying it). Running it again
+    for the same open change (same type, summary and requester) changes nothing; another change with that id is
+    an error.
+  - O(state=updated) sets fields (O(set)) and extends list fields (O(add) - C(gate_decisions), C(snapshots),
+    C(rings), C(approvers), C(targets), C(observations)) of the open record, as one event (type O(event_type)).
+  - O(state=event) appends an event of the change that does not change the record (for example a ring's
+    evidence), with O(event_type) and O(data).
+  - O(state=closed) closes the record with its O(outcome) and at least one observation.
+  - O(state=read) returns the record.
+  - The ledger's signing key comes from C(CHANGEWARD_LEDGER_KEY). Runs on the controller.
+options:
+  state:
+    description: What to do.
+    type: str
+    choices: [opened, updated, event, closed, read]
+    default: opened
+  change_id:
+    description: The change id (letters, digits, C(.), C(_), C(:), C(-)).
+    type: str
+    required: true
+  type:
+    description: With O(state=opened), the kind of change.
+    type: str
+    choices: [standard, normal, emergency]
+  summary:
+    description: With O(state=opened), what the change does.
+    type: str
+  requester:
+    description: With O(state=opened), who asked for it.
+    type: str
+  implementer:
+    description: With O(state=opened), who implements it (the approval check fills it in otherwise).
+    type: str
+  targets:
+    description: With O(state=opened), the target hosts.
+    type: list
+    elements: str
+    default: []
+  set:
+    description: With O(state=updated), record fields to replace.
+    type: dict
+    default: {}
+  add:
+    description: With O(state=updated), items to append to list fields.
+    type: dict
+    default: {}
+  event_type:
+    description:
+      - Event type, C(io.changeward.<area>.<what>). Required with O(state=event); with O(state=updated) defaults to
+        C(io.changeward.change.updated).
+    type: str
+  data:
+    description: Extra event data (with O(state=opened), O(state=updated), O(state=event) and O(state=closed)).
+    type: dict
+    default: {}
+  outcome:
+    description: With O(state=closed), the outcome.
+    type: str
+    choices: [successful, successful_with_issues, rolled_back, aborted, failed]
+  observations:
+    description: With O(state=closed), what was observed - strings or mappings with C(text); at least one.
+    type: list
+    elements: raw
+    default: []
+  ledger:
+    description: Ledger path or C(postgresql://) DSN. Defaults to C(CHANGEWARD_LEDGER).
+    type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Validates the request and returns the record as it would be; nothing is written.
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+    details: Runs on the controller only.
+seealso:
+  - name: The change ledger
+    description: Records, events, the hash chain.
+    link: https://github.com/changeward/hybrid/blob/main/docs/ledger.md
+"""
+
+EXAMPLES = r"""
+- name: Open the change
+  changeward.hybrid.change_record:
+    change_id: CHG-42
+    type: standard
+    summary: Release demo 1.0.2
+    requester: alice
+    targets: "{{ ansible_play_hosts_all }}"
+
+- name: Record a gate decision
+  changeward.hybrid.change_record:
+    state: updated
+    change_id: CHG-42
+    add:
+      gate_decisions: [{gate: blackout, decision: pass, reason: no window in force}]
+    event_type: io.changeward.gate.decided
+
+- name: Record a ring's evidence
+  changeward.hybrid.change_record:
+    state: event
+    change_id: CHG-42
+    event_type: io.changeward.ring.rolled_back
+    data: "{{ ring_result }}"
+
+- name: Close it
+  changeward.hybrid.change_record:
+    state: closed
+    change_id: CHG-42
+    outcome: rolled_back
+    observations: ["canary breached error_ratio; rolled back in 4.2 s"]
+"""
+
+RETURN = r"""
+record:
+  description: The change record after the task (as it would be, in check mode).
+  returned: always
+  type: dict
+event:
+  description: Type and seq of the event appended with O(state=event).
+  returned: with O(state=event), not in check mode
+  type: dict
+"""
