@@ -1,0 +1,598 @@
+"""Staged edge updates on the lab's edge hosts over real link faults (loss, rate limit, outages).
+
+The artifact source is a real nginx on the controller address (scripts/services/nginx.sh); its access
+log counts the bytes served per request, independently of what the devices report. Faults are set and
+cleared on this feature's hosts only (edge-s1-01, edge-s2-01, edge-s3-01).
+
+The full schedule of the issue (50 MB, 30 s outage every 120 s, one 5-minute outage) is run by
+bench/edge_bench.py; here the same assertions hold on a shorter schedule: 10 MB, 5 % loss, 2 mbit,
+two 15 s outages and one 45 s outage.
+"""
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "collections"))
+sys.path.insert(0, str(REPO / "tests" / "lab"))
+
+from ansible_collections.changeward.hybrid.plugins.module_utils.edge import manifest as mf  # noqa: E402
+
+HOSTS = ["edge-s1-01", "edge-s2-01", "edge-s3-01"]
+APP = "demo"
+ROOT_DIR = "/var/lib/changeward/edge"
+CHUNK = 256 * 1024
+NGINX = REPO / "scripts" / "services" / "nginx.sh"
+NGINX_STATE = Path(os.environ.get("CW_STATE_DIR", "/var/lib/changeward-test")) / "edge-nginx"
+ARTIFACTS = NGINX_STATE / "artifacts"
+ACCESS_LOG = NGINX_STATE / "access.log"
+SOURCE = "http://198.18.0.1:8088"
+LINKS = {"/etc/demo-service/config.json": "config.json"}
+HEALTH = {"url": "http://127.0.0.1:8080/healthz", "start_period": 3, "interval": 1, "deadline": 60}
+LOG_RE = re.compile(
+    r'^(?P<msec>\S+) (?P<addr>\S+) "(?P<method>\S+) (?P<path>\S+)[^"]*" (?P<status>\d+) (?P<body>\d+) (?P<sent>\d+) '
+    r'"(?P<range>[^"]*)" (?P<rtime>\S+) (?P<conn>\d+) (?P<nreq>\d+)$'
+)
+
+
+def ansible_env(**extra):
+    env = dict(os.environ)
+    env.update(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **extra)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+# -- the artifact source -------------------------------------------------------------------------------
+def start_nginx():
+    subprocess.run(["bash", str(NGINX), "start"], check=True, capture_output=True, text=True)
+    return ACCESS_LOG
+
+
+def log_position():
+    return ACCESS_LOG.stat().st_size if ACCESS_LOG.exists() else 0
+
+
+def served(since, addr, path):
+    """Requests for path from addr logged after byte offset since: [{range_start, status, body}]."""
+    out = []
+    with open(ACCESS_LOG, "rb") as handle:
+        handle.seek(since)
+        for raw in handle:
+            m = LOG_RE.match(raw.decode("utf-8", "replace").strip())
+            if not m or m["addr"] != addr or m["path"] != path:
+                continue
+            start = re.match(r"bytes=(\d+)-", m["range"])
+            out.append(
+                {
+                    "start": int(start.group(1)) if start else None,
+                    "status": int(m["status"]),
+                    "body": int(m["body"]),
+                    "at": float(m["msec"]),
+                }
+            )
+    return out
+
+
+# -- releases --------------------------------------------------------------------------------------------
+class Publisher:
+    """Builds release artifacts, their manifests and Ed25519 signatures, and publishes them on nginx."""
+
+    def __init__(self, workdir):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        self.workdir = Path(workdir)
+        self.key = Ed25519PrivateKey.generate()
+        self.public_pem = (
+            self.key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        self.pub_path = self.workdir / "release.pub.pem"
+        self.pub_path.write_text(self.public_pem)
+        self.dir = ARTIFACTS / "edge-test"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o755)  # noqa: S103 - nginx's workers must read the artifacts
+
+    def release(self, version, size, healthy=True, sign_with=None, name=APP):
+        stage = Path(tempfile.mkdtemp(dir=self.workdir))
+        (stage / "config.json").write_text(json.dumps({"version": version, "healthy": healthy}) + "\n")
+        with open(stage / "payload.bin", "wb") as handle:
+            handle.write(os.urandom(size))
+        artifact = self.dir / f"{name}-{version}.tar"
+        with tarfile.open(artifact, "w") as tar:
+            tar.add(stage / "config.json", "config.json")
+            tar.add(stage / "payload.bin", "payload.bin")
+        shutil.rmtree(stage)
+        os.chmod(artifact, 0o644)
+        manifest = mf.build(str(artifact), name, version, CHUNK)
+        text = mf.dumps(manifest).decode()
+        signature = base64.b64encode((sign_with or self.key).sign(text.encode())).decode()
+        mpath = self.workdir / f"{name}-{version}.manifest.json"
+        spath = self.workdir / f"{name}-{version}.manifest.json.sig"
+        mpath.write_text(text)
+        spath.write_text(signature)
+        return {
+            "version": version,
+            "artifact": artifact,
+            "path": f"/edge-test/{artifact.name}",
+            "url": f"{SOURCE}/edge-test/{artifact.name}",
+            "size": artifact.stat().st_size,
+            "manifest": text,
+            "manifest_path": str(mpath),
+            "signature": signature,
+            "signature_path": str(spath),
+            "release": mf.release_id(manifest),
+        }
+
+
+# -- Ansible ----------------------------------------------------------------------------------------------
+def run_playbook(path, extra_vars, timeout=900, limit=None):
+    argv = [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(path), "-e", "@" + _vars_file(extra_vars)]
+    if limit:
+        argv += ["-l", limit]
+    return subprocess.run(argv, cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def _vars_file(data):
+    fd, path = tempfile.mkstemp(suffix=".json", prefix="edge-vars-")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+    return path
+
+
+def edge_update(hosts, timeout=300, **args):
+    """Run changeward.hybrid.edge_update on hosts; returns {host: result} (failures included)."""
+    out = Path(tempfile.mkdtemp(prefix="edge-results-"))
+    play = [
+        {
+            "hosts": ",".join(hosts),
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "changeward.hybrid.edge_update": dict(args, app=args.get("app", APP)),
+                    "register": "r",
+                    "ignore_errors": True,
+                },
+                {
+                    "ansible.builtin.copy": {
+                        "content": "{{ r | to_json }}",
+                        "dest": f"{out}/{{{{ inventory_hostname }}}}.json",
+                        "mode": "0600",
+                    },
+                    "delegate_to": "localhost",
+                },
+            ],
+        }
+    ]
+    path = out / "play.yml"
+    path.write_text(yaml.safe_dump(play))
+    proc = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(path)],
+        cwd=REPO,
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    results = {}
+    for host in hosts:
+        f = out / f"{host}.json"
+        assert f.exists(), f"no result from {host}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
+        results[host] = json.loads(f.read_text())
+    shutil.rmtree(out)
+    return results
+
+
+def ledger_events(path, change_id):
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+    with open_ledger(str(path), create=False, readonly=True) as ledger:
+        return [e.event for e in ledger.entries() if e.event["subject"] == change_id]
+
+
+def open_change(path, change_id):
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+    with open_ledger(str(path)) as ledger:
+        if ledger.get_change(change_id) is None:
+            ledger.open_change(model.new_record(change_id, "normal", "edge test", "pytest", targets=HOSTS))
+
+
+def parse_time(text):
+    import datetime
+
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.UTC).timestamp()
+
+
+# -- fixtures ---------------------------------------------------------------------------------------------
+def reset_device(lab, host):
+    """Give the host back its original demo config and no edge state (only this feature's paths)."""
+    script = (
+        f"set -e; b={ROOT_DIR}/{APP}/original/etc%2Fdemo-service%2Fconfig.json; "
+        'if [ -e "$b" ]; then mv -f "$b" /etc/demo-service/config.json; fi; '
+        # stop this feature's own agents by the pids they recorded
+        f"for f in {ROOT_DIR}/{APP}/download/transfer.json {ROOT_DIR}/{APP}/watchdog.json; do "
+        '[ -f "$f" ] && kill -9 "$(python3 -c \'import json,sys; print(json.load(open(sys.argv[1])).get("pid", ""))\' '
+        '"$f")" 2>/dev/null || true; done; '
+        f"rm -rf {ROOT_DIR}/{APP}; service demo-service restart >/dev/null"
+    )
+    proc = lab.ssh(host, script, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def demo_version(lab, host):
+    proc = lab.ssh(host, "curl -s -m 5 http://127.0.0.1:8080/", timeout=30)
+    try:
+        return json.loads(proc.stdout).get("version")
+    except ValueError:
+        return None
+
+
+@pytest.fixture(scope="module")
+def edge(lab, tmp_path_factory):
+    for host in HOSTS:
+        assert lab.host(host).labels["env_type"] == "edge"
+    lab.clear_faults(",".join(HOSTS))
+    start_nginx()
+    for host in HOSTS:
+        reset_device(lab, host)
+    work = tmp_path_factory.mktemp("edge")
+    env = {
+        "lab": lab,
+        "work": work,
+        "publisher": Publisher(work),
+        "ledger": work / "ledger.db",
+        "addr": {h: lab.host(h).address for h in HOSTS},
+    }
+    os.environ["CHANGEWARD_LEDGER_KEY"] = "edge-test-ledger-key-0123456789"
+    yield env
+    lab.clear_faults(",".join(HOSTS))
+
+
+@pytest.fixture
+def clear_faults(edge):
+    yield
+    edge["lab"].clear_faults(",".join(HOSTS))
+
+
+def playbook_vars(edge, rel, change_id, **extra):
+    data = {
+        "edge_change_id": change_id,
+        "edge_ledger": str(edge["ledger"]),
+        "edge_manifest": rel["manifest_path"],
+        "edge_signature": rel["signature_path"],
+        "edge_public_key": str(edge["publisher"].pub_path),
+        "edge_url": rel["url"],
+        "edge_targets": ",".join(HOSTS),
+        "edge_poll": 5,
+        "edge_health": HEALTH,
+        "edge_transfer": {"read_timeout": 8, "retry_max_delay": 3},
+        "edge_calendars": [
+            {
+                "name": "edge",
+                "kind": "blackout",
+                "windows": [{"name": "old freeze", "start": "2000-01-01T00:00", "duration": "PT1H"}],
+            }
+        ],
+    }
+    data.update(extra)
+    return data
+
+
+# -- the tests --------------------------------------------------------------------------------------------
+def test_rollout_over_lossy_rate_limited_link_with_outages(edge, clear_faults):
+    """10 MB to three hosts under 5 % loss, 2 mbit and outages of 15, 15 and 45 s; resumes, never restarts."""
+    lab, pub = edge["lab"], edge["publisher"]
+    rel = pub.release("3.0.0", 10 * 1000 * 1000)
+    change = "CHG-EDGE-FAULTS"
+    targets = ",".join(HOSTS)
+    lab.fault(targets, loss=0.05, rate="2mbit")
+    schedule = [(10, 15), (40, 15), (70, 45)]
+    outages = []
+    stop = threading.Event()
+
+    def faults():
+        t0 = time.time()
+        for at, seconds in schedule:
+            if stop.wait(max(0.0, t0 + at - time.time())):
+                return
+            lab.fault(targets, outage=seconds)
+            outages.append((time.time(), time.time() + seconds))
+
+    since = log_position()
+    thread = threading.Thread(target=faults, daemon=True)
+    thread.start()
+    started = time.time()
+    try:
+        proc = run_playbook(REPO / "playbooks" / "edge_rollout.yml", playbook_vars(edge, rel, change))
+    finally:
+        stop.set()
+        thread.join()
+    took = time.time() - started
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert len(outages) == 3, f"the playbook ended after {took:.0f}s, before the fault schedule was done"
+    events = ledger_events(edge["ledger"], change)
+    for host in HOSTS:
+        reqs = served(since, edge["addr"][host], rel["path"])
+        body = sum(r["body"] for r in reqs)
+        limit = 1.05 * rel["size"] + CHUNK * len(schedule)
+        assert body >= rel["size"], f"{host}: only {body} bytes served for a {rel['size']} byte artifact"
+        assert body <= limit, f"{host}: {body} bytes served, more than {limit:.0f}"
+        assert [r["start"] for r in reqs].count(0) == 1, f"{host}: the transfer restarted from zero"
+        mine = [e for e in events if e["data"].get("host") == host]
+        kinds = [e["type"].rsplit(".", 1)[1] for e in mine]
+        for kind in ("staging_started", "staged", "activated", "committed"):
+            assert kind in kinds, f"{host}: no {kind} event in the ledger ({kinds})"
+        staged = next(e for e in mine if e["type"].endswith(".staged"))
+        begun = parse_time(next(e for e in mine if e["type"].endswith(".staging_started"))["time"])
+        done = parse_time(staged["time"])
+        hit = [o for o in outages if begun < o[0] < done]
+        assert hit, f"{host}: no outage happened during its transfer ({begun}-{done}); the test proves nothing"
+        assert staged["data"]["reconnects"] >= len(hit), staged["data"]
+        assert staged["data"]["runs"] == 1 and staged["data"]["resumed_from"] == []
+        assert demo_version(lab, host) == "3.0.0"
+    # One ledger entry per device event: learning an event twice must not record it twice.
+    ids = [e["id"] for e in events]
+    assert len(ids) == len(set(ids))
+
+
+def test_killed_transfer_resumes_from_persisted_offset(edge, clear_faults):
+    lab, pub = edge["lab"], edge["publisher"]
+    host = "edge-s1-01"
+    rel = pub.release("3.1.0", 6 * 1000 * 1000)
+    change = "CHG-EDGE-KILL"
+    lab.fault(host, rate="4mbit")
+    since = log_position()
+    args = {
+        "state": "staged",
+        "change_id": change,
+        "manifest": rel["manifest"],
+        "signature": rel["signature"],
+        "public_key": pub.public_pem,
+        "url": rel["url"],
+    }
+    first = edge_update([host], **args)[host]
+    assert first["release_status"] == "staging", first
+    progress = {}
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        progress = json.loads(lab.ssh(host, f"cat {ROOT_DIR}/{APP}/download/transfer.json").stdout or "{}")
+        if progress.get("offset", 0) >= 2 * 1000 * 1000:
+            break
+        time.sleep(0.5)
+    assert progress.get("offset", 0) >= 2 * 1000 * 1000, progress
+    killed = lab.ssh(host, f"kill -9 {progress['pid']} && sleep 0.5 && ! kill -0 {progress['pid']} 2>/dev/null")
+    assert killed.returncode == 0, killed.stderr
+    persisted = json.loads(lab.ssh(host, f"cat {ROOT_DIR}/{APP}/download/transfer.json").stdout)
+    assert persisted["status"] == "running" and persisted["offset"] >= progress["offset"]
+    again = edge_update([host], wait=90, **args)[host]
+    assert again["release_status"] == "staged", again
+    staged = next(e for e in again["events"] if e["type"] == "staged")
+    assert staged["data"]["runs"] == 2
+    assert staged["data"]["resumed_from"] == [persisted["offset"]]
+    assert any(e["type"] == "staging_resumed" and e["data"]["offset"] == persisted["offset"] for e in again["events"])
+    reqs = served(since, edge["addr"][host], rel["path"])
+    assert [r["start"] for r in reqs].count(0) == 1, "the restarted transfer began again from zero"
+    assert persisted["offset"] in [r["start"] for r in reqs], "no request resumed at the persisted offset"
+    assert sum(r["body"] for r in reqs) <= 1.05 * rel["size"] + CHUNK
+
+
+def test_corrupted_chunk_is_refused_and_never_activated(edge):
+    lab, pub = edge["lab"], edge["publisher"]
+    host = "edge-s2-01"
+    rel = pub.release("3.2.0", 2 * 1000 * 1000)
+    before = demo_version(lab, host)
+    data = bytearray(rel["artifact"].read_bytes())
+    data[5 * CHUNK + 17] ^= 0xFF  # one flipped bit pattern in chunk 5
+    bad = pub.dir / "demo-3.2.0-corrupt.tar"
+    bad.write_bytes(bytes(data))
+    os.chmod(bad, 0o644)
+    change = "CHG-EDGE-CORRUPT"
+    res = edge_update(
+        [host],
+        state="staged",
+        change_id=change,
+        manifest=rel["manifest"],
+        signature=rel["signature"],
+        public_key=pub.public_pem,
+        url=f"{SOURCE}/edge-test/{bad.name}",
+        wait=60,
+    )[host]
+    assert res["failed"] and res["release_status"] == "failed", res
+    assert "chunk 5" in res["staging"]["error"]
+    types = [e["type"] for e in res["events"]]
+    assert "chunk_refused" in types and "staging_failed" in types and "staged" not in types
+    act = edge_update([host], state="activated", change_id=change, release=rel["release"], links=LINKS, health=HEALTH)[
+        host
+    ]
+    assert act["failed"] and "not staged" in act["msg"], act
+    assert demo_version(lab, host) == before
+
+
+def test_wrongly_signed_release_is_refused(edge):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    lab, pub = edge["lab"], edge["publisher"]
+    host = "edge-s3-01"
+    rel = pub.release("3.3.0", 1000 * 1000, sign_with=Ed25519PrivateKey.generate())
+    change = "CHG-EDGE-BADSIG"
+    open_change(edge["ledger"], change)
+    before = demo_version(lab, host)
+    since = log_position()
+    # The controller refuses it before any device is contacted.
+    proc = run_playbook(REPO / "playbooks" / "edge_rollout.yml", playbook_vars(edge, rel, change))
+    assert proc.returncode != 0
+    assert "does not verify" in proc.stdout
+    assert any(e["type"] == "io.changeward.edge.manifest_refused" for e in ledger_events(edge["ledger"], change))
+    # The device refuses it too, when asked directly.
+    res = edge_update(
+        [host],
+        state="staged",
+        change_id=change,
+        manifest=rel["manifest"],
+        signature=rel["signature"],
+        public_key=pub.public_pem,
+        url=rel["url"],
+    )[host]
+    assert res["failed"] and res["error_kind"] == "signature", res
+    status = edge_update([host], state="status", change_id=change, release=rel["release"])[host]
+    assert status["release_status"] == "absent"
+    assert [e["type"] for e in status["events"]] == ["staging_refused"]
+    assert served(since, edge["addr"][host], rel["path"]) == [], "a refused release was downloaded"
+    assert demo_version(lab, host) == before
+
+
+def test_device_decides_while_the_controller_is_unreachable(edge, clear_faults):
+    """A failing release is reverted and a healthy one committed on the device during a full outage."""
+    lab, pub = edge["lab"], edge["publisher"]
+    good_host, bad_host = "edge-s2-01", "edge-s3-01"
+    good = pub.release("4.0.0", 500 * 1000)
+    bad = pub.release("4.0.1", 500 * 1000, healthy=False)
+    change = "CHG-EDGE-OFFLINE"
+    open_change(edge["ledger"], change)
+    before_bad = demo_version(lab, bad_host)
+    for host, rel in ((good_host, good), (bad_host, bad)):
+        res = edge_update(
+            [host],
+            state="staged",
+            change_id=change,
+            manifest=rel["manifest"],
+            signature=rel["signature"],
+            public_key=pub.public_pem,
+            url=rel["url"],
+            wait=60,
+        )[host]
+        assert res["release_status"] == "staged", res
+    # Both activations in one play; each decision takes 20+ s after activation, so it falls inside the
+    # outage that starts as soon as the play returns.
+    play = [
+        {
+            "hosts": f"{good_host},{bad_host}",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "changeward.hybrid.edge_update": {
+                        "app": APP,
+                        "state": "activated",
+                        "change_id": change,
+                        "release": "{{ releases[inventory_hostname] }}",
+                        "links": LINKS,
+                        "restart_command": ["service", "demo-service", "restart"],
+                        "health": "{{ health[inventory_hostname] }}",
+                    },
+                    "register": "act",
+                },
+                {
+                    "ansible.builtin.assert": {
+                        "that": ["act.release_status == 'activated'"],
+                        "fail_msg": "{{ act | to_json }}",
+                    }
+                },
+            ],
+        }
+    ]
+    path = edge["work"] / "activate.yml"
+    path.write_text(yaml.safe_dump(play))
+    activation = {
+        "releases": {good_host: good["release"], bad_host: bad["release"]},
+        "health": {good_host: dict(HEALTH, healthy_after=20), bad_host: dict(HEALTH, start_period=20)},
+    }
+    proc = run_playbook(path, activation)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    outage_start = time.time()
+    lab.fault(f"{good_host},{bad_host}", outage=45)
+    outage_end = outage_start + 45
+    time.sleep(3)
+    probe = lab.ssh(good_host, "true", timeout=15)
+    assert probe.returncode != 0, "the host answered during the outage"
+    time.sleep(max(0.0, outage_end - time.time()) + 2)
+    # Link back: the controller asks and records what the devices decided meanwhile.
+    vars_ = playbook_vars(edge, good, change)
+    play = [
+        {
+            "hosts": f"{good_host},{bad_host}",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "changeward.hybrid.edge_rollout": {
+                        "step": "status",
+                        "change_id": change,
+                        "ledger": str(edge["ledger"]),
+                        "manifest": "{{ lookup('ansible.builtin.file', manifests[inventory_hostname]) }}",
+                        "signature": "{{ lookup('ansible.builtin.file', signatures[inventory_hostname]) }}",
+                        "public_key": vars_["edge_public_key"],
+                        "poll": 5,
+                        "deadline": 60,
+                    },
+                    "register": "st",
+                },
+                {
+                    "ansible.builtin.assert": {
+                        "that": ["st.outcome == expected[inventory_hostname]"],
+                        "fail_msg": "{{ st | to_json }}",
+                    }
+                },
+            ],
+        }
+    ]
+    path = edge["work"] / "status.yml"
+    path.write_text(yaml.safe_dump(play))
+    proc = run_playbook(
+        path,
+        {
+            "manifests": {good_host: good["manifest_path"], bad_host: bad["manifest_path"]},
+            "signatures": {good_host: good["signature_path"], bad_host: bad["signature_path"]},
+            "expected": {good_host: "committed", bad_host: "rolled_back"},
+        },
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    events = ledger_events(edge["ledger"], change)
+    for host, kind in ((good_host, "committed"), (bad_host, "rolled_back")):
+        ev = [e for e in events if e["type"] == f"io.changeward.edge.{kind}" and e["data"]["host"] == host]
+        assert len(ev) == 1, events
+        decided = parse_time(ev[0]["time"])
+        assert outage_start < decided < outage_end, f"{host} decided at {decided}, not during the outage"
+        assert parse_time(ev[0]["data"]["learned_at"]) > outage_end
+        assert ev[0]["source"] == f"urn:changeward:edge:{host}"
+    assert demo_version(lab, good_host) == "4.0.0"
+    assert demo_version(lab, bad_host) == before_bad
+
+
+def test_activation_waits_for_the_change_window(edge):
+    lab, pub = edge["lab"], edge["publisher"]
+    rel = pub.release("5.0.0", 300 * 1000)
+    change = "CHG-EDGE-WINDOW"
+    before = {h: demo_version(lab, h) for h in HOSTS}
+    freeze = [
+        {
+            "name": "edge",
+            "kind": "blackout",
+            "windows": [{"name": "freeze", "start": "2000-01-01T00:00", "duration": "P36500D"}],
+        }
+    ]
+    proc = run_playbook(
+        REPO / "playbooks" / "edge_rollout.yml", playbook_vars(edge, rel, change, edge_calendars=freeze)
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    events = ledger_events(edge["ledger"], change)
+    kinds = [e["type"].rsplit(".", 1)[1] for e in events]
+    assert kinds.count("staged") == len(HOSTS)
+    assert "activated" not in kinds
+    wave = [e for e in events if e["type"].endswith("wave_judged")]
+    assert len(wave) == 1 and wave[0]["data"]["decision"] == "hold" and wave[0]["data"]["gate"]["blocked"]
+    assert {h: demo_version(lab, h) for h in HOSTS} == before
