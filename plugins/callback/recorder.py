@@ -438,6 +438,8 @@ class CallbackModule(CallbackBase):
     def _start_run(self, play):
         if not self._build_redactor():
             return
+        if self._loader is None:  # ad-hoc commands have no playbook start
+            self._loader = play.get_loader()
         extra_vars = play.get_variable_manager().extra_vars
         change_id = extra_vars.get(CHANGE_ID_VAR) or self._option("change_id")
         try:

@@ -220,6 +220,23 @@ def test_unattributed_runs_become_changes_of_their_own_only_when_asked(tmp_path)
     assert by_type(events)["io.changeward.task.result"] == 2
 
 
+def test_the_signing_key_can_come_from_a_vault_encrypted_file(tmp_path):
+    db = tmp_path / "ledger.db"
+    (tmp_path / "vault-pass").write_text("test-vault-password\n")
+    key_file = tmp_path / "ledger.key"
+    key_file.write_text(LEDGER_KEY + "\n")
+    vault(VENV, tmp_path, "encrypt", str(key_file))
+    assert LEDGER_KEY not in key_file.read_text()
+    inv = inventory(tmp_path / "inv.yml")
+    pb = playbook(tmp_path / "pb.yml", steps(2))
+    env = recorder_env(db, CHANGEWARD_CHANGE_ID="CHG-KEYFILE", CHANGEWARD_LEDGER_KEY_FILE=str(key_file))
+    del env["CHANGEWARD_LEDGER_KEY"]
+    out = run_playbook(pb, inv, env, args=("--vault-password-file", str(tmp_path / "vault-pass")))
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = verify(str(db), key=LEDGER_KEY)  # checkpoints were signed with the key from the file
+    assert report["valid"] and report["checkpoints"] >= 1, report
+
+
 # -- failing closed -------------------------------------------------------------------------------------------
 
 

@@ -262,8 +262,15 @@ def recorder_env(ledger, sinks=None, venv=VENV, **extra):
     for name in list(env):
         if name.startswith(("CHANGEWARD_", "ANSIBLE_")):
             del env[name]
+    # Our own ansible.cfg: the operator's one enables other callbacks (the window guard and its calendars).
+    config = work / "ansible.cfg"
+    if not config.exists():
+        config.write_text(
+            f"[defaults]\ncollections_path = {REPO / 'collections'}\ninterpreter_python = auto_silent\n"
+            "host_key_checking = False\nretry_files_enabled = False\n"
+        )
     env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_CONFIG=str(config),
         ANSIBLE_CALLBACKS_ENABLED="changeward.hybrid.recorder",
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",
