@@ -159,23 +159,28 @@ notes:
   - Activation is only allowed inside change windows; run M(changeward.hybrid.blackout) before V(activate)
     (playbooks/edge_rollout.yml does). Staging may happen any time.
   - Check mode verifies and asks the device what it would do; it records nothing.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
-  check_mode:
-    support: full
-    description: Nothing is changed on devices and nothing is recorded.
-  diff_mode:
-    support: none
-    description: Not supported.
-  platform:
-    support: full
-    platforms: posix
-    description: Controller with the cryptography library; devices as for M(changeward.hybrid.edge_update).
   action:
     support: full
-    description: Runs on the controller and drives M(changeward.hybrid.edge_update) on the task's host.
+  action_group:
+    description: Part of the action group, so C(module_defaults) for C(group/changeward.hybrid.hybrid) apply.
+    support: full
+    membership: [changeward.hybrid.hybrid]
   async:
     support: none
-    description: Polls by itself, with a deadline.
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Nothing is changed on devices and nothing is recorded.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+    details: Runs on the controller (needs cryptography there) and drives M(changeward.hybrid.edge_update) on the host.
 seealso:
   - module: changeward.hybrid.edge_update
   - module: changeward.hybrid.blackout

@@ -71,7 +71,9 @@ options:
     choices: [required, auto]
     default: required
   release:
-    description: Release id (RV(release)) for V(activated), V(committed), V(rolled_back) and V(status) without O(manifest).
+    description:
+      - Release id (RV(release)) for V(activated), V(committed), V(rolled_back) and V(status) without
+        O(manifest).
     type: str
   url:
     description:
@@ -113,23 +115,29 @@ options:
         type: float
         default: 86400
   restart_failed:
-    description: Start a staging again that failed (for example after the source was fixed). Without it a failed staging is reported, not retried.
+    description:
+      - Start a staging again that failed (for example after the source was fixed). Without it a failed
+        staging is reported, not retried.
     type: bool
     default: false
   links:
     description:
-      - Managed paths on the device mapped to a file inside the release (relative path), for example
+      - "Managed paths on the device mapped to a file inside the release (relative path), for example
         C({/etc/demo-service/config.json: config.json}). Each becomes a symlink to C(<root>/current/<file>).
-        What a path held before the first activation is kept and restored if that release is rolled back.
+        What a path held before the first activation is kept and restored if that release is rolled back."
     type: dict
     default: {}
   restart_command:
-    description: Command (argv list) that restarts the service after a switch, for example C([service, demo-service, restart]).
+    description:
+      - Command (argv list) that restarts the service after a switch, for example
+        C([service, demo-service, restart]).
     type: list
     elements: str
     default: []
   health:
-    description: The local health check the watchdog runs after activation. A URL or a command (or both) is required for V(activated).
+    description:
+      - The local health check the watchdog runs after activation. A URL or a command (or both) is
+        required for V(activated).
     type: dict
     default: {}
     suboptions:
@@ -189,17 +197,21 @@ notes:
   - The source only needs to serve byte ranges; the device never trusts it, only the signed manifest.
   - Staging is refused while an activated release's health is undecided, because the inactive slot is the
     one it falls back to. After a release is committed, staging the next one overwrites the previous slot.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  action_group:
+    description: Part of the action group, so C(module_defaults) for C(group/changeward.hybrid.hybrid) apply.
+    support: full
+    membership: [changeward.hybrid.hybrid]
   check_mode:
     support: full
-    description: Nothing is written, downloaded, switched or started.
+    details: Nothing is written, downloaded, switched or started.
   diff_mode:
     support: none
-    description: Not supported.
   platform:
-    support: full
     platforms: posix
-    description: Linux devices with Python 3.8 or later; OpenSSL 3 for the device-side signature check.
+    details: Linux devices with Python 3.8 or later; OpenSSL 3 for the device-side signature check.
 seealso:
   - module: changeward.hybrid.edge_rollout
 """
@@ -256,11 +268,15 @@ staging:
   returned: always
   type: dict
 activation:
-  description: The last activation (release, slot, state, previous, activated_at, committed_at, rolled_back_at, reason, decided_by).
+  description:
+    - The last activation (release, slot, state, previous, activated_at, committed_at, rolled_back_at,
+      reason, decided_by).
   returned: always
   type: dict
 transfer:
-  description: Progress of the transfer (size, offset, verified_chunks, bytes_received, requests, reconnects, runs, resumed_from, running).
+  description:
+    - Progress of the transfer (size, offset, verified_chunks, bytes_received, requests, reconnects, runs,
+      resumed_from, running).
   returned: while a staging exists
   type: dict
 watchdog:
@@ -379,7 +395,8 @@ class EdgeUpdate(object):
             if not params[key]:
                 raise EdgeError("state=staged needs %s" % key)
         if self.module.check_mode:
-            return release_status(self.device.summary(), self.release) not in ("staged", "activated", "committed", "current")
+            done = ("staged", "activated", "committed", "current")
+            return release_status(self.device.summary(), self.release) not in done
         options = dict(params["transfer"])
         deadline = options.pop("deadline")
         options.update(validate_certs=params["validate_certs"], ca_path=params["ca_path"])
@@ -401,7 +418,7 @@ class EdgeUpdate(object):
     def ensure_activated(self):
         params = self.params
         if not params["health"].get("url") and not params["health"].get("command"):
-            raise EdgeError("state=activated needs health.url or health.command: the device must judge the release itself")
+            raise EdgeError("state=activated needs health.url or health.command: the device judges the release itself")
         if self.module.check_mode:
             return release_status(self.device.summary(), self.release) not in ("activated", "committed", "current")
         self.prepare_agent()
