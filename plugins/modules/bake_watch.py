@@ -10,8 +10,8 @@ short_description: Watch a ring's metrics in Prometheus during its bake time and
 version_added: "0.1.0"
 author: changeward maintainers (!UNKNOWN)
 description:
-  - While a ring bakes, polls every metric of the tolerance policy every O(interval) for each ring host (instant
-    queries, the policy's C(${selector}) filled with the ring's hosts) and compares it with a reference - the
+  - While a ring bakes, polls the tolerance policy's critical metrics (or O(metrics)) every O(interval) for each
+    ring host (instant queries, the policy's C(${selector}) filled with the ring's hosts) and compares it with a reference - the
     median of the baseline hosts (O(baseline_hosts), the hosts the change has not reached) at the same instant, or
     without baseline hosts the ring's own value at O(since), before the change.
   - A host breaches a metric when its value is beyond the reference plus the metric's allowance in its bad
@@ -64,7 +64,10 @@ options:
     type: int
     default: 1
   metrics:
-    description: Names of the policy's metrics to watch; all by default.
+    description:
+      - Names of the policy's metrics to watch. By default those the policy marks critical (all, if it marks
+        none) - a single reading of a latency percentile over a few seconds is too noisy to act on; the canary
+        judge weighs such metrics over the whole bake.
     type: list
     elements: str
   rollback_capability:

@@ -92,7 +92,7 @@ def ring_report(
                 if info.get("rolled_back"):
                     secs = _num(info.get("seconds"))
                     verified = "verified" if info.get("verified") else "NOT verified"
-                    parts.append(f"{host} {verified}" + (f" in {secs:.1f} s" if secs is not None else ""))
+                    parts.append(f"{host} {verified}" + (f" in {secs:.3f} s" if secs is not None else ""))
                 else:
                     parts.append(f"{host} not rolled back ({info.get('error') or info.get('note') or 'skipped'})")
             lines.append("      rollback: " + "; ".join(parts))

@@ -1,14 +1,15 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bake-time watching: poll the tolerance policy's metrics for one ring while it bakes (docs/rollouts.md).
 
-Every ``interval`` seconds each metric is read for every host of the ring (an instant query) and compared
-with a reference: the median of the same metric over the baseline hosts (the hosts the change has not
-reached yet) read at the same instant, so shared load cancels; or, when no host is left as a baseline, the
-ring's own hosts read at ``since`` (before the change). A host breaches a metric when its value lies beyond
-the reference plus the metric's allowance in its bad direction (tightened for the ring's rollback
-capability). The canary judge decides whether a release is *better or worse*; the watch decides fast
-whether it is *clearly broken*, so it compares single readings against the allowance and asks a breach to
-persist: one poll for a critical metric, ``polls`` polls for the others.
+Every ``interval`` seconds each watched metric (by default those the policy marks critical) is read for
+every host of the ring (an instant query) and compared with a reference: the median of the same metric
+over the baseline hosts (the hosts the change has not reached yet) read at the same instant, so shared load
+cancels; or, when no host is left as a baseline, the ring's own hosts read at ``since`` (before the change).
+A host breaches a metric when its value lies beyond the reference plus the metric's allowance in its bad
+direction (tightened for the ring's rollback capability). The canary judge decides whether a release is
+*better or worse*; the watch decides fast whether it is *clearly broken*, so it compares single readings
+against the allowance and asks a breach to persist: one poll for a critical metric, ``polls`` polls for
+the others.
 
 Outcomes: ``breach`` (returns at once, with the evidence), ``inconclusive`` (Prometheus unreachable or
 metrics without data for ``polls`` polls in a row, or at the last poll: a bake that was not watched is never
@@ -76,10 +77,15 @@ class WatchMetric:
 
 
 def watch_metrics(policy, capability: str, names: Sequence[str] | None = None) -> list[WatchMetric]:
-    """The policy's metrics (or the ``names`` among them) as WatchMetrics, tightened for ``capability``."""
+    """WatchMetrics, tightened for ``capability``: the ``names`` given, else the metrics the policy marks
+    critical (all of them if it marks none). A single reading of a latency percentile over a few seconds is
+    too noisy to act on; the canary judge weighs those metrics with statistics over the whole bake."""
     specs = {s.name: s for s in policy.metric_specs(capability)}
     queries = policy.metric_queries()
-    wanted = list(names) if names else list(specs)
+    if names:
+        wanted = list(names)
+    else:
+        wanted = [m["name"] for m in policy.data["metrics"] if m.get("critical")] or list(specs)
     unknown = [n for n in wanted if n not in specs]
     if unknown:
         raise WatchError(f"metrics not in the policy: {', '.join(unknown)} (has: {', '.join(specs)})")

@@ -115,13 +115,16 @@ def healthy(metric, host, t):
     }[metric]
 
 
-def make(value, clock, ring=RING, baseline=BASELINE, capability="full", **kw):
+ALL = ["error_ratio", "mean_latency_seconds", "p99_latency_seconds", "config_valid"]
+
+
+def make(value, clock, ring=RING, baseline=BASELINE, capability="full", names=ALL, **kw):
     kw.setdefault("duration", 60)
     kw.setdefault("interval", 5)
     prom = SimProm(value, clock)
     w = Watch(
         prom,
-        watch_metrics(POLICY, capability),
+        watch_metrics(POLICY, capability, names),
         ring,
         baseline,
         since=kw.pop("since", T0),
@@ -185,6 +188,18 @@ def test_a_non_critical_blip_needs_to_persist():
     assert out["verdict"] == "breach" and out["breach"]["metric"] == "p99_latency_seconds"
     assert out["breach"]["detected_ts"] == T0 + 20  # third poll in breach (10, 15, 20)
     assert out["breach"]["first_breaching_poll_at"].startswith("2027-01-15T08:00:10")
+
+
+def test_by_default_only_the_critical_metrics_are_watched():
+    assert [m.name for m in watch_metrics(POLICY, "full")] == ["error_ratio", "config_valid"]
+    clock = Clock()
+
+    def slow(metric, host, t):
+        if metric == "p99_latency_seconds" and host == "c1":
+            return 0.2  # far beyond its allowance, for the whole bake
+        return healthy(metric, host, t)
+
+    assert make(slow, clock, names=None)[0].run()["verdict"] == "pass"  # the judge weighs latency, not the watch
 
 
 def test_decrease_metrics_breach_downwards():
