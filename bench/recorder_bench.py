@@ -94,8 +94,8 @@ def main() -> int:
                 flush=True,
             )
         events = args.hosts * args.tasks + args.tasks + 3
-    wall = [w for w, _ in without], [w for w, _ in with_cb]
-    cpu = [c for _, c in without], [c for _, c in with_cb]
+    wall = [run[0] for run in without], [run[0] for run in with_cb]
+    cpu = [run[1] for run in without], [run[1] for run in with_cb]
     ratio = statistics.median(wall[1]) / statistics.median(wall[0])
     print(
         f"recorder_bench: {args.hosts} hosts x {args.tasks} tasks (~{events} ledger events per run), "

@@ -127,7 +127,7 @@ class ActionModule(ActionBase):
     def _pending_only(target, sinks, timeout):
         ledger = open_reader(target, timeout)
         try:
-            head, _ = ledger.head()
+            head = ledger.head()[0]
             reports = {}
             for sink in sinks:
                 cursor = ledger.get_cursor(sink.name)

@@ -7,7 +7,7 @@ name: recorder
 type: notification
 short_description: Record every run into the change ledger and ship it to audit sinks
 version_added: "0.1.0"
-author: changeward maintainers
+author: changeward maintainers (!UNKNOWN)
 description:
   - Records the plays, tasks and per-host results (ok, changed, failed, unreachable, skipped) of every run that
     carries a change id (the extra variable C(changeward_change_id), or O(change_id)) into the change ledger
@@ -717,7 +717,7 @@ class CallbackModule(CallbackBase):
             # The shipper gets a little less than the budget so its report arrives within it.
             proc.stdin.write(json.dumps({"cmd": "drain", "budget": max(0.0, budget - 0.3), "attempts": 2}) + "\n")
             proc.stdin.flush()
-            out, _ = proc.communicate(timeout=budget)
+            out = proc.communicate(timeout=budget)[0]
         except subprocess.TimeoutExpired:
             self._stop_shipper(kill=True)
             self._display.warning(f"{PREFIX}: shipping did not finish within {budget:g}s; the rest stays pending")

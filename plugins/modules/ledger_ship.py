@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 module: ledger_ship
 short_description: Deliver what the change ledger has not yet delivered to the audit sinks
 version_added: "0.1.0"
-author: changeward maintainers
+author: changeward maintainers (!UNKNOWN)
 description:
   - Ships, in order, every event and signed checkpoint of the change ledger that a sink has not confirmed yet -
     the same outbox the C(changeward.hybrid.recorder) callback uses at the end of each run. Use it (or

@@ -13,6 +13,7 @@ No Ansible imports here: the callback injects an ``is_vaulted`` predicate.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 
@@ -204,7 +205,7 @@ class Redactor:
         if isinstance(value, int):
             return int(value)
         if isinstance(value, float):
-            return float(value) if value == value and value not in (float("inf"), float("-inf")) else str(value)
+            return float(value) if math.isfinite(value) else str(value)
         if isinstance(value, (str, bytes)):
             text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str.__str__(value)
             if self.looks_secret(text):

@@ -12,27 +12,28 @@ import sys
 import time
 
 import pytest
+from sinks import fixtures as sink_fixtures
 from sinks.fixtures import (
     LEDGER_KEY,
     REPO,
     assert_exactly_once_in_order,
     cursors,
-    http_sink,  # noqa: F401 - pytest fixture
     inventory,
-    rsyslog,  # noqa: F401 - pytest fixture
-    rsyslog_tls,  # noqa: F401 - pytest fixture
     run_playbook,
     ship_env,
     sink_env,
 )
-
-sys.path.insert(0, str(REPO / "collections"))
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.verify import verify
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.config import build_sinks
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.outbox import ship_concurrently
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.runner import open_reader
+
+# pytest fixtures of the real sinks (assigned, so linters see them used)
+http_sink = sink_fixtures.http_sink
+rsyslog = sink_fixtures.rsyslog
+rsyslog_tls = sink_fixtures.rsyslog_tls
 
 
 @pytest.fixture(autouse=True)
@@ -50,8 +51,12 @@ def make_ledger(path, events):
 
 
 def ship(db, raw_sinks, seconds=30.0, **kw):
+    return ship_concurrently(lambda: open_reader(str(db)), build_sinks(raw_sinks), time.monotonic() + seconds, **kw)
+
+
+def timed_ship(db, raw_sinks, seconds=30.0, **kw):
     started = time.monotonic()
-    reports = ship_concurrently(lambda: open_reader(str(db)), build_sinks(raw_sinks), time.monotonic() + seconds, **kw)
+    reports = ship(db, raw_sinks, seconds, **kw)
     return reports, time.monotonic() - started
 
 
@@ -60,13 +65,13 @@ def quick(sinks, **over):
     return [{**s, "timeout": 1, "max_attempts": 2, "backoff": 0.1, **over} for s in sinks]
 
 
-def test_every_sink_type_gets_everything_once_and_in_order(tmp_path, http_sink, rsyslog):  # noqa: F811
+def test_every_sink_type_gets_everything_once_and_in_order(tmp_path, http_sink, rsyslog):
     db = make_ledger(tmp_path / "ledger.db", 250)
     export = tmp_path / "audit" / "export.jsonl"
     raw = (
         rsyslog.sink_configs() + http_sink.sink_configs() + [{"name": "auditor", "type": "jsonl", "path": str(export)}]
     )
-    reports, _ = ship(db, raw)
+    reports = ship(db, raw)
     assert {n: (r.pending, r.error) for n, r in reports.items()} == {s["name"]: (0, None) for s in raw}
     assert all(r.checkpoints == 3 for r in reports.values())  # seq 100, 200 and the one at the head
     time.sleep(0.5)  # rsyslog writes asynchronously to its file
@@ -79,12 +84,12 @@ def test_every_sink_type_gets_everything_once_and_in_order(tmp_path, http_sink, 
     assert report["events"] == 250
 
 
-def test_sinks_down_keep_everything_pending_until_they_are_back(tmp_path, http_sink, rsyslog):  # noqa: F811
+def test_sinks_down_keep_everything_pending_until_they_are_back(tmp_path, http_sink, rsyslog):
     db = make_ledger(tmp_path / "ledger.db", 120)
     raw = quick(rsyslog.sink_configs() + http_sink.sink_configs())
     http_sink.stop()
     rsyslog.stop()
-    reports, elapsed = ship(db, raw, seconds=10)
+    reports, elapsed = timed_ship(db, raw, seconds=10)
     assert elapsed < 8
     for name, rep in reports.items():
         assert rep.pending == 120 and rep.delivered == 0, name
@@ -92,7 +97,7 @@ def test_sinks_down_keep_everything_pending_until_they_are_back(tmp_path, http_s
     assert cursors(db) == {}
     http_sink.start()
     rsyslog.start()
-    reports, _ = ship(db, raw)
+    reports = ship(db, raw)
     assert all(r.pending == 0 for r in reports.values())
     time.sleep(0.5)
     for received, what in [
@@ -104,52 +109,52 @@ def test_sinks_down_keep_everything_pending_until_they_are_back(tmp_path, http_s
         assert_exactly_once_in_order(received, db, what)
 
 
-def test_server_errors_are_retried_client_errors_are_not(tmp_path, http_sink):  # noqa: F811
+def test_server_errors_are_retried_client_errors_are_not(tmp_path, http_sink):
     db = make_ledger(tmp_path / "ledger.db", 10)
     raw = quick(http_sink.sink_configs(), max_attempts=3)
     http_sink.set_mode("error500")
-    reports, _ = ship(db, raw)
+    reports = ship(db, raw)
     for rep in reports.values():
         assert rep.pending == 10 and rep.attempts == 3 and "HTTP 503" in rep.error
     http_sink.set_mode("error400")
-    reports, _ = ship(db, raw)
+    reports = ship(db, raw)
     for rep in reports.values():
         assert rep.pending == 10 and rep.attempts == 1 and "HTTP 400" in rep.error
     http_sink.set_mode("ok")
-    reports, _ = ship(db, raw)
+    reports = ship(db, raw)
     assert all(r.pending == 0 for r in reports.values())
     assert_exactly_once_in_order(http_sink.items("webhook"), db, "webhook")
     assert_exactly_once_in_order(http_sink.items("hec"), db, "hec")
 
 
-def test_a_hanging_sink_is_abandoned_in_bounded_time_without_holding_up_others(tmp_path, http_sink, rsyslog):  # noqa: F811
+def test_a_hanging_sink_is_abandoned_in_bounded_time_without_holding_up_others(tmp_path, http_sink, rsyslog):
     db = make_ledger(tmp_path / "ledger.db", 30)
     http_sink.set_mode("hang")
     raw = quick(http_sink.sink_configs() + rsyslog.sink_configs(), timeout=1)
-    reports, elapsed = ship(db, raw, seconds=2)
+    reports, elapsed = timed_ship(db, raw, seconds=2)
     assert elapsed < 6, elapsed
     assert reports["webhook"].pending == 30 and reports["splunk"].pending == 30
     assert "no answer" in reports["webhook"].error
     assert reports["syslog"].pending == 0 and reports["syslog-tls"].pending == 0
 
 
-def test_splunk_batches_count_only_once_the_indexers_acknowledge(tmp_path, http_sink):  # noqa: F811
+def test_splunk_batches_count_only_once_the_indexers_acknowledge(tmp_path, http_sink):
     db = make_ledger(tmp_path / "ledger.db", 20)
     raw = [{**http_sink.sink_configs()[1], "ack_timeout": 1, "max_attempts": 1}]
     http_sink.set_mode("noack")
-    reports, _ = ship(db, raw)
+    reports = ship(db, raw)
     assert reports["splunk"].pending == 20 and "not acknowledged" in reports["splunk"].error
     assert http_sink.items("hec") == []
     http_sink.set_mode("ok")
-    reports, _ = ship(db, raw)
+    reports = ship(db, raw)
     assert reports["splunk"].pending == 0
     assert_exactly_once_in_order(http_sink.items("hec"), db, "hec")
 
 
-def test_a_webhook_with_the_wrong_secret_is_refused_and_not_retried(tmp_path, http_sink, monkeypatch):  # noqa: F811
+def test_a_webhook_with_the_wrong_secret_is_refused_and_not_retried(tmp_path, http_sink, monkeypatch):
     db = make_ledger(tmp_path / "ledger.db", 5)
     monkeypatch.setenv("TEST_WEBHOOK_SECRET", "not-the-receivers-secret-123")
-    reports, _ = ship(db, quick(http_sink.sink_configs()[:1], max_attempts=5))
+    reports = ship(db, quick(http_sink.sink_configs()[:1], max_attempts=5))
     assert reports["webhook"].pending == 5 and reports["webhook"].attempts == 1
     assert "HTTP 401" in reports["webhook"].error
 
@@ -162,7 +167,7 @@ def audit_ship(db, sinks, *args, **env):
     return run_playbook(REPO / "playbooks" / "audit_ship.yml", inv, ship_env(db, sinks, **env), args=args)
 
 
-def test_audit_ship_playbook_delivers_backlog_and_fails_while_a_sink_is_down(tmp_path, http_sink, rsyslog):  # noqa: F811
+def test_audit_ship_playbook_delivers_backlog_and_fails_while_a_sink_is_down(tmp_path, http_sink, rsyslog):
     db = make_ledger(tmp_path / "ledger.db", 40)
     sinks = quick(rsyslog.sink_configs()[:1] + http_sink.sink_configs())
     http_sink.stop()
@@ -188,7 +193,7 @@ def test_audit_ship_names_the_sink_and_field_of_a_bad_config(tmp_path):
     assert "sink 'siem': port: must be an integer" in out.stdout
 
 
-def test_audit_ship_with_a_locked_ledger_fails_in_bounded_time_and_redelivers_later(tmp_path, http_sink):  # noqa: F811
+def test_audit_ship_with_a_locked_ledger_fails_in_bounded_time_and_redelivers_later(tmp_path, http_sink):
     db = make_ledger(tmp_path / "ledger.db", 10)
     holder = subprocess.Popen(
         [

@@ -78,7 +78,7 @@ class Outbox:
 
     # -- state ------------------------------------------------------------------------------------
     def pending(self, sink_name: str) -> int:
-        head, _ = self.ledger.head()
+        head = self.ledger.head()[0]
         return max(0, head - self.ledger.get_cursor(sink_name))
 
     def pending_or_unknown(self, sink_name: str) -> int:
@@ -239,7 +239,7 @@ def ship_concurrently(open_reader, sinks, deadline: float, *, max_attempts=None,
     if late:
         ledger = open_reader()
         try:
-            head, _ = ledger.head()
+            head = ledger.head()[0]
             for sink in late:
                 cursor = ledger.get_cursor(sink.name)
                 reports[sink.name] = SinkReport(

@@ -153,7 +153,7 @@ def serve(config: dict, control: Control, out) -> int:
         try:
             ledger = open_reader(target, timeout)
             try:
-                head, _ = ledger.head()
+                head = ledger.head()[0]
                 for worker in late:
                     rep = report["sinks"][worker.sink.name]
                     rep["cursor"] = ledger.get_cursor(worker.sink.name)

@@ -28,7 +28,7 @@ ACK_PATH = "/services/collector/ack"
 def to_epoch(rfc3339: str) -> float:
     """Seconds since the epoch of an RFC 3339 UTC time like 2026-01-31T12:00:00.123456Z (HEC's ``time``)."""
     text = rfc3339[:-1] if rfc3339.endswith("Z") else rfc3339
-    head, _, frac = text.partition(".")
+    head, frac = text.partition(".")[::2]
     seconds = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
     return round(seconds + (float("0." + frac[:6]) if frac else 0.0), 6)
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
+if str(REPO / "collections") not in sys.path:  # the collection, importable from the checkout
+    sys.path.insert(0, str(REPO / "collections"))
 SERVER = Path(__file__).with_name("http_sink_server.py")
 RSYSLOG_SH = REPO / "scripts" / "services" / "rsyslog.sh"
 VENV = REPO / ".venv"
@@ -70,7 +72,7 @@ class HttpSink:
         cmd = [sys.executable, str(SERVER), "--state", str(self.state), "--port", str(self.port)]
         cmd += ["--secret", WEBHOOK_SECRET, "--token", HEC_TOKEN, "--ack-delay", str(self.ack_delay)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_for(lambda: (self.state / "port").exists(), what="the HTTP sink to listen")
+        wait_for((self.state / "port").exists, what="the HTTP sink to listen")
 
     def stop(self):
         if self.proc is None:
@@ -134,7 +136,9 @@ class Rsyslog:
         }
 
     def _run(self, cmd):
-        return subprocess.run(["bash", str(RSYSLOG_SH), cmd], env=self.env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            ["bash", str(RSYSLOG_SH), cmd], env=self.env, capture_output=True, text=True, timeout=120, check=False
+        )
 
     def start(self):
         out = self._run("start")
@@ -197,7 +201,6 @@ def sink_env():
 
 def ledger_items(db):
     """Every event and checkpoint of a SQLite ledger as {id, kind, seq}, read with plain sqlite3."""
-    sys.path.insert(0, str(REPO / "collections"))
     from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.base import checkpoint_id
 
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -323,7 +326,7 @@ def playbook(path, tasks, hosts="all", name="Recorder test play"):
 def run_playbook(pb, inv, env, venv=VENV, args=(), timeout=600):
     cmd = [str(venv / "bin" / "ansible-playbook"), "-i", str(inv), str(pb), *args]
     start = time.monotonic()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=str(REPO))
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=str(REPO), check=False)
     proc.elapsed = time.monotonic() - start
     return proc
 

@@ -47,7 +47,7 @@ def test_ships_while_running_and_reports_on_drain(tmp_path):
             ledger.record("io.changeward.task.result", "CHG-1", {"late": i})
         proc.stdin.write(json.dumps({"cmd": "drain", "budget": 5}) + "\n")
         proc.stdin.flush()
-        stdout, _ = proc.communicate(timeout=10)
+        stdout = proc.communicate(timeout=10)[0]
     finally:
         ledger.close()
         if proc.poll() is None:
@@ -72,11 +72,11 @@ def test_exits_quietly_when_its_controller_goes_away(tmp_path):
 
 def test_reports_configuration_and_ledger_errors(tmp_path):
     proc = start({"ledger": str(tmp_path / "missing.db"), "sinks": [], "interval": 0.1})
-    stdout, _ = proc.communicate(json.dumps({"cmd": "drain", "budget": 1}) + "\n", timeout=10)
+    stdout = proc.communicate(json.dumps({"cmd": "drain", "budget": 1}) + "\n", timeout=10)[0]
     assert "does not exist" in json.loads(stdout)["error"]
     make_ledger(tmp_path / "l.db").close()
     proc = start({"ledger": str(tmp_path / "l.db"), "sinks": [{"name": "x", "type": "nope"}]})
-    stdout, _ = proc.communicate(json.dumps({"cmd": "drain", "budget": 1}) + "\n", timeout=10)
+    stdout = proc.communicate(json.dumps({"cmd": "drain", "budget": 1}) + "\n", timeout=10)[0]
     assert "sink 'x': type" in json.loads(stdout)["error"]
 
 
@@ -85,7 +85,7 @@ def test_drain_is_bounded_by_its_budget_when_a_sink_is_down(tmp_path):
     sinks = [{"name": "w", "type": "webhook", "url": "http://127.0.0.1:9/x", "secret": "s" * 16, "backoff": 0.2}]
     proc = start({"ledger": str(tmp_path / "l.db"), "sinks": sinks, "interval": 5})
     started = time.monotonic()
-    stdout, _ = proc.communicate(json.dumps({"cmd": "drain", "budget": 1.5, "attempts": 50}) + "\n", timeout=15)
+    stdout = proc.communicate(json.dumps({"cmd": "drain", "budget": 1.5, "attempts": 50}) + "\n", timeout=15)[0]
     assert time.monotonic() - started < 4
     rep = json.loads(stdout)["sinks"]["w"]
     assert rep["pending"] == 3 and "Connection refused" in rep["error"]
