@@ -4,9 +4,9 @@ import hashlib
 import os
 import pwd
 
-from ansible_collections.changeward.hybrid.plugins.module_utils.drift.scan import scan
-
 from drifthelpers import findings, write
+
+from ansible_collections.changeward.hybrid.plugins.module_utils.drift.scan import scan
 
 ME = pwd.getpwuid(os.getuid()).pw_name
 
@@ -44,9 +44,9 @@ def make(root):
     write(root / "etc/secret", "s\n", 0o600)
     os.symlink("app.conf", root / "etc/link")
     os.makedirs(root / "var/data")
-    os.chmod(root / "var/data", 0o750)
+    os.chmod(root / "var/data", 0o750)  # noqa: S103 - a scratch tree with declared modes
     os.makedirs(root / "etc/conf.d/sub")
-    os.chmod(root / "etc/conf.d", 0o755)
+    os.chmod(root / "etc/conf.d", 0o755)  # noqa: S103
     write(root / "etc/conf.d/10-a.conf", "x\n")
     write(root / "etc/conf.d/sub/20-b.conf", "y\n")
     write(root / "etc/conf.d/.10-a.conf.swp", "editor swap")

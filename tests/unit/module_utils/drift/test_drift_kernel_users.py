@@ -3,12 +3,12 @@
 import os
 import socket
 
+from drifthelpers import write
+
 from ansible_collections.changeward.hybrid.plugins.module_utils.drift import kernel
 from ansible_collections.changeward.hybrid.plugins.module_utils.drift.findings import Findings
 from ansible_collections.changeward.hybrid.plugins.module_utils.drift.scan import scan
 from ansible_collections.changeward.hybrid.plugins.module_utils.drift.spec import normalise
-
-from drifthelpers import write
 
 HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 # 127.0.0.1:9107 LISTEN, 0.0.0.0:22 LISTEN, 127.0.0.1:5000 ESTABLISHED (not listening)
@@ -53,7 +53,7 @@ def test_sysctl_values_whitespace_insensitive_and_missing_is_unknown(tmp_path):
 
 def test_listening_ports_from_proc(tmp_path):
     root = fake_root(tmp_path)
-    assert sorted(kernel.read_sockets(root, "tcp")) == [("0.0.0.0", 22), ("127.0.0.1", 9107), ("::1", 8443)]
+    assert sorted(kernel.read_sockets(root, "tcp")) == [("0.0.0.0", 22), ("127.0.0.1", 9107), ("::1", 8443)]  # noqa: S104 - parsed, not bound
     result = scan(
         {
             "ports": [
@@ -70,7 +70,7 @@ def test_listening_ports_from_proc(tmp_path):
     )
     assert [(f["item"], f["attribute"], f["actual"]) for f in result["findings"]] == [
         ("tcp/5000", "state", "closed"),
-        ("tcp/22@127.0.0.1", "address", ["0.0.0.0"]),
+        ("tcp/22@127.0.0.1", "address", ["0.0.0.0"]),  # noqa: S104
         ("tcp/9107", "state", "listening"),
     ]
 
@@ -88,7 +88,10 @@ def test_real_listening_socket_and_real_sysctl():
         port = sock.getsockname()[1]
         with open("/proc/sys/net/ipv4/ip_forward") as handle:
             forward = handle.read().strip()
-        baseline = {"ports": [{"port": port, "address": "127.0.0.1"}], "sysctls": [{"name": "net.ipv4.ip_forward", "value": forward}]}
+        baseline = {
+            "ports": [{"port": port, "address": "127.0.0.1"}],
+            "sysctls": [{"name": "net.ipv4.ip_forward", "value": forward}],
+        }
         assert scan(baseline)["status"] == "in_sync"
     assert scan(baseline)["findings"][0]["actual"] == "closed"
 

@@ -3,12 +3,11 @@
 import shutil
 
 import pytest
+from drifthelpers import run
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.drift import packages
 from ansible_collections.changeward.hybrid.plugins.module_utils.drift.errors import CommandError
 from ansible_collections.changeward.hybrid.plugins.module_utils.drift.findings import Findings
-
-from drifthelpers import run
 
 
 class Fake:
@@ -22,7 +21,9 @@ class Fake:
 
 
 def test_dpkg_versions_states_and_unknown_names():
-    fake = Fake(1, "nginx\tii \t1.22.1-9\nold\trc \t2.0\nheld\thi \t3.1\n", "dpkg-query: no packages found matching gone\n")
+    fake = Fake(
+        1, "nginx\tii \t1.22.1-9\nold\trc \t2.0\nheld\thi \t3.1\n", "dpkg-query: no packages found matching gone\n"
+    )
     assert packages.query_dpkg(fake, ["nginx", "old", "held", "gone"], 5, "/usr/bin/dpkg-query") == {
         "nginx": "1.22.1-9",
         "old": None,  # config files only: not installed
@@ -50,7 +51,9 @@ def test_rpm_epochs_and_missing_packages():
 
 
 def test_check_packages_findings(monkeypatch):
-    monkeypatch.setattr(packages, "which", lambda name, path=None: "/usr/bin/dpkg-query" if name == "dpkg-query" else None)
+    monkeypatch.setattr(
+        packages, "which", lambda name, path=None: "/usr/bin/dpkg-query" if name == "dpkg-query" else None
+    )
     fake = Fake(1, "a\tii \t1.0-1\nb\tii \t2.0\n", "dpkg-query: no packages found matching c\n")
     out = Findings()
     packages.check_packages(

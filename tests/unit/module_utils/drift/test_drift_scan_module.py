@@ -19,17 +19,39 @@ pytestmark = pytest.mark.skipif(not PLAYBOOK.exists(), reason="ansible-playbook 
 
 def run_scans(tmp_path, baselines, check=False):
     tasks = [
-        {"name": f"scan {i}", "changeward.hybrid.drift_scan": {"baseline": b}, "register": f"r{i}", "ignore_errors": True}
+        {
+            "name": f"scan {i}",
+            "changeward.hybrid.drift_scan": {"baseline": b},
+            "register": f"r{i}",
+            "ignore_errors": True,
+        }
         for i, b in enumerate(baselines)
     ]
     out = tmp_path / "results.json"
     collect = "{{ {" + ", ".join(f"'r{i}': r{i}" for i in range(len(baselines))) + "} | to_json }}"
-    tasks.append({"name": "collect", "ansible.builtin.copy": {"dest": str(out), "content": collect, "mode": "0600"}, "check_mode": False})
+    tasks.append(
+        {
+            "name": "collect",
+            "ansible.builtin.copy": {"dest": str(out), "content": collect, "mode": "0600"},
+            "check_mode": False,
+        }
+    )
     book = tmp_path / "scan.yml"
     book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    cmd = [str(PLAYBOOK), "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={TARGET_PYTHON}", str(book)]
-    proc = subprocess.run(cmd + (["--check"] if check else []), cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    cmd = [
+        str(PLAYBOOK),
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={TARGET_PYTHON}",
+        str(book),
+    ]
+    proc = subprocess.run(
+        cmd + (["--check"] if check else []), cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(out.read_text())
 

@@ -2,10 +2,10 @@
 
 import os
 
+from drifthelpers import run, write
+
 from ansible_collections.changeward.hybrid.plugins.module_utils.drift import services
 from ansible_collections.changeward.hybrid.plugins.module_utils.drift.findings import Findings
-
-from drifthelpers import run, write
 
 
 def lsb_root(tmp_path, status_rc, enabled=True, name="svc"):
@@ -46,7 +46,9 @@ def test_lsb_status_outside_the_standard_is_unknown(tmp_path):
 def test_missing_service(tmp_path):
     os.makedirs(tmp_path / "etc/init.d")
     out = check(str(tmp_path), [{"name": "ghost", "state": "running", "enabled": None}])
-    assert out.drift == [{"class": "service", "item": "ghost", "attribute": "state", "expected": "running", "actual": "absent"}]
+    assert out.drift == [
+        {"class": "service", "item": "ghost", "attribute": "state", "expected": "running", "actual": "absent"}
+    ]
     # absent satisfies stopped and disabled
     out = check(str(tmp_path), [{"name": "ghost", "state": "stopped", "enabled": False}])
     assert out.drift == [] and out.unknown == []
@@ -89,6 +91,9 @@ def test_systemctl_failure_makes_every_service_unknown(tmp_path, monkeypatch):
     monkeypatch.setattr(services, "which", lambda name, path=None: "/bin/systemctl")
     out = Findings()
     services.check_services(
-        out, [{"name": "a", "state": "running", "enabled": None}], lambda argv, timeout=10: (1, "", "no bus"), root=str(tmp_path)
+        out,
+        [{"name": "a", "state": "running", "enabled": None}],
+        lambda argv, timeout=10: (1, "", "no bus"),
+        root=str(tmp_path),
     )
     assert out.drift == [] and [u["item"] for u in out.unknown] == ["a"]

@@ -9,7 +9,15 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.drift.spec impor
 def test_defaults_are_filled_and_every_section_present():
     spec = normalise({"files": [{"path": "/etc//motd/", "mode": 0o644}], "packages": [{"name": "nginx"}]})
     assert spec["files"] == [
-        {"path": "/etc/motd", "state": "file", "mode": "0644", "owner": None, "group": None, "sha256": None, "target": None}
+        {
+            "path": "/etc/motd",
+            "state": "file",
+            "mode": "0644",
+            "owner": None,
+            "group": None,
+            "sha256": None,
+            "target": None,
+        }
     ]
     assert spec["packages"] == [{"name": "nginx", "state": "present", "version": None}]
     assert spec["services"] == [] and spec["users"] == [] and spec["ports"] == []

@@ -1,0 +1,361 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of changeward.hybrid.drift_report; the documentation lives in plugins/modules/drift_report.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import tempfile
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift import markdown, record, schema
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.errors import DriftInputError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.policy import drift_policy, plan, verify
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.report import build_report
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import IdentityError, resolve_identity
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
+
+ENV_RUN_ID = "CHANGEWARD_DRIFT_RUN_ID"
+ENV_CHECK_FILE = "CHANGEWARD_DRIFT_CHECK_FILE"
+ENV_LEDGER = "CHANGEWARD_LEDGER"
+SOURCE = "urn:changeward:drift_report"
+LABELS = ("env_type", "provider", "region", "az", "site", "rollback_capability", "criticality", "owner_team")
+
+ARGUMENT_SPEC = {
+    "phase": {"type": "str", "default": "report", "choices": ["report", "plan", "verify"]},
+    "targets": {"type": "list", "elements": "str"},
+    "detectors": {"type": "list", "elements": "str", "default": ["scan"]},
+    "scan_var": {"type": "str", "default": "drift_scan_result"},
+    "check_results": {"type": "path"},
+    "run_id": {"type": "str"},
+    "accepted": {"type": "raw"},
+    "policy": {"type": "raw"},
+    "output_dir": {"type": "path"},
+    "include_diffs": {"type": "bool", "default": True},
+    "title": {"type": "str"},
+    "ledger": {"type": "str"},
+    "record": {"type": "bool", "default": True},
+    "report": {"type": "dict"},
+    "change_id": {"type": "str"},
+    "requester": {"type": "str"},
+    "gates": {"type": "dict"},
+    "remediated": {"type": "list", "elements": "str"},
+    "rescan_var": {"type": "str", "default": "drift_rescan_result"},
+    "snapshot_var": {"type": "str", "default": "drift_snapshot_result"},
+    "error_var": {"type": "str", "default": "drift_remediation_error"},
+}
+
+
+def _now():
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def new_run_id(now=None) -> str:
+    return "DRIFT-" + (now or _now()).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    # Reports, plans and ledger records are controller-side: no connection to the target is wanted.
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        task_vars = task_vars or {}
+        try:
+            phase = args["phase"]
+            if phase == "report":
+                result.update(self.ensure_reported(args, task_vars))
+            elif phase == "plan":
+                result.update(self.ensure_planned(args, task_vars))
+            else:
+                result.update(self.ensure_verified(args, task_vars))
+        except (DriftInputError, LedgerError, IdentityError) as exc:
+            result.update(failed=True, changed=False, msg=f"drift_report: {exc}")
+        return result
+
+    # -- report ---------------------------------------------------------------------------------
+    def ensure_reported(self, args, task_vars):
+        targets = self._targets(args, task_vars)
+        detectors = args["detectors"]
+        run_id = args["run_id"] or os.environ.get(ENV_RUN_ID) or new_run_id()
+        policy = drift_policy(
+            self._load(args["policy"] if args["policy"] is not None else task_vars.get("changeward_policy"), "policy")
+        )
+        check, check_run = None, None
+        if "check" in detectors:
+            check, check_run = self._check_document(args["check_results"])
+        scans = self._host_values(targets, args["scan_var"], task_vars) if "scan" in detectors else None
+        report = build_report(
+            {h: self._labels(h, task_vars) for h in targets},
+            detectors=detectors,
+            run_id=run_id,
+            scans=scans,
+            check=check,
+            check_run_id=check_run,
+            accepted=self._load(args["accepted"], "accepted"),
+            now=_now(),
+            acceptance_max_days=policy["acceptance_max_days"],
+            include_diffs=args["include_diffs"],
+        )
+        problems = schema.validate(report)
+        if problems:
+            raise DriftInputError("the report does not match its schema: " + "; ".join(problems[:5]))
+        text = markdown.render(report, args["title"])
+        out = {
+            "report": report,
+            "run_id": run_id,
+            "status": report["status"],
+            "exit_code": report["exit_code"],
+            "summary": report["summary"],
+            "markdown": text,
+            "files": {},
+            "recorded": False,
+            "ledger_seq": None,
+            "changed": False,
+        }
+        if self._task.check_mode:
+            return out
+        if args["output_dir"]:
+            out["files"] = write_report(args["output_dir"], report, text)
+        ledger_path = self._ledger_target(args)
+        if ledger_path:
+            with self._open_ledger(ledger_path) as ledger:
+                out["ledger_seq"] = record.record_report(ledger, report, source=SOURCE)
+            out.update(recorded=True, changed=True)
+        return out
+
+    # -- plan -----------------------------------------------------------------------------------
+    def ensure_planned(self, args, task_vars):
+        report = args["report"]
+        if not report:
+            raise DriftInputError("phase plan needs the report of this run (the result's report of phase report)")
+        problems = schema.validate(report)
+        if problems:
+            raise DriftInputError("the report given to plan is not a drift report: " + "; ".join(problems[:5]))
+        change_id = _required(args, "change_id", "plan")
+        gates = args["gates"] or {}
+        if "blackout" not in gates:
+            raise DriftInputError(
+                "phase plan needs gates.blackout, the registered result of changeward.hybrid.blackout"
+            )
+        policy = drift_policy(
+            self._load(args["policy"] if args["policy"] is not None else task_vars.get("changeward_policy"), "policy")
+        )
+        the_plan = plan(report, policy)
+        requester = args["requester"] or str(resolve_identity(_extra_vars(self._task)).name)
+        out = {
+            "plan": the_plan,
+            "remediate": the_plan["remediate"],
+            "change_id": None,
+            "review_id": None,
+            "refused": False,
+            "reasons": [],
+            "recorded": False,
+            "ledger_seq": None,
+            "changed": False,
+        }
+        blocked = [name for name, g in sorted(gates.items()) if record.gate_blocked(g)]
+        if self._task.check_mode:
+            refused = bool(blocked and the_plan["remediate"])
+            return dict(out, refused=refused, remediate=[] if refused else the_plan["remediate"])
+        ledger_path = self._ledger_target(args)
+        if not ledger_path:
+            raise DriftInputError("remediation needs the ledger: pass ledger or set CHANGEWARD_LEDGER")
+        with self._open_ledger(ledger_path) as ledger:
+            opened = record.open_remediation(ledger, change_id, report, the_plan, gates, requester, source=SOURCE)
+        out.update(
+            change_id=opened["change_id"],
+            review_id=opened["review_id"],
+            refused=opened["refused"] and bool(the_plan["remediate"]),
+            reasons=opened["reasons"],
+            ledger_seq=opened["seq"],
+            recorded=opened["seq"] is not None,
+            changed=opened["seq"] is not None,
+        )
+        if out["refused"]:
+            out["remediate"] = []
+            out["failed"] = True
+            out["msg"] = f"drift_report: remediation {change_id} refused: " + "; ".join(opened["reasons"])
+        return out
+
+    # -- verify ---------------------------------------------------------------------------------
+    def ensure_verified(self, args, task_vars):
+        change_id = _required(args, "change_id", "verify")
+        remediated = args["remediated"]
+        if remediated is None:
+            raise DriftInputError("phase verify needs remediated, the hosts the plan remediated")
+        rescans = self._host_values(remediated, args["rescan_var"], task_vars)
+        errors = self._host_values(remediated, args["error_var"], task_vars)
+        snaps = self._host_values(remediated, args["snapshot_var"], task_vars)
+        verification = verify(remediated, rescans, {h: e for h, e in errors.items() if e})
+        snapshots = [
+            {"host": h, "id": str(s["snapshot_id"])}
+            for h, s in sorted(snaps.items())
+            if isinstance(s, dict) and s.get("snapshot_id")
+        ]
+        out = {
+            "verification": verification,
+            "outcome": "successful" if not verification["not_restored"] else "failed",
+            "snapshots": snapshots,
+            "recorded": False,
+            "ledger_seq": None,
+            "changed": False,
+        }
+        if not self._task.check_mode and remediated:
+            ledger_path = self._ledger_target(args)
+            if not ledger_path:
+                raise DriftInputError("remediation needs the ledger: pass ledger or set CHANGEWARD_LEDGER")
+            with self._open_ledger(ledger_path) as ledger:
+                out["ledger_seq"] = record.close_remediation(ledger, change_id, verification, snapshots, source=SOURCE)
+            out.update(recorded=True, changed=True)
+        if verification["not_restored"]:
+            out["failed"] = True
+            out["msg"] = f"drift_report: change {change_id}: not restored: " + "; ".join(
+                f"{n['host']} ({n['reason']})" for n in verification["not_restored"]
+            )
+        return out
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _targets(self, args, task_vars):
+        targets = args["targets"]
+        if not targets:
+            raise DriftInputError("no targets: name the hosts the report is about")
+        hostvars = task_vars.get("hostvars") or {}
+        missing = [h for h in targets if h not in hostvars]
+        if missing:
+            raise DriftInputError(f"target(s) not in the inventory: {', '.join(sorted(missing)[:10])}")
+        return list(dict.fromkeys(targets))
+
+    @staticmethod
+    def _host_values(hosts, var, task_vars):
+        hostvars = task_vars.get("hostvars") or {}
+        values = {}
+        for h in hosts:
+            hv = hostvars.get(h) if h in hostvars else None
+            value = hv.get(var) if hv is not None else None
+            values[h] = _plain(value)
+        return values
+
+    @staticmethod
+    def _labels(host, task_vars):
+        hv = (task_vars.get("hostvars") or {}).get(host) or {}
+        labels = _plain(hv.get("changeward_labels")) or {}
+        return {k: labels.get(k, _plain(hv.get(k))) for k in LABELS if labels.get(k, hv.get(k)) is not None}
+
+    def _check_document(self, path):
+        path = path or os.environ.get(ENV_CHECK_FILE)
+        if not path:
+            raise DriftInputError(
+                "the check detector needs the drift_collector callback: enable it (ANSIBLE_CALLBACKS_ENABLED="
+                "changeward.hybrid.drift_collector) or pass check_results"
+            )
+        try:
+            with open(path, encoding="utf-8") as handle:
+                doc = json.load(handle)
+        except OSError as exc:
+            raise DriftInputError(f"cannot read the check-mode results {path}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise DriftInputError(f"the check-mode results {path} are not JSON: {exc}") from None
+        # results written by this run's callback must be from this run; a given file is taken as it is
+        expected_run = os.environ.get(ENV_RUN_ID) if not self._task.args.get("check_results") else None
+        return doc, expected_run
+
+    def _load(self, value, what):
+        if not isinstance(value, str):
+            return _plain(value)
+        path = value if os.path.isabs(os.path.expanduser(value)) else self._find(value)
+        import yaml
+
+        try:
+            with open(os.path.expanduser(path), encoding="utf-8") as handle:
+                return yaml.safe_load(handle)
+        except OSError as exc:
+            raise DriftInputError(f"cannot read {what} {value}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise DriftInputError(f"{what} {value} is not valid YAML: {exc}") from None
+
+    def _find(self, src):
+        try:
+            return self._find_needle("files", src)
+        except AnsibleError:
+            return src
+
+    @staticmethod
+    def _ledger_target(args):
+        if not args["record"]:
+            return None
+        target = (args["ledger"] or "").strip() or (os.environ.get(ENV_LEDGER) or "").strip()
+        if not target:
+            raise DriftInputError(
+                "every finding is recorded in the ledger: pass ledger or set CHANGEWARD_LEDGER "
+                "(or record: false for a report that is only looked at)"
+            )
+        return target
+
+    @staticmethod
+    def _open_ledger(target):
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+        return open_ledger(target, source=SOURCE)
+
+
+def _required(args, key, phase):
+    if not args.get(key):
+        raise DriftInputError(f"phase {phase} needs {key}")
+    return args[key]
+
+
+def _plain(value):
+    """Plain JSON data (Ansible's tagged and lazy values are turned into dict/list/str/...)."""
+    if value is None:
+        return None
+    try:
+        return json.loads(json.dumps(value, default=str))
+    except (TypeError, ValueError) as exc:
+        raise DriftInputError(f"a value cannot be read as plain data: {exc}") from None
+
+
+def _extra_vars(task):
+    manager = task.get_variable_manager() if hasattr(task, "get_variable_manager") else None
+    if manager is not None:
+        return dict(manager.extra_vars)
+    return {}
+
+
+def write_report(directory, report, text):
+    """drift-<run>.json / .md and latest.json / latest.md, each written atomically, mode 0600."""
+    directory = os.path.expanduser(directory)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    body = json.dumps(report, indent=2, sort_keys=True) + "\n"
+    files = {}
+    for name, content in (
+        (f"drift-{report['run_id']}.json", body),
+        (f"drift-{report['run_id']}.md", text),
+        ("latest.json", body),
+        ("latest.md", text),
+    ):
+        path = os.path.join(directory, name)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".drift-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        files[name.rsplit(".", 1)[-1] if name.startswith("drift-") else name] = path
+    return files

@@ -1,0 +1,137 @@
+"""The drift_collector callback and the drift_report action in real ansible-playbook runs on local
+connections: a check + diff play whose hosts are in sync, drifted, or not evaluable (a module without
+check-mode support, a skipped command), the one report built from it, and the terraform-like exit code."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[4]
+PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+TARGET_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+pytestmark = pytest.mark.skipif(not PLAYBOOK.exists(), reason="ansible-playbook not in this venv")
+
+HOSTS = {
+    "h-sync": {"env_type": "cloud", "region": "eu-west-1", "az": "eu-west-1a"},
+    "h-drift": {"env_type": "onprem", "region": "onprem-eu", "site": "dc1"},
+    "h-raw": {"env_type": "edge", "region": "eu-central", "site": "edge-site-1"},
+    "h-cmd": {"env_type": "edge", "region": "eu-central", "site": "edge-site-1"},
+}
+
+
+def setup(tmp_path, hosts):
+    inv = {
+        "all": {
+            "hosts": {
+                h: dict(HOSTS[h], ansible_connection="local", ansible_python_interpreter=TARGET_PYTHON) for h in hosts
+            }
+        }
+    }
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inv))
+    for h in hosts:
+        (tmp_path / f"{h}.conf").write_text(
+            "declared\n" if h != "h-drift" else "edited by hand\npassword = hunter2hunter2\n"
+        )
+    check_play = {
+        "name": "check",
+        "hosts": "all",
+        "gather_facts": False,
+        "check_mode": True,
+        "diff": True,
+        "tasks": [
+            {
+                "name": "declared file",
+                "ansible.builtin.copy": {
+                    "dest": f"{tmp_path}/{{{{ inventory_hostname }}}}.conf",
+                    "content": "declared\n",
+                },
+            },
+            {
+                "name": "a module without check mode",
+                "ansible.builtin.raw": "true",
+                "when": "inventory_hostname == 'h-raw'",
+            },
+            {"name": "a command", "ansible.builtin.command": "/bin/true", "when": "inventory_hostname == 'h-cmd'"},
+        ],
+    }
+    report_play = {
+        "name": "report",
+        "hosts": "localhost",
+        "gather_facts": False,
+        "tasks": [
+            {
+                "name": "report",
+                "changeward.hybrid.drift_report": {
+                    "targets": sorted(hosts),
+                    "detectors": ["check"],
+                    "record": False,
+                    "output_dir": str(tmp_path / "reports"),
+                },
+                "register": "drift",
+            }
+        ],
+    }
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([check_play, report_play], sort_keys=False))
+
+
+def run(tmp_path, callback=True, exitcode=True):
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        CHANGEWARD_DRIFT_OUTPUT_DIR=str(tmp_path / "evidence"),
+    )
+    env.pop("CHANGEWARD_LEDGER", None)
+    if callback:
+        env["ANSIBLE_CALLBACKS_ENABLED"] = "changeward.hybrid.drift_collector"
+    if exitcode:
+        env["CHANGEWARD_DRIFT_DETAILED_EXITCODE"] = "1"
+    cmd = [str(PLAYBOOK), "-i", str(tmp_path / "inventory.yml"), str(tmp_path / "play.yml")]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+def latest(tmp_path):
+    return json.loads((tmp_path / "reports" / "latest.json").read_text())
+
+
+def test_one_report_from_check_evidence_and_exit_code_1_when_anything_is_unknown(tmp_path):
+    setup(tmp_path, HOSTS)
+    proc = run(tmp_path)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    r = latest(tmp_path)
+    status = {h: r["hosts"][h]["status"] for h in HOSTS}
+    assert status == {"h-sync": "in_sync", "h-drift": "drifted", "h-raw": "unknown", "h-cmd": "unknown"}
+    f = r["hosts"]["h-drift"]["findings"][0]
+    assert f["detector"] == "check" and f["class"] == "file" and "+declared" in f["diff"]
+    assert "hunter2hunter2" not in json.dumps(r)  # masked in the diff
+    assert "not evaluable in check mode" in r["hosts"]["h-raw"]["unknown"][0]["reason"]
+    assert "Command would have run" in r["hosts"]["h-cmd"]["unknown"][0]["reason"]
+    evidence = list((tmp_path / "evidence").glob("check-*.json"))
+    assert len(evidence) == 1 and json.loads(evidence[0].read_text())["run_id"] == r["run_id"]
+    assert oct(evidence[0].stat().st_mode & 0o777) == "0o600"
+
+
+def test_exit_code_2_for_drift_and_0_in_sync(tmp_path):
+    setup(tmp_path, ["h-sync", "h-drift"])
+    assert run(tmp_path).returncode == 2
+    (tmp_path / "h-drift.conf").write_text("declared\n")
+    proc = run(tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert latest(tmp_path)["status"] == "in_sync"
+    # without the option ansible-playbook keeps its own code
+    (tmp_path / "h-drift.conf").write_text("changed\n")
+    assert run(tmp_path, exitcode=False).returncode == 0
+
+
+def test_check_detector_without_the_callback_fails_closed(tmp_path):
+    setup(tmp_path, ["h-sync"])
+    proc = run(tmp_path, callback=False, exitcode=False)
+    assert proc.returncode != 0
+    assert "needs the drift_collector callback" in proc.stdout
+    assert not (tmp_path / "reports" / "latest.json").exists()
