@@ -98,10 +98,10 @@ def main() -> int:
     rng = random.Random(args.seed)
     base = datetime(2025, 3, 1, tzinfo=UTC)
     span = 2 * 365 * 86400
-    instants = [(base + timedelta(seconds=rng.randrange(0, span))).isoformat() for _ in range(args.checks)]
+    instants = [(base + timedelta(seconds=rng.randrange(0, span))).isoformat() for _unused in range(args.checks)]
     scopes = [
         {"service": rng.choice(SERVICES), "env_type": rng.choice(ENV_TYPES)} if rng.random() < 0.9 else {}
-        for _ in range(args.checks)
+        for _unused in range(args.checks)
     ]
 
     with tempfile.TemporaryDirectory() as tmp:

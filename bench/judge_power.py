@@ -67,7 +67,7 @@ def autocorrelated(rng, n, shift_sd, rho=0.8):
 
 def failure_rate(gen, direction, shift_sd, trials, points, rng):
     spec = MetricSpec("m", direction=direction)
-    fails = sum(classify(spec, *gen(rng, points, shift_sd)).failed for _ in range(trials))
+    fails = sum(classify(spec, *gen(rng, points, shift_sd)).failed for _unused in range(trials))
     return fails
 
 
@@ -75,7 +75,7 @@ def verdict_fail_rate(metrics, trials, points, rng):
     """A/A with several non-critical metrics: how often the verdict is not pass."""
     specs = [MetricSpec(f"m{i}") for i in range(metrics)]
     bad = 0
-    for _ in range(trials):
+    for _unused in range(trials):
         results = [classify(s, *normal(rng, points, 0.0)) for s in specs]
         bad += aggregate(results).verdict != "pass"
     return bad

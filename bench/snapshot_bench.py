@@ -74,7 +74,7 @@ def apply_change(root, files, size, round_no, durable=False):
     rewrite = [i for i in range(files) if i % 10 < 8]
     delete = [i for i in range(files) if i % 10 == 8]
     payload = {i: os.urandom(size) for i in rewrite}
-    extra = [os.urandom(size) for _ in delete]
+    extra = [os.urandom(size) for _unused in delete]
     started = time.perf_counter()
     for i in rewrite:
         write_like_ansible(os.path.join(root, f"d{i % 50:02d}", f"f{i:05d}.dat"), payload[i], durable)

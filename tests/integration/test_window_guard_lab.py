@@ -77,7 +77,7 @@ def test_blackout_opening_mid_rollout_stops_the_next_batch(lab, tmp_path):
         while time.monotonic() < deadline and not any(ssh_read_marker(hostvars[h]) == token for h in hosts):
             time.sleep(0.5)
         calendar.write_text(ics_with_blackout_from_now(token))
-        out, _ = proc.communicate(timeout=300)
+        out, _unused = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()

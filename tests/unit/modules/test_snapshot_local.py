@@ -70,6 +70,7 @@ def play(tmp_path, tasks, name="play"):
         capture_output=True,
         text=True,
         timeout=600,
+        check=False,
     )
     assert results.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(results.read_text())

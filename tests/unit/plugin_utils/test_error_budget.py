@@ -173,7 +173,7 @@ def test_error_budget_action_end_to_end(venv, prom, tmp_path):
         budget_task("policy_refuse", policy=policy, change_type="standard", error_ratios=ratios(_30d=0.02)),
     ]
     names = [t["register"] for t in tasks]
-    r, _ = run_playbook(venv, tmp_path, tasks, names)
+    r, _unused = run_playbook(venv, tmp_path, tasks, names)
 
     good = r["good"]
     assert not good.get("failed") and good["decision"] == "allow" and good["burning"]

@@ -99,7 +99,7 @@ def test_normalize_labels_can_ignore_keys_outside_the_vocabulary():
 
 
 def test_normalize_labels_refuses_a_key_given_twice_with_different_values():
-    _, errors = L.normalize_labels({"Tenant": "acme", "tenant": "globex"}, host="h1")
+    _unused, errors = L.normalize_labels({"Tenant": "acme", "tenant": "globex"}, host="h1")
     assert [e.label for e in errors] == ["tenant"]
     assert "acme" in str(errors[0])
     assert "globex" in str(errors[0])
@@ -142,9 +142,9 @@ def test_explicit_values_beat_defaults():
 
 
 def test_default_services_list_is_not_shared_between_hosts():
-    first, _ = L.complete_labels({"env_type": "edge"})
+    first, _unused = L.complete_labels({"env_type": "edge"})
     first["services"].append("web")
-    second, _ = L.complete_labels({"env_type": "edge"})
+    second, _unused = L.complete_labels({"env_type": "edge"})
     assert second["services"] == []
 
 
@@ -155,19 +155,19 @@ def test_default_services_list_is_not_shared_between_hosts():
 def test_required_labels_depend_on_env_type(env_type, missing):
     labels = {"env_type": env_type, "provider": "p", "region": "r", "az": "a", "site": "s"}
     del labels[missing]
-    _, errors = L.complete_labels(labels, host="h1")
+    _unused, errors = L.complete_labels(labels, host="h1")
     assert [e.label for e in errors] == [missing]
     assert f"env_type {env_type}" in str(errors[0])
     assert "host 'h1'" in str(errors[0])
 
 
 def test_env_type_provider_and_region_are_always_required():
-    _, errors = L.complete_labels({}, host="h1")
+    _unused, errors = L.complete_labels({}, host="h1")
     assert sorted(e.label for e in errors) == ["env_type", "provider", "region"]
 
 
 def test_default_group_names():
-    complete, _ = L.complete_labels(
+    complete, _unused = L.complete_labels(
         {
             "env_type": "cloud",
             "provider": "aws",
@@ -196,7 +196,7 @@ def test_default_group_names():
 
 
 def test_no_group_for_unset_optional_labels():
-    complete, _ = L.complete_labels({"env_type": "edge", "provider": "p", "region": "r", "site": "s"})
+    complete, _unused = L.complete_labels({"env_type": "edge", "provider": "p", "region": "r", "site": "s"})
     names = L.default_group_names(complete)
     assert not [n for n in names if n.startswith(("ring_", "tenant_", "az_", "service_"))]
     assert "site_s" in names

@@ -51,7 +51,7 @@ def test_any_edit_is_detected(edit):
 
 
 def test_new_snapshot_ids_are_usable_and_unique():
-    ids = {mf.new_snapshot_id("CHG-1") for _ in range(50)}
+    ids = {mf.new_snapshot_id("CHG-1") for _unused in range(50)}
     assert len(ids) == 50
     for sid in ids:
         assert mf.check_snapshot_id(sid) == sid and sid.startswith("CHG-1.")

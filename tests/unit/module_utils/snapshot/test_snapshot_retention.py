@@ -132,7 +132,7 @@ def test_pruned_changes_get_ledger_events(store):
 
 
 def test_a_rule_and_the_open_changes_are_required(store):
-    s, _ = store
+    s, _unused = store
     with pytest.raises(ScopeError, match="max_age or max_count"):
         retention.prune(s, protected_change_ids=[])
     with pytest.raises(ScopeError, match="protected_change_ids"):

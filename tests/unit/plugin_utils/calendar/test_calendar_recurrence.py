@@ -64,26 +64,26 @@ def test_end_of_quarter_crosses_year_end():
 def test_us_dst_gap_uses_offset_before_the_gap():
     # 02:30 on 9 Mar 2025 does not exist in New York; RFC 5545 3.3.5 reads it with EST (-05:00) -> 07:30Z.
     got = windows(load_rules(fixture_path("dst.ics")), "us-gap")
-    assert [s for s, _ in got] == ["2025-03-08T07:30:00Z", "2025-03-09T07:30:00Z", "2025-03-10T06:30:00Z"]
+    assert [s for s, _unused in got] == ["2025-03-08T07:30:00Z", "2025-03-09T07:30:00Z", "2025-03-10T06:30:00Z"]
     assert got[1][1] == "2025-03-09T08:30:00Z"  # PT1H is exact
 
 
 def test_us_dst_overlap_means_first_occurrence():
     # 01:30 on 2 Nov 2025 happens twice in New York; the first is EDT (-04:00) -> 05:30Z.
     got = windows(load_rules(fixture_path("dst.ics")), "us-overlap")
-    assert [s for s, _ in got] == ["2025-11-01T05:30:00Z", "2025-11-02T05:30:00Z", "2025-11-03T06:30:00Z"]
+    assert [s for s, _unused in got] == ["2025-11-01T05:30:00Z", "2025-11-02T05:30:00Z", "2025-11-03T06:30:00Z"]
 
 
 def test_eu_dst_gap_and_overlap():
     rules = load_rules(fixture_path("dst.ics"))
     # 02:30 on 30 Mar 2025 is in the Berlin gap -> CET (+01:00) -> 01:30Z.
-    assert [s for s, _ in windows(rules, "eu-gap")] == [
+    assert [s for s, _unused in windows(rules, "eu-gap")] == [
         "2025-03-29T01:30:00Z",
         "2025-03-30T01:30:00Z",
         "2025-03-31T00:30:00Z",
     ]
     # 02:30 on 26 Oct 2025 happens twice; first is CEST (+02:00) -> 00:30Z.
-    assert [s for s, _ in windows(rules, "eu-overlap")] == [
+    assert [s for s, _unused in windows(rules, "eu-overlap")] == [
         "2025-10-25T00:30:00Z",
         "2025-10-26T00:30:00Z",
         "2025-10-27T01:30:00Z",
@@ -94,12 +94,12 @@ def test_vtimezone_zone_gets_the_same_rfc_answers_as_iana():
     # icalendar builds "Custom Eastern" with dateutil's tzical, which reads gap times with the offset after
     # the gap (06:30Z); the loader corrects that to the RFC answer, identical to America/New_York above.
     rules = load_rules(fixture_path("dst.ics"))
-    assert [s for s, _ in windows(rules, "custom-gap")] == [
+    assert [s for s, _unused in windows(rules, "custom-gap")] == [
         "2025-03-08T07:30:00Z",
         "2025-03-09T07:30:00Z",
         "2025-03-10T06:30:00Z",
     ]
-    assert [s for s, _ in windows(rules, "custom-overlap")] == [
+    assert [s for s, _unused in windows(rules, "custom-overlap")] == [
         "2025-11-01T05:30:00Z",
         "2025-11-02T05:30:00Z",
         "2025-11-03T06:30:00Z",
@@ -110,13 +110,13 @@ def test_lord_howe_half_hour_dst():
     rules = load_rules(fixture_path("dst.ics"))
     # Lord Howe: +10:30 standard, +11:00 summer; 5 Oct 2025 02:00 -> 02:30, so 02:15 is in the gap and is read
     # with +10:30: 02:15 - 10:30 = 15:45Z the day before. 6 Oct is +11:00 -> 15:15Z.
-    assert [s for s, _ in windows(rules, "lhi-gap")] == [
+    assert [s for s, _unused in windows(rules, "lhi-gap")] == [
         "2025-10-03T15:45:00Z",
         "2025-10-04T15:45:00Z",
         "2025-10-05T15:15:00Z",
     ]
     # 6 Apr 2025 02:00 -> 01:30, so 01:45 happens twice; the first is +11:00 -> 14:45Z the day before.
-    assert [s for s, _ in windows(rules, "lhi-overlap")] == [
+    assert [s for s, _unused in windows(rules, "lhi-overlap")] == [
         "2025-04-04T14:45:00Z",
         "2025-04-05T14:45:00Z",
         "2025-04-06T15:15:00Z",
@@ -174,7 +174,7 @@ def test_rdate_and_rdate_period():
 
 def test_recurrence_id_moves_one_instance():
     rules = load_rules(fixture_path("edges.ics"))
-    assert [s for s, _ in windows(rules, "moved", name="Weekly patching")] == [
+    assert [s for s, _unused in windows(rules, "moved", name="Weekly patching")] == [
         "2025-04-07T10:00:00Z",
         "2025-04-21T10:00:00Z",
         "2025-04-28T10:00:00Z",

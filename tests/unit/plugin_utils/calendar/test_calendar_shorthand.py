@@ -94,7 +94,7 @@ def test_until_in_utc_is_converted_to_local_time():
             },
         ],
     }
-    assert [s for s, _ in windows(load_rules(cal), "u#0")] == ["2025-01-02T04:30:00Z", "2025-01-03T04:30:00Z"]
+    assert [s for s, _unused in windows(load_rules(cal), "u#0")] == ["2025-01-02T04:30:00Z", "2025-01-03T04:30:00Z"]
 
 
 @pytest.mark.parametrize(

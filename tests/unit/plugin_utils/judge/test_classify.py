@@ -19,7 +19,7 @@ N = 50
 def rate(spec, rng, shift_sd):
     """Share of trials classified as failing; noise sd is 10 % of a mean of 100."""
     fails = 0
-    for _ in range(TRIALS):
+    for _unused in range(TRIALS):
         b = rng.normal(100, 10, N)
         c = rng.normal(100 + shift_sd * 10, 10, N)
         fails += classify(spec, b, c).failed

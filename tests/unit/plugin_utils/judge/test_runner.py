@@ -55,7 +55,8 @@ def test_overlapping_rate_windows_are_warned_about(prom):
     slow = "rate(errors{${selector}}[2m])"
     prom.on_range('rate(errors{instance=~"c1"}[2m])', series(rng, 100))
     prom.on_range('rate(errors{instance=~"b1|b2"}[2m])', series(rng, 100))
-    _, sources = run([{"name": "slow", "query": slow}, {"name": "ok", "query": QUERY.replace("1m", "15s")}], prom.url)
+    metrics = [{"name": "slow", "query": slow}, {"name": "ok", "query": QUERY.replace("1m", "15s")}]
+    _unused, sources = run(metrics, prom.url)
     assert "ranges over 120s at a 15s step" in sources[0]["warning"]
     assert "warning" not in sources[1]
 
@@ -64,17 +65,17 @@ def test_prometheus_healthy_canary_passes(prom):
     rng = np.random.default_rng(2)
     prom.on_range('rate(errors{instance=~"c1"}[1m])', series(rng, 100))
     prom.on_range('rate(errors{instance=~"b1|b2"}[1m])', series(rng, 100), series(rng, 100))
-    j, _ = run([{"name": "errors", "query": QUERY}], prom.url)
+    j, _unused = run([{"name": "errors", "query": QUERY}], prom.url)
     assert j.verdict == "pass"
 
 
 def test_empty_prometheus_result_is_nodata_handled_by_the_strategy(prom):
     rng = np.random.default_rng(3)
     prom.on_range('rate(errors{instance=~"b1|b2"}[1m])', series(rng, 100))
-    j, _ = run([{"name": "errors", "query": QUERY}], prom.url)
+    j, _unused = run([{"name": "errors", "query": QUERY}], prom.url)
     assert j.verdict == "inconclusive"
     assert j.metrics[0].classification == "nodata" and "no series for the canary query" in j.metrics[0].reason
-    j, _ = run([{"name": "errors", "query": QUERY, "nodata": "fail", "critical": True}], prom.url)
+    j, _unused = run([{"name": "errors", "query": QUERY, "nodata": "fail", "critical": True}], prom.url)
     assert j.verdict == "fail"
 
 
@@ -82,7 +83,7 @@ def test_all_nan_from_prometheus_is_nodata(prom):
     nan = float("nan")
     prom.on_range('rate(errors{instance=~"c1"}[1m])', [nan] * 40)
     prom.on_range('rate(errors{instance=~"b1|b2"}[1m])', [1.0] * 40)
-    j, _ = run([{"name": "errors", "query": QUERY}], prom.url)
+    j, _unused = run([{"name": "errors", "query": QUERY}], prom.url)
     assert j.metrics[0].classification == "nodata" and j.metrics[0].evidence["canary_nan"] == 40
     assert j.verdict == "inconclusive"
 
@@ -148,7 +149,7 @@ def test_inline_and_query_metrics_mix_and_typos_are_refused():
 
 
 def test_inline_with_one_side_missing_is_nodata():
-    j, _ = run([{"name": "e", "canary": list(range(20))}])
+    j, _unused = run([{"name": "e", "canary": list(range(20))}])
     assert j.metrics[0].classification == "nodata" and j.verdict == "inconclusive"
 
 
@@ -156,8 +157,8 @@ def test_tightening_applies_to_every_metric():
     rng = np.random.default_rng(5)
     b, c = series(rng, 100, 400), series(rng, 103, 400)  # +3 %, significant at 400 points, within 5 %
     metric = {"name": "lat", "baseline": b, "canary": c, "allowance": {"relative": 0.05}}
-    full, _ = run([metric])
-    none, _ = run([metric], tightening={"allowance_factor": 0.25, "all_critical": True, "no_ignore": True})
+    full, _unused = run([metric])
+    none, _unused = run([metric], tightening={"allowance_factor": 0.25, "all_critical": True, "no_ignore": True})
     assert full.verdict == "pass"
     assert none.verdict == "fail" and none.metrics[0].critical
 

@@ -37,9 +37,9 @@ def test_hodges_lehmann_is_the_median_of_all_pairwise_differences():
 def test_interval_covers_the_true_shift_about_as_often_as_its_level():
     rng = np.random.default_rng(11)
     trials, covered = 300, 0
-    for _ in range(trials):
+    for _unused in range(trials):
         b, c = rng.normal(0, 1, 40), rng.normal(0.7, 1, 40)
-        _, lo, hi = stats.hodges_lehmann(c, b, 0.90)
+        _unused, lo, hi = stats.hodges_lehmann(c, b, 0.90)
         covered += lo <= 0.7 <= hi
     # nominal 90 %; binomial sd at n=300 is 1.7 points
     assert 0.84 <= covered / trials <= 0.96
@@ -64,8 +64,8 @@ def test_bisection_handles_heavy_ties(monkeypatch):
 
 def test_mann_whitney_one_sided_alternatives_point_the_right_way():
     b, c = np.arange(20.0), np.arange(20.0) + 15
-    _, p_greater = stats.mann_whitney(c, b, "greater")
-    _, p_less = stats.mann_whitney(c, b, "less")
+    _unused, p_greater = stats.mann_whitney(c, b, "greater")
+    _unused, p_less = stats.mann_whitney(c, b, "less")
     assert p_greater < 1e-4 < 0.99 < p_less
 
 

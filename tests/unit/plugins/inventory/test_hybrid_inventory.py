@@ -93,7 +93,7 @@ def test_hosts_get_address_labels_and_changeward_labels(inventory_loader, lab):
 
 
 def test_default_groups_are_created_with_safe_names(inventory_loader, lab):
-    inventory, _ = parse(inventory_loader, lab.config(lab.standard()))
+    inventory, _unused = parse(inventory_loader, lab.config(lab.standard()))
     assert members(inventory, "cloud") == ["cloud-euw1a-01", "cloud-euw1b-01"]
     assert members(inventory, "onprem") == ["onprem-dc1-01"]
     assert members(inventory, "edge") == ["edge-s1-01"]
@@ -121,7 +121,7 @@ def test_constructed_options_work_on_top_of_the_labels(inventory_loader, lab):
         groups={"canary_candidates": "rollback_capability == 'full'"},
         keyed_groups=[{"key": "changeward_labels.owner_team", "prefix": "team", "default_value": "unowned"}],
     )
-    inventory, _ = parse(inventory_loader, config)
+    inventory, _unused = parse(inventory_loader, config)
     assert hostvars(inventory, "edge-s1-01")["ansible_user"] == "edge"
     assert hostvars(inventory, "onprem-dc1-01")["ansible_user"] == "ops"
     assert members(inventory, "canary_candidates") == ["cloud-euw1a-01"]
@@ -198,7 +198,7 @@ def test_subnets_option_reaches_the_plugin(inventory_loader, lab):
     static = {"hosts": {"lab-db-01": {"address": "198.18.40.5", "labels": {"provider": "kvm"}}}}
     sources = [{"type": "static", "path": lab.yaml("static.yml", static), "env_type": "onprem"}]
     config = lab.config(sources, subnets={"198.18.40.0/24": {"region": "onprem-eu", "site": "dc2"}})
-    inventory, _ = parse(inventory_loader, config)
+    inventory, _unused = parse(inventory_loader, config)
     assert members(inventory, "site_dc2") == ["lab-db-01"]
 
 
