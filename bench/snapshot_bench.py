@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Snapshot and rollback time for a tree of N files / M MB on this machine, and the ratio of rollback
 time to the time of applying the change (target: at most 1.2).
 
