@@ -10,7 +10,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import mo
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError, LedgerInvalidInput
 
 ARGUMENT_SPEC = {
-    "state": {"type": "str", "default": "opened", "choices": ["opened", "updated", "event", "closed", "read"]},
+    "state": {"type": "str", "default": "opened", "choices": ["opened", "updated", "closed", "read"]},
     "change_id": {"type": "str", "required": True},
     "type": {"type": "str", "choices": list(model.CHANGE_TYPES)},
     "summary": {"type": "str"},
@@ -27,7 +27,6 @@ ARGUMENT_SPEC = {
 }
 REQUIRED_IF = [
     ["state", "opened", ["type", "summary", "requester"]],
-    ["state", "event", ["event_type"]],
     ["state", "closed", ["outcome", "observations"]],
 ]
 SOURCE = "changeward.hybrid.change_record"
@@ -64,14 +63,6 @@ class ActionModule(ActionBase):
                 return self._open(ledger, args, record, check)
             if record is None:
                 raise LedgerInvalidInput(f"change {change_id} is not in the ledger {ledger.target}; open it first")
-            if state == "event":
-                event = model.new_event(args["event_type"], change_id, args["data"], source=ledger.source)
-                if "record" in event["data"]:
-                    raise LedgerInvalidInput("event data may not carry a 'record'; use state=updated")
-                if not check:
-                    appended = ledger.append(event)
-                    return {"changed": True, "record": record, "event": {"type": event["type"], "seq": appended.seq}}
-                return {"changed": True, "record": record}
             if state == "updated":
                 new = model.update_record(record, args["set"], args["add"])  # validates, also in check mode
                 if new == record:

@@ -17,8 +17,8 @@ description:
     an error.
   - O(state=updated) sets fields (O(set)) and extends list fields (O(add) - C(gate_decisions), C(snapshots),
     C(rings), C(approvers), C(targets), C(observations)) of the open record, as one event (type O(event_type)).
-  - O(state=event) appends an event of the change that does not change the record (for example a ring's
-    evidence), with O(event_type) and O(data).
+  - Events that do not change the record (a module's C(ledger_event), a ring's evidence) are appended with
+    M(changeward.hybrid.ledger_record).
   - O(state=closed) closes the record with its O(outcome) and at least one observation.
   - O(state=read) returns the record.
   - The ledger's signing key comes from C(CHANGEWARD_LEDGER_KEY). Runs on the controller.
@@ -26,7 +26,7 @@ options:
   state:
     description: What to do.
     type: str
-    choices: [opened, updated, event, closed, read]
+    choices: [opened, updated, closed, read]
     default: opened
   change_id:
     description: The change id (letters, digits, C(.), C(_), C(:), C(-)).
@@ -60,11 +60,11 @@ options:
     default: {}
   event_type:
     description:
-      - Event type, C(io.changeward.<area>.<what>). Required with O(state=event); with O(state=updated) defaults to
+      - With O(state=updated), the event type, C(io.changeward.<area>.<what>). Defaults to
         C(io.changeward.change.updated).
     type: str
   data:
-    description: Extra event data (with O(state=opened), O(state=updated), O(state=event) and O(state=closed)).
+    description: Extra event data (with O(state=opened), O(state=updated) and O(state=closed)).
     type: dict
     default: {}
   outcome:
@@ -91,6 +91,7 @@ attributes:
     platforms: all
     details: Runs on the controller only.
 seealso:
+  - module: changeward.hybrid.ledger_record
   - name: The change ledger
     description: Records, events, the hash chain.
     link: https://github.com/changeward/hybrid/blob/main/docs/ledger.md
@@ -113,13 +114,6 @@ EXAMPLES = r"""
       gate_decisions: [{gate: blackout, decision: pass, reason: no window in force}]
     event_type: io.changeward.gate.decided
 
-- name: Record a ring's evidence
-  changeward.hybrid.change_record:
-    state: event
-    change_id: CHG-42
-    event_type: io.changeward.ring.rolled_back
-    data: "{{ ring_result }}"
-
 - name: Close it
   changeward.hybrid.change_record:
     state: closed
@@ -132,9 +126,5 @@ RETURN = r"""
 record:
   description: The change record after the task (as it would be, in check mode).
   returned: always
-  type: dict
-event:
-  description: Type and seq of the event appended with O(state=event).
-  returned: with O(state=event), not in check mode
   type: dict
 """

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -102,6 +103,14 @@ def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+_QUERY_STRING = re.compile(r"\?query=[^\s)\"']*")
+
+
+def _short(exc: Exception) -> str:
+    """The error without the (long, URL-encoded) query string a connection error repeats."""
+    return _QUERY_STRING.sub("?query=...", str(exc))
 
 
 def _host_of(raw: str | None, hosts: Sequence[str]) -> str | None:
@@ -229,9 +238,11 @@ class Watch:
                 readings.append((state, reference, values))
         except PrometheusError as exc:
             self.unreachable_streak += 1
-            self.errors.append(f"{_iso(now)}: {exc}")
+            self.errors.append(f"{_iso(now)}: {_short(exc)}")
             if self.unreachable_streak >= self.polls:
-                return self._inconclusive(f"Prometheus unreachable for {self.unreachable_streak} polls in a row: {exc}")
+                return self._inconclusive(
+                    f"Prometheus unreachable for {self.unreachable_streak} polls in a row: {_short(exc)}"
+                )
             return None
         self.unreachable_streak = 0
         for state, reference, values in readings:
@@ -325,7 +336,7 @@ class Watch:
         try:
             series = self.client.range(self._query(m, "ring"), start, now, step)
         except PrometheusError as exc:
-            self.errors.append(f"visible_at: {exc}")
+            self.errors.append(f"visible_at: {_short(exc)}")
             return None
         first = None
         for s in series:
