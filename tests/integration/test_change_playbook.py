@@ -16,6 +16,14 @@ import yaml
 from conftest import INVENTORY_DIR, REPO, ansible_env
 
 HYBRID_INV = INVENTORY_DIR / "hybrid.yml"
+# The main job rolls out ring by ring (docs/rollouts.md); these runs are about SSH and the runner, so bake
+# times are short and only the watch judges the rings. The ledger is a fresh one per test.
+FAST_ROLLOUT = {"changeward_bake_times": {"canary": "20s", "default": "5s"}, "ring_rollout_judge_rings": []}
+LEDGER_KEY = "hmac:change-playbook-test-key-0123456789"
+
+
+def ledger_env(tmp_path):
+    return {"CHANGEWARD_LEDGER": str(tmp_path / "ledger.db"), "CHANGEWARD_LEDGER_KEY": LEDGER_KEY}
 
 
 def cwlab(*args):
@@ -84,7 +92,7 @@ def test_plugin_inventory_matches_the_plain_lab_inventory(lab, venv):
         assert plugin[group]["hosts"], group
 
 
-def test_change_playbook_over_ssh_on_every_host(flaky_edge, venv):
+def test_change_playbook_over_ssh_on_every_host(flaky_edge, venv, tmp_path):
     bindir, core = venv
     hostvars = inventory(bindir, HYBRID_INV)[0]
     version = f"7.{core.replace('.', '')}.{int(time.time())}"
@@ -97,9 +105,11 @@ def test_change_playbook_over_ssh_on_every_host(flaky_edge, venv):
             f"changeward_release_version={version}",
             "-e",
             f"changeward_change_id={change_id}",
+            "-e",
+            json.dumps(FAST_ROLLOUT),
         ],
         cwd=REPO,
-        env=ansible_env(),
+        env=ansible_env(**ledger_env(tmp_path)),
         capture_output=True,
         text=True,
         timeout=900,
@@ -120,9 +130,11 @@ def test_change_playbook_through_ansible_runner_job_events(flaky_edge, venv, tmp
     version = f"8.{core.replace('.', '')}.{int(time.time())}"
     change_id = f"CHG-RUNNER-{core}-{int(time.time())}"
     (tmp_path / "env").mkdir()
-    (tmp_path / "env" / "envvars").write_text(yaml.safe_dump({"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}))
+    (tmp_path / "env" / "envvars").write_text(
+        yaml.safe_dump({"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), **ledger_env(tmp_path)})
+    )
     (tmp_path / "env" / "extravars").write_text(
-        yaml.safe_dump({"changeward_release_version": version, "changeward_change_id": change_id})
+        yaml.safe_dump({"changeward_release_version": version, "changeward_change_id": change_id, **FAST_ROLLOUT})
     )
     proc = subprocess.run(
         [
@@ -139,7 +151,7 @@ def test_change_playbook_through_ansible_runner_job_events(flaky_edge, venv, tmp
             "job1",
         ],
         # as in an execution environment, the runner finds ansible-playbook on PATH
-        env=ansible_env(PATH=f"{bindir}:{os.environ['PATH']}"),
+        env=ansible_env(PATH=f"{bindir}:{os.environ['PATH']}", **ledger_env(tmp_path)),
         capture_output=True,
         text=True,
         timeout=900,
