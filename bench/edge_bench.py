@@ -231,7 +231,8 @@ def main():
     ap.add_argument("--long-at", type=float, default=70, help="when the long outage starts (s after staging)")
     ap.add_argument("--long", type=float, default=300, help="length of the long outage")
     ap.add_argument("--skip-copy", action="store_true")
-    ap.add_argument("--time-limit", type=float, default=3600, help="per phase")
+    ap.add_argument("--time-limit", type=float, default=3600, help="per edge phase")
+    ap.add_argument("--copy-limit", type=float, default=900, help="for the copy phase (it may never land)")
     args = ap.parse_args()
     lab = Lab.load()
     if not lab.is_up():
@@ -301,7 +302,7 @@ def main():
     else:
         for host in HOSTS:
             h.reset_device(lab, host)
-        report["copy"] = copy_phase(lab, rel, sched_args, args.loss, args.rate, args.time_limit)
+        report["copy"] = copy_phase(lab, rel, sched_args, args.loss, args.rate, args.copy_limit)
         print(f"ansible.builtin.copy: {report['copy']}", flush=True)
     report["synchronize"] = (
         "ansible.posix is installed but this benchmark does not drive synchronize yet"

@@ -200,7 +200,10 @@ class ActionModule(ActionBase):
                 if down_since is not None:
                     unreachable_seconds += time.monotonic() - down_since
                     down_since = None
-                learned.extend(self._learn(args, host, result.get("events") or []))
+                device_events = result.get("events") or []
+                learned.extend(self._learn(args, host, device_events))
+                # Later polls only need what is new (the first call, with since=0, caught up on the past).
+                base["since"] = max([base.get("since", 0)] + [e.get("seq", 0) for e in device_events])
                 changed = changed or bool(result.get("changed"))
                 status = result.get("release_status")
                 if result.get("failed"):

@@ -596,3 +596,45 @@ def test_activation_waits_for_the_change_window(edge):
     wave = [e for e in events if e["type"].endswith("wave_judged")]
     assert len(wave) == 1 and wave[0]["data"]["decision"] == "hold" and wave[0]["data"]["gate"]["blocked"]
     assert {h: demo_version(lab, h) for h in HOSTS} == before
+
+
+def test_transfer_resumes_by_itself_after_a_power_loss(edge, clear_faults):
+    """Power loss mid-transfer: at boot the device resumes from its persisted offset, with no controller call."""
+    lab, pub = edge["lab"], edge["publisher"]
+    host = "edge-s3-01"
+    rel = pub.release("6.0.0", 4 * 1000 * 1000)
+    change = "CHG-EDGE-POWER"
+    lab.fault(host, rate="4mbit")
+    since = log_position()
+    res = edge_update(
+        [host],
+        state="staged",
+        change_id=change,
+        manifest=rel["manifest"],
+        signature=rel["signature"],
+        public_key=pub.public_pem,
+        url=rel["url"],
+    )[host]
+    assert res["release_status"] == "staging", res
+    deadline = time.time() + 60
+    progress = {}
+    while time.time() < deadline and progress.get("offset", 0) < 1000 * 1000:
+        progress = json.loads(lab.ssh(host, f"cat {ROOT_DIR}/{APP}/download/transfer.json").stdout or "{}")
+        time.sleep(0.5)
+    assert progress.get("offset", 0) >= 1000 * 1000, progress
+    lab.power("restart", host)
+    deadline = time.time() + 90
+    state = {}
+    while time.time() < deadline:
+        proc = lab.ssh(host, f"cat {ROOT_DIR}/{APP}/state.json", timeout=20)
+        state = json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout else {}
+        if (state.get("staging") or {}).get("status") != "staging":
+            break
+        time.sleep(2)
+    assert (state.get("staging") or {}).get("status") == "staged", state
+    events = edge_update([host], state="status", change_id=change, release=rel["release"])[host]["events"]
+    resumed = [e for e in events if e["type"] == "staging_resumed"]
+    assert resumed and resumed[0]["data"]["offset"] >= progress["offset"]
+    reqs = served(since, edge["addr"][host], rel["path"])
+    assert [r["start"] for r in reqs].count(0) == 1, "the transfer began again from zero after the power loss"
+    assert sum(r["body"] for r in reqs) <= 1.05 * rel["size"] + CHUNK

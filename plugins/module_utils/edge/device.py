@@ -29,7 +29,7 @@ from .errors import (
     SourceError,
     StateError,
 )
-from .transfer import Transfer, safe_url
+from .transfer import Superseded, Transfer, safe_url
 
 STATE_VERSION = 1
 EVENT_TYPES = (
@@ -248,11 +248,24 @@ class Device(object):
                 with self.transaction() as state:
                     self.emit(state, "staging_" + kind if kind == "resumed" else kind, rid, change_id, data)
 
-            job = Transfer(self.download_dir, manifest, stg["url"], stg.get("transfer_options"), on_event=on_event)
+            def keep_going():
+                now = self.read().get("staging") or {}
+                return now.get("release") == rid and now.get("status") == "staging"
+
+            job = Transfer(
+                self.download_dir,
+                manifest,
+                stg["url"],
+                stg.get("transfer_options"),
+                on_event=on_event,
+                keep_going=keep_going,
+            )
             try:
                 progress = job.run(deadline=stg.get("deadline"))
                 artifact = os.path.join(self.download_dir, "artifact.part")
                 slots.unpack(artifact, manifest, self.root, stg["slot"], rid)
+            except Superseded:
+                return "superseded"
             except DeadlineExceeded as exc:
                 self._staging_end(rid, "deadline", "staging_expired", {"reason": str(exc)}, str(exc))
                 return "deadline"

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from . import fsutil
 from . import manifest as mf
-from .errors import DeadlineExceeded, IntegrityError, SourceError
+from .errors import DeadlineExceeded, EdgeError, IntegrityError, SourceError
 
 STATE_FILE = "transfer.json"
 PART_FILE = "artifact.part"
@@ -46,7 +46,7 @@ def _now_text():
 class Transfer(object):
     """The download of one release's artifact into workdir/artifact.part."""
 
-    def __init__(self, workdir, manifest, url, options=None, on_event=None, sleep=time.sleep):
+    def __init__(self, workdir, manifest, url, options=None, on_event=None, sleep=time.sleep, keep_going=None):
         self.workdir = workdir
         self.manifest = manifest
         self.url = url
@@ -54,6 +54,8 @@ class Transfer(object):
         self.options.update({k: v for k, v in (options or {}).items() if v is not None})
         self.on_event = on_event or (lambda kind, data: None)
         self.sleep = sleep
+        # Asked before every chunk: False when the device no longer wants this release (a newer staging).
+        self.keep_going = keep_going or (lambda: True)
         self.part_path = os.path.join(workdir, PART_FILE)
         self.state_path = os.path.join(workdir, STATE_FILE)
         art = manifest["artifact"]
@@ -167,6 +169,8 @@ class Transfer(object):
         partial = bytearray()
         with open(self.part_path, "r+b") as part:
             while index < len(self.chunks):
+                if not self.keep_going():
+                    raise Superseded("the staging of this release was replaced; stopping at chunk %d" % index)
                 if deadline is not None and time.time() >= deadline:
                     raise DeadlineExceeded(
                         "transfer deadline reached with %d of %d chunks verified; it resumes from byte %d next time"
@@ -290,6 +294,12 @@ class Transfer(object):
                 "the assembled artifact (%d bytes, sha256 %s) does not match the manifest (%d bytes, sha256 %s)"
                 % (size, digest.hexdigest(), self.size, self.manifest["artifact"]["sha256"])
             )
+
+
+class Superseded(EdgeError):
+    """The device asked for another release meanwhile; the resume state is left for whoever comes next."""
+
+    kind = "superseded"
 
 
 class _Transient(Exception):
