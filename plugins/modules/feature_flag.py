@@ -60,14 +60,14 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Reports what would change, with a diff; nothing is written.
+    description: Reports what would change, with a diff; nothing is written.
   diff_mode:
     support: full
-    details: The file's text before and after.
+    description: The file's text before and after.
   platform:
     platforms: posix
     support: full
-    details: Python 3.8 or later on the target.
+    description: Python 3.8 or later on the target.
 seealso:
   - name: flagd flag definitions
     description: The file format.

@@ -290,7 +290,9 @@ def record_failure(
             "evidence": dict(evidence or {}),
         }
         events = [] if check_mode else [_event(ledger, FAILURE, service, data)]
-        state.failures.append({"time": now.isoformat(), **{k: data[k] for k in ("kind", "count", "change_id", "reason")}})
+        state.failures.append(
+            {"time": now.isoformat(), **{k: data[k] for k in ("kind", "count", "change_id", "reason")}}
+        )
         counts = state.counts(thresholds.window, now)
         why = None
         if state.state == "half_open" and change_id is not None and change_id == state.trial:

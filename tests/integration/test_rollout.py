@@ -261,8 +261,8 @@ def test_open_breaker_halts_a_concurrent_rollout_and_refuses_the_next(rollout_la
         stderr=subprocess.STDOUT,
         text=True,
     )
-    bad_out, _ = bad.communicate(timeout=900)
-    good_out, _ = good.communicate(timeout=900)
+    bad_out = bad.communicate(timeout=900)[0]
+    good_out = good.communicate(timeout=900)[0]
     print(bad_out[-3000:], good_out[-3000:])
     assert bad.returncode != 0 and good.returncode != 0
 
@@ -319,7 +319,7 @@ def prometheus_cut(tmp_path):
 
     yield {"join": join, "cut": cut, "restore": restore}
     restore()
-    for _ in range(50):
+    for _attempt in range(50):
         try:
             cgroup.rmdir()
             break
@@ -359,7 +359,7 @@ def test_prometheus_outage_mid_rollout_is_inconclusive_and_halts(rollout_lab, tm
         assert proc.poll() is None, "the run ended before its canary started"
         time.sleep(12)  # the canary is applied and being watched: now Prometheus goes away
         prometheus_cut["cut"]()
-        out, _ = proc.communicate(timeout=600)
+        out = proc.communicate(timeout=600)[0]
     finally:
         prometheus_cut["restore"]()
         if proc.poll() is None:

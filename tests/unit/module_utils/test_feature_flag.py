@@ -114,11 +114,11 @@ def test_write_atomic_replaces_the_inode_and_keeps_the_mode(tmp_path):
 
 def test_the_demo_service_reads_what_apply_writes():
     service = demo_service()
-    new, _ = ff.apply({"flags": {}}, "kill-switch", variants={"on": True, "off": False}, default_variant="on")
+    new = ff.apply({"flags": {}}, "kill-switch", variants={"on": True, "off": False}, default_variant="on")[0]
     assert service.evaluate_flags(json.loads(ff.render(new))) == {"kill-switch": True}
-    off, _ = ff.apply(new, "kill-switch", default_variant="off")
+    off = ff.apply(new, "kill-switch", default_variant="off")[0]
     assert service.evaluate_flags(json.loads(ff.render(off))) == {"kill-switch": False}
-    disabled, _ = ff.apply(new, "kill-switch", enabled=False)
+    disabled = ff.apply(new, "kill-switch", enabled=False)[0]
     assert service.evaluate_flags(json.loads(ff.render(disabled))) == {}
 
 

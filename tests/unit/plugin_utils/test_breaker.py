@@ -185,7 +185,7 @@ def test_thresholds_are_validated():
 def _admit_many(path, change, barrier, out):
     with open_ledger(path, key=KEY, timeout=30) as led:
         barrier.wait()
-        results = [br.admit(led, "demo", change)["allowed"] for _ in range(20)]
+        results = [br.admit(led, "demo", change)["allowed"] for _attempt in range(20)]
         out.put((change, results))
 
 
@@ -201,11 +201,11 @@ def test_concurrent_runs_see_one_state(tmp_path):
     open_ledger(path, key=KEY).close()
     ctx = multiprocessing.get_context("spawn")
     barrier, out = ctx.Barrier(4), ctx.Queue()
-    procs = [ctx.Process(target=_trip, args=(path, barrier, out)) for _ in range(2)]
+    procs = [ctx.Process(target=_trip, args=(path, barrier, out)) for _proc in range(2)]
     procs += [ctx.Process(target=_admit_many, args=(path, f"CHG-{i}", barrier, out)) for i in range(2)]
     for p in procs:
         p.start()
-    results = [out.get(timeout=60) for _ in procs]
+    results = [out.get(timeout=60) for _proc in procs]
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0

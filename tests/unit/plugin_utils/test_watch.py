@@ -19,8 +19,8 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.watch import Wat
 
 REPO = Path(__file__).resolve().parents[3]
 POLICY = load(str(REPO / "docs/examples/policies/demo.yml"))
-RING = ["c1"]
-BASELINE = ["b1", "b2", "b3"]
+RING = ("c1",)
+BASELINE = ("b1", "b2", "b3")
 T0 = 1_800_000_000.0
 
 
@@ -115,7 +115,7 @@ def healthy(metric, host, t):
     }[metric]
 
 
-ALL = ["error_ratio", "mean_latency_seconds", "p99_latency_seconds", "config_valid"]
+ALL = ("error_ratio", "mean_latency_seconds", "p99_latency_seconds", "config_valid")
 
 
 def make(value, clock, ring=RING, baseline=BASELINE, capability="full", names=ALL, **kw):
@@ -137,7 +137,7 @@ def make(value, clock, ring=RING, baseline=BASELINE, capability="full", names=AL
 
 def test_a_healthy_ring_passes_after_the_whole_bake():
     clock = Clock()
-    w, _ = make(healthy, clock)
+    w = make(healthy, clock)[0]
     out = w.run()
     assert out["verdict"] == "pass", out["reason"]
     assert out["polls"] == 13  # t = 0, 5, ..., 60
@@ -155,7 +155,7 @@ def test_a_bad_canary_is_caught_at_the_first_poll_that_sees_it():
             return 0.3
         return healthy(metric, host, t)
 
-    w, _ = make(bad, clock)
+    w = make(bad, clock)[0]
     out = w.run()
     assert out["verdict"] == "breach"
     ev = out["breach"]
@@ -250,7 +250,7 @@ def test_a_ring_host_without_data(strategy, verdict):
             return None
         return healthy(metric, host, t)
 
-    w, _ = make(silent, clock)
+    w = make(silent, clock)[0]
     w.metrics[0].metric = w.metrics[0].metric.__class__(**{**w.metrics[0].metric.__dict__, "nodata": strategy})
     out = w.run()
     assert out["verdict"] == verdict
@@ -264,7 +264,7 @@ def test_nodata_ignore_is_left_out():
     def silent(metric, host, t):
         return None if metric == "p99_latency_seconds" else healthy(metric, host, t)
 
-    w, _ = make(silent, clock)
+    w = make(silent, clock)[0]
     w.metrics[2].metric = w.metrics[2].metric.__class__(**{**w.metrics[2].metric.__dict__, "nodata": "ignore"})
     assert w.run()["verdict"] == "pass"
 
