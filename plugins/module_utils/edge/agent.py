@@ -92,7 +92,7 @@ def spawn(root_dir, command, app, python=None):
     env.pop("ANSIBLE_MODULE_ARGS", None)
     log = os.open(os.path.join(root_dir, app, "agent.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # pylint: disable=ansible-bad-function
             [python or sys.executable, "-m", PACKAGE + ".agent", command, root_dir, app],
             cwd="/",
             env=env,
