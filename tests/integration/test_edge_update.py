@@ -259,9 +259,17 @@ def edge(lab, tmp_path_factory):
         "ledger": work / "ledger.db",
         "addr": {h: lab.host(h).address for h in HOSTS},
     }
+    # The playbooks inherit the environment; the key is put back afterwards so other tests do not see it.
+    saved = os.environ.get("CHANGEWARD_LEDGER_KEY")
     os.environ["CHANGEWARD_LEDGER_KEY"] = "edge-test-ledger-key-0123456789"
-    yield env
-    lab.clear_faults(",".join(HOSTS))
+    try:
+        yield env
+    finally:
+        if saved is None:
+            os.environ.pop("CHANGEWARD_LEDGER_KEY", None)
+        else:
+            os.environ["CHANGEWARD_LEDGER_KEY"] = saved
+        lab.clear_faults(",".join(HOSTS))
 
 
 @pytest.fixture
