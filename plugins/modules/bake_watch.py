@@ -11,9 +11,9 @@ version_added: "0.1.0"
 author: changeward maintainers (!UNKNOWN)
 description:
   - While a ring bakes, polls the tolerance policy's critical metrics (or O(metrics)) every O(interval) for each
-    ring host (instant queries, the policy's C(${selector}) filled with the ring's hosts) and compares it with a reference - the
-    median of the baseline hosts (O(baseline_hosts), the hosts the change has not reached) at the same instant, or
-    without baseline hosts the ring's own value at O(since), before the change.
+    ring host (instant queries, the policy's C(${selector}) filled with the ring's hosts) and compares it with a
+    reference - the median of the baseline hosts (O(baseline_hosts), the hosts the change has not reached) at
+    the same instant, or without baseline hosts the ring's own value at O(since), before the change.
   - A host breaches a metric when its value is beyond the reference plus the metric's allowance in its bad
     direction. The policy's allowances are tightened for the ring's strictest C(rollback_capability) as the canary
     judge does (docs/tolerance-policy.md). A critical metric breaches after O(critical_polls) poll(s) in a row,
