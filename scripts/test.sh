@@ -15,22 +15,29 @@ step() {  # step NAME CMD...: run, time, remember failures, go on so one run sho
 teardown() { PYTHONPATH=tests/lab .venv/bin/python -m cwlab down >/dev/null 2>&1 || true; }
 trap teardown EXIT
 
-# sanity builds its own virtual environments and is CPU-heavy but independent of the lab: run it
-# beside the lint and unit steps, and collect its result before the integration tests start.
-( bash scripts/sanity.sh .venv > build/logs/sanity-2.19.log 2>&1; echo $? > build/logs/sanity-2.19.rc ) &
-sanity_pid=$!
+# sanity (on both ansible-core versions) builds its own virtual environments and is CPU-heavy but
+# independent of the lab: run it beside the lint and unit steps, and collect its result before the
+# timing-sensitive integration tests start.
+sanity_bg() {  # sanity_bg VENV LABEL
+  ( bash scripts/sanity.sh "$1" > "build/logs/sanity-$2.log" 2>&1; echo $? > "build/logs/sanity-$2.rc" ) &
+  sanity_pids+=($!)
+}
+sanity_pids=()
+sanity_cores=(.venv:2.19)
+[ -x .venv313/bin/ansible-test ] && sanity_cores+=(.venv313:2.21)
+for vc in "${sanity_cores[@]}"; do sanity_bg "${vc%%:*}" "${vc##*:}"; done
 
 step ruff bash -c '.venv/bin/ruff check plugins tests scripts bench && .venv/bin/ruff format --check plugins tests scripts bench'
 step ansible-lint env PATH="$PWD/.venv/bin:$PATH" ansible-lint --offline --profile production
-step unit .venv/bin/python -m pytest tests/unit -q -p no:cacheprovider
+step unit .venv/bin/python -m pytest tests/unit -q -p no:cacheprovider -n 2
 step build-and-install bash -c 'rm -rf build/dist && mkdir -p build/dist && .venv/bin/ansible-galaxy collection build --force --output-path build/dist . >/dev/null && bash scripts/install-check.sh .venv'
 
-wait "$sanity_pid"
-echo "== sanity (ansible-core 2.19)"; tail -n 25 build/logs/sanity-2.19.log
-[ "$(cat build/logs/sanity-2.19.rc)" = 0 ] && echo "== sanity 2.19: ok" || { echo "== sanity 2.19: FAILED"; failed+=("sanity-2.19"); }
-if [ -x .venv313/bin/ansible-test ]; then
-  step "sanity (ansible-core 2.21)" bash scripts/sanity.sh .venv313
-fi
+wait "${sanity_pids[@]}"
+for vc in "${sanity_cores[@]}"; do
+  core=${vc##*:}
+  echo "== sanity (ansible-core $core)"; grep -E "^(ERROR|FATAL)|Running sanity test" "build/logs/sanity-$core.log" | tail -n 40
+  if [ "$(cat "build/logs/sanity-$core.rc")" = 0 ]; then echo "== sanity $core: ok"; else echo "== sanity $core: FAILED"; failed+=("sanity-$core"); fi
+done
 
 step integration .venv/bin/python -m pytest tests/integration -q -p no:cacheprovider -rs
 
