@@ -92,7 +92,7 @@ class Run:
     def tick(self):
         if self.deadline is not None and self.elapsed() > self.deadline:
             raise DeadlineExceeded(
-                "rollback passed its deadline of %ss after %.1fs; rerun to complete it"
+                "rollback passed its deadline of %ss after %.3fs; rerun to complete it"
                 % (self.deadline, self.elapsed()),
                 elapsed=self.elapsed(),
                 deadline=self.deadline,
@@ -684,7 +684,7 @@ def rollback(
     late = deadline_seconds is not None and state.elapsed() > deadline_seconds
     reason = None
     if late:
-        reason = "rollback took %.1fs, past its deadline of %ss" % (state.elapsed(), deadline_seconds)
+        reason = "rollback took %.3fs, past its deadline of %ss" % (state.elapsed(), deadline_seconds)
     elif not ok:
         reason = "%d item(s) do not match the snapshot after rollback" % (
             len(problems) or len(state.failed) + len(state.cannot_restore)
