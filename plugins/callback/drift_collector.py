@@ -23,7 +23,8 @@ description:
   - Diffs are masked for secret patterns and never kept for C(no_log) tasks.
   - With O(detailed_exitcode), ansible-playbook exits like C(terraform plan -detailed-exitcode) - 0 in sync,
     2 drift, 1 anything unknown or any error - from the last drift report of the run (or, without one, from the
-    collected evidence alone).
+    collected evidence alone). A run with neither keeps Ansible's own exit code. When the last
+    C(drift_report) is a remediation plan or verification (drift_remediation.yml), success is 0.
 requirements:
   - enabled in C(callbacks_enabled) (or C(ANSIBLE_CALLBACKS_ENABLED=changeward.hybrid.drift_collector))
 options:
@@ -161,9 +162,12 @@ class CallbackModule(CallbackBase):
         task, host = result.task, result.host.get_name()
         info = _task_info(task, handler=isinstance(task, Handler), in_check_run=self.check_play)
         data = result.result
-        if info["action"] in REPORT_ACTIONS and str((task.args or {}).get("phase", "report")) == "report":
+        if info["action"] in REPORT_ACTIONS and status != "skipped":
+            # the last drift_report of the run decides: a report its exit code; a remediation plan or
+            # verification that succeeded 0 (deferred and manual hosts are recorded, not failures)
             self.report_seen = True
-            code = data.get("exit_code") if status == "ok" else None
+            phase = str((task.args or {}).get("phase", "report"))
+            code = (data.get("exit_code") if phase == "report" else 0) if status == "ok" else None
             self.report_exit = code if code in (0, 1, 2) else 1
         if status == "failed" and not ignored and not info["check_mode"]:
             # a failure outside the check itself (the report, a gate, ...): the run is in error
@@ -199,15 +203,17 @@ class CallbackModule(CallbackBase):
             # the report then finds no (or stale) evidence and fails closed; say why here
             self._display.warning("drift_collector: cannot write %s: %s" % (self.path, exc.strerror))
 
-    def exit_code(self):
-        """0 / 2 / 1 for the run: the last report's code, else the evidence alone; any other failure is 1."""
+    def exit_code(self, ansible_code):
+        """0 / 2 / 1 for the run: the last report's code, else the evidence alone; any other failure is 1.
+
+        A run with neither (not a drift run at all) keeps Ansible's own code."""
         if self.report_seen:
             code = self.report_exit if self.report_exit is not None else 1
         elif self.collector.hosts:
             states = [host_status(h) for h in self.collector.hosts.values()]
             code = 1 if "unknown" in states else 2 if "drifted" in states else 0
         else:
-            code = 1
+            return ansible_code
         return 1 if self.failed_outside else code
 
 
@@ -224,7 +230,7 @@ def _install_exit_hook(callback):
         if os.getpid() == pid and getattr(drift_exit, "armed", True):
             drift_exit.armed = False
             code = status if isinstance(status, int) else (0 if status is None else 1)
-            status = callback.exit_code() if code in (0, 2, 4) else 1
+            status = callback.exit_code(code) if code in (0, 2, 4) else 1
         return original(status)
 
     sys.exit = drift_exit

@@ -135,3 +135,13 @@ def test_check_detector_without_the_callback_fails_closed(tmp_path):
     assert proc.returncode != 0
     assert "needs the drift_collector callback" in proc.stdout
     assert not (tmp_path / "reports" / "latest.json").exists()
+
+
+def test_a_run_that_is_not_about_drift_keeps_ansibles_exit_code(tmp_path):
+    setup(tmp_path, ["h-sync"])
+    plain = [{"name": "plain", "hosts": "all", "gather_facts": False, "tasks": [{"ansible.builtin.ping": {}}]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(plain))
+    assert run(tmp_path).returncode == 0
+    plain[0]["tasks"].append({"ansible.builtin.fail": {"msg": "broken"}})
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(plain))
+    assert run(tmp_path).returncode == 2
