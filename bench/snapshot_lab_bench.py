@@ -234,7 +234,8 @@ def bench(lab: Lab, workdir: Path, hosts: list[str], files: int, size: int, roun
             "ratio_rollback_to_apply": round(med(rollback_all) / med(t["apply"]), 2),
             "ratio_rollback_to_durable_apply": round(med(rollback_all) / med(t["apply_durable"]), 2),
         }
-    on_hosts(hosts, lambda h: subprocess.run(lab.ssh_argv(h, f"rm -rf {BASE}"), capture_output=True, timeout=120))
+    cleanup = f"rm -rf {BASE}; rmdir {os.path.dirname(BASE)} 2>/dev/null || true"
+    on_hosts(hosts, lambda h: subprocess.run(lab.ssh_argv(h, cleanup), capture_output=True, timeout=120))
     return {
         "hosts": hosts_out,
         "snapshot_wall_seconds": round(snap_wall, 3),
