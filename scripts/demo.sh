@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# make demo: bring the lab up, put the edge hosts on a flaky link, run the main job over SSH on every
-# host and print what ran where. The lab is torn down afterwards unless KEEP_LAB=1.
+# make demo: bring the lab up, put the edge hosts on a flaky link, and run the main job
+# (playbooks/change.yml) on every host through scripts/demo_rollout.sh:
+#   (a) a good release reaches every ring across cloud, on-prem and edge,
+#   (b) a bad release is caught at the canary ring, rolled back, the breaker opened, the outcome recorded,
+#   (c) a second rollout is refused while the breaker is open, (d) only an authorised person half-opens it.
+# Each step prints what happened ring by ring and what ran where. The lab is torn down afterwards
+# unless KEEP_LAB=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOSTS=${HOSTS:-12}
-VERSION=${DEMO_VERSION:-1.1.$(date +%s)}
 lab() { PYTHONPATH=tests/lab .venv/bin/python -m cwlab "$@"; }
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 
@@ -16,6 +20,9 @@ echo "== lab: $HOSTS hosts"
 lab up --hosts "$HOSTS"
 echo "== edge hosts on a flaky link"
 lab fault set edge --profile flaky
-lab status
-echo "== main job: playbooks/change.yml (release $VERSION)"
-.venv/bin/ansible-playbook playbooks/change.yml -e "changeward_release_version=$VERSION"
+lab status || true
+bash scripts/demo_rollout.sh
+echo
+echo "== auditor: verify the demo's ledger (hash chain and signed checkpoints)"
+CHANGEWARD_LEDGER_KEY=$(cat build/demo-rollout/ledger.key) .venv/bin/ansible-playbook playbooks/audit_verify.yml \
+  -e ledger_src=build/demo-rollout/ledger.db | grep -E '"(valid|events|problems)"|msg' || true
