@@ -211,14 +211,18 @@ def _host_ok(stdout, host):
 
 
 def synchronize_available():
+    """ansible-doc exits 0 even for a module it cannot find; its JSON output is empty then."""
     proc = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "ansible-doc"), "-t", "module", "ansible.posix.synchronize"],
+        [str(REPO / ".venv" / "bin" / "ansible-doc"), "-t", "module", "-j", "ansible.posix.synchronize"],
         cwd=REPO,
         env=h.ansible_env(),
         capture_output=True,
         text=True,
     )
-    return proc.returncode == 0
+    try:
+        return proc.returncode == 0 and bool(json.loads(proc.stdout or "{}"))
+    except ValueError:
+        return False
 
 
 def main():
