@@ -182,6 +182,7 @@ def copy_phase(lab, rel, schedule_args, loss, rate, limit):
                 capture_output=True,
                 text=True,
                 timeout=max(60, limit - (time.time() - t0) + 120),
+                check=False,
             )
             for host in list(pending):
                 if _host_ok(proc.stdout, host):
@@ -218,6 +219,7 @@ def synchronize_available():
         env=h.ansible_env(),
         capture_output=True,
         text=True,
+        check=False,
     )
     try:
         return proc.returncode == 0 and bool(json.loads(proc.stdout or "{}"))

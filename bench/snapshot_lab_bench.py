@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Snapshot and rollback on real lab hosts: 1,000 files / 100 MB per host, on one host and on several
 hosts at once, and the ratio of rollback time to the time of applying the change (target at most 1.2).
 
@@ -182,7 +181,10 @@ def module_run(lab: Lab, workdir: Path, hosts: list[str], module: str, args: dic
 
 def bench(lab: Lab, workdir: Path, hosts: list[str], files: int, size: int, rounds: int, tag: str) -> dict:
     """Build, snapshot, then `rounds` x (apply, rollback) x (plain, durable) on all hosts at once."""
-    on_hosts(hosts, lambda h: subprocess.run(lab.ssh_argv(h, f"rm -rf {BASE}"), capture_output=True, timeout=120))
+    on_hosts(
+        hosts,
+        lambda h: subprocess.run(lab.ssh_argv(h, f"rm -rf {BASE}"), capture_output=True, timeout=120, check=False),
+    )
     on_hosts(hosts, lambda h: host_py(lab, h, "build", TREE, files, size))
     before = on_hosts(hosts, lambda h: host_py(lab, h, "digest", TREE, files, size)["digest"])
     change_id = f"BENCH-{tag}-{int(time.time())}"
@@ -215,7 +217,7 @@ def bench(lab: Lab, workdir: Path, hosts: list[str], files: int, size: int, roun
                     raise SystemExit(f"{tag} round {rnd}: rollback on {h} did not restore the tree")
                 per_host[h]["apply_durable" if durable else "apply"].append(applied[h]["apply_seconds"])
                 per_host[h]["rollback_durable" if durable else "rollback"].append(rb[h]["duration_seconds"])
-    idle, _ = module_run(
+    idle, _unused = module_run(
         lab, workdir, hosts, "changeward.hybrid.rollback", {"change_id": change_id, "store": STORE}, f"{tag}-noop"
     )
     med = statistics.median
@@ -235,7 +237,7 @@ def bench(lab: Lab, workdir: Path, hosts: list[str], files: int, size: int, roun
             "ratio_rollback_to_durable_apply": round(med(rollback_all) / med(t["apply_durable"]), 2),
         }
     cleanup = f"rm -rf {BASE}; rmdir {os.path.dirname(BASE)} 2>/dev/null || true"
-    on_hosts(hosts, lambda h: subprocess.run(lab.ssh_argv(h, cleanup), capture_output=True, timeout=120))
+    on_hosts(hosts, lambda h: subprocess.run(lab.ssh_argv(h, cleanup), capture_output=True, timeout=120, check=False))
     return {
         "hosts": hosts_out,
         "snapshot_wall_seconds": round(snap_wall, 3),

@@ -144,7 +144,9 @@ def run_playbook(path, extra_vars, timeout=900, limit=None):
     argv = [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(path), "-e", "@" + _vars_file(extra_vars)]
     if limit:
         argv += ["-l", limit]
-    return subprocess.run(argv, cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        argv, cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def _vars_file(data):
@@ -187,6 +189,7 @@ def edge_update(hosts, timeout=300, **args):
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,
     )
     results = {}
     for host in hosts:

@@ -49,7 +49,7 @@ SCOPE = {
     "services": ["snaplab-svc"],
     "verify_commands": [{"name": "pkg-version", "cmd": f"cat {ROOT}/pkg/VERSION"}],
 }
-FINGERPRINT_PATHS = [f"{ROOT}/app", f"{ROOT}/pkg", f"{ROOT}/new", "/etc/init.d/snaplab-svc"]
+FINGERPRINT_PATHS = (f"{ROOT}/app", f"{ROOT}/pkg", f"{ROOT}/new", "/etc/init.d/snaplab-svc")
 
 INIT_SCRIPT = """#!/bin/sh
 ### BEGIN INIT INFO
@@ -482,7 +482,7 @@ def test_rollback_after_a_half_failed_change(lab, workdir, debs):
     change_id = f"CHG-SNAPLAB-HALF-{uuid.uuid4().hex[:8]}"
     on_hosts(HALF, lambda h: ssh(lab, h, setup_script(debs)))
     before = on_hosts(HALF, lambda h: fingerprint(lab, h))
-    first, _ = run_play(
+    first, _unused = run_play(
         lab,
         workdir,
         HALF,
@@ -495,7 +495,7 @@ def test_rollback_after_a_half_failed_change(lab, workdir, debs):
         extra_vars={"snaplab_fail_half": True},
     )
     mid = on_hosts(HALF, lambda h: fingerprint(lab, h))
-    second, _ = run_play(
+    second, _unused = run_play(
         lab,
         workdir,
         HALF,
@@ -587,7 +587,7 @@ def test_sigkill_during_rollback_then_rerun_restores(lab, workdir):
         "register": "snap",
         "ignore_errors": True,
     }
-    snapped, _ = run_play(lab, workdir, [KILL_HOST], [snap_task], "kill-snapshot")
+    snapped, _unused = run_play(lab, workdir, [KILL_HOST], [snap_task], "kill-snapshot")
     assert snapped[KILL_HOST]["snap"]["captured"]["files"] == BIG_FILES, snapped
     ssh(lab, KILL_HOST, BIG_CHANGE, timeout=300)
     changed = fingerprint(lab, KILL_HOST, paths=[f"{ROOT}/big"])
@@ -606,7 +606,7 @@ def test_sigkill_during_rollback_then_rerun_restores(lab, workdir):
     # A command killed by a signal makes ssh exit 255, which Ansible's SSH retries (ansible.cfg) would
     # answer by running the module again - completing the rollback in the same task. Here the rerun
     # is a separate step, so this run gets no retries.
-    killed, _ = run_play(
+    killed, _unused = run_play(
         lab,
         workdir,
         [KILL_HOST],
@@ -624,7 +624,7 @@ def test_sigkill_during_rollback_then_rerun_restores(lab, workdir):
     partial = fingerprint(lab, KILL_HOST, paths=[f"{ROOT}/big"])
     assert partial not in (before, changed)
 
-    rerun, _ = run_play(lab, workdir, [KILL_HOST], [rollback_task(change_id, "rb")], "kill-rerun")
+    rerun, _unused = run_play(lab, workdir, [KILL_HOST], [rollback_task(change_id, "rb")], "kill-rerun")
     rb = rerun[KILL_HOST]["rb"]
     assert rb.get("failed") is not True and rb["verified"] is True, rb
     assert rb["resumed"] is True and rb["changed"] is True
@@ -651,7 +651,7 @@ mount -t tmpfs -o size=1m,mode=0700 tmpfs {tiny}
     )
     try:
         snap = {"change_id": change_id, "scope": {"paths": [f"{ROOT}/bulk"]}, "store": f"{tiny}/store"}
-        result, _ = run_play(
+        result, _unused = run_play(
             lab,
             workdir,
             [TINY_HOST],

@@ -124,7 +124,7 @@ def test_manifest_signature_is_verified_on_the_controller(tmp_path):
     from edgehelpers import keypair, release, sign
 
     key, pem = keypair()
-    other, _ = keypair()
+    other, _unused = keypair()
     _data, text = release(tmp_path)
     _manifest, rid, key_id = edge_rollout.verify_manifest(text, sign(key, text), pem)
     assert rid.startswith("demo-1.0.0-") and key_id.startswith("ed25519-")
