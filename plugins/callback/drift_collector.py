@@ -7,7 +7,7 @@ name: drift_collector
 type: aggregate
 short_description: Collect drift evidence from a check + diff run, per host
 version_added: "0.1.0"
-author: changeward maintainers
+author: changeward maintainers (!UNKNOWN)
 description:
   - Collects, for every host, the tasks run in check mode (C(--check), or C(check_mode=true) on a play or task)
     that would change something, with their diffs, and the tasks that could not be evaluated - a module without
@@ -220,8 +220,9 @@ class CallbackModule(CallbackBase):
 def _install_exit_hook(callback):
     """Replace ansible-playbook's final exit status by the drift exit code.
 
-    Ansible ends with sys.exit(code) after every callback and cleanup has run; wrapping sys.exit (in this
-    process only) changes nothing else. Ansible's own errors (1, 5, 99, 250, ...) stay an error (1).
+    ansible-playbook ends by passing its code to the interpreter's exit function, after every callback and
+    cleanup has run; wrapping that function (in this process only) changes nothing else. Ansible's own
+    errors (1, 5, 99, 250, ...) stay an error (1).
     """
     original = sys.exit
     pid = os.getpid()

@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 module: drift_report
 short_description: Build the drift report, record it in the ledger, plan and verify remediation
 version_added: "0.1.0"
-author: changeward maintainers
+author: changeward maintainers (!UNKNOWN)
 description:
   - Runs on the controller (it is an action plugin). Three phases share one report model.
   - V(report) builds one report from the two detectors - the C(changeward.hybrid.drift_scan) results

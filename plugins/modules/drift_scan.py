@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 module: drift_scan
 short_description: Compare a host with a declared baseline in one module call
 version_added: "0.1.0"
-author: changeward maintainers
+author: changeward maintainers (!UNKNOWN)
 description:
   - Checks a declared baseline on the target in one pass and returns item-level differences - files (type,
     sha256, mode, owner, group, link target), directory trees (declared entries, and with C(exact) anything
@@ -123,7 +123,7 @@ checked:
   returned: success
   type: dict
   sample: {file: 6, package: 1, service: 1, sysctl: 1, port: 1, user: 0}
-items:
+checked_total:
   description: Total number of items compared.
   returned: success
   type: int

@@ -14,7 +14,7 @@ def scan(baseline, run=no_runner, root="/", timeout=20, path=None):
     """Compare the host (or a scratch ``root``) with ``baseline``.
 
     Returns ``status`` (in_sync | drifted | unknown), ``findings`` (class, item, attribute, expected,
-    actual), ``unknown`` (class, item, reason), ``checked`` (items per class), ``items``,
+    actual), ``unknown`` (class, item, reason), ``checked`` (items per class), ``checked_total``,
     ``baseline_sha256`` and ``elapsed``. Raises BaselineError for a malformed baseline.
     """
     started = time.monotonic()
@@ -32,7 +32,7 @@ def scan(baseline, run=no_runner, root="/", timeout=20, path=None):
         "findings": out.drift,
         "unknown": out.unknown,
         "checked": out.checked,
-        "items": sum(out.checked.values()),
+        "checked_total": sum(out.checked.values()),
         "baseline_sha256": digest(spec),
         "elapsed": round(time.monotonic() - started, 4),
     }

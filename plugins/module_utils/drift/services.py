@@ -105,7 +105,7 @@ def check_lsb(out, services, run, timeout, root="/"):
 def check_services(out, services, run, timeout=20, root="/", path=None):
     if not services:
         return
-    for _ in services:
+    for _spec in services:
         out.count("service")
     if systemd_running(root):
         systemctl = which("systemctl", path)

@@ -90,7 +90,7 @@ def scan_evidence(result) -> dict:
                 "reason": str(u.get("reason")),
             }
         )
-    if ev["findings"] == [] and ev["unknown"] == [] and not result.get("items"):
+    if ev["findings"] == [] and ev["unknown"] == [] and not result.get("checked_total"):
         ev["unknown"].append(
             {"detector": "scan", "class": "host", "item": "-", "reason": "the baseline declared nothing to compare"}
         )
@@ -183,7 +183,7 @@ def build_report(
         status = "drifted" if drift else "unknown" if unknown else "in_sync"
         per_detector = {}
         for ev in evidence:
-            left, _, _ = acc.apply(host, ev["findings"], acceptances)
+            left = acc.apply(host, ev["findings"], acceptances)[0]
             per_detector[ev["detector"]] = "drifted" if left else "unknown" if ev["unknown"] else "in_sync"
         hosts[host] = {
             **location(labels),

@@ -50,7 +50,13 @@ def run_scans(tmp_path, baselines, check=False):
         str(book),
     ]
     proc = subprocess.run(
-        cmd + (["--check"] if check else []), cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        cmd + (["--check"] if check else []),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert out.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(out.read_text())
@@ -65,7 +71,7 @@ def test_module_finds_drift_and_reports_in_sync(tmp_path):
     malformed = {"files": [{"path": "relative/path"}]}
     for check in (False, True):
         r = run_scans(tmp_path, [good, bad, malformed], check=check)
-        assert r["r0"]["status"] == "in_sync" and r["r0"]["changed"] is False and r["r0"]["items"] == 1
+        assert r["r0"]["status"] == "in_sync" and r["r0"]["changed"] is False and r["r0"]["checked_total"] == 1
         assert r["r1"]["status"] == "drifted"
         assert [(f["attribute"], f["actual"]) for f in r["r1"]["findings"]] == [("mode", "0640"), ("state", "absent")]
         assert r["r2"]["failed"] is True and r["r2"]["error"] == "BaselineError" and "files[0].path" in r["r2"]["msg"]

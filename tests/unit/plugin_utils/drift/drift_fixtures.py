@@ -19,7 +19,7 @@ def scan(findings=(), unknown=(), items=5):
         "status": "drifted" if findings else "unknown" if unknown else "in_sync",
         "findings": list(findings),
         "unknown": list(unknown),
-        "items": items,
+        "checked_total": items,
     }
 
 
