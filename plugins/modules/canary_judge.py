@@ -150,24 +150,6 @@ options:
   prometheus_url:
     description: Base URL of the Prometheus HTTP API, e.g. V(http://prometheus:9090). Needed for metrics with queries.
     type: str
-  prometheus_token:
-    description: Bearer token for Prometheus. Never logged or returned.
-    type: str
-  prometheus_timeout:
-    description: Seconds each HTTP attempt may take.
-    type: float
-    default: 10
-  prometheus_retries:
-    description: Extra attempts after a connection error, timeout or HTTP 5xx, with exponential back-off from 0.5 s.
-    type: int
-    default: 2
-  validate_certs:
-    description: Verify the TLS certificate of Prometheus.
-    type: bool
-    default: true
-  ca_path:
-    description: CA bundle to verify Prometheus' certificate with.
-    type: path
   canary_selector:
     description: Label matchers for the canary hosts, put in place of C(${selector}), e.g. V(instance=~"web-1:.*").
     type: str
@@ -205,6 +187,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - changeward.hybrid.prometheus
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 attributes:

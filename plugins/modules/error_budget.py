@@ -81,29 +81,12 @@ options:
   prometheus_url:
     description: Base URL of the Prometheus HTTP API. Needed unless O(error_ratios) is given.
     type: str
-  prometheus_token:
-    description: Bearer token for Prometheus. Never logged or returned.
-    type: str
-  prometheus_timeout:
-    description: Seconds each HTTP attempt may take.
-    type: float
-    default: 10
-  prometheus_retries:
-    description: Extra attempts after a connection error, timeout or HTTP 5xx, with exponential back-off from 0.5 s.
-    type: int
-    default: 2
-  validate_certs:
-    description: Verify the TLS certificate of Prometheus.
-    type: bool
-    default: true
-  ca_path:
-    description: CA bundle to verify Prometheus' certificate with.
-    type: path
   report_only:
     description: Return a V(refuse) decision without failing the task. Errors fail the task either way.
     type: bool
     default: false
 extends_documentation_fragment:
+  - changeward.hybrid.prometheus
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 attributes:

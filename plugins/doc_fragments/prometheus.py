@@ -1,0 +1,27 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+
+class ModuleDocFragment:
+    """Connection options shared by every plugin that queries Prometheus."""
+
+    DOCUMENTATION = r"""
+options:
+  prometheus_token:
+    description: Bearer token for Prometheus. Never logged or returned.
+    type: str
+  prometheus_timeout:
+    description: Seconds each HTTP attempt may take.
+    type: float
+    default: 10
+  prometheus_retries:
+    description: Extra attempts after a connection error, timeout or HTTP 5xx, with exponential back-off from 0.5 s.
+    type: int
+    default: 2
+  validate_certs:
+    description: Verify the TLS certificate of Prometheus.
+    type: bool
+    default: true
+  ca_path:
+    description: CA bundle to verify Prometheus' certificate with.
+    type: path
+"""
