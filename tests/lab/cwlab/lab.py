@@ -298,6 +298,7 @@ class Lab:
         need_ssh = {s.name: s for s in specs}
         need_http = dict(need_ssh)
         prom_ready = not prometheus
+        need_scrapes: set[str] = {s.name for s in specs} if prometheus else set()
         with ThreadPoolExecutor(max_workers=16) as pool:
             while True:
                 ssh_res = dict(zip(need_ssh, pool.map(lambda s: probe_ssh(s.address), need_ssh.values()), strict=True))
@@ -311,7 +312,10 @@ class Lab:
                     if code is not None:
                         need_http.pop(name)
                 prom_ready = prom_ready or prom.is_ready()
-                if not need_ssh and not need_http and prom_ready:
+                if prometheus and prom_ready and not need_http:
+                    # Ready means every demo target has been scraped twice, so rate() has data.
+                    need_scrapes = prom.hosts_without_rates([s.name for s in specs])
+                if not need_ssh and not need_http and prom_ready and not need_scrapes:
                     return
                 state = self._read_state() or {"hosts": {}}
                 dead = [
@@ -329,6 +333,8 @@ class Lab:
             problems.append("sshd not answering on " + ", ".join(sorted(need_ssh)))
         if need_http:
             problems.append("demo service not answering on " + ", ".join(sorted(need_http)))
+        if need_scrapes and prom_ready:
+            problems.append("Prometheus has not scraped twice yet: " + ", ".join(sorted(need_scrapes)))
         if not prom_ready:
             problems.append(f"Prometheus not ready at {prom.URL} (see {self.prom_dir / 'prometheus.log'})")
         logs = f"{self.hosts_dir}/<host>/console.log"

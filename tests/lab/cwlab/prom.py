@@ -82,3 +82,17 @@ def query(expr: str, timeout: float = 5.0) -> list[dict]:
     if body.get("status") != "success":
         raise RuntimeError(f"prometheus query {expr!r} failed: {body}")
     return body["data"]["result"]
+
+
+def hosts_without_rates(names: list[str], samples: int = 2) -> set[str]:
+    """Hosts whose demo target Prometheus has not yet scraped successfully `samples` times.
+
+    rate() needs two samples per series, so a gate querying a freshly started lab would otherwise see
+    "no data" (and rightly refuse). Any API error counts as "not yet" for every host.
+    """
+    try:
+        rows = query('sum by (host) (sum_over_time(up{job="demo"}[10m]))')  # successful scrapes
+    except (OSError, RuntimeError, ValueError):
+        return set(names)
+    have = {r["metric"].get("host"): float(r["value"][1]) for r in rows}
+    return {n for n in names if have.get(n, 0.0) < samples}
