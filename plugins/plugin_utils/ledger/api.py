@@ -208,7 +208,9 @@ class Ledger:
             raise LedgerInvalidInput(f"event {event['id']} is {len(body)} bytes; the limit is {MAX_EVENT_BYTES}")
         return event, body
 
-    def _append_locked(self, cur, prepared) -> list:
+    def _append_locked(self, cur, prepared, seal: bool = False) -> list:
+        # seal: also sign the last event (when a key is at hand), so a closed change is covered by a
+        # checkpoint at once instead of waiting for the next multiple of the interval.
         seq, prev = self.backend.checked_head(cur)
         rows, results, checkpoints = [], [], []
         for event, body in prepared:
@@ -228,7 +230,10 @@ class Ledger:
                 )
             )
             cp = None
-            if self.checkpoint_interval and seq % self.checkpoint_interval == 0:
+            last = len(results) == len(prepared) - 1
+            if (self.checkpoint_interval and seq % self.checkpoint_interval == 0) or (
+                seal and last and self.signer is not None
+            ):
                 cp = self._sign(seq, h)
                 checkpoints.append(cp)
             results.append(Appended(seq, h, event["id"], cp))
@@ -288,7 +293,7 @@ class Ledger:
                 raise LedgerInvalidInput(f"change {change_id!r} is not in the ledger")
             record = change(json.loads(body)["data"]["record"])
             event = new_event(event_type, change_id, {**(data or {}), "record": record}, source=self.source)
-            return self._append_locked(cur, [self._prepare(event)])[0]
+            return self._append_locked(cur, [self._prepare(event)], seal=event_type == CHANGE_CLOSED)[0]
 
     def get_change(self, change_id: str) -> dict | None:
         """The current state of a change record (from its latest record event), or None."""

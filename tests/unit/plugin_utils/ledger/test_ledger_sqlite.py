@@ -119,6 +119,27 @@ def test_change_record_lifecycle(path):
         ]
 
 
+def test_closing_a_change_seals_it_with_a_signed_checkpoint(path):
+    # Interval 100: without the seal, a short change would end with no checkpoint covering it.
+    with api.open_ledger(path, key=KEY, checkpoint_interval=100) as ledger:
+        ledger.open_change(model.new_record("CHG0008", "standard", "rotate logs", "alice", targets=["web1"]))
+        ledger.append(task_event(2, subject="CHG0008"))
+        assert ledger.checkpoints() == []
+        closed = ledger.close_change("CHG0008", "successful", ["done"])
+        cps = ledger.checkpoints()
+    assert closed.checkpoint is not None and [c["seq"] for c in cps] == [3] == [closed.seq]
+    assert verify_checkpoint(cps[0], load_keys(KEY)) is None
+    report = verify.verify(path, key=KEY)
+    assert report["valid"] and report["signed_through"] == 3 and report["checkpoints"] == 1
+
+
+def test_closing_without_a_key_on_an_unsigned_ledger_takes_no_checkpoint(path):
+    with api.open_ledger(path, checkpoint_interval=0) as ledger:
+        ledger.open_change(model.new_record("CHG0009", "standard", "rotate logs", "alice", targets=["web1"]))
+        assert ledger.close_change("CHG0009", "successful", ["done"]).checkpoint is None
+        assert ledger.checkpoints() == []
+
+
 def test_cursors_only_move_forward_and_not_past_the_head(path):
     with api.open_ledger(path, key=KEY) as ledger:
         ledger.append_many([task_event(i) for i in range(5)])
