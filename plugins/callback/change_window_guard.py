@@ -38,8 +38,8 @@ requirements:
 notes:
   - Relative calendar paths are relative to the directory of the ansible.cfg in use (the working directory when
     there is none).
-  - C(--skip-tags always) also skips the failing task; the blocked batch then runs nothing and the run does not
-    fail.
+  - When the run's tags would skip the failing task (e.g. C(--skip-tags always)), the guard ends the run with
+    exit code 2 instead, so a blocked batch never passes silently.
 options:
   calendars:
     description:
@@ -126,6 +126,7 @@ import time
 
 import yaml
 from ansible import constants as C
+from ansible import context
 from ansible.playbook.block import Block
 from ansible.plugins.callback import CallbackBase
 
@@ -181,6 +182,15 @@ class CallbackModule(CallbackBase):
             return
         self._display.error(f"{GUARD_TASK}: {decision.msg}")
         try:
+            runs = self.stop_task_runs(play, decision.msg)
+        except Exception as exc:  # cannot tell whether the failing task would run: do not rely on it
+            self._display.warning(f"{GUARD_TASK}: could not evaluate the run's tags ({exc})")
+            runs = False
+        if not runs:
+            # --skip-tags always would skip the failing task and the blocked batch would "succeed".
+            self._display.error(f"{GUARD_TASK}: the run's tags would skip the guard's failing task; aborting the run")
+            raise SystemExit(2)
+        try:
             self.stop(play, decision.msg)
         except Exception as exc:
             # The dispatcher turns exceptions into warnings; SystemExit is not caught there and ends the run
@@ -193,10 +203,29 @@ class CallbackModule(CallbackBase):
         name = os.path.basename(self._playbook or "")
         return any(fnmatch.fnmatch(self._playbook or "", p) or fnmatch.fnmatch(name, p) for p in patterns)
 
-    @staticmethod
-    def stop(play, msg):
+    @classmethod
+    def stop_task_runs(cls, play, msg):
+        """True when the run's --tags/--skip-tags let the guard's failing task run."""
+        task = cls.stop_block(play, msg).block[0]
+        only = context.CLIARGS.get("tags") or ["all"]
+        skip = context.CLIARGS.get("skip_tags") or []
+        return task.evaluate_tags(only, skip, all_vars={})
+
+    @classmethod
+    def stop(cls, play, msg):
         """Replace everything the batch would run with one failing task per host."""
-        block = Block.load(
+        block = cls.stop_block(play, msg)
+        play.gather_facts = False
+        play.force_handlers = False
+        play.pre_tasks = [block]
+        play.roles = []
+        play.tasks = []
+        play.post_tasks = []
+        play.handlers = []
+
+    @staticmethod
+    def stop_block(play, msg):
+        return Block.load(
             {
                 "block": [
                     {
@@ -211,13 +240,6 @@ class CallbackModule(CallbackBase):
             variable_manager=play.get_variable_manager(),
             loader=play.get_loader(),
         )
-        play.gather_facts = False
-        play.force_handlers = False
-        play.pre_tasks = [block]
-        play.roles = []
-        play.tasks = []
-        play.post_tasks = []
-        play.handlers = []
 
     # -- evaluation -------------------------------------------------------------------------------
 

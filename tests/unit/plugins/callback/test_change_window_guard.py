@@ -127,6 +127,24 @@ def test_active_blackout_stops_the_play_before_any_task(project):
     assert "changes are allowed again at" in proc.output
 
 
+@pytest.mark.parametrize("tags", [["--skip-tags", "always"], ["--skip-tags", "always,never", "--tags", "x"]])
+def test_skipping_the_always_tag_does_not_let_a_blocked_play_pass(project311, tags):
+    # --skip-tags always would skip the guard's failing task, so the guard ends the run itself.
+    project311.calendar(active())
+    proc = project311.run(*tags)
+    assert proc.returncode == 2, proc.output
+    assert project311.ran() == []
+    assert "would skip the guard's failing task" in proc.output
+
+
+def test_ordinary_tags_still_get_the_failing_task(project311):
+    project311.calendar(active())
+    proc = project311.run("--tags", "something")
+    assert proc.returncode == 2, proc.output
+    assert project311.ran() == []
+    assert "would skip" not in proc.output and "Billing freeze" in proc.output
+
+
 def test_window_for_another_scope_lets_the_play_run(project):
     project.calendar(active(categories="region=apac"))
     proc = project.run()
