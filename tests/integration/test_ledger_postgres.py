@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 SERVICE = REPO / "scripts" / "services" / "postgres.sh"
 sys.path[:0] = [str(REPO / "collections"), str(REPO / "tests" / "unit" / "plugin_utils" / "ledger")]
 
-from ledger_testlib import KEY, task_event  # noqa: E402
+from ledger_testlib import KEY, check_queries, fill_for_queries, task_event  # noqa: E402
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import api, model, verify  # noqa: E402
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.canonical import canonical_text  # noqa: E402
@@ -149,3 +149,21 @@ def test_wrong_password_is_a_clear_error_without_the_secret(pg_dsn):
 def test_verify_does_not_create_a_ledger(pg_dsn, schema):
     with pytest.raises(LedgerCorrupt, match=r"holds no changeward ledger"):
         verify.verify(pg_dsn, key=KEY, schema=schema)
+
+
+def test_queries_by_subject_and_type_match_a_full_scan_and_use_the_indexes(pg_dsn, schema):
+    with api.open_ledger(pg_dsn, key=KEY, schema=schema, checkpoint_interval=100) as ledger:
+        fill_for_queries(ledger)
+        assert check_queries(ledger) > 10
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (schema,))}
+        assert {"ledger_events_subject", "ledger_events_type"} <= names
+        conn.execute("DROP INDEX ledger_events_type")
+    with api.open_ledger(pg_dsn, schema=schema, readonly=True) as ledger:
+        assert len(ledger.events(types="io.changeward.test.beta", limit=3)) == 3  # unindexed, still right
+    with api.open_ledger(pg_dsn, key=KEY, schema=schema) as ledger:  # opened for writing: index added back
+        assert ledger.events(subject="CHG-Q1", limit=1)[0].seq == 1
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (schema,))}
+    assert "ledger_events_type" in names

@@ -142,6 +142,8 @@ def open_ledger(
         if create and not readonly and not backend.exists():
             backend.initialise(ledger_id=str(uuid.uuid4()), interval=checkpoint_interval, created=utc_now())
         meta = backend.check_schema()
+        if not readonly:
+            backend.ensure_indexes()
         stored = int(meta.get("checkpoint_interval", "0"))
         if explicit_interval and stored != checkpoint_interval:
             raise LedgerConfigError(
@@ -317,6 +319,73 @@ class Ledger:
     def events_after(self, seq: int, limit: int = 1000) -> list:
         """Up to ``limit`` entries after ``seq``, in order."""
         return list(self.entries(seq, limit))
+
+    def events(
+        self,
+        subject: str | None = None,
+        types: str | Iterable[str] | None = None,
+        *,
+        after_seq: int = 0,
+        before_seq: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list:
+        """Entries of one subject and/or of the given event types, in seq order (indexed on both backends).
+
+        subject: the CloudEvents subject (a change id, ``breaker:<service>``...); None = any subject.
+        types: one event type or several; None = any type.
+        after_seq / before_seq: only entries with after_seq < seq < before_seq.
+        limit: at most this many; newest_first: from the newest down (with limit: the latest ones).
+        """
+        return list(
+            self.iter_events(
+                subject,
+                types,
+                after_seq=after_seq,
+                before_seq=before_seq,
+                limit=limit,
+                newest_first=newest_first,
+            )
+        )
+
+    def iter_events(
+        self,
+        subject: str | None = None,
+        types: str | Iterable[str] | None = None,
+        *,
+        after_seq: int = 0,
+        before_seq: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[LedgerEntry]:
+        """Like events(), streamed in batches: stop early without reading the rest.
+
+        Inside ``snapshot()`` (or a write transaction) every batch sees the same state.
+        """
+        if subject is not None and (not isinstance(subject, str) or not subject):
+            raise LedgerInvalidInput(f"subject must be a non-empty string or None, got {subject!r}")
+        if types is None:
+            wanted = ()
+        else:
+            wanted = (types,) if isinstance(types, str) else tuple(types)
+            if not wanted or not all(isinstance(t, str) and t for t in wanted):
+                raise LedgerInvalidInput(f"types must be an event type or a non-empty list of them, got {types!r}")
+            wanted = tuple(dict.fromkeys(wanted))
+        for name, value, minimum in (("after_seq", after_seq, 0), ("before_seq", before_seq, 1), ("limit", limit, 0)):
+            if value is None and name != "after_seq":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise LedgerInvalidInput(f"{name} must be an integer >= {minimum}, got {value!r}")
+        # Arguments are checked now, not at the first next(): a bad query fails where it is made.
+        raws = self.backend.select_entries(
+            subject=subject,
+            types=wanted,
+            after_seq=after_seq,
+            before_seq=before_seq,
+            limit=limit,
+            newest_first=bool(newest_first),
+        )
+        return (_entry(raw) for raw in raws)
 
     def entry(self, seq: int) -> LedgerEntry | None:
         raw = self.backend.entry(seq)

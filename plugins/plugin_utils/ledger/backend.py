@@ -18,6 +18,12 @@ from .errors import LedgerCorrupt
 
 SCHEMA_VERSION = "1"
 FORMAT = "changeward-ledger/1"
+# Indexes for queries by subject and by event type (Ledger.events). Created with the schema, and added to
+# a ledger made before they existed when it is next opened for writing: same schema version, faster reads.
+INDEXES = (
+    ("ledger_events_subject", "CREATE INDEX IF NOT EXISTS ledger_events_subject ON ledger_events (subject, seq)"),
+    ("ledger_events_type", "CREATE INDEX IF NOT EXISTS ledger_events_type ON ledger_events (type, seq)"),
+)
 
 
 class Entry(NamedTuple):
@@ -182,6 +188,54 @@ class SqlBackend:
             if len(rows) < n:
                 return
             after_seq = int(rows[-1][0])
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def select_entries(
+        self,
+        *,
+        subject: str | None = None,
+        types: tuple = (),
+        after_seq: int = 0,
+        before_seq: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+        batch: int = 500,
+    ) -> Iterator[Entry]:
+        """Entries of one subject and/or of some types, streamed in batches (keyset paging on seq).
+
+        Served by the (subject, seq) and (type, seq) indexes. ``types`` empty means every type; callers
+        validate their arguments (api.Ledger.events does).
+        """
+        filters, fixed = [], []
+        if subject is not None:
+            filters.append("subject = ?")
+            fixed.append(subject)
+        if types:
+            filters.append(f"type IN ({', '.join('?' * len(types))})")
+            fixed.extend(types)
+        order = "DESC" if newest_first else "ASC"
+        low, high, remaining = after_seq, before_seq, limit
+        while remaining is None or remaining > 0:
+            n = batch if remaining is None else min(batch, remaining)
+            where, args = ["seq > ?", *filters], [low, *fixed]
+            if high is not None:
+                where.insert(1, "seq < ?")
+                args.insert(1, high)
+            # Only fixed fragments and placeholders are joined here; every value goes as a parameter.
+            rows = self._all(
+                f"SELECT seq, prev_hash, hash, body FROM ledger_events WHERE {' AND '.join(where)}"  # noqa: S608
+                f" ORDER BY seq {order} LIMIT ?",
+                (*args, n),
+            )
+            for row in rows:
+                yield Entry(int(row[0]), row[1], row[2], row[3])
+            if len(rows) < n:
+                return
+            if newest_first:
+                high = int(rows[-1][0])
+            else:
+                low = int(rows[-1][0])
             if remaining is not None:
                 remaining -= len(rows)
 

@@ -13,7 +13,7 @@ import contextlib
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from .backend import SCHEMA_VERSION, SqlBackend
+from .backend import INDEXES, SCHEMA_VERSION, SqlBackend
 from .errors import LedgerConfigError, LedgerCorrupt, LedgerInvalidInput, LedgerLocked, LedgerUnavailable
 
 # Arbitrary but fixed: serialises schema creation by concurrent first openers of one database.
@@ -27,7 +27,7 @@ DDL = (
     "CREATE TABLE IF NOT EXISTS ledger_events (seq bigint PRIMARY KEY, event_id text NOT NULL UNIQUE,"
     " type text NOT NULL, subject text NOT NULL, event_time text NOT NULL, is_record smallint NOT NULL DEFAULT 0,"
     " prev_hash text NOT NULL, hash text NOT NULL, body text NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ledger_events_subject ON ledger_events (subject, seq)",
+    *(statement for _, statement in INDEXES),
     "CREATE TABLE IF NOT EXISTS ledger_checkpoints (seq bigint PRIMARY KEY, hash text NOT NULL,"
     " cp_time text NOT NULL, body text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ledger_cursors (sink text PRIMARY KEY, seq bigint NOT NULL, updated text NOT NULL)",
@@ -146,6 +146,27 @@ class PostgresBackend(SqlBackend):
                 for statement in DDL:
                     cur.execute(statement)
                 self._init_rows(cur, ledger_id, interval, created)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def ensure_indexes(self) -> None:
+        """Add the query indexes a ledger made by an older version lacks (a catalog read otherwise).
+
+        Checked first so the usual open takes no table lock: CREATE INDEX would wait for running appends.
+        """
+        missing = [statement for name, statement in INDEXES if self._one("SELECT to_regclass(%s)", (name,))[0] is None]
+        if not missing:
+            return
+        with self._guard("index"):
+            cur = self._conn.cursor()
+            cur.execute("BEGIN")
+            try:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (INIT_LOCK_KEY,))
+                for statement in missing:
+                    cur.execute(statement)
             except BaseException:
                 with contextlib.suppress(Exception):
                     cur.execute("ROLLBACK")

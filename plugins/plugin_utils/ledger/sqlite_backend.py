@@ -13,7 +13,7 @@ import os
 import sqlite3
 from urllib.parse import quote
 
-from .backend import SCHEMA_VERSION, SqlBackend
+from .backend import INDEXES, SCHEMA_VERSION, SqlBackend
 from .errors import LedgerCorrupt, LedgerError, LedgerInvalidInput, LedgerLocked, LedgerUnavailable
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -25,7 +25,7 @@ DDL = (
     "CREATE TABLE IF NOT EXISTS ledger_events (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE,"
     " type TEXT NOT NULL, subject TEXT NOT NULL, event_time TEXT NOT NULL, is_record INTEGER NOT NULL DEFAULT 0,"
     " prev_hash TEXT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ledger_events_subject ON ledger_events (subject, seq)",
+    *(statement for _, statement in INDEXES),
     "CREATE TABLE IF NOT EXISTS ledger_checkpoints (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL,"
     " cp_time TEXT NOT NULL, body TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ledger_cursors (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated TEXT NOT NULL)",
@@ -139,6 +139,16 @@ class SQLiteBackend(SqlBackend):
             for statement in DDL:
                 cur.execute(statement)
             self._init_rows(cur, ledger_id, interval, created)
+
+    def ensure_indexes(self) -> None:
+        """Add the query indexes a ledger made by an older version lacks (a no-op read otherwise)."""
+        with self._guard("index"):
+            have = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        missing = [statement for name, statement in INDEXES if name not in have]
+        if missing:
+            with self.write() as cur:
+                for statement in missing:
+                    cur.execute(statement)
 
     def check_schema(self) -> dict:
         if not self.exists():

@@ -31,3 +31,66 @@ def append_worker(path, key, worker, count, barrier, pause=0.001):
         for i in range(count):
             ledger.append(task_event(i, subject=f"CHG-W{worker}"))
             time.sleep(pause)
+
+
+QUERY_SUBJECTS = ("CHG-Q1", "CHG-Q2", "breaker:db")
+QUERY_TYPES = ("io.changeward.test.alpha", "io.changeward.test.beta", "io.changeward.test.gamma")
+QUERY_EVENTS = 1200  # more than one batch of Ledger.events' keyset paging (500)
+
+
+def fill_for_queries(ledger):
+    """Append QUERY_EVENTS events spread over three subjects and three types (deterministic pattern)."""
+    events = [
+        model.new_event(QUERY_TYPES[(i // 3) % 3], QUERY_SUBJECTS[i % 3], {"i": i}, source="urn:changeward:test")
+        for i in range(QUERY_EVENTS)
+    ]
+    ledger.append_many(events)
+
+
+def check_queries(ledger):
+    """Ledger.events against a brute-force filter of every entry; returns how many queries were compared."""
+    everything = list(ledger.entries())
+    assert len(everything) >= QUERY_EVENTS
+
+    def reference(subject=None, types=None, after_seq=0, before_seq=None, limit=None, newest_first=False):
+        if isinstance(types, str):
+            types = [types]
+        found = [
+            e
+            for e in everything
+            if (subject is None or e.event["subject"] == subject)
+            and (types is None or e.event["type"] in types)
+            and e.seq > after_seq
+            and (before_seq is None or e.seq < before_seq)
+        ]
+        if newest_first:
+            found.reverse()
+        return found if limit is None else found[:limit]
+
+    cases = [
+        {"subject": "CHG-Q2"},
+        {"types": [QUERY_TYPES[0]]},
+        {"types": QUERY_TYPES[1]},
+        {"types": [QUERY_TYPES[0], QUERY_TYPES[2], QUERY_TYPES[0]]},
+        {"subject": "breaker:db", "types": [QUERY_TYPES[1]]},
+        {"subject": "CHG-Q1", "after_seq": 300, "before_seq": 900},
+        {"types": [QUERY_TYPES[2]], "limit": 7},
+        {"subject": "CHG-Q1", "newest_first": True},
+        {"subject": "CHG-Q1", "types": [QUERY_TYPES[0]], "newest_first": True, "limit": 5},
+        {"subject": "CHG-Q2", "after_seq": 600, "limit": 450},
+        {"after_seq": 1190},
+        {"types": [QUERY_TYPES[0], QUERY_TYPES[1]], "newest_first": True},  # pages backwards past a batch
+        {"newest_first": True, "limit": 1100},
+        {"subject": "no-such-change"},
+        {"types": ["io.changeward.test.none"]},
+    ]
+    for case in cases:
+        got = ledger.events(**case)
+        want = reference(**case)
+        assert [(e.seq, e.hash) for e in got] == [(e.seq, e.hash) for e in want], case
+        assert all(g.event == w.event for g, w in zip(got, want, strict=True)), case
+    # Not vacuous: the filtered queries do find something, and each only what they asked for.
+    assert len(ledger.events(subject="CHG-Q2")) == QUERY_EVENTS // 3
+    assert len(ledger.events(types=[QUERY_TYPES[0]])) == 402  # i // 3 = 0, 3, ..., 399: 134 triples
+    assert len(ledger.events(subject="CHG-Q1", types=[QUERY_TYPES[0]], newest_first=True, limit=5)) == 5
+    return len(cases)
