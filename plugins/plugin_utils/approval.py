@@ -161,17 +161,11 @@ def open_change(ledger, change_id: str) -> dict:
 
 
 def recorded_approvals(ledger, change_id: str) -> list:
-    """The approval events of a change in ledger order, each with its seq.
-
-    Adapter: the ledger API has no query by subject and type yet, so this streams every entry in one snapshot.
-    """
-    found = []
-    with ledger.snapshot():
-        for entry in ledger.entries():
-            event = entry.event
-            if event.get("subject") == change_id and event.get("type") == APPROVAL_RECORDED:
-                found.append({**event["data"]["approval"], "seq": entry.seq, "event_id": event["id"]})
-    return found
+    """The approval events of a change in ledger order, each with its seq (an indexed query)."""
+    return [
+        {**entry.event["data"]["approval"], "seq": entry.seq, "event_id": entry.event["id"]}
+        for entry in ledger.events(subject=change_id, types=[APPROVAL_RECORDED])
+    ]
 
 
 def latest_by_approver(approvals: Iterable) -> list:

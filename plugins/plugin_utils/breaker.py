@@ -18,7 +18,6 @@ the trial) may proceed; others are refused until the trial ends.
 from __future__ import annotations
 
 import datetime
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -117,28 +116,16 @@ def subject(service: str) -> str:
     return SUBJECT_PREFIX + service
 
 
-def _newest_first(ledger, cur, subj: str, batch: int = 200):
-    """Events of ``subj``, newest first, read inside the caller's transaction."""
-    backend = ledger.backend
-    # The ledger API has no query by subject; its index (subject, seq) makes this one cheap.
-    statement = backend._sql(
-        "SELECT seq, body FROM ledger_events WHERE subject = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-    )
-    before = 2**62
-    while True:
-        cur.execute(statement, (subj, before, batch))
-        rows = cur.fetchall()
-        for seq, body in rows:
-            yield int(seq), json.loads(body)
-        if len(rows) < batch:
-            return
-        before = int(rows[-1][0])
+def _newest_first(ledger, subj: str):
+    """Events of ``subj``, newest first; read inside the caller's transaction (the API joins it)."""
+    for entry in ledger.iter_events(subject=subj, newest_first=True):
+        yield entry.seq, entry.event
 
 
-def _read(ledger, cur, service: str) -> State:
+def _read(ledger, service: str) -> State:
     state = State(service)
     trials = []
-    for seq, event in _newest_first(ledger, cur, subject(service)):
+    for seq, event in _newest_first(ledger, subject(service)):
         kind = event["type"]
         data = event.get("data") or {}
         if kind in TRANSITIONS:
@@ -169,8 +156,8 @@ def _read(ledger, cur, service: str) -> State:
 
 def status(ledger, service: str) -> State:
     """The breaker's current state (a consistent read; nothing is written)."""
-    with ledger.snapshot() as cur:
-        return _read(ledger, cur, service)
+    with ledger.snapshot():
+        return _read(ledger, service)
 
 
 def _event(ledger, kind: str, service: str, data: Mapping) -> dict:
@@ -197,8 +184,8 @@ def admit(ledger, service: str, change_id: str, *, check_mode: bool = False) -> 
     admitted after the breaker went half-open - and no for any other while the trial runs.
     """
     _change_id(change_id)
-    with ledger.backend.write() as cur:
-        state = _read(ledger, cur, service)
+    with ledger.backend.write():
+        state = _read(ledger, service)
         previous = state.state
         events = []
         if state.state == "closed":
@@ -238,8 +225,8 @@ def trip(
     """Open the breaker (from closed or half-open). Already open: the failure is recorded, the state stays."""
     if not reason:
         raise BreakerInputError("opening a breaker needs a reason")
-    with ledger.backend.write() as cur:
-        state = _read(ledger, cur, service)
+    with ledger.backend.write():
+        state = _read(ledger, service)
         previous = state.state
         data = {"change_id": change_id, "reason": reason, "evidence": dict(evidence or {}), "from": previous}
         events = []
@@ -279,8 +266,8 @@ def record_failure(
         raise BreakerInputError(f"failure count must be an integer >= 1, got {count!r}")
     thresholds = thresholds or Thresholds()
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    with ledger.backend.write() as cur:
-        state = _read(ledger, cur, service)
+    with ledger.backend.write():
+        state = _read(ledger, service)
         previous = state.state
         data = {
             "change_id": change_id,
@@ -344,8 +331,8 @@ def half_open(
             with ledger.backend.write():
                 _event(ledger, REFUSED, service, {"reason": why, "requested": "half_open", "by": identity.as_dict()})
         raise NotAuthorised(f"circuit breaker {service}: {why}")
-    with ledger.backend.write() as cur:
-        state = _read(ledger, cur, service)
+    with ledger.backend.write():
+        state = _read(ledger, service)
         previous = state.state
         if state.state == "half_open":
             return _decision(state, changed=False, previous=previous, events=[])
@@ -386,8 +373,8 @@ def close(
                     _event(ledger, REFUSED, service, {"reason": why, "requested": "closed", "by": identity.as_dict()})
             raise NotAuthorised(f"circuit breaker {service}: {why}")
         by_person = {"by": identity.as_dict(), "authorisation": why}
-    with ledger.backend.write() as cur:
-        state = _read(ledger, cur, service)
+    with ledger.backend.write():
+        state = _read(ledger, service)
         previous = state.state
         if state.state == "closed":
             return _decision(state, changed=False, previous=previous, events=[])

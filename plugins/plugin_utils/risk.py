@@ -263,19 +263,14 @@ def history_from_records(records: Iterable, services, system_class, prior: Mappi
 
 
 def closed_records(ledger) -> list:
-    """Final records of the closed changes in a ledger.
-
-    Adapter: the ledger API has no query by event type yet, so this streams every entry in one snapshot.
-    """
+    """Final records of the closed changes in a ledger (an indexed query by event type, one snapshot)."""
     from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import CHANGE_CLOSED
 
     records = {}
     with ledger.snapshot():
-        for entry in ledger.entries():
-            event = entry.event
-            if event.get("type") == CHANGE_CLOSED:
-                record = event["data"]["record"]
-                records[record["id"]] = record
+        for entry in ledger.iter_events(types=[CHANGE_CLOSED]):
+            record = entry.event["data"]["record"]
+            records[record["id"]] = record
     return list(records.values())
 
 
