@@ -8,6 +8,7 @@ when the store lacks room for the plan plus the requested headroom, then fills
 """
 
 import fcntl
+import json
 import os
 import shutil
 import socket
@@ -30,6 +31,8 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.events 
     ledger_event,
 )
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.fsutil import (
+    RACY_NS,
+    atomic_write_bytes,
     copy_to_new,
     fs_space,
     fsync_dir,
@@ -298,9 +301,14 @@ def _coverage(capability, not_covered):
     return "full"
 
 
-def _copy_blob(path, item, blobs):
-    """Copy one file into the blob store, retrying when it changes under us; returns its sha256."""
+def _copy_blob(path, item, blobs, seen=None):
+    """Copy one file into the blob store, retrying when it changes under us; returns its sha256.
+
+    seen (path -> [identity, sha256]) gets the file's identity when it was stable long enough that a
+    later write cannot leave it unchanged (see restore.ContentCache).
+    """
     for _attempt in range(3):
+        looked = time.time_ns()
         before = os.lstat(path)
         if not stat.S_ISREG(before.st_mode):
             raise ScopeError("%s changed type while the snapshot ran" % path)
@@ -320,6 +328,11 @@ def _copy_blob(path, item, blobs):
             else:
                 os.rename(tmp, final)
             item.update(_meta(path, after), size=size, mtime_ns=after.st_mtime_ns, sha256=sha)
+            if seen is not None and after.st_ctime_ns < looked - RACY_NS:
+                seen[path] = [
+                    [after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns],
+                    sha,
+                ]
             return sha, size
         os.unlink(tmp)
     raise ScopeError("%s keeps changing while the snapshot runs; stop what writes it and retry" % path)
@@ -529,9 +542,11 @@ def _fill(
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
         blobs = os.path.join(partial, mf.BLOBS)
         os.mkdir(blobs, 0o700)
+        seen = {}
         for item in the_plan["items"]:
             if item["kind"] == "file":
-                _copy_blob(item["path"], item, blobs)
+                _copy_blob(item["path"], item, blobs, seen)
+        atomic_write_bytes(os.path.join(partial, mf.STAT_CACHE), json.dumps({"files": seen}).encode())
         for entry in the_plan["packages"]:
             src = entry["source"]
             if src["method"] == "archive":

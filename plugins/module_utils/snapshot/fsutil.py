@@ -17,6 +17,10 @@ import stat
 
 CHUNK = 1024 * 1024
 BLOCK = 4096
+# A file's hash is trusted by its identity (device, inode, size, mtime, ctime) only when its ctime was
+# older than this when it was looked at: timestamps advance in coarse ticks, so a write in the same
+# tick as the look would leave the identity unchanged.
+RACY_NS = 1000000000
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(i?[bB])?\s*$")
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -124,29 +128,83 @@ def fsync_dir(path):
 _libc = None
 
 
+def has_syncfs():
+    return _libc_fn("syncfs") is not None
+
+
 def sync_filesystem(path):
     """Flush the file system holding path: one syncfs(2) instead of an fsync per file.
 
-    Rollback writes many temp files and must have them on disk before it renames them into
-    place; a single syncfs keeps that guarantee at a fraction of the cost. Falls back to sync(2).
+    Capture and rollback write many files and must have them on disk before the manifest names them
+    or they are renamed into place; a single syncfs keeps that guarantee at a fraction of the cost of
+    an fsync per file. Falls back to sync(2).
     """
+    syncfs = _libc_fn("syncfs")
+    if syncfs is not None:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            fd = None
+        if fd is not None:
+            try:
+                if syncfs(fd) == 0:
+                    return
+            finally:
+                os.close(fd)
+    os.sync()
+
+
+def _libc_fn(name):
     global _libc
     try:
         if _libc is None:
             _libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            if _libc.syncfs(fd) == 0:
-                return
-        finally:
-            os.close(fd)
+        return getattr(_libc, name)
     except (OSError, AttributeError):
-        pass
-    os.sync()
+        return None
 
 
-def copy_to_new(src, dst, mode=0o600):
-    """Copy src into a new file dst (must not exist); returns (sha256, size) of what was copied."""
+_SYNC_FILE_RANGE_WAIT_BEFORE = 1
+_SYNC_FILE_RANGE_WRITE = 2
+_SYNC_FILE_RANGE_WAIT_AFTER = 4
+_sync_file_range = []
+
+
+def _sfr(fd, flags):
+    """sync_file_range(2) over the whole file where Linux has it; False where it does not."""
+    if not _sync_file_range:
+        fn = _libc_fn("sync_file_range")
+        if fn is not None:
+            fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+            fn.restype = ctypes.c_int
+        _sync_file_range.append(fn)
+    fn = _sync_file_range[0]
+    return fn is not None and fn(fd, 0, 0, flags) == 0
+
+
+def start_writeback(fd):
+    """Let the kernel start writing fd's dirty pages now, without waiting, so the disk works while the
+    caller prepares the next file. Only a head start: durability still comes from fdatasync_path."""
+    return _sfr(fd, _SYNC_FILE_RANGE_WRITE)
+
+
+def fdatasync_path(path):
+    """Make the content of the file at path durable (fdatasync; fsync where there is none)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        # Waiting for the data first (no journal work) lets the first fdatasync commit the allocations
+        # of the whole batch at once; the others then find their transaction committed.
+        _sfr(fd, _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER)
+        getattr(os, "fdatasync", os.fsync)(fd)
+    finally:
+        os.close(fd)
+
+
+def copy_to_new(src, dst, mode=0o600, writeback=False):
+    """Copy src into a new file dst (must not exist); returns (sha256, size) of what was copied.
+
+    writeback=True starts writing dst to disk before returning (see start_writeback).
+    """
     h = hashlib.sha256()
     size = 0
     fd_in = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -162,6 +220,8 @@ def copy_to_new(src, dst, mode=0o600):
                 view = memoryview(buf)
                 while view:
                     view = view[os.write(fd_out, view) :]
+            if writeback:
+                start_writeback(fd_out)
         finally:
             os.close(fd_out)
     finally:
@@ -169,39 +229,18 @@ def copy_to_new(src, dst, mode=0o600):
     return h.hexdigest(), size
 
 
-def copy_fast(src, dst, mode=0o600):
-    """Copy src into a new file dst with the kernel doing the work (sendfile); no hashing."""
-    fd_in = os.open(src, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+def same_prefix(path_a, path_b, length=64 * 1024):
+    """False when the first length bytes of two files differ (proof their contents differ)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd_a = os.open(path_a, flags)
     try:
-        fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
+        fd_b = os.open(path_b, flags)
         try:
-            size = os.fstat(fd_in).st_size
-            offset = 0
-            while offset < size:
-                try:
-                    sent = os.sendfile(fd_out, fd_in, offset, min(size - offset, 1 << 30))
-                except OSError as exc:
-                    if exc.errno in (errno.EINVAL, errno.ENOSYS):
-                        return _copy_read_write(fd_in, fd_out, offset)
-                    raise
-                if sent == 0:
-                    break
-                offset += sent
+            return os.read(fd_a, length) == os.read(fd_b, length)
         finally:
-            os.close(fd_out)
+            os.close(fd_b)
     finally:
-        os.close(fd_in)
-
-
-def _copy_read_write(fd_in, fd_out, offset):
-    os.lseek(fd_in, offset, os.SEEK_SET)
-    while True:
-        buf = os.read(fd_in, CHUNK)
-        if not buf:
-            return
-        view = memoryview(buf)
-        while view:
-            view = view[os.write(fd_out, view) :]
+        os.close(fd_a)
 
 
 def atomic_write_bytes(path, data, mode=0o600):

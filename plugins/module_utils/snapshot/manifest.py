@@ -8,6 +8,7 @@ Store layout (one store per host, default /var/lib/changeward/snapshots):
     <store>/<snapshot_id>/manifest.json
     <store>/<snapshot_id>/blobs/<sha256>   file contents and package archives, by content
     <store>/<snapshot_id>/rollback.json    the rollback journal (absent until a rollback runs)
+    <store>/<snapshot_id>/stat-cache.json  sha256 of files by identity, so rollback skips untouched files
     <store>/<snapshot_id>.tar              optional archive of the snapshot, for ansible.builtin.fetch
 
 A capture writes everything into the .partial directory and renames it to its final name only after
@@ -36,6 +37,7 @@ FORMAT = "changeward.snapshot/1"
 MANIFEST = "manifest.json"
 BLOBS = "blobs"
 JOURNAL = "rollback.json"
+STAT_CACHE = "stat-cache.json"
 LOCK = "rollback.lock"
 PARTIAL = ".partial"
 ARCHIVE = ".tar"

@@ -13,7 +13,11 @@ cannot see is kept in the journal (``rollback.json``): a run that did not finish
 running services on the next run, because the files it restored no longer look changed.
 
 Files are replaced atomically: contents go to a temp file beside the target (its name derived from the
-target path, so a rerun finds and removes it), the file system is synced, then the temp is renamed.
+target path, so a rerun finds and removes it), are made durable (fdatasync, after the kernel was asked to
+start writing each temp as soon as it was complete), then the temp is renamed; at the end every directory
+the rollback changed is fsynced. A file is only rewritten when its content differs: an unchanged file is
+recognised by its identity (device, inode, size, mtime, ctime - see ContentCache), and a changed one
+usually by its first bytes, without hashing it.
 """
 
 import errno
@@ -44,23 +48,29 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.events 
     ledger_event,
 )
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.fsutil import (
+    RACY_NS,
     atomic_write_bytes,
     copy_to_new,
+    fdatasync_path,
+    fsync_dir,
+    has_syncfs,
     kind_of,
     lstat_or_none,
     read_xattrs,
     remove_any,
+    same_prefix,
     sha256_file,
     sync_filesystem,
     write_xattrs,
 )
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc import no_runner
 
-# Temp files are synced in batches: one syncfs per batch instead of one fsync per file. Small batches
-# keep the extra space for temps low and measured faster here than large ones (renames right after a
-# big sync wait on the journal).
+# Temps are made durable and renamed in batches: the space for temps stays bounded, a killed run leaves
+# at most one batch of temps, and the fdatasyncs of a batch share one journal commit.
 BATCH_BYTES = 32 * 1024 * 1024
-BATCH_FILES = 64
+BATCH_FILES = 256
+# Up to this many paths to make durable are fsynced one by one; more take one syncfs (see _durable).
+SYNC_EACH_MAX = 16
 
 
 def temp_name(path):
@@ -120,29 +130,69 @@ class Run:
 
 
 def _identity(st):
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 class ContentCache:
-    """sha256 of files this run hashed or wrote, keyed by path and valid only while the file's identity
-    (device, inode, size, mtime, ctime) is unchanged. Any write changes ctime, which user space cannot
-    set back, so verification re-reads only files that changed since this run last saw their content;
-    re-reading an untouched file from the page cache would prove nothing more.
+    """sha256 of files, keyed by path and valid only while the file's identity (device, inode, size,
+    mtime, ctime) is unchanged. Any write changes ctime, which user space cannot set back, so a file
+    whose identity matches still has the content that was hashed; re-reading it would prove nothing
+    more. The capture seeds the cache (mf.STAT_CACHE) and each rollback saves what it hashed or wrote,
+    so the files a change did not touch are not read at all.
+
+    With snap_dir, a file that is not known is first compared with the snapshot's copy by its first
+    bytes: when they differ, the content differs and the file need not be hashed (it is rewritten).
     """
 
-    def __init__(self):
-        self.known = {}
+    def __init__(self, snap_dir=None):
+        self.snap_dir = snap_dir
+        self.known = {}  # path -> (identity, sha256, ns when the identity was taken)
+        self.damaged = set()  # sha256 of snapshot copies found damaged: their bytes prove nothing
 
     def sha256(self, path, st):
         hit = self.known.get(path)
         if hit and hit[0] == _identity(st):
             return hit[1]
+        now = time.time_ns()
         sha = sha256_file(path)
-        self.known[path] = (_identity(st), sha)
+        self.known[path] = (_identity(st), sha, now)
         return sha
 
+    def content_matches(self, path, st, item):
+        hit = self.known.get(path)
+        if hit and hit[0] == _identity(st):
+            return hit[1] == item["sha256"]
+        if self.snap_dir and st.st_size and item["sha256"] not in self.damaged:
+            try:
+                if not same_prefix(path, mf.blob_path(self.snap_dir, item["sha256"])):
+                    return False
+            except OSError:
+                pass  # no readable snapshot copy: decide by the hash alone
+        return self.sha256(path, st) == item["sha256"]
+
     def wrote(self, path, sha):
-        self.known[path] = (_identity(os.lstat(path)), sha)
+        self.known[path] = (_identity(os.lstat(path)), sha, time.time_ns())
+
+    def load(self, path):
+        """Add what a capture or an earlier run saved; an unreadable file only costs hashing."""
+        try:
+            with open(path, "rb") as fh:
+                data = json.loads(fh.read().decode("utf-8"))
+            files = data["files"]
+            for name, (ident, sha) in files.items():
+                if isinstance(ident, list) and len(ident) == 5 and isinstance(sha, str):
+                    self.known.setdefault(name, (ident, sha, 0))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+
+    def save(self, path, paths):
+        """Keep the hashes of the given paths whose identity was stable when taken (see RACY_NS)."""
+        files = {}
+        for name in paths:
+            hit = self.known.get(name)
+            if hit and (hit[2] == 0 or hit[0][4] < hit[2] - RACY_NS):
+                files[name] = [hit[0], hit[1]]
+        atomic_write_bytes(path, json.dumps({"files": files}, sort_keys=True).encode())
 
 
 def diff_item(item, cache=None):
@@ -163,7 +213,7 @@ def diff_item(item, cache=None):
     if kind == "file":
         if st.st_size != item["size"]:
             out.append("content")
-        elif (cache.sha256(path, st) if cache else sha256_file(path)) != item["sha256"]:
+        elif not (cache.content_matches(path, st, item) if cache else sha256_file(path) == item["sha256"]):
             out.append("content")
         if st.st_mtime_ns != item["mtime_ns"]:
             out.append("mtime")
@@ -215,21 +265,54 @@ class FileRestorer:
         self.run = run_state
         self.batch = []
         self.batch_bytes = 0
-        self.devices = {}  # st_dev -> a directory on it, for the final syncfs
-        self.parents = {}  # directory -> st_dev, for directories known to exist
-
-    def _dev(self, directory):
-        dev = self.parents.get(directory)
-        if dev is None:
-            dev = self.parents[directory] = os.lstat(directory).st_dev
-        return dev
+        self.dirty_dirs = set()  # directories whose entries changed: fsynced at the end
+        self.dirty_files = set()  # files whose metadata alone changed: fsynced at the end
+        self.sync_all = None  # a directory of a file system to syncfs at the end (rare cases)
+        self.parents = set()  # directories known to exist
+        self.devices = {}  # directory -> st_dev, for syncfs
 
     def _touch(self, path):
-        parent = os.path.dirname(path)
-        try:
-            self.devices.setdefault(self._dev(parent), parent)
-        except OSError:
-            pass
+        self.dirty_dirs.add(os.path.dirname(path))
+
+    def _durable(self, files, dirs):
+        """Make files (content and metadata) and dirs (entries) durable.
+
+        Few paths: an fsync each. Many: one syncfs per file system instead, because every fsync also
+        flushes the disk's write cache, and hundreds of flushes cost far more than writing the data.
+        """
+        if len(files) + len(dirs) <= SYNC_EACH_MAX or not has_syncfs():
+            for path in files:
+                try:
+                    fdatasync_path(path)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOENT, errno.ELOOP):
+                        raise
+            for path in sorted(dirs, key=lambda p: -p.count("/")):
+                try:
+                    fsync_dir(path)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                        raise
+            return
+        devices = {}
+        for path in sorted({os.path.dirname(f) for f in files} | set(dirs)):
+            dev = self.devices.get(path)
+            if dev is None:
+                st = lstat_or_none(path)
+                if st is None or not stat.S_ISDIR(st.st_mode):
+                    continue
+                dev = self.devices[path] = st.st_dev
+            devices.setdefault(dev, path)
+        for path in devices.values():
+            sync_filesystem(path)
+
+    def _sync(self):
+        """Make what this run changed durable: files whose metadata alone changed and every directory
+        whose entries changed. The contents were made durable before their renames (_flush)."""
+        if self.sync_all:
+            sync_filesystem(self.sync_all)
+            return
+        self._durable(sorted(self.dirty_files), self.dirty_dirs)
 
     def restore(self):
         self._remove_added()
@@ -248,12 +331,12 @@ class FileRestorer:
                 aspects = [a for a in diff_item(item, self.cache) if a in ("mode", "owner", "xattrs")]
                 if aspects:
                     apply_meta(item["path"], item)
+                    self.dirty_dirs.add(item["path"])
                     self._touch(item["path"])
                     self.run.did("%s (%s)" % (label(item), ", ".join(aspects)))
             except OSError as exc:
                 self.run.fail(label(item), exc.strerror or exc)
-        for path in self.devices.values():
-            sync_filesystem(path)
+        self._sync()
 
     def _remove_added(self):
         for item in self.items:
@@ -274,7 +357,7 @@ class FileRestorer:
             for path in extras(item, self.known):
                 self._touch(path)
                 remove_any(path)
-                self.parents.pop(path, None)
+                self.parents.clear()
                 if not os.path.basename(path).startswith(".cw-rollback-"):
                     self.run.did("added:%s (removed: the change added it)" % path)
         elif os.path.dirname(item["path"]) not in self.captured_dirs:
@@ -293,9 +376,12 @@ class FileRestorer:
             return
         path = item["path"]
         parent = os.path.dirname(path)
-        if parent not in self.parents and not os.path.isdir(parent):
-            # Only reachable for a top-level scope path whose parent the change removed.
-            os.makedirs(parent, 0o755)
+        if parent not in self.parents:
+            if not os.path.isdir(parent):
+                # Only reachable for a top-level scope path whose parent the change removed.
+                os.makedirs(parent, 0o755)
+                self.sync_all = parent
+            self.parents.add(parent)
         if kind == "dir":
             if "missing" in aspects or "type" in aspects:
                 remove_any(path)
@@ -322,37 +408,50 @@ class FileRestorer:
             return
         # Regular file.
         if set(aspects) & {"missing", "type", "content"}:
-            blob = mf.blob_path(self.snap_dir, item["sha256"])
-            tmp = temp_name(path)
-            try:
-                sha = copy_to_new(blob, tmp)[0]
-            except FileExistsError:
-                # Left by a run that was killed; its content is not trusted.
-                os.unlink(tmp)
-                sha = copy_to_new(blob, tmp)[0]
-            if sha != item["sha256"]:
-                os.unlink(tmp)
-                raise OSError(errno.EIO, "snapshot copy is damaged (sha256 mismatch); file left as it is", blob)
-            apply_meta(tmp, item)
-            self.batch.append((tmp, item, aspects))
-            self.batch_bytes += item["size"]
-            if self.batch_bytes >= BATCH_BYTES or len(self.batch) >= BATCH_FILES:
-                self._flush()
-        else:
-            apply_meta(path, item)
-            self._touch(path)
-            self.run.did("%s (%s)" % (label(item), ", ".join(aspects)))
+            if self._copy(item, aspects):
+                return
+            aspects = [a for a in aspects if a != "content"]
+            if not aspects:
+                self.run.unchanged.append(label(item))
+                return
+        apply_meta(path, item)
+        self.dirty_files.add(path)
+        self._touch(path)
+        self.run.did("%s (%s)" % (label(item), ", ".join(aspects)))
+
+    def _copy(self, item, aspects):
+        """Copy the snapshot's content into a temp and queue it for the rename; True when queued.
+
+        False when the snapshot copy is damaged but the file itself is intact (its first bytes were
+        only compared with the damaged copy): then just its metadata may need restoring.
+        """
+        path = item["path"]
+        blob = mf.blob_path(self.snap_dir, item["sha256"])
+        tmp = temp_name(path)
+        try:
+            sha = copy_to_new(blob, tmp, writeback=True)[0]
+        except FileExistsError:
+            # Left by a run that was killed; its content is not trusted.
+            os.unlink(tmp)
+            sha = copy_to_new(blob, tmp, writeback=True)[0]
+        if sha != item["sha256"]:
+            os.unlink(tmp)
+            self.cache.damaged.add(item["sha256"])
+            if "content" in aspects and sha256_file(path) == item["sha256"]:
+                return False
+            raise OSError(errno.EIO, "snapshot copy is damaged (sha256 mismatch); file left as it is", blob)
+        apply_meta(tmp, item)
+        self.batch.append((tmp, item, aspects))
+        self.batch_bytes += item["size"]
+        if self.batch_bytes >= BATCH_BYTES or len(self.batch) >= BATCH_FILES:
+            self._flush()
+        return True
 
     def _flush(self):
-        """Sync the temps to disk, then rename each over its target."""
+        """Make the temps' contents durable, then rename each over its target."""
         if not self.batch:
             return
-        synced = set()
-        for tmp in (entry[0] for entry in self.batch):
-            dev = self._dev(os.path.dirname(tmp))
-            if dev not in synced:
-                sync_filesystem(os.path.dirname(tmp))
-                synced.add(dev)
+        self._durable([entry[0] for entry in self.batch], ())
         batch, self.batch, self.batch_bytes = self.batch, [], 0
         for n, (tmp, item, aspects) in enumerate(batch):
             path = item["path"]
@@ -654,7 +753,8 @@ def rollback(
         try:
             stop_services(manifest, root, runner, state)
             restore_packages(manifest, snap_dir, state, root, runner)
-            cache = ContentCache()
+            cache = ContentCache(snap_dir)
+            cache.load(os.path.join(snap_dir, mf.STAT_CACHE))
             FileRestorer(manifest, snap_dir, state, cache).restore()
             changed_content = any(not r.startswith("service:") for r in state.restored)
             start_services(manifest, root, runner, state, restart=changed_content or resumed)
@@ -665,6 +765,7 @@ def rollback(
             exc.result = result
             raise
         state.mismatches = problems
+        cache.save(os.path.join(snap_dir, mf.STAT_CACHE), [i["path"] for i in manifest["items"] if i["kind"] == "file"])
         result.update(state.outcome(), changed=bool(state.restored))
         result["verification"] = problems
         result["verified"] = not problems and not state.failed and not state.cannot_restore
@@ -702,12 +803,14 @@ def rollback(
 def _check(manifest, snap_dir, state, root, runner, result):
     """Check mode: what would be restored, nothing written."""
     known = {i["path"] for i in manifest["items"]}
+    cache = ContentCache(snap_dir)
+    cache.load(os.path.join(snap_dir, mf.STAT_CACHE))
     stop_services(manifest, root, runner, state, check_mode=True)
     restore_packages(manifest, snap_dir, state, root, runner, check_mode=True)
     for item in sorted(manifest["items"], key=lambda i: i["path"].split("/")):
         if item["kind"] == "uncaptured":
             continue
-        aspects = diff_item(item)
+        aspects = diff_item(item, cache)
         if aspects:
             state.restored.append("%s (%s)" % (label(item), ", ".join(aspects)))
         elif item["kind"] != "absent":
