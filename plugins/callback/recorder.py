@@ -224,6 +224,7 @@ from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import redact
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import awx_job_id
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import default_path, open_ledger
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import CHANGE_ID_RE, new_record
@@ -322,6 +323,7 @@ class CallbackModule(CallbackBase):
         self._targets = set()
         self._stopped = False
         self._ledger_for_shipping = None  # what the shipper reads: the run's ledger, or an existing one
+        self._job_id = None
 
     # -- configuration ------------------------------------------------------------------------------
     def _base_dir(self):
@@ -447,6 +449,7 @@ class CallbackModule(CallbackBase):
             key = self._ledger_key()
             if key:
                 self._redactor.add_secret(key)
+            self._job_id = awx_job_id(extra_vars)  # IdentityError is a ValueError
         except (ShippingError, ValueError) as exc:
             self._fail(str(exc), EXIT_CONFIG)
             return
@@ -518,7 +521,7 @@ class CallbackModule(CallbackBase):
             "skip_tags": [to_text(t) for t in args.get("skip_tags") or ()],
             "extra_var_names": sorted(to_text(n) for n in extra_vars),  # names only: values may be secrets
             "unattributed": self._unattributed,
-            "awx_job_id": os.environ.get("JOB_ID") or os.environ.get("AWX_JOB_ID"),
+            "awx_job_id": self._job_id,  # extra var awx_job_id, tower_job_id, else env JOB_ID (identity.py)
             "record_args": self._redactor.record_args,
             "record_messages": self._redactor.record_messages,
         }

@@ -3,11 +3,11 @@
 
 Sources, tried in the order the policy gives (``approval.identity.sources``, default awx, env, os):
 
-- ``awx``: ``awx_user_name`` / ``tower_user_name`` (and ``awx_job_id`` / ``tower_job_id``) from the run's
-  *extra vars*. AWX/AAP sets them from the authenticated user who launched the job, after the job template's
-  and the launch's own extra vars (AWX >= 21), so inside AWX nobody can choose them. Outside AWX anyone can pass
-  ``-e awx_user_name=...``: drop ``awx`` from the sources on controllers where people run ansible-playbook
-  themselves. Only extra vars are read, never play/inventory vars, which a playbook author controls.
+- ``awx``: ``awx_user_name`` / ``tower_user_name`` from the run's *extra vars*. AWX/AAP sets them from the
+  authenticated user who launched the job, after the job template's and the launch's own extra vars
+  (AWX >= 21), so inside AWX nobody can choose them. Outside AWX anyone can pass ``-e awx_user_name=...``:
+  drop ``awx`` from the sources on controllers where people run ansible-playbook themselves. Only extra vars
+  are read, never play/inventory vars, which a playbook author controls.
 - ``env``: the environment variable the policy names (default ``CHANGEWARD_IDENTITY``), set by whatever launches
   Ansible (a CI job from its authenticated user, a sudo wrapper). As trustworthy as that launcher.
 - ``os``: the controller's OS account of the effective uid (not ``$USER``, which anyone can set). It names a
@@ -15,6 +15,10 @@ Sources, tried in the order the policy gives (``approval.identity.sources``, def
   names nobody, which is why those are service accounts in the default policy.
 
 A signed approval (Ed25519, see approval.py) does not depend on the run at all: its identity is the key's owner.
+
+The AWX/AAP job id of a run (``awx_job_id``) has one convention, shared by the recorder callback and approvals
+(docs/ledger.md): the extra var ``awx_job_id``, else the extra var ``tower_job_id`` (AWX injects both), else the
+environment variable ``JOB_ID`` (AWX sets it in the job's environment; ansible-runner passes it through).
 """
 
 from __future__ import annotations
@@ -30,7 +34,10 @@ TRUST = {
     "os": "os: the controller account of the effective uid; names a person only where logins are personal",
     "signature": "signature: Ed25519 signature verified against the approver's public key in the policy",
 }
-AWX_VARS = (("awx_user_name", "awx_job_id"), ("tower_user_name", "tower_job_id"))
+AWX_VARS = ("awx_user_name", "tower_user_name")
+JOB_ID_VARS = ("awx_job_id", "tower_job_id")  # extra vars, in this order
+JOB_ID_ENV = "JOB_ID"  # then this environment variable
+JOB_ID_RE = re.compile(r"\A[A-Za-z0-9._:-]{1,64}\Z")
 NAME_RE = re.compile(r"\A[^\x00-\x1f\x7f]{1,128}\Z")
 
 
@@ -78,6 +85,26 @@ def os_user() -> str:
         raise IdentityError(f"the controller's effective uid {os.geteuid()} has no account name") from None
 
 
+def awx_job_id(extra_vars=None, environ=None) -> str | None:
+    """The AWX/AAP job id of this run from the documented sources, in order; None outside AWX.
+
+    A value that is set but is no plausible job id is an error (IdentityError), not silently dropped: the id
+    goes into audit records.
+    """
+    extra_vars = extra_vars or {}
+    environ = os.environ if environ is None else environ
+    found = [(f"extra var {var}", extra_vars.get(var)) for var in JOB_ID_VARS]
+    found.append((f"environment variable {JOB_ID_ENV}", environ.get(JOB_ID_ENV)))
+    for where, value in found:
+        if value in (None, "") or isinstance(value, bool):
+            continue
+        text = str(value).strip()
+        if not JOB_ID_RE.match(text):
+            raise IdentityError(f"{where} is not a job id (1-64 letters, digits or ._:-), got {str(value)[:80]!r}")
+        return text
+    return None
+
+
 def resolve_identity(extra_vars=None, sources=SOURCES, env_var="CHANGEWARD_IDENTITY", environ=None, get_os_user=None):
     """The identity of this run from the first source in ``sources`` that gives one; IdentityError otherwise."""
     extra_vars = extra_vars or {}
@@ -87,19 +114,19 @@ def resolve_identity(extra_vars=None, sources=SOURCES, env_var="CHANGEWARD_IDENT
         if source not in SOURCES:
             raise IdentityError(f"unknown identity source {source!r} (known: {', '.join(SOURCES)})")
         if source == "awx":
-            for var, job_var in AWX_VARS:
+            for var in AWX_VARS:
                 value = extra_vars.get(var)
                 if value not in (None, ""):
-                    job = extra_vars.get(job_var)
                     name = clean_name(str(value), f"extra var {var}")
-                    return Identity(name, var.split("_", 1)[0], "awx", str(job) if job not in (None, "") else None)
+                    return Identity(name, var.split("_", 1)[0], "awx", awx_job_id(extra_vars, environ))
             tried.append("AWX job vars (awx_user_name, tower_user_name)")
         elif source == "env":
             value = environ.get(env_var)
             if value:
-                return Identity(clean_name(value, f"environment variable {env_var}"), f"env:{env_var}", "env")
+                name = clean_name(value, f"environment variable {env_var}")
+                return Identity(name, f"env:{env_var}", "env", awx_job_id(extra_vars, environ))
             tried.append(f"environment variable {env_var}")
         else:
             name = (get_os_user or os_user)()
-            return Identity(clean_name(name, "the OS user name"), "os", "os")
+            return Identity(clean_name(name, "the OS user name"), "os", "os", awx_job_id(extra_vars, environ))
     raise IdentityError("no identity for this run: tried " + ", ".join(tried) + " (policy approval.identity.sources)")

@@ -158,14 +158,17 @@ def test_extra_var_change_id_wins_and_other_stdout_callbacks_are_unaffected(tmp_
     db = tmp_path / "ledger.db"
     inv = inventory(tmp_path / "inv.yml")
     pb = playbook(tmp_path / "pb.yml", steps(3))
-    env = recorder_env(db, CHANGEWARD_CHANGE_ID="CHG-ENV", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal")
-    out = run_playbook(pb, inv, env, args=("-e", "changeward_change_id=CHG-EXTRA"))
+    env = recorder_env(
+        db, CHANGEWARD_CHANGE_ID="CHG-ENV", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal", JOB_ID="11"
+    )
+    out = run_playbook(pb, inv, env, args=("-e", "changeward_change_id=CHG-EXTRA", "-e", "awx_job_id=4712"))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "localhost | SUCCESS" in out.stdout
     events = ledger_events(db)
     assert {e["subject"] for e in events} == {"CHG-EXTRA"}
     assert by_type(events)["io.changeward.task.result"] == 3
     assert "changeward_change_id" in events[0]["data"]["extra_var_names"]
+    assert events[0]["data"]["awx_job_id"] == "4712"  # AWX's extra var before the JOB_ID environment variable
 
 
 def test_records_under_ansible_runner(tmp_path):
@@ -320,6 +323,7 @@ def test_a_missing_checkpoint_key_stops_the_run(tmp_path):
         ({"CHANGEWARD_SINKS": "[{"}, "CHANGEWARD_SINKS is not valid JSON"),
         ({"CHANGEWARD_CHANGE_ID": "no spaces allowed"}, "change id 'no spaces allowed' is not valid"),
         ({"CHANGEWARD_SECRET_PATTERNS": "(unclosed"}, "invalid redaction setting"),
+        ({"JOB_ID": "12; 34"}, "environment variable JOB_ID is not a job id"),
     ],
 )
 def test_a_misconfigured_recorder_stops_the_run(tmp_path, extra, message):

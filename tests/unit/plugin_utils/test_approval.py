@@ -8,6 +8,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils import approval 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import (
     Identity,
     IdentityError,
+    awx_job_id,
     resolve_identity,
     same_person,
 )
@@ -70,6 +71,37 @@ def codes(result):
 
 
 # -- identity -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("extra_vars", "environ", "expected"),
+    [
+        ({"awx_job_id": 812, "tower_job_id": 9}, {"JOB_ID": "7"}, "812"),  # extra var awx_job_id first
+        ({"tower_job_id": 9}, {"JOB_ID": "7"}, "9"),  # then tower_job_id
+        ({"awx_job_id": ""}, {"JOB_ID": "7"}, "7"),  # then the environment (AWX sets JOB_ID)
+        ({}, {"AWX_JOB_ID": "5"}, None),  # no other variable counts
+        ({}, {}, None),  # outside AWX
+    ],
+)
+def test_the_awx_job_id_comes_from_the_documented_sources_in_order(extra_vars, environ, expected):
+    assert awx_job_id(extra_vars, environ) == expected
+
+
+@pytest.mark.parametrize("bad", ["12 34", "x" * 65, "1;rm", "\n"])
+def test_an_implausible_awx_job_id_is_an_error_not_dropped(bad):
+    with pytest.raises(IdentityError, match="is not a job id"):
+        awx_job_id({"awx_job_id": bad}, {})
+    with pytest.raises(IdentityError, match="environment variable JOB_ID is not a job id"):
+        awx_job_id({}, {"JOB_ID": bad})
+
+
+def test_every_identity_source_carries_the_same_job_id():
+    environ = {"JOB_ID": "31", "CHANGEWARD_IDENTITY": "carol"}
+    awx = resolve_identity({"awx_user_name": "alice"}, environ=environ)
+    env = resolve_identity({}, sources=("env",), environ=environ)
+    osid = resolve_identity({}, sources=("os",), environ=environ, get_os_user=lambda: "dave")
+    assert [i.job_id for i in (awx, env, osid)] == ["31", "31", "31"]
+    assert resolve_identity({"tower_user_name": "bob", "awx_job_id": 5}, environ=environ).job_id == "5"
+
+
 def test_identity_sources_in_order_and_their_trust():
     awx = resolve_identity({"awx_user_name": "alice", "awx_job_id": 812}, environ={"CHANGEWARD_IDENTITY": "x"})
     assert (awx.name, awx.source, awx.kind, awx.job_id) == ("alice", "awx", "awx", "812")
