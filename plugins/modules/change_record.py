@@ -76,10 +76,8 @@ options:
     type: list
     elements: raw
     default: []
-  ledger:
-    description: Ledger path or C(postgresql://) DSN. Defaults to C(CHANGEWARD_LEDGER).
-    type: str
 extends_documentation_fragment:
+  - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

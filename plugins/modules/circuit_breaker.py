@@ -90,14 +90,12 @@ options:
     type: list
     elements: str
     default: [change-manager, incident-commander]
-  ledger:
-    description: Ledger path or C(postgresql://) DSN. Defaults to C(CHANGEWARD_LEDGER).
-    type: str
   report_only:
     description: With O(state=checked), return a refusal without failing the task.
     type: bool
     default: false
 extends_documentation_fragment:
+  - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

@@ -37,22 +37,12 @@ options:
   checkpoint:
     description:
       - Take an on-demand signed checkpoint at the head first, so the export ends with a checkpoint.
-      - Needs the signing O(key).
+      - Needs the signing O(key), which is used for nothing else.
     type: bool
     default: false
-  key:
-    description:
-      - Checkpoint signing key, only used with O(checkpoint=true). Defaults to E(CHANGEWARD_LEDGER_KEY).
-    type: str
-  timeout:
-    description:
-      - Seconds to wait for a locked SQLite ledger or to connect to PostgreSQL before failing.
-    type: float
-    default: 10
-  pg_schema:
-    description:
-      - PostgreSQL schema holding the ledger tables. Defaults to E(CHANGEWARD_LEDGER_PG_SCHEMA).
-    type: str
+extends_documentation_fragment:
+  - changeward.hybrid.ledger.connection
+  - changeward.hybrid.ledger.signing
 attributes:
   action:
     support: full

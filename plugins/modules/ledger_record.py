@@ -80,20 +80,9 @@ options:
       - The ledger - a SQLite path or a C(postgresql://) DSN. Defaults to E(CHANGEWARD_LEDGER); one of the two
         is required.
     type: str
-  key:
-    description:
-      - Checkpoint signing key, needed when the ledger takes periodic checkpoints. Defaults to
-        E(CHANGEWARD_LEDGER_KEY). Never shown or recorded.
-    type: str
-  timeout:
-    description:
-      - Seconds to wait for the ledger's write lock (another run appending) or to connect to PostgreSQL.
-    type: float
-    default: 10
-  pg_schema:
-    description:
-      - PostgreSQL schema holding the ledger tables. Defaults to E(CHANGEWARD_LEDGER_PG_SCHEMA).
-    type: str
+extends_documentation_fragment:
+  - changeward.hybrid.ledger.connection
+  - changeward.hybrid.ledger.signing
 attributes:
   action:
     support: full

@@ -20,11 +20,6 @@ description:
     docs/recorder-and-sinks.md for their fields.
   - This module runs on the controller (it is an action plugin); the target host is not contacted.
 options:
-  ledger:
-    description:
-      - SQLite path or C(postgresql://) DSN of the ledger. Defaults to E(CHANGEWARD_LEDGER), else
-        C(~/.local/state/changeward/ledger.db).
-    type: str
   ledger_key:
     description:
       - Checkpoint signing key, only needed with O(checkpoint=true). Defaults to E(CHANGEWARD_LEDGER_KEY).
@@ -71,6 +66,7 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

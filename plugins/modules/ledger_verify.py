@@ -59,21 +59,13 @@ options:
       - Accept a ledger with no events (and no evidence that it had any) as valid instead of failing.
     type: bool
     default: false
-  timeout:
-    description:
-      - Seconds to wait for a locked SQLite ledger or to connect to PostgreSQL before failing.
-    type: float
-    default: 10
-  pg_schema:
-    description:
-      - PostgreSQL schema holding the ledger tables. Defaults to E(CHANGEWARD_LEDGER_PG_SCHEMA), then the
-        connection's search path.
-    type: str
   max_problems:
     description:
       - At most this many problems are returned (RV(problems_total) counts them all).
     type: int
     default: 1000
+extends_documentation_fragment:
+  - changeward.hybrid.ledger.connection
 attributes:
   action:
     support: full

@@ -85,10 +85,8 @@ options:
       - Write the plan into this change's record (C(rings)) as an C(io.changeward.rings.planned) event. The change
         must be open; a rerun with the same plan writes nothing, a different plan is an error.
     type: str
-  ledger:
-    description: Ledger path or C(postgresql://) DSN. Defaults to C(CHANGEWARD_LEDGER).
-    type: str
 extends_documentation_fragment:
+  - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
