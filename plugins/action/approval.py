@@ -5,11 +5,7 @@
 
 from __future__ import annotations
 
-import os
-
-from ansible.errors import AnsibleError
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.approval import (
     ApprovalError,
     check_approvals,
@@ -56,37 +52,28 @@ ARGUMENT_SPEC = {
 ERRORS = (ApprovalError, IdentityError, LedgerError, PolicyError, RiskInputError)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    NAME = "approval"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ERRORS = ERRORS
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        task_vars = task_vars or {}
-        try:
-            if args["state"] == "present":
-                outcome = self.ensure_present(args, task_vars)
-                failed = outcome["refused"]
-            else:
-                outcome = self.ensure_checked(args, task_vars)
-                failed = not outcome["allowed"]
-        except ERRORS as exc:
-            result.update(failed=True, changed=False, msg=f"approval: {exc}")
-            return result
-        result.update(outcome)
+    def ensure(self, args, task_vars):
+        if args["state"] == "present":
+            outcome = self.ensure_present(args, task_vars)
+            failed = outcome["refused"]
+        else:
+            outcome = self.ensure_checked(args, task_vars)
+            failed = not outcome["allowed"]
         if failed:
-            result["failed"] = True
-        return result
+            outcome = {**outcome, "failed": True}
+        return outcome
 
     # -- state: present -------------------------------------------------------------------------------------------
     def ensure_present(self, args, task_vars):
         target_locals = []
         if args["targets"]:  # the targets' local policies may add the (regional) approver
             _targets, target_locals = resolve_targets(args["targets"], task_vars.get("hostvars"))
-        policy = build_policy(args["policy"], args["policy_local"], task_vars, target_locals, self._resolve_path)
+        policy = build_policy(args["policy"], args["policy_local"], task_vars, target_locals, self.find_file)
         identity = self._identity(policy)
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
@@ -107,7 +94,7 @@ class ActionModule(ActionBase):
     # -- state: checked -------------------------------------------------------------------------------------------
     def ensure_checked(self, args, task_vars):
         targets, target_locals = resolve_targets(args["targets"], task_vars.get("hostvars"))
-        policy = build_policy(args["policy"], args["policy_local"], task_vars, target_locals, self._resolve_path)
+        policy = build_policy(args["policy"], args["policy_local"], task_vars, target_locals, self.find_file)
         identity = self._identity(policy)
         services, _how = change_services(args["services"], targets)
         teams = change_teams(args["teams"], targets, services, policy)
@@ -134,24 +121,7 @@ class ActionModule(ActionBase):
     # -- helpers -------------------------------------------------------------------------------------------------
     def _identity(self, policy):
         """Identity of this run from its extra vars (never play or inventory vars), the environment or the OS."""
-        return resolve_identity(_extra_vars(self._task), policy.identity_sources, policy.identity_env)
-
-    def _resolve_path(self, src):
-        if os.path.isabs(os.path.expanduser(src)):
-            return os.path.expanduser(src)
-        try:
-            return self._find_needle("files", src)
-        except AnsibleError:
-            return src
-
-
-def _extra_vars(task):
-    manager = task.get_variable_manager() if hasattr(task, "get_variable_manager") else None
-    if manager is not None:
-        return dict(manager.extra_vars)
-    from ansible.utils.vars import load_extra_vars
-
-    return dict(getattr(load_extra_vars, "extra_vars", None) or {})
+        return resolve_identity(self.extra_vars(cli=True), policy.identity_sources, policy.identity_env)
 
 
 def _risk_class(given, recorded):

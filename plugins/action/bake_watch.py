@@ -5,21 +5,14 @@
 
 import time
 
-from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.errors import JudgeError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.runner import parse_time
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import (
     PolicyError,
-    load,
     strictest_capability,
 )
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import (
-    PrometheusClient,
-    PrometheusError,
-    parse_duration,
-)
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import PrometheusError, parse_duration
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.watch import Watch, WatchError, watch_metrics
 
 ARGUMENT_SPEC = {
@@ -45,29 +38,14 @@ ARGUMENT_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(ControllerAction):
+    NAME = "bake_watch"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ERRORS = (WatchError, PolicyError, PrometheusError, JudgeError)
+    RAISE_ERRORS = True
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        try:
-            result.update(self.ensure_watched(args, task_vars or {}))
-        except (WatchError, PolicyError, PrometheusError, JudgeError) as exc:
-            raise AnsibleActionFail(f"bake_watch: {exc}") from None
-        return result
-
-    def _policy(self, raw):
-        if isinstance(raw, str):
-            try:
-                raw = self._find_needle("files", raw)
-            except AnsibleError as exc:
-                raise PolicyError(f"tolerance policy not found: {exc.message}") from None
-        return load(raw)
+    def ensure(self, args, task_vars):
+        return self.ensure_watched(args, task_vars)
 
     def _capability(self, args, task_vars) -> str:
         if args["rollback_capability"]:
@@ -79,17 +57,10 @@ class ActionModule(ActionBase):
         return strictest_capability(hostvars[h].get("rollback_capability") for h in args["ring_hosts"])
 
     def ensure_watched(self, args, task_vars) -> dict:
-        policy = self._policy(args["policy"])
+        policy = self.tolerance_policy(args["policy"])
         capability = self._capability(args, task_vars)
         duration = args["duration"] or policy.bake_time(args["ring"])
-        client = PrometheusClient(
-            args["prometheus_url"],
-            token=args["prometheus_token"],
-            timeout=args["prometheus_timeout"],
-            retries=args["prometheus_retries"],
-            validate_certs=args["validate_certs"],
-            ca_path=args["ca_path"],
-        )
+        client = self.prometheus_client(args)
         watch = Watch(
             client,
             watch_metrics(policy, capability, args["metrics"]),

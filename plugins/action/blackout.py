@@ -5,11 +5,7 @@
 
 from __future__ import annotations
 
-import os
-
-from ansible.errors import AnsibleError
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar import gate
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.errors import GateInputError
 
@@ -32,22 +28,17 @@ ARGUMENT_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    # A pure controller-side decision: no connection to the target is needed or wanted.
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    NAME = "blackout"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ERRORS = (GateInputError,)
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        try:
-            result.update(self.ensure_allowed(args))
-        except GateInputError as exc:
-            # A wrong request cannot be decided: fail whatever `enforce` says.
-            result.update(failed=True, blocked=True, changed=False, msg=f"blackout: {exc}")
-        return result
+    def ensure(self, args, task_vars):
+        return self.ensure_allowed(args)
+
+    def failure(self, exc, args):
+        # A wrong request cannot be decided: fail whatever `enforce` says.
+        return {**super().failure(exc, args), "blocked": True}
 
     def ensure_allowed(self, args):
         return gate.check(
@@ -59,15 +50,6 @@ class ActionModule(ActionBase):
             override=args["override"],
             policy=args["policy"],
             timeout=args["timeout"],
-            resolve_path=self._resolve_path,
+            resolve_path=self.find_file,  # relative calendar paths are looked up like other task files
             source="changeward.hybrid.blackout",
         )
-
-    def _resolve_path(self, src):
-        """Relative calendar paths are looked up like other task files (role files/, playbook dir)."""
-        if os.path.isabs(src):
-            return src
-        try:
-            return self._find_needle("files", src)
-        except AnsibleError:
-            return src

@@ -3,9 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of changeward.hybrid.change_record (documented in plugins/modules/change_record.py)."""
 
-from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError, LedgerInvalidInput
 
@@ -32,21 +30,15 @@ REQUIRED_IF = [
 SOURCE = "changeward.hybrid.change_record"
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(ControllerAction):
+    NAME = "change_record"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ARGUMENT_RULES = {"required_if": REQUIRED_IF}
+    ERRORS = (LedgerError,)
+    RAISE_ERRORS = True
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF)[1]
-        try:
-            result.update(self.ensure_state(args))
-        except LedgerError as exc:
-            raise AnsibleActionFail(f"change_record: {exc}") from None
-        return result
+    def ensure(self, args, task_vars):
+        return self.ensure_state(args)
 
     def ensure_state(self, args) -> dict:
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger

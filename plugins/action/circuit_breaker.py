@@ -3,12 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of changeward.hybrid.circuit_breaker (documented in plugins/modules/circuit_breaker.py)."""
 
-import os
-
-from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import breaker
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import IdentityError, resolve_identity
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import (
@@ -52,46 +48,29 @@ ERRORS = (
 )
 
 
-def _extra_vars(task):
-    manager = task.get_variable_manager() if hasattr(task, "get_variable_manager") else None
-    return dict(manager.extra_vars) if manager is not None else {}
+class ActionModule(ControllerAction):
+    NAME = "circuit_breaker"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ARGUMENT_RULES = {
+        "required_one_of": [["service", "policy"]],
+        "required_if": [["state", "checked", ["change_id"]], ["state", "failure", ["change_id"]]],
+    }
+    ERRORS = ERRORS
+    RAISE_ERRORS = True
 
+    def ensure(self, args, task_vars):
+        return self.ensure_state(args, task_vars)
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
-
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC,
-            required_one_of=[["service", "policy"]],
-            required_if=[["state", "checked", ["change_id"]], ["state", "failure", ["change_id"]]],
-        )[1]
-        try:
-            result.update(self.ensure_state(args, task_vars or {}))
-        except breaker.NotAuthorised as exc:
-            result.update(failed=True, changed=False, msg=f"circuit_breaker: {exc}", refused=True)
-        except ERRORS as exc:
-            raise AnsibleActionFail(f"circuit_breaker: {exc}") from None
-        return result
-
-    def _find(self, path):
-        if os.path.isabs(os.path.expanduser(path)):
-            return os.path.expanduser(path)
-        try:
-            return self._find_needle("files", path)
-        except AnsibleError:
-            return path
+    def failure(self, exc, args):
+        if isinstance(exc, breaker.NotAuthorised):  # a refusal is a result to show, not an error
+            return {"failed": True, "changed": False, "msg": f"{self.NAME}: {exc}", "refused": True}
+        return super().failure(exc, args)
 
     def _service(self, args) -> tuple:
         if args["service"]:
             return args["service"], None
         raw = args["policy"]
-        policy = load(self._find(raw) if isinstance(raw, str) else raw)
+        policy = load(self.find_file(raw) if isinstance(raw, str) else raw)
         return policy.service, policy.digest
 
     def ensure_state(self, args, task_vars) -> dict:
@@ -128,8 +107,8 @@ class ActionModule(ActionBase):
                     check_mode=check,
                 )
             else:
-                policy = build_policy(args["gate_policy"], None, task_vars, [], self._find)
-                identity = resolve_identity(_extra_vars(self._task), policy.identity_sources, policy.identity_env)
+                policy = build_policy(args["gate_policy"], None, task_vars, [], self.find_file)
+                identity = resolve_identity(self.extra_vars(), policy.identity_sources, policy.identity_env)
                 if state == "half_open":
                     out = breaker.half_open(
                         ledger,

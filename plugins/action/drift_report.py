@@ -11,9 +11,7 @@ import os
 import secrets
 import tempfile
 
-from ansible.errors import AnsibleError
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift import markdown, record, schema
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.errors import DriftInputError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.policy import drift_policy, plan, verify
@@ -60,28 +58,18 @@ def new_run_id(now=None) -> str:
     return "DRIFT-" + (now or _now()).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    # Reports, plans and ledger records are controller-side: no connection to the target is wanted.
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    NAME = "drift_report"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ERRORS = (DriftInputError, LedgerError, IdentityError)
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        task_vars = task_vars or {}
-        try:
-            phase = args["phase"]
-            if phase == "report":
-                result.update(self.ensure_reported(args, task_vars))
-            elif phase == "plan":
-                result.update(self.ensure_planned(args, task_vars))
-            else:
-                result.update(self.ensure_verified(args, task_vars))
-        except (DriftInputError, LedgerError, IdentityError) as exc:
-            result.update(failed=True, changed=False, msg=f"drift_report: {exc}")
-        return result
+    def ensure(self, args, task_vars):
+        phase = args["phase"]
+        if phase == "report":
+            return self.ensure_reported(args, task_vars)
+        if phase == "plan":
+            return self.ensure_planned(args, task_vars)
+        return self.ensure_verified(args, task_vars)
 
     # -- report ---------------------------------------------------------------------------------
     def ensure_reported(self, args, task_vars):
@@ -152,7 +140,7 @@ class ActionModule(ActionBase):
             self._load(args["policy"] if args["policy"] is not None else task_vars.get("changeward_policy"), "policy")
         )
         the_plan = plan(report, policy)
-        requester = args["requester"] or str(resolve_identity(_extra_vars(self._task)).name)
+        requester = args["requester"] or str(resolve_identity(self.extra_vars()).name)
         out = {
             "plan": the_plan,
             "remediate": the_plan["remediate"],
@@ -273,22 +261,7 @@ class ActionModule(ActionBase):
     def _load(self, value, what):
         if not isinstance(value, str):
             return _plain(value)
-        path = value if os.path.isabs(os.path.expanduser(value)) else self._find(value)
-        import yaml
-
-        try:
-            with open(os.path.expanduser(path), encoding="utf-8") as handle:
-                return yaml.safe_load(handle)
-        except OSError as exc:
-            raise DriftInputError(f"cannot read {what} {value}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise DriftInputError(f"{what} {value} is not valid YAML: {exc}") from None
-
-    def _find(self, src):
-        try:
-            return self._find_needle("files", src)
-        except AnsibleError:
-            return src
+        return self.load_yaml(value, what, DriftInputError)
 
     @staticmethod
     def _ledger_target(args):
@@ -323,13 +296,6 @@ def _plain(value):
         return json.loads(json.dumps(value, default=str))
     except (TypeError, ValueError) as exc:
         raise DriftInputError(f"a value cannot be read as plain data: {exc}") from None
-
-
-def _extra_vars(task):
-    manager = task.get_variable_manager() if hasattr(task, "get_variable_manager") else None
-    if manager is not None:
-        return dict(manager.extra_vars)
-    return {}
 
 
 def write_report(directory, report, text):

@@ -5,9 +5,7 @@
 
 import time
 
-from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.error_budget import (
     DEFAULT_PERIOD,
     BudgetError,
@@ -20,8 +18,8 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.error_budget imp
 )
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.errors import JudgeError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.runner import parse_time
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import PolicyError, load
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import PrometheusClient, PrometheusError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import PolicyError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import PrometheusError
 
 ARGUMENT_SPEC = {
     "policy": {"type": "raw"},
@@ -57,37 +55,21 @@ def _first(*values):
     return next((v for v in values if v is not None), None)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(ControllerAction):
+    NAME = "error_budget"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ARGUMENT_RULES = {
+        "mutually_exclusive": [["error_ratios", "error_ratio_query"], ["error_ratios", "prometheus_url"]],
+    }
+    # Fail closed: an error budget that cannot be read does not let a change through.
+    ERRORS = (BudgetError, PolicyError, PrometheusError, JudgeError)
+    RAISE_ERRORS = True
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC,
-            mutually_exclusive=[["error_ratios", "error_ratio_query"], ["error_ratios", "prometheus_url"]],
-        )[1]
-        try:
-            result.update(self.ensure_evaluated(args))
-        except (BudgetError, PolicyError, PrometheusError, JudgeError) as exc:
-            # Fail closed: an error budget that cannot be read does not let a change through.
-            raise AnsibleActionFail(f"error_budget: {exc}") from None
-        return result
-
-    def _policy(self, raw):
-        if raw is None:
-            return None
-        if isinstance(raw, str):
-            try:
-                raw = self._find_needle("files", raw)
-            except AnsibleError as exc:
-                raise PolicyError(f"tolerance policy not found: {exc.message}") from None
-        return load(raw)
+    def ensure(self, args, task_vars):
+        return self.ensure_evaluated(args)
 
     def ensure_evaluated(self, args) -> dict:
-        policy = self._policy(args["policy"])
+        policy = None if args["policy"] is None else self.tolerance_policy(args["policy"])
         slo = policy.slo(args["slo"]) if policy else {}
         if args["slo"] and not policy:
             raise BudgetError("slo names an SLO of a policy: give policy too")
@@ -106,14 +88,7 @@ class ActionModule(ActionBase):
                 raise BudgetError("give error_ratio_query (or a policy SLO with one), or inline error_ratios")
             if not args["prometheus_url"]:
                 raise BudgetError("error_ratio_query needs prometheus_url")
-            client = PrometheusClient(
-                args["prometheus_url"],
-                token=args["prometheus_token"],
-                timeout=args["prometheus_timeout"],
-                retries=args["prometheus_retries"],
-                validate_certs=args["validate_certs"],
-                ca_path=args["ca_path"],
-            )
+            client = self.prometheus_client(args)
             at = None if args["time"] is None else parse_time(args["time"], "time", now=time.time())
             ratios = collect_ratios(client, query, needed_windows(period, windows), at=at)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import env_fallback
-from ansible.plugins.action import ActionBase
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 
@@ -22,19 +22,13 @@ ARGUMENT_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ERRORS = (LedgerError,)
+    ERROR_KIND = True
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        try:
-            result.update(self.ensure_exported(args, check_mode=bool(self._task.check_mode)))
-        except LedgerError as exc:
-            result.update(failed=True, changed=False, msg=str(exc), error_kind=type(exc).__name__)
-        return result
+    def ensure(self, args, task_vars):
+        return self.ensure_exported(args, check_mode=bool(self._task.check_mode))
 
     @staticmethod
     def ensure_exported(args: dict, check_mode: bool) -> dict:

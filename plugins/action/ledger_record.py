@@ -8,8 +8,8 @@ import os
 from collections.abc import Mapping
 
 from ansible.module_utils.basic import env_fallback
-from ansible.plugins.action import ActionBase
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.canonical import canonical_text
@@ -41,22 +41,14 @@ class RecordInputError(Exception):
     """The request cannot be recorded as given; nothing was written."""
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False  # the ledger lives on the controller
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    NAME = "ledger_record"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ERRORS = (RecordInputError, LedgerError)
+    ERROR_KIND = True
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        try:
-            result.update(self.ensure_recorded(args, check_mode=bool(self._task.check_mode)))
-        except RecordInputError as exc:
-            result.update(failed=True, changed=False, msg=f"ledger_record: {exc}", error_kind="RecordInputError")
-        except LedgerError as exc:
-            result.update(failed=True, changed=False, msg=f"ledger_record: {exc}", error_kind=type(exc).__name__)
-        return result
+    def ensure(self, args, task_vars):
+        return self.ensure_recorded(args, check_mode=bool(self._task.check_mode))
 
     # -- inputs -------------------------------------------------------------------------------------
     @staticmethod

@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 import time
 
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import default_path, open_ledger
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping import config as sink_config
@@ -38,22 +37,19 @@ class ShipInputError(Exception):
     """The request cannot be carried out as given (bad sink configuration, unknown sink names)."""
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False  # the ledger and the sinks are reached from the controller
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    NAME = "ledger_ship"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ERRORS = (ShipInputError, ShippingError, LedgerError)
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        try:
-            result.update(self.ensure_shipped(args, check_mode=self._task.check_mode))
-        except (ShipInputError, ShippingError) as exc:
-            result.update(failed=True, changed=False, msg=f"ledger_ship: {exc}")
-        except LedgerError as exc:
-            result.update(failed=True, changed=False, msg=f"ledger_ship: ledger error: {exc}")
-        return result
+    def ensure(self, args, task_vars):
+        return self.ensure_shipped(args, check_mode=self._task.check_mode)
+
+    def failure(self, exc, args):
+        out = super().failure(exc, args)
+        if isinstance(exc, LedgerError):
+            out["msg"] = f"{self.NAME}: ledger error: {exc}"
+        return out
 
     # -- inputs -------------------------------------------------------------------------------------
     @staticmethod

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import env_fallback
-from ansible.plugins.action import ActionBase
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.postgres_backend import is_dsn, redact_dsn
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.verify import summary, verify
@@ -25,22 +25,23 @@ ARGUMENT_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ERRORS = (LedgerError,)
+    ERROR_KIND = True
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        result["changed"] = False
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        if args["src"]:  # shown without a DSN's password
-            result["src"] = redact_dsn(args["src"]) if is_dsn(args["src"]) else args["src"]
-        try:
-            result.update(self.ensure_verified(args))
-        except LedgerError as exc:
-            result.update(failed=True, msg=str(exc), error_kind=type(exc).__name__)
-        return result
+    def ensure(self, args, task_vars):
+        return {"changed": False, **self.shown_src(args), **self.ensure_verified(args)}
+
+    def failure(self, exc, args):
+        return {**self.shown_src(args), **super().failure(exc, args)}
+
+    @staticmethod
+    def shown_src(args: dict) -> dict:
+        if not args["src"]:
+            return {}
+        # shown without a DSN's password
+        return {"src": redact_dsn(args["src"]) if is_dsn(args["src"]) else args["src"]}
 
     @staticmethod
     def ensure_verified(args: dict) -> dict:

@@ -3,11 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of changeward.hybrid.rings (documented in plugins/modules/rings.py)."""
 
-from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import PolicyError, load
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import PolicyError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import PrometheusError, parse_duration
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.rings import (
     DEFAULT_ENV_ORDER,
@@ -36,38 +34,21 @@ ARGUMENT_SPEC = {
 RINGS_PLANNED = "io.changeward.rings.planned"
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(ControllerAction):
+    NAME = "rings"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ERRORS = (PlanError, PolicyError, PrometheusError, LedgerError)
+    RAISE_ERRORS = True
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        try:
-            result.update(self.ensure_planned(args, task_vars or {}))
-        except (PlanError, PolicyError, PrometheusError, LedgerError) as exc:
-            raise AnsibleActionFail(f"rings: {exc}") from None
-        return result
-
-    def _policy(self, raw):
-        if raw is None:
-            return None
-        if isinstance(raw, str):
-            try:
-                raw = self._find_needle("files", raw)
-            except AnsibleError as exc:
-                raise PolicyError(f"tolerance policy not found: {exc.message}") from None
-        return load(raw)
+    def ensure(self, args, task_vars):
+        return self.ensure_planned(args, task_vars)
 
     def ensure_planned(self, args, task_vars) -> dict:
         hostvars = task_vars.get("hostvars") or {}
         unknown = [h for h in args["hosts"] if h not in hostvars]
         if unknown:
             raise PlanError(f"hosts not in the inventory: {', '.join(unknown)}")
-        policy = self._policy(args["policy"])
+        policy = None if args["policy"] is None else self.tolerance_policy(args["policy"])
         canary_percent = args["canary_percent"]
         if canary_percent is None and policy is not None:
             canary_percent = policy.canary.get("size")

@@ -5,11 +5,7 @@
 
 from __future__ import annotations
 
-import os
-
-from ansible.errors import AnsibleError
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import PolicyError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk import (
@@ -46,27 +42,21 @@ ARGUMENT_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    NAME = "risk_score"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ERRORS = (RiskInputError, PolicyError, LedgerError)
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        try:
-            result.update(self.ensure_scored(args, task_vars or {}))
-        except (RiskInputError, PolicyError, LedgerError) as exc:
-            result.update(failed=True, changed=False, msg=f"risk_score: {exc}")
-        return result
+    def ensure(self, args, task_vars):
+        return self.ensure_scored(args, task_vars)
 
     def ensure_scored(self, args, task_vars):
         targets, target_locals = resolve_targets(args["targets"], task_vars.get("hostvars"))
-        policy = build_policy(args["policy"], args["policy_local"], task_vars, target_locals, self._resolve_path)
+        # relative policy and map paths are looked up like other task files (role files/, playbook dir)
+        policy = build_policy(args["policy"], args["policy_local"], task_vars, target_locals, self.find_file)
         dependency_map = args["dependency_map"]
         if isinstance(dependency_map, str):
-            dependency_map = self._load_yaml(dependency_map, "dependency_map")
+            dependency_map = self.load_yaml(dependency_map, "dependency_map", RiskInputError)
         at = args["at"] or _now()
         ledger_path = ledger_target(args["ledger"], required=False)
         writing = bool(ledger_path and args["change_id"] and args["record"] and not self._task.check_mode)
@@ -114,27 +104,6 @@ class ActionModule(ActionBase):
                     data={"risk_score": result},
                 ).seq
         return {**result, "changed": seq is not None, "recorded": seq is not None, "ledger_seq": seq}
-
-    def _resolve_path(self, src):
-        """Relative policy and map paths are looked up like other task files (role files/, playbook dir)."""
-        if os.path.isabs(os.path.expanduser(src)):
-            return os.path.expanduser(src)
-        try:
-            return self._find_needle("files", src)
-        except AnsibleError:
-            return src
-
-    def _load_yaml(self, src, what):
-        import yaml
-
-        path = self._resolve_path(src)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return yaml.safe_load(handle)
-        except OSError as exc:
-            raise RiskInputError(f"cannot read {what} {src}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise RiskInputError(f"{what} {src} is not valid YAML: {exc}") from None
 
 
 def _now():

@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the collection's controller-side action plugins share.
+
+Every one of them has the same shape: validate the task's arguments, call its ``ensure_*`` core and turn
+the core's typed errors into a failed task whose message names the action. ControllerAction.run holds
+that shape; an action sets its spec, errors and message prefix and implements ``ensure``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.plugins.action import ActionBase
+
+
+class ControllerAction(ActionBase):
+    """An action that decides on the controller: it never connects to the target."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    NAME = ""  # prefix of the messages of failed tasks ("" for none)
+    ARGUMENT_SPEC: dict = {}
+    ARGUMENT_RULES: dict = {}  # mutually_exclusive, required_if, ... as validate_argument_spec takes them
+    ERRORS: tuple = ()  # the core's typed errors: the request cannot be carried out
+    RAISE_ERRORS = False  # raise AnsibleActionFail instead of returning a failed result
+    ERROR_KIND = False  # the failed result names the error's class in error_kind
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC, **self.ARGUMENT_RULES)[1]
+        try:
+            result.update(self.ensure(args, task_vars or {}))
+        except self.ERRORS as exc:
+            result.update(self.failure(exc, args))
+        return result
+
+    def ensure(self, args: dict, task_vars: dict) -> dict:
+        raise NotImplementedError
+
+    def failure(self, exc: Exception, args: dict) -> dict:
+        """The result of a task whose request failed with exc (or AnsibleActionFail with RAISE_ERRORS)."""
+        msg = f"{self.NAME}: {exc}" if self.NAME else str(exc)
+        if self.RAISE_ERRORS:
+            raise AnsibleActionFail(msg) from None
+        out = {"failed": True, "changed": False, "msg": msg}
+        if self.ERROR_KIND:
+            out["error_kind"] = type(exc).__name__
+        return out
+
+    # -- inputs -----------------------------------------------------------------------------------------------------
+    def find_file(self, src: str) -> str:
+        """A path as given when absolute (after ~), else looked up like other task files (role files/, playbook
+        dir); as given when it is found nowhere, so that reading it fails with the name the user wrote."""
+        if os.path.isabs(os.path.expanduser(src)):
+            return os.path.expanduser(src)
+        try:
+            return self._find_needle("files", src)
+        except AnsibleError:
+            return src
+
+    def load_yaml(self, src: str, what: str, error: type[Exception]):
+        """The YAML document in the file src (found with find_file); error names what cannot be read."""
+        import yaml
+
+        try:
+            with open(self.find_file(src), encoding="utf-8") as handle:
+                return yaml.safe_load(handle)
+        except OSError as exc:
+            raise error(f"cannot read {what} {src}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise error(f"{what} {src} is not valid YAML: {exc}") from None
+
+    def tolerance_policy(self, raw):
+        """A tolerance policy: a mapping, or a file looked up like other task files (it must exist)."""
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import PolicyError, load
+
+        if isinstance(raw, str):
+            try:
+                raw = self._find_needle("files", raw)
+            except AnsibleError as exc:
+                raise PolicyError(f"tolerance policy not found: {exc.message}") from None
+        return load(raw)
+
+    @staticmethod
+    def prometheus_client(args: dict):
+        """The Prometheus client the task's prometheus_* options (the changeward.hybrid.prometheus fragment) give."""
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import PrometheusClient
+
+        return PrometheusClient(
+            args["prometheus_url"],
+            token=args["prometheus_token"],
+            timeout=args["prometheus_timeout"],
+            retries=args["prometheus_retries"],
+            validate_certs=args["validate_certs"],
+            ca_path=args["ca_path"],
+        )
+
+    def extra_vars(self, cli: bool = False) -> dict:
+        """The run's extra vars, the only variables a play cannot set. When the task has no variable manager: {},
+        or with cli those the command line gave (ansible caches them on load_extra_vars)."""
+        task = self._task
+        manager = task.get_variable_manager() if hasattr(task, "get_variable_manager") else None
+        if manager is not None:
+            return dict(manager.extra_vars)
+        if not cli:
+            return {}
+        from ansible.utils.vars import load_extra_vars
+
+        return dict(getattr(load_extra_vars, "extra_vars", None) or {})
