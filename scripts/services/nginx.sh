@@ -8,6 +8,7 @@
 # Access log (<state>/access.log), one line per request, space separated:
 #   msec remote_addr "request" status body_bytes_sent bytes_sent "http_range" request_time connection requests
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 state=${EDGE_NGINX_STATE_DIR:-${CW_STATE_DIR:-/var/lib/changeward-test}/edge-nginx}
 state=$(realpath -m "$state")
 addr=${EDGE_NGINX_ADDR:-198.18.0.1}
@@ -17,18 +18,13 @@ pidfile=$state/nginx.pid
 conf=$state/nginx.conf
 
 running_pid() {
-  [ -s "$pidfile" ] || return 1
-  local pid; pid=$(cat "$pidfile")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = nginx ] || return 1
-  echo "$pid"
+  svc_pid "$pidfile" nginx
 }
 
 ensure_package() {
   command -v nginx >/dev/null && return 0
   echo "nginx: installing the Debian package nginx" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q nginx >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q nginx >/dev/null; }
+  svc_apt_install nginx >/dev/null
   # The machine's root is the lower layer of every lab host: keep the distribution's nginx from starting
   # at their boot (only this private instance is wanted).
   update-rc.d nginx disable >/dev/null 2>&1 || true
@@ -65,8 +61,8 @@ http {
 CONF
 }
 
-listening() {
-  (exec 3<>"/dev/tcp/$addr/$port") 2>/dev/null
+up() {
+  running_pid >/dev/null && svc_listening "$addr" "$port"
 }
 
 start() {
@@ -78,40 +74,21 @@ start() {
   nginx -t -c "$conf" -p "$state" >"$state/check.log" 2>&1 || { cat "$state/check.log" >&2; exit 1; }
   rm -f "$pidfile"
   nginx -c "$conf" -p "$state"
-  for _ in $(seq 100); do
-    if running_pid >/dev/null && listening; then
-      echo "nginx: running (pid $(running_pid)) on $addr:$port serving $artifacts, log $state/access.log"
-      return 0
-    fi
-    sleep 0.1
-  done
+  if svc_wait up; then
+    echo "nginx: running (pid $(running_pid)) on $addr:$port serving $artifacts, log $state/access.log"
+    return 0
+  fi
   echo "nginx: did not come up; see $state/error.log" >&2
   stop || true
   exit 1
 }
 
 stop() {
-  local pid
-  if ! pid=$(running_pid); then rm -f "$pidfile"; echo "nginx: not running"; return 0; fi
-  kill -QUIT "$pid"
-  for _ in $(seq 100); do
-    [ -d "/proc/$pid" ] || { rm -f "$pidfile"; echo "nginx: stopped"; return 0; }
-    sleep 0.1
-  done
-  kill -TERM "$pid" 2>/dev/null || true
-  rm -f "$pidfile"
-  echo "nginx: terminated (did not stop within 10s)"
+  svc_stop nginx "$pidfile" nginx QUIT TERM terminated
 }
 
 status() {
-  if pid=$(running_pid); then echo "nginx: running (pid $pid) on $addr:$port serving $artifacts"; return 0; fi
-  echo "nginx: not running"; return 3
+  svc_status nginx "$pidfile" nginx " on $addr:$port serving $artifacts"
 }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  restart) stop; start ;;
-  *) echo "usage: $0 start|stop|status|restart" >&2; exit 2 ;;
-esac
+svc_main "start|stop|status|restart" "$@"

@@ -10,6 +10,7 @@
 #   dsn     print postgresql://changeward:<password>@127.0.0.1:<port>/changeward (a secret: do not log it)
 # Port: $CW_PG_PORT (default 55432), or the next free one of the 20 after it; remembered in the state dir.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STATE="${CW_STATE_DIR:-/var/lib/changeward-test}/pg"
 DATA="$STATE/data"
@@ -37,8 +38,7 @@ ensure_installed() {
   if [ -z "$(pg_bin || true)" ]; then
     [ "$(id -u)" = 0 ] || die "postgresql is not installed and installing it needs root"
     echo "postgres.sh: installing the postgresql package" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q postgresql >&2 || { apt-get update -q >&2 && apt-get install -y -q postgresql >&2; }
+    svc_apt_install postgresql >&2
     [ -n "$(pg_bin || true)" ] || die "postgresql installed but no initdb found under /usr/lib/postgresql"
   fi
   id postgres >/dev/null 2>&1 || die "the postgres user does not exist"
@@ -50,7 +50,7 @@ running() {
   [ -s "$DATA/PG_VERSION" ] && as_pg "$bin/pg_ctl" -D "$DATA" status >/dev/null 2>&1
 }
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_busy() { svc_listening 127.0.0.1 "$1"; }
 
 pick_port() {
   local p
@@ -136,10 +136,4 @@ dsn() {
   echo "postgresql://$ROLE:$(cat "$PW_FILE")@127.0.0.1:$(cat "$PORT_FILE")/$DB"
 }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  dsn) dsn ;;
-  *) echo "usage: $0 start|stop|status|dsn" >&2; exit 2 ;;
-esac
+svc_main "start|stop|status|dsn" "$@"

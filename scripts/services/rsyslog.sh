@@ -6,6 +6,7 @@
 # Environment: RSYSLOG_STATE_DIR (default .cache/services/rsyslog), RSYSLOG_TCP_PORT (15514),
 # RSYSLOG_TLS_PORT (16514). start is idempotent; stop kills only the pid in the pid file.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # rsyslogd needs absolute paths; a relative state dir is taken from the caller's directory.
 [ -n "${RSYSLOG_STATE_DIR:-}" ] && RSYSLOG_STATE_DIR=$(realpath -m "$RSYSLOG_STATE_DIR")
 cd "$(dirname "$0")/../.."
@@ -17,18 +18,13 @@ conf=$state/rsyslog.conf
 tls=$state/tls
 
 running_pid() {
-  [ -s "$pidfile" ] || return 1
-  local pid; pid=$(cat "$pidfile")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = rsyslogd ] || return 1
-  echo "$pid"
+  svc_pid "$pidfile" rsyslogd
 }
 
 ensure_packages() {
   if ! command -v rsyslogd >/dev/null || ! ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1; then
     echo "rsyslog: installing rsyslog and rsyslog-gnutls" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q rsyslog rsyslog-gnutls >/dev/null \
-      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q rsyslog rsyslog-gnutls >/dev/null; }
+    svc_apt_install rsyslog rsyslog-gnutls >/dev/null
   fi
   command -v openssl >/dev/null || { echo "rsyslog: openssl is needed to make the test CA" >&2; exit 1; }
 }
@@ -65,8 +61,8 @@ action(type="omfile" file="$state/received.log" template="changeward_raw" flushO
 CONF
 }
 
-listening() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+up() {
+  running_pid >/dev/null && svc_listening 127.0.0.1 "$tcp_port" && svc_listening 127.0.0.1 "$tls_port"
 }
 
 start() {
@@ -78,42 +74,23 @@ start() {
   rsyslogd -N1 -f "$conf" >"$state/check.log" 2>&1 || { cat "$state/check.log" >&2; exit 1; }
   rm -f "$pidfile"
   rsyslogd -f "$conf" -i "$pidfile"
-  for _ in $(seq 100); do
-    if running_pid >/dev/null && listening "$tcp_port" && listening "$tls_port"; then
-      printf 'RSYSLOG_TCP_PORT=%s\nRSYSLOG_TLS_PORT=%s\nRSYSLOG_CA=%s\nRSYSLOG_LOG=%s\n' \
-        "$tcp_port" "$tls_port" "$tls/ca.pem" "$state/received.log" > "$state/ports.env"
-      echo "rsyslog: running (pid $(running_pid)), tcp $tcp_port, tls $tls_port, log $state/received.log"
-      return 0
-    fi
-    sleep 0.1
-  done
+  if svc_wait up; then
+    printf 'RSYSLOG_TCP_PORT=%s\nRSYSLOG_TLS_PORT=%s\nRSYSLOG_CA=%s\nRSYSLOG_LOG=%s\n' \
+      "$tcp_port" "$tls_port" "$tls/ca.pem" "$state/received.log" > "$state/ports.env"
+    echo "rsyslog: running (pid $(running_pid)), tcp $tcp_port, tls $tls_port, log $state/received.log"
+    return 0
+  fi
   echo "rsyslog: did not come up; see $state" >&2
   stop || true
   exit 1
 }
 
 stop() {
-  local pid
-  if ! pid=$(running_pid); then rm -f "$pidfile"; echo "rsyslog: not running"; return 0; fi
-  kill -TERM "$pid"
-  for _ in $(seq 100); do
-    [ -d "/proc/$pid" ] || { rm -f "$pidfile"; echo "rsyslog: stopped"; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$pidfile"
-  echo "rsyslog: killed (did not stop within 10s)"
+  svc_stop rsyslog "$pidfile" rsyslogd TERM KILL killed
 }
 
 status() {
-  if pid=$(running_pid); then echo "rsyslog: running (pid $pid), tcp $tcp_port, tls $tls_port"; return 0; fi
-  echo "rsyslog: not running"; return 3
+  svc_status rsyslog "$pidfile" rsyslogd ", tcp $tcp_port, tls $tls_port"
 }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  restart) stop; start ;;
-  *) echo "usage: $0 start|stop|status|restart" >&2; exit 2 ;;
-esac
+svc_main "start|stop|status|restart" "$@"
