@@ -26,11 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 
-import test_edge_update as h  # noqa: E402  (the integration test's helpers: nginx, publisher, ansible)
+import edge_lab as h  # noqa: E402  (shared with the integration test: nginx, publisher, ansible)
 
 from cwlab import Lab  # noqa: E402
 
 HOSTS = h.HOSTS
+BENCH_DEST = "/var/lib/changeward/edge/.bench-transfer.tar"
 
 
 class Schedule:
@@ -89,15 +90,8 @@ def device_status(lab, host):
 
 def stage_and_wait(lab, pub, rel, change, limit):
     """Start staging on every host (one call), then wait for the devices on their own; times from device events."""
-    args = {
-        "state": "staged",
-        "change_id": change,
-        "manifest": rel["manifest"],
-        "signature": rel["signature"],
-        "public_key": pub.public_pem,
-        "url": rel["url"],
-        "transfer": {"read_timeout": 8, "retry_max_delay": 3},
-    }
+    args = h.stage_args(pub, rel, change, transfer={"read_timeout": 8, "retry_max_delay": 3})
+    sent0 = {host: link_bytes(lab, host) for host in HOSTS}
     h.edge_update(HOSTS, **args)
     done = {}
     deadline = time.time() + limit
@@ -113,6 +107,7 @@ def stage_and_wait(lab, pub, rel, change, limit):
             if stg.get("release") == rel["release"] and stg.get("status") in ("staged", "failed"):
                 done[host] = stg["status"]
         time.sleep(5)
+    sent = {host: link_bytes(lab, host) - sent0[host] for host in HOSTS}
     results = {}
     for host in HOSTS:
         events = h.edge_update([host], state="status", change_id=change, release=rel["release"])[host]["events"]
@@ -123,6 +118,7 @@ def stage_and_wait(lab, pub, rel, change, limit):
             "begin": h.parse_time(start["time"]) if start else None,
             "end": h.parse_time(end["time"]) if end else None,
             "stats": (end or {}).get("data", {}),
+            "link_bytes": sent[host],
         }
         if results[host]["begin"] and results[host]["end"]:
             results[host]["seconds"] = round(results[host]["end"] - results[host]["begin"], 1)
@@ -142,65 +138,101 @@ def served_report(since, addr, rel, outages):
     }
 
 
-def copy_phase(lab, rel, schedule_args, loss, rate, limit):
-    """ansible.builtin.copy of the artifact to every host under the schedule, rerun until it lands."""
-    sched = Schedule(lab, **schedule_args)
-    lab.fault(",".join(HOSTS), loss=loss, rate=rate)
-    play = REPO / "build" / "edge-bench-copy.yml"
+def link_bytes(lab, host):
+    """Bytes the controller has sent on the host's link (its veth's tx counter: payload, headers, resends)."""
+    return int(Path(f"/sys/class/net/{lab.host(host).veth}/statistics/tx_bytes").read_text())
+
+
+def retry_phase(lab, rel, task, sched_args, loss, rate, limit, env):
+    """One task that puts the artifact at BENCH_DEST on a host, rerun per host until it lands or `limit` passes.
+
+    Each host has its own loop (its own ansible-playbook runs), so its completion time is its own; whether a
+    rerun starts from zero or resumes is up to the task. A host has landed when its run succeeded and the file
+    on it has the artifact's sha256.
+    """
+    import hashlib
+
+    digest = hashlib.sha256(rel["artifact"].read_bytes()).hexdigest()
+    name = next(iter(task))
+    play = REPO / "build" / f"edge-bench-{name.rsplit('.', 1)[1]}.yml"
     play.parent.mkdir(exist_ok=True)
-    play.write_text(
-        json.dumps(
-            [
-                {
-                    "hosts": "{{ targets }}",
-                    "gather_facts": False,
-                    "tasks": [
-                        {
-                            "ansible.builtin.copy": {
-                                "src": str(rel["artifact"]),
-                                "dest": "/var/lib/changeward/edge/.bench-copy.tar",
-                                "mode": "0600",
-                            }
-                        }
-                    ],
-                }
-            ]
-        )
-    )
+    play.write_text(json.dumps([{"hosts": "{{ targets }}", "gather_facts": False, "tasks": [task]}]))
+    for host in HOSTS:
+        lab.ssh(host, f"mkdir -p {Path(BENCH_DEST).parent} && rm -f {BENCH_DEST}", timeout=30)
+    sched = Schedule(lab, **sched_args)
+    lab.fault(",".join(HOSTS), loss=loss, rate=rate)
+    sent0 = {host: link_bytes(lab, host) for host in HOSTS}
     t0 = sched.start()
-    pending = list(HOSTS)
-    attempts = dict.fromkeys(HOSTS, 0)
-    landed = {}
+    out = {host: {"landed_after": None, "attempts": 0, "failures": []} for host in HOSTS}
+
+    def loop(host):
+        res = out[host]
+        while time.time() - t0 < limit:
+            res["attempts"] += 1
+            try:
+                proc = subprocess.run(
+                    [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(play), "-e", "targets=" + host],
+                    cwd=REPO,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=max(30, limit - (time.time() - t0)),
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                res["failures"].append(round(time.time() - t0, 1))
+                break
+            if _host_ok(proc.stdout, host) and on_host_sha256(lab, host) == digest:
+                res["landed_after"] = round(time.time() - t0, 1)
+                return
+            res["failures"].append(round(time.time() - t0, 1))
+            time.sleep(5)
+        res["gave_up_after"] = round(time.time() - t0, 1)
+
+    threads = [threading.Thread(target=loop, args=(host,), daemon=True) for host in HOSTS]
     try:
-        while pending and time.time() - t0 < limit:
-            for host in pending:
-                attempts[host] += 1
-            proc = subprocess.run(
-                [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(play), "-e", "targets=" + ",".join(pending)],
-                cwd=REPO,
-                env=h.ansible_env(),
-                capture_output=True,
-                text=True,
-                timeout=max(60, limit - (time.time() - t0) + 120),
-                check=False,
-            )
-            for host in list(pending):
-                if _host_ok(proc.stdout, host):
-                    landed[host] = round(time.time() - t0, 1)
-                    pending.remove(host)
-            if pending:
-                time.sleep(5)
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     finally:
         sched.finish()
     for host in HOSTS:
-        lab.ssh(host, "rm -f /var/lib/changeward/edge/.bench-copy.tar", timeout=30)
+        res = out[host]
+        res["link_bytes"] = link_bytes(lab, host) - sent0[host]
+        if res["landed_after"] is not None:
+            res["outage_seconds"] = round(sched.overlap(t0, t0 + res["landed_after"]), 1)
+        lab.ssh(host, f"rm -f {BENCH_DEST}", timeout=30)
+    return out
+
+
+def on_host_sha256(lab, host):
+    try:
+        proc = lab.ssh(host, f"sha256sum {BENCH_DEST}", timeout=60)
+    except subprocess.SubprocessError:
+        return None
+    return proc.stdout.split()[0] if proc.returncode == 0 and proc.stdout else None
+
+
+def copy_task(rel):
+    return {"ansible.builtin.copy": {"src": str(rel["artifact"]), "dest": BENCH_DEST, "mode": "0600"}}
+
+
+def synchronize_task(rel):
+    # partial: rsync --partial keeps what arrived, so a rerun sends only the rest (the kept file is the delta
+    # basis). delay_updates off: with it rsync would keep the partial file in its .~tmp~ holding dir instead of
+    # at dest. rsync_timeout and the SSH options (ConnectTimeout, ServerAlive from ansible.cfg) end a run that
+    # an outage stalls, so the loop can start the next one.
     return {
-        host: {
-            "landed_after": landed.get(host),
-            "attempts": attempts[host],
-            "gave_up_after": None if host in landed else round(time.time() - t0, 1),
+        "ansible.posix.synchronize": {
+            "src": str(rel["artifact"]),
+            "dest": BENCH_DEST,
+            "partial": True,
+            "delay_updates": False,
+            "checksum": False,
+            "rsync_timeout": 20,
+            "use_ssh_args": True,
         }
-        for host in HOSTS
     }
 
 
@@ -211,12 +243,64 @@ def _host_ok(stdout, host):
     return False
 
 
-def synchronize_available():
+# -- ansible.posix for the benchmark only ------------------------------------------------------------------
+# ansible.posix is not on PyPI by itself; the `ansible` package bundles it. The collection itself does not
+# depend on it (requirements.yml stays empty): the benchmark extracts it into build/ and points only its own
+# playbook runs there.
+POSIX_FROM = "ansible==12.3.0"  # bundles ansible.posix 2.1.0; made for ansible-core 2.19
+POSIX_WHEEL = "ansible-12.3.0-py3-none-any.whl"
+POSIX_WHEEL_SHA256 = "cd156f82fa87f7a899212b0efa9f7ca3a24d609212de9f78428a572eb01e5414"
+POSIX_VERSION = "2.1.0"
+BENCH_COLLECTIONS = REPO / "build" / "bench-collections"
+
+
+def ensure_posix():
+    """Put ansible.posix POSIX_VERSION under BENCH_COLLECTIONS (a 54 MB download the first time)."""
+    import hashlib
+    import zipfile
+
+    manifest = BENCH_COLLECTIONS / "ansible_collections" / "ansible" / "posix" / "MANIFEST.json"
+    if manifest.exists() and json.loads(manifest.read_text())["collection_info"]["version"] == POSIX_VERSION:
+        return
+    downloads = REPO / "build" / "bench-downloads"
+    pip = str(REPO / ".venv" / "bin" / "pip")
+    wheel = downloads / POSIX_WHEEL
+    if not wheel.exists():
+        proc = subprocess.run(
+            [pip, "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(downloads), POSIX_FROM],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0 or not wheel.exists():
+            sys.exit(f"cannot download {POSIX_FROM} for ansible.posix: {proc.stderr.strip()[-2000:]}")
+    got = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    if got != POSIX_WHEEL_SHA256:
+        sys.exit(f"{wheel.name} has sha256 {got}, expected {POSIX_WHEEL_SHA256}: not using it")
+    prefix = "ansible_collections/ansible/posix/"
+    target = BENCH_COLLECTIONS / prefix
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    with zipfile.ZipFile(wheel) as zf:
+        members = [m for m in zf.namelist() if m.startswith(prefix) and ".." not in m.split("/")]
+        zf.extractall(BENCH_COLLECTIONS, members)
+    if json.loads(manifest.read_text())["collection_info"]["version"] != POSIX_VERSION:
+        sys.exit(f"{wheel.name} does not hold ansible.posix {POSIX_VERSION}")
+
+
+def bench_env():
+    """The playbooks' environment: the repo's collections plus ansible.posix from build/ (benchmark only)."""
+    return h.ansible_env(ANSIBLE_COLLECTIONS_PATH=f"{BENCH_COLLECTIONS}:{REPO / 'collections'}")
+
+
+def synchronize_available(env):
     """ansible-doc exits 0 even for a module it cannot find; its JSON output is empty then."""
     proc = subprocess.run(
         [str(REPO / ".venv" / "bin" / "ansible-doc"), "-t", "module", "-j", "ansible.posix.synchronize"],
         cwd=REPO,
-        env=h.ansible_env(),
+        env=env,
         capture_output=True,
         text=True,
         check=False,
@@ -225,6 +309,32 @@ def synchronize_available():
         return proc.returncode == 0 and bool(json.loads(proc.stdout or "{}"))
     except ValueError:
         return False
+
+
+def summary(report):
+    """Per host and method: seconds from the schedule's start until the file was complete, and link bytes."""
+    rows, lines = {}, []
+    for host in HOSTS:
+        edge = report["faults"][host]
+        row = {"edge_update": {"seconds": edge.get("landed_after"), "link_bytes": edge.get("link_bytes")}}
+        for name in ("copy", "synchronize"):
+            res = report.get(name)
+            if isinstance(res, dict):
+                row[name] = {"seconds": res[host]["landed_after"], "link_bytes": res[host]["link_bytes"]}
+        base = row["edge_update"]["seconds"]
+        for cell in row.values():
+            cell["x_edge"] = round(cell["seconds"] / base, 2) if cell["seconds"] and base else None
+            cell["x_size"] = round(cell["link_bytes"] / report["size"], 3) if cell["link_bytes"] else None
+        rows[host] = row
+        lines.append(
+            f"{host}: "
+            + "; ".join(
+                f"{name} {cell['seconds'] if cell['seconds'] is not None else 'did not land'} s"
+                f" ({cell['x_edge']} x edge), {cell['x_size']} x size on the link"
+                for name, cell in row.items()
+            )
+        )
+    return {"hosts": rows, "lines": lines}
 
 
 def main():
@@ -236,15 +346,22 @@ def main():
     ap.add_argument("--outage", type=float, default=30, help="length of the regular outages")
     ap.add_argument("--long-at", type=float, default=70, help="when the long outage starts (s after staging)")
     ap.add_argument("--long", type=float, default=300, help="length of the long outage")
+    ap.add_argument("--out", default="edge_bench.json", help="file name under bench/results/")
     ap.add_argument("--skip-copy", action="store_true")
+    ap.add_argument("--skip-synchronize", action="store_true")
     ap.add_argument("--time-limit", type=float, default=3600, help="per edge phase")
-    ap.add_argument("--copy-limit", type=float, default=900, help="for the copy phase (it may never land)")
+    ap.add_argument("--retry-limit", type=float, default=1200, help="per copy/synchronize phase (they may never land)")
     args = ap.parse_args()
     lab = Lab.load()
     if not lab.is_up():
         sys.exit("the lab is not up: make lab-up")
     import tempfile
 
+    env = bench_env()
+    if not args.skip_synchronize:
+        ensure_posix()  # before any lab phase: a missing collection should not cost a 20-minute run
+        if not synchronize_available(env):
+            sys.exit(f"ansible.posix.synchronize is not found under {BENCH_COLLECTIONS}")
     h.start_nginx()
     for host in HOSTS:
         h.reset_device(lab, host)
@@ -280,7 +397,7 @@ def main():
     sched = Schedule(lab, **sched_args)
     lab.fault(",".join(HOSTS), loss=args.loss, rate=args.rate)
     since = h.log_position()
-    sched.start()
+    t0 = sched.start()
     try:
         faulted = stage_and_wait(lab, pub, rel, "BENCH-EDGE-FAULTS", args.time_limit)
     finally:
@@ -294,6 +411,7 @@ def main():
             res["target_seconds"] = round(1.3 * base[host]["seconds"] + down, 1)
             res["within_target"] = res["seconds"] <= res["target_seconds"]
             res["served"] = served_report(since, addr[host], rel, hits)
+            res["landed_after"] = round(res["end"] - t0, 1)  # from the schedule's start, as for copy/synchronize
     report["faults"] = faulted
     report["outages_applied"] = sched.applied
     for host, res in faulted.items():
@@ -303,23 +421,27 @@ def main():
             flush=True,
         )
 
-    if args.skip_copy:
-        report["copy"] = "skipped"
-    else:
+    phases = [("copy", copy_task, args.skip_copy), ("synchronize", synchronize_task, args.skip_synchronize)]
+    for name, task, skip in phases:
+        if skip:
+            report[name] = "skipped"
+            continue
         for host in HOSTS:
             h.reset_device(lab, host)
-        report["copy"] = copy_phase(lab, rel, sched_args, args.loss, args.rate, args.copy_limit)
-        print(f"ansible.builtin.copy: {report['copy']}", flush=True)
-    report["synchronize"] = (
-        "ansible.posix is installed but this benchmark does not drive synchronize yet"
-        if synchronize_available()
-        else "not run: the ansible.posix collection is not installed and Galaxy is not reachable from here"
-    )
-    print(f"ansible.posix.synchronize: {report['synchronize']}", flush=True)
-    out = REPO / "bench" / "results" / "edge_bench.json"
+        save(report, args.out)  # what is done so far, in case a later phase is cut short
+        report[name] = retry_phase(lab, rel, task(rel), sched_args, args.loss, args.rate, args.retry_limit, env)
+        print(f"{task(rel).popitem()[0]}: {report[name]}", flush=True)
+    report["summary"] = summary(report)
+    for line in report["summary"]["lines"]:
+        print(line, flush=True)
+    print(f"results: {save(report, args.out).relative_to(REPO)}")
+
+
+def save(report, name):
+    out = REPO / "bench" / "results" / name
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"results: {out.relative_to(REPO)}")
+    return out
 
 
 if __name__ == "__main__":
