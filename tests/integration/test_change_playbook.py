@@ -41,7 +41,7 @@ def cwlab(*args):
 def flaky_edge(lab):
     cwlab("fault", "set", "edge", "--profile", "flaky")
     yield
-    cwlab("fault", "clear", "all")
+    cwlab("fault", "clear", "edge")  # only what this fixture set; other hosts may carry others' faults
 
 
 def inventory(bindir, source):
@@ -172,3 +172,87 @@ def test_change_playbook_through_ansible_runner_job_events(flaky_edge, venv, tmp
     stats = events[-1]["event_data"]
     assert not stats.get("failures") and not stats.get("dark"), stats
     check_every_host_took_the_change(hostvars, version, change_id)
+
+
+# -- check mode ------------------------------------------------------------------------------------------------------
+CHECK_PLAY = """
+- name: Release the demo service
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  {keyword}
+  roles:
+    - role: changeward.hybrid.demo_release
+      vars:
+        demo_release_version: "9.9.9"
+        demo_release_config_path: "{config}"
+        demo_release_url: "{url}"
+        demo_release_wait_seconds: 4
+  post_tasks:
+    - name: Show what the release went from and to
+      ansible.builtin.debug:
+        msg: "RESULT {{{{ demo_release_result | to_json }}}}"
+"""
+
+
+@pytest.fixture
+def served_release():
+    """A stand-in demo service on loopback that keeps serving release 1.2.3."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"version": "1.2.3"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("keyword", "cli"),
+    [("check_mode: true", []), ("", ["--check"]), ("", [])],
+    ids=["play-check_mode", "cli-check", "no-check"],
+)
+def test_demo_release_check_mode_is_honest(venv, tmp_path, served_release, keyword, cli):
+    """In check mode (a play's check_mode: true as well as --check) the role writes nothing, waits for nothing
+    and reports the release it would replace, read from the service. Without check mode it writes the release
+    and waits for the service to serve it (this one never does, so the run fails)."""
+    bindir, _core = venv
+    config = tmp_path / "config.json"
+    playbook = tmp_path / "release.yml"
+    playbook.write_text(CHECK_PLAY.format(keyword=keyword, config=config, url=served_release))
+    python = f"ansible_python_interpreter={bindir / 'python'}"
+    proc = subprocess.run(
+        [str(bindir / "ansible-playbook"), "-i", "localhost,", str(playbook), *cli, "-e", python],
+        cwd=REPO,
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    print(proc.stdout[-3000:], proc.stderr[-2000:])
+    if keyword or cli:
+        assert proc.returncode == 0
+        assert not config.exists()
+        (line,) = [ln for ln in proc.stdout.splitlines() if '"msg": "RESULT ' in ln]
+        result = json.loads(json.loads("{" + line.strip() + "}")["msg"][len("RESULT ") :])
+        assert result == {"before": "1.2.3", "after": "9.9.9", "changed": True}
+    else:
+        assert proc.returncode != 0
+        assert json.loads(config.read_text())["version"] == "9.9.9"
+        retried = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAILED - RETRYING: [localhost]")]
+        assert retried and all("Wait until the demo service serves the release" in ln for ln in retried)
