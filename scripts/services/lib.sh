@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the private test services (nginx.sh, rsyslog.sh, postgres.sh); defines functions only.
 # A service is known by its pid file and stopped by that pid, never by process name: the machine may run
 # other instances of the same program (the lab hosts share its root).

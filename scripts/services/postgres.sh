@@ -26,7 +26,7 @@ die() { echo "postgres.sh: $*" >&2; exit 1; }
 
 pg_bin() {
   local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  d=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
 }
 
@@ -83,7 +83,7 @@ CONF
 }
 
 psql_su() {  # SQL on stdin, as the superuser over the private socket
-  as_pg "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h "$RUN" -p "$(cat "$PORT_FILE")" -U postgres -d postgres "$@"
+  as_pg "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h "$RUN" -p "$(cat "$PORT_FILE")" -U postgres -d postgres
 }
 
 create_database() {
@@ -132,7 +132,7 @@ stop() {
 }
 
 dsn() {
-  [ -s "$PW_FILE" ] && [ -s "$PORT_FILE" ] || die "no cluster yet: run '$0 start' first"
+  if [ ! -s "$PW_FILE" ] || [ ! -s "$PORT_FILE" ]; then die "no cluster yet: run '$0 start' first"; fi
   echo "postgresql://$ROLE:$(cat "$PW_FILE")@127.0.0.1:$(cat "$PORT_FILE")/$DB"
 }
 
