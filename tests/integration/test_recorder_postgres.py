@@ -124,7 +124,7 @@ def test_two_playbooks_write_to_one_postgresql_ledger_at_once(tmp_path, pg_dsn, 
     outputs = [p.communicate(timeout=300) for p in procs]
     for out, err in outputs:
         assert password not in out + err, "the ledger DSN's password reached the playbook output"
-    assert [p.returncode for p in procs] == [0, 0], [err[-3000:] for _, err in outputs]
+    assert [p.returncode for p in procs] == [0, 0], [out[1][-3000:] for out in outputs]
 
     events = pg_events(pg_dsn, schema)
     assert len({e["id"] for e in events}) == len(events)

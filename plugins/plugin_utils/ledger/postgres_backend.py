@@ -27,7 +27,7 @@ DDL = (
     "CREATE TABLE IF NOT EXISTS ledger_events (seq bigint PRIMARY KEY, event_id text NOT NULL UNIQUE,"
     " type text NOT NULL, subject text NOT NULL, event_time text NOT NULL, is_record smallint NOT NULL DEFAULT 0,"
     " prev_hash text NOT NULL, hash text NOT NULL, body text NOT NULL)",
-    *(statement for _, statement in INDEXES),
+    *(statement for _name, statement in INDEXES),
     "CREATE TABLE IF NOT EXISTS ledger_checkpoints (seq bigint PRIMARY KEY, hash text NOT NULL,"
     " cp_time text NOT NULL, body text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ledger_cursors (sink text PRIMARY KEY, seq bigint NOT NULL, updated text NOT NULL)",

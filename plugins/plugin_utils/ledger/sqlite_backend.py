@@ -25,7 +25,7 @@ DDL = (
     "CREATE TABLE IF NOT EXISTS ledger_events (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE,"
     " type TEXT NOT NULL, subject TEXT NOT NULL, event_time TEXT NOT NULL, is_record INTEGER NOT NULL DEFAULT 0,"
     " prev_hash TEXT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL)",
-    *(statement for _, statement in INDEXES),
+    *(statement for _name, statement in INDEXES),
     "CREATE TABLE IF NOT EXISTS ledger_checkpoints (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL,"
     " cp_time TEXT NOT NULL, body TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ledger_cursors (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated TEXT NOT NULL)",

@@ -46,7 +46,7 @@ def test_a_query_inside_a_snapshot_does_not_see_later_appends(filled, tmp_path):
 
 def test_streaming_stops_early_and_keeps_the_order(filled):
     stream = filled.iter_events(types=[QUERY_TYPES[1]], newest_first=True)
-    first = [next(stream) for _ in range(3)]
+    first = [next(stream), next(stream), next(stream)]
     assert [e.seq for e in first] == sorted((e.seq for e in first), reverse=True)
     assert all(e.event["type"] == QUERY_TYPES[1] for e in first)
     assert first[0].seq == max(e.seq for e in filled.events(types=QUERY_TYPES[1]))
