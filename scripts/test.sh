@@ -2,7 +2,7 @@
 # make test: every quality gate, on the lowest and the highest ansible-core that install here.
 # The lab is always torn down at the end, whatever failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 mkdir -p build/logs
 failed=()
