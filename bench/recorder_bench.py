@@ -134,7 +134,9 @@ def main() -> int:
     parser.add_argument("--no-sinks", action="store_true", help="record only; no shipping")
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/recorder_bench.json")
     parser.add_argument("--wait-clean", type=float, default=600, help="seconds to wait for lab faults to clear")
-    parser.add_argument("--allow-faults", action="store_true", help="measure even with link faults on hosts")
+    parser.add_argument(
+        "--allow-faults", action="store_true", help="measure through loss/rate faults (outages are still waited out)"
+    )
     args = parser.parse_args()
     if args.tasks < 2 or args.rounds < 1:
         raise SystemExit("need --tasks >= 2 and --rounds >= 1")
@@ -147,14 +149,19 @@ def main() -> int:
     # is discarded and run again (bounded).
     faults, discarded = set(), 0
 
+    def blocking():
+        """Hosts whose faults stop a measurement: any fault, or with --allow-faults only outages."""
+        now = lab.faults()
+        faults.update(now)
+        return sorted(h for h, f in now.items() if not args.allow_faults or "outage" in f)
+
     def wait_clean():
         deadline = time.monotonic() + args.wait_clean
-        while (now := lab.faults()) and time.monotonic() < deadline:
-            faults.update(now)
-            print(f"waiting for the lab's faults to clear: {', '.join(sorted(now))}", flush=True)
+        while (now := blocking()) and time.monotonic() < deadline:
+            print(f"waiting for the lab's faults to clear: {', '.join(now)}", flush=True)
             time.sleep(10)
-        if now and not args.allow_faults:
-            raise SystemExit(f"lab hosts with link faults after {args.wait_clean:g}s: {', '.join(sorted(now))}")
+        if now:
+            raise SystemExit(f"lab hosts with link faults after {args.wait_clean:g}s: {', '.join(now)}")
 
     with tempfile.TemporaryDirectory(prefix="recorder-bench-") as tmp:
         work = Path(tmp)
@@ -170,11 +177,10 @@ def main() -> int:
                     raise SystemExit(f"gave up: {discarded} of {n - 1} pairs were disturbed by lab faults")
                 wait_clean()
                 pair = run(work, pb, False, False, n), run(work, pb, True, not args.no_sinks, n)
-                seen = set(lab.faults())
-                if None in pair or (seen and not args.allow_faults):
-                    faults.update(seen)
+                seen = blocking()
+                if None in pair or seen:
                     discarded += 1
-                    print(f"pair {n} discarded: faults on {', '.join(sorted(seen)) or 'an unreachable host'}")
+                    print(f"pair {n} discarded: faults on {', '.join(seen) or 'an unreachable host'}", flush=True)
                     continue
                 without.append(pair[0])
                 with_cb.append(pair[1])
