@@ -12,6 +12,7 @@ STATUS_TEXT = {
     "rolled_back": "ROLLED BACK",
     "held": "HELD",
     "halted": "HALTED",
+    "unreachable": "UNREACHABLE",
     "not_started": "not started",
 }
 

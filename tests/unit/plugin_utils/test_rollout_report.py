@@ -63,3 +63,19 @@ def test_results_without_a_plan_and_bad_rows():
     assert ring_report([{"name": "canary", "status": "passed"}])[0].endswith("(1 ring planned, 1 reached)")
     with pytest.raises(RolloutReportError, match="name and status"):
         ring_report([{"name": "canary"}])
+
+
+def test_an_unreachable_ring_is_named_and_not_counted_as_reached():
+    passed = {"name": "canary", "status": "passed", "note": "watched 3 polls without a breach"}
+    unreachable = {
+        "name": "ring-1",
+        "status": "unreachable",
+        "note": "no host of the ring could be reached, nothing applied: unreachable c2, c3",
+        "unreachable": ["c2", "c3"],
+    }
+    lines = ring_report([passed, unreachable], RINGS, title="Change CHG-2")
+    assert lines[0] == "Change CHG-2 (3 rings planned, 1 reached)"
+    (row,) = [line for line in lines if line.lstrip().startswith("ring-1")]
+    assert "UNREACHABLE" in row and "unreachable c2, c3" in row
+    (later,) = [line for line in lines if line.lstrip().startswith("ring-2")]
+    assert "not started" in later and "stopped at ring-1" in later
