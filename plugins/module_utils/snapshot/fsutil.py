@@ -243,8 +243,11 @@ def same_prefix(path_a, path_b, length=64 * 1024):
         os.close(fd_a)
 
 
-def atomic_write_bytes(path, data, mode=0o600):
-    """Write data to path via a temp file in the same directory, fsync, rename, fsync the directory."""
+def atomic_write_bytes(path, data, mode=0o600, durable=True):
+    """Write data to path via a temp file in the same directory, fsync, rename, fsync the directory.
+
+    durable=False skips both fsyncs, for files whose loss or staleness after a crash costs nothing.
+    """
     directory = os.path.dirname(path)
     tmp = os.path.join(directory, "." + os.path.basename(path) + ".tmp")
     if lstat_or_none(tmp) is not None:
@@ -254,11 +257,13 @@ def atomic_write_bytes(path, data, mode=0o600):
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    fsync_dir(directory)
+    if durable:
+        fsync_dir(directory)
 
 
 def nearest_existing(path):

@@ -67,8 +67,8 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc im
 
 # Temps are made durable and renamed in batches: the space for temps stays bounded, a killed run leaves
 # at most one batch of temps, and the fdatasyncs of a batch share one journal commit.
-BATCH_BYTES = 32 * 1024 * 1024
-BATCH_FILES = 256
+BATCH_BYTES = 64 * 1024 * 1024
+BATCH_FILES = 512
 # Up to this many paths to make durable are fsynced one by one; more take one syncfs (see _durable).
 SYNC_EACH_MAX = 16
 
@@ -192,7 +192,9 @@ class ContentCache:
             hit = self.known.get(name)
             if hit and (hit[2] == 0 or hit[0][4] < hit[2] - RACY_NS):
                 files[name] = [hit[0], hit[1]]
-        atomic_write_bytes(path, json.dumps({"files": files}, sort_keys=True).encode())
+        # Not synced: every entry is checked against the file's identity before use, so a lost, old or
+        # empty cache after a crash only means hashing again.
+        atomic_write_bytes(path, json.dumps({"files": files}).encode(), durable=False)
 
 
 def diff_item(item, cache=None):
