@@ -160,10 +160,20 @@ def _direction_of(shift: float) -> str:
     return "high" if shift > 0 else "low"
 
 
-def classify(spec: MetricSpec, baseline: Iterable, canary: Iterable) -> MetricResult:
-    """Classify ``canary`` against ``baseline`` for one metric (see module doc for the rule)."""
-    b = stats.clean(baseline, f"metric {spec.name!r} baseline")
-    c = stats.clean(canary, f"metric {spec.name!r} canary")
+def classify(
+    spec: MetricSpec,
+    baseline: Iterable,
+    canary: Iterable,
+    baseline_lengths: Iterable[int] | None = None,
+    canary_lengths: Iterable[int] | None = None,
+) -> MetricResult:
+    """Classify ``canary`` against ``baseline`` for one metric (see module doc for the rule).
+
+    Each side is one time series in order, or several back to back (``*_lengths``, e.g. one per host):
+    autocorrelation is measured within a series, never across the seam between two.
+    """
+    b = stats.clean(baseline, f"metric {spec.name!r} baseline", baseline_lengths)
+    c = stats.clean(canary, f"metric {spec.name!r} canary", canary_lengths)
     np = stats.np
     evidence: dict = {
         "baseline_count": b.count,
@@ -215,11 +225,38 @@ def classify(spec: MetricSpec, baseline: Iterable, canary: Iterable) -> MetricRe
             return _result(spec, "pass", f"both series are the constant {b.values[0]:g}", evidence)
         return _decide(spec, shift, allowed, significant=True, evidence=evidence)
 
-    u, p = stats.mann_whitney(c.values, b.values, alternative)
+    # Points close in time are correlated (overlapping rate() windows, slow load swings): the test would take
+    # them for more evidence than they are. The lag-1 autocorrelation of each side's ranks gives U's variance
+    # inflation; the test and the interval use it, and a sample that is effectively too small is nodata.
+    # One estimate from both sides' series (each centred on its own mean, so a shift does not count): under the
+    # null hypothesis both come from the same process, and pooling halves the noise of the estimate, which
+    # would otherwise cost power on independent points.
+    ranks = stats.sps.rankdata(np.concatenate([c.values, b.values]))
+    rho = stats.lag1_autocorrelation(ranks, c.segments + b.segments)
+    inflation = stats.variance_inflation(rho)
+    n_eff, m_eff = max(1, int(c.count / inflation)), max(1, int(b.count / inflation))
+    evidence.update(
+        autocorrelation=rho,
+        variance_inflation=inflation,
+        effective_counts={"canary": n_eff, "baseline": m_eff},
+    )
+    if inflation > 1.0 and stats.min_attainable_p(n_eff, m_eff, alternative) >= spec.alpha:
+        return nodata_result(
+            spec,
+            f"the points are autocorrelated (lag-1 {rho:.2f}): they weigh as {n_eff} canary and {m_eff} baseline"
+            f" independent points, too few ever to reach alpha {spec.alpha}; use a step at least as long as the"
+            " query's rate window, or a longer window",
+            evidence,
+        )
+    if inflation > 1.0:
+        u, p = stats.mann_whitney_inflated(c.values, b.values, alternative, inflation)
+    else:
+        u, p = stats.mann_whitney(c.values, b.values, alternative)
     ci_level = 1.0 - (spec.alpha if alternative == "two-sided" else 2.0 * spec.alpha)
-    shift, lo, hi = stats.hodges_lehmann(c.values, b.values, ci_level)
+    shift, lo, hi = stats.hodges_lehmann(c.values, b.values, ci_level, inflation)
     evidence.update(
         method="mann-whitney",
+        autocorrelation_adjusted=inflation > 1.0,
         u_statistic=u,
         p_value=_num(p),
         shift=shift,

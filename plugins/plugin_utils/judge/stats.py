@@ -43,19 +43,34 @@ class CleanSample:
     values: object  # numpy array of finite floats
     nan: int  # NaN and null values dropped
     inf: int  # +/-Inf values dropped
+    segments: tuple = ()  # lengths of the time series the values came from, in order (after dropping)
 
     @property
     def count(self) -> int:
         return int(self.values.size)
 
 
-def clean(values: Iterable, what: str) -> CleanSample:
-    """Finite floats of ``values``; NaN/null and infinities are dropped and counted, anything else is an error."""
+def clean(values: Iterable, what: str, lengths: Iterable[int] | None = None) -> CleanSample:
+    """Finite floats of ``values``; NaN/null and infinities are dropped and counted, anything else is an error.
+
+    ``lengths`` splits ``values`` into the consecutive time series they came from (one series if not given).
+    """
     require_numerics()
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise JudgeError(f"{what} must be a list of numbers, got {type(values).__name__}")
-    finite, nan, inf = [], 0, 0
+    values = list(values)
+    lengths = [len(values)] if lengths is None else [int(x) for x in lengths]
+    if sum(lengths) != len(values) or any(x < 0 for x in lengths):
+        raise JudgeError(f"{what}: series lengths {lengths} do not add up to its {len(values)} values")
+    ends, total = set(), 0
+    for x in lengths:
+        total += x
+        ends.add(total)
+    finite, nan, inf, segments, run = [], 0, 0, [], 0
     for i, raw in enumerate(values):
+        if i in ends and run:
+            segments.append(run)
+            run = 0
         if raw is None:
             nan += 1
             continue
@@ -71,7 +86,64 @@ def clean(values: Iterable, what: str) -> CleanSample:
             inf += 1
         else:
             finite.append(value)
-    return CleanSample(np.asarray(finite, dtype=float), nan, inf)
+            run += 1
+    if run:
+        segments.append(run)
+    return CleanSample(np.asarray(finite, dtype=float), nan, inf, tuple(segments))
+
+
+# Above this lag-1 autocorrelation the series is close to a random walk and the correction is capped.
+MAX_AUTOCORRELATION = 0.95
+
+
+def lag1_autocorrelation(values, segments: Iterable[int] = ()) -> float:
+    """Lag-1 autocorrelation of ``values`` pooled over its series (each centred on its own mean), corrected for
+    the downward bias of short series (E[r] ~ rho - (1 + 4 rho) / n, Marriott & Pope 1954) and clipped to
+    [0, MAX_AUTOCORRELATION]: a negative estimate never makes the test more liberal."""
+    require_numerics()
+    values = np.asarray(values, dtype=float)
+    segments = list(segments) or [values.size]
+    num = den = 0.0
+    used, start = [], 0
+    for length in segments:
+        seg = values[start : start + length]
+        start += length
+        if seg.size < 3:
+            continue
+        d = seg - seg.mean()
+        num += float(np.dot(d[:-1], d[1:]))
+        den += float(np.dot(d, d))
+        used.append(seg.size)
+    if not used or den <= 0.0:
+        return 0.0
+    r = num / den
+    r += (1.0 + 4.0 * r) / (sum(used) / len(used))
+    return min(max(r, 0.0), MAX_AUTOCORRELATION)
+
+
+def variance_inflation(rho: float) -> float:
+    """Factor by which AR(1)-like correlation of lag-1 ``rho`` inflates the variance of a sum of ranks."""
+    return (1.0 + rho) / (1.0 - rho)
+
+
+def mann_whitney_inflated(canary, baseline, alternative: str, inflation: float) -> tuple[float, float]:
+    """U statistic and the normal-approximation p-value with U's variance multiplied by ``inflation``."""
+    require_numerics()
+    if alternative not in ALTERNATIVES:
+        raise JudgeError(f"alternative must be one of {', '.join(ALTERNATIVES)}, got {alternative!r}")
+    n, m = canary.size, baseline.size
+    u = float(sps.mannwhitneyu(canary, baseline, alternative=alternative).statistic)
+    sd = _tie_corrected_sd(canary, baseline) * math.sqrt(inflation)
+    if sd == 0.0:
+        return u, 1.0
+    centred = u - n * m / 2.0
+    if alternative == "greater":
+        p = float(sps.norm.sf((centred - 0.5) / sd))
+    elif alternative == "less":
+        p = float(sps.norm.cdf((centred + 0.5) / sd))
+    else:
+        p = min(1.0, 2.0 * float(sps.norm.sf((abs(centred) - 0.5) / sd)))
+    return u, p
 
 
 def min_attainable_p(n: int, m: int, alternative: str) -> float:
@@ -132,11 +204,12 @@ def _kth_values(canary, baseline, ks: list[int]) -> list[float]:
     return [_kth_pairwise_bisect(c_sorted, b_sorted, k) for k in ks]
 
 
-def hodges_lehmann(canary, baseline, confidence: float) -> tuple[float, float, float]:
+def hodges_lehmann(canary, baseline, confidence: float, inflation: float = 1.0) -> tuple[float, float, float]:
     """(shift estimate, lower, upper): canary minus baseline, two-sided interval at ``confidence``.
 
     Interval bounds are order statistics of the pairwise differences at the normal approximation of U's
     distribution, with the tie correction (Hollander & Wolfe, ch. 4); exact enough from ~10 points per side.
+    ``inflation`` widens it for autocorrelated points (U's variance times that factor).
     """
     require_numerics()
     if not 0.0 < confidence < 1.0:
@@ -146,7 +219,9 @@ def hodges_lehmann(canary, baseline, confidence: float) -> tuple[float, float, f
         raise JudgeError("hodges_lehmann needs at least one value on each side")
     n_pairs = n * m
     z = float(sps.norm.ppf(0.5 + confidence / 2.0))
-    k = math.floor(n_pairs / 2.0 - z * _tie_corrected_sd(canary, baseline))
+    if not (math.isfinite(inflation) and inflation >= 1.0):
+        raise JudgeError(f"inflation must be a finite number >= 1, got {inflation}")
+    k = math.floor(n_pairs / 2.0 - z * _tie_corrected_sd(canary, baseline) * math.sqrt(inflation))
     k = min(max(k, 0), (n_pairs - 1) // 2)
     mid_lo, mid_hi = (n_pairs - 1) // 2, n_pairs // 2
     lower, upper, a, b = _kth_values(canary, baseline, [k, n_pairs - 1 - k, mid_lo, mid_hi])

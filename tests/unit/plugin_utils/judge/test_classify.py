@@ -33,12 +33,56 @@ def test_aa_false_fail_rate_is_at_most_one_percent(direction):
 
 
 def test_one_sd_shift_in_the_bad_direction_is_caught_with_at_least_95_percent_power():
-    # +10 % on a metric with 10 % noise, 50 points a side; measured ~98.7 % (bench/judge_power.py)
+    # +10 % on a metric with 10 % noise, 50 points a side; measured ~97.6 % (bench/judge_power.py)
     assert rate(MetricSpec("m", direction="increase"), np.random.default_rng(202), 1.0) >= 0.95
 
 
 def test_one_sd_drop_is_caught_for_direction_decrease():
     assert rate(MetricSpec("m", direction="decrease"), np.random.default_rng(303), -1.0) >= 0.95
+
+
+def ar1(rng, mean, rho, n=N):
+    """AR(1) noise of lag-1 correlation rho and sd 10 % of the mean, like rate() over overlapping windows."""
+    e = rng.normal(0, 1, n)
+    x = np.empty(n)
+    x[0] = e[0]
+    for i in range(1, n):
+        x[i] = rho * x[i - 1] + np.sqrt(1 - rho * rho) * e[i]
+    return mean + 0.1 * mean * x
+
+
+@pytest.mark.parametrize("rho", [0.5, 0.8])
+def test_autocorrelated_points_do_not_raise_the_aa_false_fail_rate(rho):
+    # untreated, rho 0.8 false-fails ~18 % of A/A trials (bench/judge_power.py)
+    rng = np.random.default_rng(505)
+    spec = MetricSpec("m", direction="increase")
+    fails = sum(classify(spec, ar1(rng, 100, rho), ar1(rng, 100, rho)).failed for _unused in range(TRIALS))
+    assert fails / TRIALS <= 0.02
+
+
+def test_autocorrelated_points_weigh_less_and_a_large_shift_is_still_caught():
+    rng = np.random.default_rng(606)
+    result = classify(MetricSpec("m"), ar1(rng, 100, 0.8, n=100), ar1(rng, 150, 0.8, n=100))
+    assert result.classification == "high"
+    ev = result.evidence
+    assert ev["autocorrelation_adjusted"] and ev["variance_inflation"] > 3
+    assert ev["effective_counts"]["canary"] < 100 / 3
+
+
+def test_independent_points_are_left_almost_as_they_are():
+    rng = np.random.default_rng(707)
+    inflations = [
+        classify(MetricSpec("m"), rng.normal(100, 10, N), rng.normal(100, 10, N)).evidence["variance_inflation"]
+        for _unused in range(100)
+    ]
+    assert min(inflations) == 1.0 and float(np.median(inflations)) < 1.3
+
+
+def test_points_that_are_effectively_too_few_are_nodata():
+    rng = np.random.default_rng(808)
+    walk_b, walk_c = 100 + np.cumsum(rng.normal(0, 1, 12)), 100 + np.cumsum(rng.normal(0, 1, 12))
+    result = classify(MetricSpec("m"), walk_b, walk_c)
+    assert result.classification == "nodata" and "autocorrelated" in result.reason
 
 
 def test_a_shift_in_the_good_direction_passes():

@@ -47,18 +47,37 @@ def test_prometheus_canary_regression_is_caught_and_the_hosts_pooled(prom):
     assert sources[0]["queries"]["canary"] == 'rate(errors{instance=~"c1"}[1m])'
     assert (sources[0]["canary_series"], sources[0]["baseline_series"]) == (1, 2)
     params = prom.requests[0]["params"]
-    assert float(params["start"]) == 1_700_000_000 and float(params["step"]) == 15
+    # the window asks for 15 s, but rate(...[1m]) at a 15 s step would overlap: queried at the range, 60 s
+    assert float(params["start"]) == 1_700_000_000 and float(params["step"]) == 60
 
 
-def test_overlapping_rate_windows_are_warned_about(prom):
+def test_overlapping_rate_windows_are_queried_at_a_step_as_long_as_the_range(prom):
     rng = np.random.default_rng(6)
     slow = "rate(errors{${selector}}[2m])"
-    prom.on_range('rate(errors{instance=~"c1"}[2m])', series(rng, 100))
-    prom.on_range('rate(errors{instance=~"b1|b2"}[2m])', series(rng, 100))
+    prom.on_range('rate(errors{instance=~"c1"}[2m])', series(rng, 100, n=10))
+    prom.on_range('rate(errors{instance=~"b1|b2"}[2m])', series(rng, 100, n=10))
+    prom.on_range('rate(errors{instance=~"c1"}[15s])', series(rng, 100))
+    prom.on_range('rate(errors{instance=~"b1|b2"}[15s])', series(rng, 100))
     metrics = [{"name": "slow", "query": slow}, {"name": "ok", "query": QUERY.replace("1m", "15s")}]
     _unused, sources = run(metrics, prom.url)
-    assert "ranges over 120s at a 15s step" in sources[0]["warning"]
-    assert "warning" not in sources[1]
+    steps = {r["params"]["query"]: float(r["params"]["step"]) for r in prom.requests}
+    assert steps['rate(errors{instance=~"c1"}[2m])'] == steps['rate(errors{instance=~"b1|b2"}[2m])'] == 120
+    assert steps['rate(errors{instance=~"c1"}[15s])'] == 15
+    assert sources[0]["step"] == 120 and "overlapping windows" in sources[0]["note"]
+    assert "step" not in sources[1] and "note" not in sources[1]
+
+
+def test_autocorrelation_is_measured_per_host_series_not_across_them(prom):
+    """Two baseline hosts at different levels are two series: pooled end to end they would look like one
+    strongly autocorrelated series (a level step) and lose most of their weight."""
+    rng = np.random.default_rng(8)
+    prom.on_range('rate(errors{instance=~"c1"}[1m])', series(rng, 100, n=60))
+    prom.on_range('rate(errors{instance=~"b1|b2"}[1m])', series(rng, 80, n=60), series(rng, 120, n=60))
+    judgement, _sources = run([{"name": "errors", "query": "rate(errors{${selector}}[1m])"}], prom.url)
+    evidence = judgement.metrics[0].evidence
+    assert evidence["baseline_count"] == 120
+    assert evidence["autocorrelation"] < 0.3
+    assert evidence["effective_counts"]["baseline"] > 60
 
 
 def test_prometheus_healthy_canary_passes(prom):

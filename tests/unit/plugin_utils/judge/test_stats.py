@@ -79,3 +79,38 @@ def test_smallest_attainable_p_value():
 def test_confidence_out_of_range_is_refused():
     with pytest.raises(JudgeError, match="confidence"):
         stats.hodges_lehmann(np.ones(3), np.zeros(3), 1.0)
+
+
+def test_clean_keeps_the_series_boundaries_after_dropping_values():
+    sample = stats.clean([1, None, 2, 3, float("nan"), float("nan"), 4, 5], "x", [3, 2, 3])
+    assert list(sample.values) == [1, 2, 3, 4, 5] and sample.segments == (2, 1, 2)
+    with pytest.raises(JudgeError, match="do not add up"):
+        stats.clean([1, 2, 3], "x", [2, 2])
+
+
+def test_lag1_autocorrelation_finds_the_correlation_and_clips_at_zero():
+    rng = np.random.default_rng(11)
+    e = rng.normal(0, 1, 5000)
+    x = np.empty_like(e)
+    x[0] = e[0]
+    for i in range(1, e.size):
+        x[i] = 0.7 * x[i - 1] + e[i]
+    assert stats.lag1_autocorrelation(x) == pytest.approx(0.7, abs=0.03)
+    alternating = np.tile([1.0, -1.0], 50)
+    assert stats.lag1_autocorrelation(alternating) == 0.0
+    # two series at different levels: no correlation within either
+    two = np.concatenate([rng.normal(0, 1, 500), rng.normal(50, 1, 500)])
+    assert stats.lag1_autocorrelation(two, [500, 500]) < 0.1 < stats.lag1_autocorrelation(two)
+
+
+def test_inflated_variance_makes_the_p_value_larger():
+    rng = np.random.default_rng(12)
+    c, b = rng.normal(1, 1, 60), rng.normal(0, 1, 60)
+    u1, p1 = stats.mann_whitney_inflated(c, b, "greater", 1.0)
+    u, p_exact = stats.mann_whitney(c, b, "greater")
+    assert u1 == u and p1 == pytest.approx(p_exact, rel=0.2)
+    _unused, p9 = stats.mann_whitney_inflated(c, b, "greater", 9.0)
+    assert p9 > 100 * p1
+    lo1, hi1 = stats.hodges_lehmann(c, b, 0.99)[1:]
+    lo9, hi9 = stats.hodges_lehmann(c, b, 0.99, inflation=9.0)[1:]
+    assert lo9 < lo1 and hi9 > hi1
