@@ -201,9 +201,6 @@ class ActionModule(ActionBase):
         out.update(judgement.as_dict())
         for metric, source in zip(out["metrics"], sources, strict=True):
             metric.update(source)
-        warnings = [s["warning"] for s in sources if s.get("warning")]
-        if warnings:
-            out["warnings"] = warnings
         if out["verdict"] in ("fail", "inconclusive") and not args["report_only"]:
             out.update(failed=True, msg=f"canary_judge: {out['verdict']} - {out['reasons'][0]}")
         return out

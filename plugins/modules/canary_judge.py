@@ -178,7 +178,10 @@ options:
     description: Length of the window ending at O(end), a duration such as V(10m). Default V(10m) (or the policy's).
     type: str
   step:
-    description: Resolution of the range queries, a duration such as V(15s). Default V(15s) (or the policy's).
+    description:
+      - Resolution of the range queries, a duration such as V(15s). Default V(15s) (or the policy's).
+      - A query whose range selector is longer than the step is asked at a step equal to its range, so its
+        points do not overlap (see C(step) and C(note) in RV(metrics)).
     type: str
   report_only:
     description:
@@ -348,17 +351,22 @@ metrics:
       description: The rendered canary and baseline queries.
       type: dict
       returned: for Prometheus metrics
-    warning:
-      description: Set when the query's range selector spans more than O(step), so its points are correlated.
+    step:
+      description: The step in seconds the metric was queried at, when raised to its range selector's length.
+      type: float
+      returned: when the query's range is longer than O(step)
+    note:
+      description: Why the step was raised.
       type: str
-      returned: when it applies
+      returned: when the query's range is longer than O(step)
     evidence:
       description:
         - Counts of usable and dropped values per side (C(baseline_count), C(canary_count), C(baseline_nan),
           C(canary_nan), C(baseline_inf), C(canary_inf)); when judged also C(method) (V(mann-whitney) or
           V(constant)), C(u_statistic), C(p_value), C(alternative), C(alpha), C(shift) (Hodges-Lehmann,
           canary minus baseline), C(ci_low), C(ci_high), C(ci_level), C(relative_shift), C(baseline_median),
-          C(canary_median), C(allowance), C(allowed_shift).
+          C(canary_median), C(allowance), C(allowed_shift), C(autocorrelation) (lag-1, within each host's
+          series), C(variance_inflation), C(effective_counts) (per side) and C(autocorrelation_adjusted).
       type: dict
 error:
   description: What stopped the judgement (Prometheus unreachable), when it was cut short.
