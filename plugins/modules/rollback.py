@@ -17,6 +17,9 @@ description:
     kept running while their files or packages were restored; then verifies every item against the
     manifest and runs the verification commands again.
   - Files are replaced atomically (temp file in the same directory, synced to disk, then renamed).
+    Only files whose content differs are rewritten; a file is trusted to be unchanged while its device,
+    inode, size, mtime and ctime match those recorded when it was hashed (by the snapshot or an earlier
+    rollback), as ctime cannot be set back by user space.
   - Idempotent - every step compares first and does nothing when the state already matches, so a second
     run reports C(changed=false). A run that was killed half-way is completed by the next run.
   - With O(deadline_seconds) the module fails as soon as the deadline passes (a rerun continues) and also
