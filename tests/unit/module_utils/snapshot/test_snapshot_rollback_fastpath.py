@@ -216,3 +216,20 @@ def test_a_stat_cache_entry_for_another_identity_is_ignored(tmp_path):
 
     assert any(r.startswith(f"file:{path} (content") for r in result["restored"])
     assert fingerprint(tree) == before
+
+
+def test_a_stat_cache_that_cannot_be_written_does_not_fail_the_rollback(tmp_path):
+    base = str(tmp_path)
+    tree = _tree(base, n=4)
+    before = fingerprint(tree)
+    taken = _snap(base, tree, stable=False)
+    cache_path = os.path.join(os.path.dirname(taken["manifest"]), mf.STAT_CACHE)
+    os.unlink(cache_path)
+    os.mkdir(cache_path)  # neither readable as a cache nor replaceable by a file
+    write(os.path.join(tree, "d0", "f00.dat"), os.urandom(SIZE))
+
+    result = _rollback(base)
+
+    assert result["verified"] is True and result["changed"] is True
+    assert fingerprint(tree) == before
+    assert os.path.isdir(cache_path)
