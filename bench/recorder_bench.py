@@ -15,6 +15,7 @@ the end, whatever happens). The lab is used as it is: never started, stopped or 
 import argparse
 import contextlib
 import datetime
+import fnmatch
 import json
 import os
 import resource
@@ -89,8 +90,13 @@ def base_env(work: Path) -> dict:
     return env
 
 
-def playbook(work: Path, pb: Path, env: dict):
+EXCLUDE: list = []  # host name patterns left out (--exclude), passed to ansible-playbook as --limit
+
+
+def playbook(work: Path, pb: Path, env: dict, limit: bool = True):
     cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(INVENTORY), str(pb)]
+    if EXCLUDE and limit:
+        cmd += ["--limit", ",".join(["all", *(f"!{p}" for p in EXCLUDE)])]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=work, timeout=RUN_TIMEOUT, check=False)
 
 
@@ -135,6 +141,9 @@ def main() -> int:
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/recorder_bench.json")
     parser.add_argument("--wait-clean", type=float, default=600, help="seconds to wait for lab faults to clear")
     parser.add_argument(
+        "--exclude", action="append", default=[], help="leave out hosts matching this pattern (e.g. 'edge-*')"
+    )
+    parser.add_argument(
         "--allow-faults", action="store_true", help="measure through loss/rate faults (outages are still waited out)"
     )
     args = parser.parse_args()
@@ -143,7 +152,10 @@ def main() -> int:
     lab = Lab()
     if not lab.is_up():
         raise SystemExit("the lab is not up: start it first (make lab-up); this benchmark never starts it")
-    hosts = [h.name for h in lab.hosts()]
+    EXCLUDE.extend(args.exclude)
+    hosts = [h.name for h in lab.hosts() if not any(fnmatch.fnmatch(h.name, p) for p in EXCLUDE)]
+    if not hosts:
+        raise SystemExit("--exclude leaves no host")
     # Other tests share the lab and add link faults (loss, rate limits, outages) that would time SSH, not the
     # recorder: every pair of runs starts on a clean lab, and a pair that saw a fault or an unreachable host
     # is discarded and run again (bounded).
@@ -151,7 +163,7 @@ def main() -> int:
 
     def blocking():
         """Hosts whose faults stop a measurement: any fault, or with --allow-faults only outages."""
-        now = lab.faults()
+        now = {h: f for h, f in lab.faults().items() if h in hosts}
         faults.update(now)
         return sorted(h for h, f in now.items() if not args.allow_faults or "outage" in f)
 
@@ -193,7 +205,7 @@ def main() -> int:
         finally:
             with contextlib.suppress(SystemExit):
                 wait_clean()
-            cleanup = playbook(work, work / "cleanup.yml", base_env(work))
+            cleanup = playbook(work, work / "cleanup.yml", base_env(work), limit=False)  # every host
             if cleanup.returncode != 0:
                 print(f"WARNING: cleanup of {BENCH_DIR} failed:\n{cleanup.stdout[-1500:]}", file=sys.stderr)
     wall = [r[0] for r in without], [r[0] for r in with_cb]
@@ -203,6 +215,7 @@ def main() -> int:
     result = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "hosts": len(hosts),
+        "excluded": EXCLUDE,
         "hosts_with_faults_seen": sorted(faults),
         "pairs_discarded": discarded,
         "tasks": args.tasks,
@@ -222,8 +235,9 @@ def main() -> int:
         "target": TARGET,
         "target_met": ratio <= TARGET,
     }
+    left_out = f" (excluded {', '.join(EXCLUDE)})" if EXCLUDE else ""
     print(
-        f"recorder_bench: {len(hosts)} lab hosts x {args.tasks} tasks over SSH (forks {args.forks}, "
+        f"recorder_bench: {len(hosts)} lab hosts{left_out} x {args.tasks} tasks over SSH (forks {args.forks}, "
         f"~{result['ledger_events_per_run']:.0f} ledger events per run), {result['sinks']}, load average "
         f"{result['load_average']} on {result['cpus']} CPUs; {discarded} pair(s) discarded for other tests' faults"
     )
