@@ -329,7 +329,7 @@ def summary(report):
         lines.append(
             f"{host}: "
             + "; ".join(
-                f"{name} {cell['seconds'] if cell['seconds'] is not None else 'did not land'} s"
+                f"{name} {'did not land' if cell['seconds'] is None else str(cell['seconds']) + ' s'}"
                 f" ({cell['x_edge']} x edge), {cell['x_size']} x size on the link"
                 for name, cell in row.items()
             )
