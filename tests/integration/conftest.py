@@ -5,7 +5,9 @@ session started it, whatever the outcome.
 """
 
 import os
+import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,35 @@ def venv(request):
     """(venv bin dir, ansible-core line) for each supported ansible-core that is installed."""
     name, core = request.param
     return REPO / name / "bin", core
+
+
+def _postgres(action):
+    service = REPO / "scripts" / "services" / "postgres.sh"
+    return subprocess.run(["bash", str(service), action], capture_output=True, text=True, timeout=600, check=False)
+
+
+@pytest.fixture(scope="session")
+def pg_dsn():
+    """The DSN of the tests' PostgreSQL server (scripts/services/postgres.sh), stopped at the end if started here."""
+    started = _postgres("status").returncode != 0
+    if started:
+        res = _postgres("start")
+        assert res.returncode == 0, res.stderr[-2000:]
+    try:
+        dsn = _postgres("dsn").stdout.strip()
+        assert dsn.startswith("postgresql://")
+        yield dsn
+    finally:
+        if started:
+            _postgres("stop")
+
+
+@pytest.fixture
+def schema(pg_dsn):
+    """A schema of its own for one test, dropped afterwards."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    yield name
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')

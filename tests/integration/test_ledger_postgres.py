@@ -8,17 +8,14 @@ never printed.
 import itertools
 import json
 import multiprocessing
-import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICE = REPO / "scripts" / "services" / "postgres.sh"
 sys.path[:0] = [str(REPO / "collections"), str(REPO / "tests" / "unit" / "plugin_utils" / "ledger")]
 
 from ledger_testlib import KEY, check_queries, fill_for_queries, task_event  # noqa: E402
@@ -30,33 +27,6 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors im
     LedgerLocked,
     LedgerUnavailable,
 )
-
-
-def _service(action):
-    return subprocess.run(["bash", str(SERVICE), action], capture_output=True, text=True, timeout=600, check=False)
-
-
-@pytest.fixture(scope="session")
-def pg_dsn():
-    started = _service("status").returncode != 0
-    if started:
-        res = _service("start")
-        assert res.returncode == 0, res.stderr[-2000:]
-    try:
-        dsn = _service("dsn").stdout.strip()
-        assert dsn.startswith("postgresql://")
-        yield dsn
-    finally:
-        if started:
-            _service("stop")
-
-
-@pytest.fixture
-def schema(pg_dsn):
-    name = "t_" + uuid.uuid4().hex[:12]
-    yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 def pg_worker(dsn, schema, worker, count, barrier):

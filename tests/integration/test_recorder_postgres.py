@@ -9,51 +9,21 @@ and the test checks it appears in no playbook output.
 import itertools
 import json
 import subprocess
-import uuid
 from collections import Counter
 
 import psycopg
-import pytest
 from sinks import fixtures as sink_fixtures
 from sinks.fixtures import LEDGER_KEY, REPO, VENV, inventory, playbook, recorder_env, run_playbook, ship_env, wait_for
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.verify import verify
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.base import checkpoint_id
 
-SERVICE = REPO / "scripts" / "services" / "postgres.sh"
 TASKS = 25
 HOSTS = ("localhost", "alias-a", "alias-b")
 
 http_sink = sink_fixtures.http_sink
 rsyslog = sink_fixtures.rsyslog
 rsyslog_tls = sink_fixtures.rsyslog_tls
-
-
-def _service(action):
-    return subprocess.run(["bash", str(SERVICE), action], capture_output=True, text=True, timeout=600, check=False)
-
-
-@pytest.fixture(scope="module")
-def pg_dsn():
-    started = _service("status").returncode != 0
-    if started:
-        res = _service("start")
-        assert res.returncode == 0, res.stderr[-2000:]
-    try:
-        dsn = _service("dsn").stdout.strip()
-        assert dsn.startswith("postgresql://")
-        yield dsn
-    finally:
-        if started:
-            _service("stop")
-
-
-@pytest.fixture
-def schema(pg_dsn):
-    name = "rec_" + uuid.uuid4().hex[:12]
-    yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 def pg_rows(dsn, schema, statement):
