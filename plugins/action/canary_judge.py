@@ -3,9 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of changeward.hybrid.canary_judge (documented in plugins/modules/canary_judge.py)."""
 
-from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.classify import Allowance
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.errors import JudgeError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.runner import (
@@ -22,10 +20,9 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.verdict im
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import (
     TIGHTENING,
     PolicyError,
-    load,
     strictest_capability,
 )
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import PrometheusClient, PrometheusError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import PrometheusError
 
 _ALLOWANCE = {"type": "dict", "options": {"relative": {"type": "float"}, "absolute": {"type": "float"}}}
 _NODATA = ["fail", "inconclusive", "ignore"]
@@ -88,34 +85,18 @@ def _first(*values):
     return next((v for v in values if v is not None), None)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(ControllerAction):
+    NAME = "canary_judge"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ARGUMENT_RULES = {"mutually_exclusive": MUTUALLY_EXCLUSIVE, "required_one_of": [["metrics", "policy"]]}
+    ERRORS = (JudgeError, PolicyError, PrometheusError)
+    RAISE_ERRORS = True
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC,
-            mutually_exclusive=MUTUALLY_EXCLUSIVE,
-            required_one_of=[["metrics", "policy"]],
-        )[1]
-        try:
-            result.update(self.ensure_judged(args, task_vars or {}))
-        except (JudgeError, PolicyError, PrometheusError) as exc:
-            raise AnsibleActionFail(f"canary_judge: {exc}") from None
-        return result
+    def ensure(self, args, task_vars) -> dict:
+        return self.ensure_judged(args, task_vars)
 
     def _policy(self, raw):
-        if raw is None:
-            return None
-        if isinstance(raw, str):
-            try:
-                raw = self._find_needle("files", raw)
-            except AnsibleError as exc:
-                raise PolicyError(f"tolerance policy not found: {exc.message}") from None
-        return load(raw)
+        return None if raw is None else self.tolerance_policy(raw)
 
     def _capability(self, args, task_vars) -> str:
         if args["rollback_capability"]:
@@ -152,14 +133,7 @@ class ActionModule(ActionBase):
         if wants_prometheus:
             if not args["prometheus_url"]:
                 raise JudgeError("metrics with queries need prometheus_url")
-            client = PrometheusClient(
-                args["prometheus_url"],
-                token=args["prometheus_token"],
-                timeout=args["prometheus_timeout"],
-                retries=args["prometheus_retries"],
-                validate_certs=args["validate_certs"],
-                ca_path=args["ca_path"],
-            )
+            client = self.prometheus_client(args)
             window = make_window(
                 start=args["start"],
                 end=args["end"],
