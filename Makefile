@@ -43,7 +43,7 @@ ruff: setup
 	$(VENV)/bin/ruff format --check plugins tests scripts bench
 
 ansible-lint: setup
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH ansible-lint --offline --profile production
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH ANSIBLE_INVENTORY=inventories/example/hybrid.yml ansible-lint --offline --profile production
 
 lint: ruff ansible-lint
 
