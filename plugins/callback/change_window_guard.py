@@ -181,8 +181,10 @@ class CallbackModule(CallbackBase):
             self._display.warning(f"{GUARD_TASK} (enforce=false, not stopping): {decision.msg}")
             return
         self._display.error(f"{GUARD_TASK}: {decision.msg}")
+        block = None
         try:
-            runs = self.stop_task_runs(play, decision.msg)
+            block = self.stop_block(play, decision.msg)
+            runs = self.runs_under_cli_tags(block.block[0])
         except Exception as exc:  # cannot tell whether the failing task would run: do not rely on it
             self._display.warning(f"{GUARD_TASK}: could not evaluate the run's tags ({exc})")
             runs = False
@@ -191,7 +193,7 @@ class CallbackModule(CallbackBase):
             self._display.error(f"{GUARD_TASK}: the run's tags would skip the guard's failing task; aborting the run")
             raise SystemExit(2)
         try:
-            self.stop(play, decision.msg)
+            self.stop(play, block)
         except Exception as exc:
             # The dispatcher turns exceptions into warnings; SystemExit is not caught there and ends the run
             # before the batch's iterator exists.
@@ -203,18 +205,16 @@ class CallbackModule(CallbackBase):
         name = os.path.basename(self._playbook or "")
         return any(fnmatch.fnmatch(self._playbook or "", p) or fnmatch.fnmatch(name, p) for p in patterns)
 
-    @classmethod
-    def stop_task_runs(cls, play, msg):
-        """True when the run's --tags/--skip-tags let the guard's failing task run."""
-        task = cls.stop_block(play, msg).block[0]
+    @staticmethod
+    def runs_under_cli_tags(task):
+        """True when the run's --tags/--skip-tags let the task run."""
         only = context.CLIARGS.get("tags") or ["all"]
         skip = context.CLIARGS.get("skip_tags") or []
         return task.evaluate_tags(only, skip, all_vars={})
 
-    @classmethod
-    def stop(cls, play, msg):
-        """Replace everything the batch would run with one failing task per host."""
-        block = cls.stop_block(play, msg)
+    @staticmethod
+    def stop(play, block):
+        """Replace everything the batch would run with block (one failing task per host)."""
         play.gather_facts = False
         play.force_handlers = False
         play.pre_tasks = [block]
@@ -225,6 +225,7 @@ class CallbackModule(CallbackBase):
 
     @staticmethod
     def stop_block(play, msg):
+        """The block of one failing task that stops a blocked batch."""
         return Block.load(
             {
                 "block": [
