@@ -174,7 +174,10 @@ breach:
       description: Lowest value allowed (decrease and either).
       type: float
     visible_at:
-      description: When the regression first showed in Prometheus (ISO 8601 UTC), or V(null) if unknown.
+      description:
+        - When the regression first showed in Prometheus (ISO 8601 UTC), at 1 s resolution on a grid that ends at
+          the poll which saw it.
+        - V(null) when Prometheus could not be read back for it.
       type: str
     visible_ts:
       description: RV(breach.visible_at) in unix seconds.

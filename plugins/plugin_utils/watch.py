@@ -328,10 +328,12 @@ class Watch:
 
     def _visible_at(self, m: WatchMetric, host: str, reference: float, now: float) -> float | None:
         """First instant (1 s resolution) since the change at which the metric crossed the threshold."""
-        start = self.since
-        if now - start < 1:
+        if now - self.since < 1:
             return now
-        step = max(1.0, math.ceil((now - start) / 10000))
+        step = max(1.0, math.ceil((now - self.since) / 10000))
+        # The grid ends exactly at ``now``, where the poll saw the breach: a grid counted from ``since`` can
+        # step over a sample that landed less than one step before the poll and find no crossing at all.
+        start = now - math.floor((now - self.since) / step) * step
         hosts = [host] if host != AGGREGATE else self.ring_hosts
         try:
             series = self.client.range(self._query(m, "ring"), start, now, step)
@@ -346,7 +348,8 @@ class Watch:
                 if math.isfinite(value) and m.breaches(value, reference):
                     first = ts if first is None else min(first, ts)
                     break
-        return first
+        # The poll at ``now`` saw it, so it was visible by then even if the range read disagrees at the edge.
+        return now if first is None else first
 
     # -- the whole bake -------------------------------------------------------------------------------------
     def run(self) -> dict:

@@ -327,3 +327,21 @@ def test_a_dead_prometheus_over_real_http_is_inconclusive(tmp_path):
     assert out["verdict"] == "inconclusive"
     assert out["errors"] and out["polls"] >= 1
     assert "unreachable" in out["reason"] or "not watched" in out["reason"]
+
+
+def test_visible_time_is_found_when_the_poll_comes_less_than_a_step_after_the_sample():
+    # The change began at a fractional second, so a 1 s grid counted from it (T0-0.5, ..., T0+14.5, T0+15.5)
+    # has no point between the sample (T0+14.8) and the poll that sees it (T0+15); the grid must end at the poll.
+    clock = Clock()
+    shows = T0 + 14.8
+
+    def bad(metric, host, t):
+        if metric == "error_ratio" and host == "c1" and t >= shows:
+            return 0.3
+        return healthy(metric, host, t)
+
+    out = make(bad, clock, since=T0 - 0.5)[0].run()
+    ev = out["breach"]
+    assert ev["detected_ts"] == T0 + 15
+    assert ev["visible_ts"] is not None and shows <= ev["visible_ts"] <= ev["detected_ts"]
+    assert ev["detection_seconds"] is not None and ev["detection_seconds"] < 1
