@@ -21,6 +21,7 @@ ARGUMENT_SPEC = {
     "data": {"type": "dict", "default": {}},
     "outcome": {"type": "str", "choices": list(model.OUTCOMES)},
     "observations": {"type": "list", "elements": "raw", "default": []},
+    "close_on_abort": {"type": "bool", "default": False},
     "ledger": {"type": "str"},
 }
 REQUIRED_IF = [

@@ -76,6 +76,15 @@ options:
     type: list
     elements: raw
     default: []
+  close_on_abort:
+    description:
+      - With O(state=opened), declare that this run owns the change. When the run ends without closing it (a
+        serial batch where every host failed or went unreachable ends the whole playbook, so the closing play
+        never runs), the C(changeward.hybrid.change_closer) callback, where enabled, closes it as failed with an
+        observation naming the failed and unreachable hosts.
+      - Leave it V(false) for a change that spans several runs (opened by one job, implemented by another).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes
@@ -90,6 +99,8 @@ attributes:
     details: Runs on the controller only.
 seealso:
   - module: changeward.hybrid.ledger_record
+  - plugin: changeward.hybrid.change_closer
+    plugin_type: callback
   - name: The change ledger
     description: Records, events, the hash chain.
     link: https://github.com/changeward/hybrid/blob/main/docs/ledger.md
@@ -103,6 +114,7 @@ EXAMPLES = r"""
     summary: Release demo 1.0.2
     requester: alice
     targets: "{{ ansible_play_hosts_all }}"
+    close_on_abort: true
 
 - name: Record a gate decision
   changeward.hybrid.change_record:

@@ -1,0 +1,120 @@
+"""The change_closer callback, run by ansible-playbook with the project's ansible.cfg."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import api
+
+REPO = Path(__file__).resolve().parents[4]
+BIN = Path(sys.executable).parent
+KEY = "closer-test-key-0123456789abcdef"
+
+PLAYBOOK = """
+- name: Open two changes
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: A change this run owns
+      changeward.hybrid.change_record:
+        change_id: CHG-OWNED
+        type: standard
+        summary: owned by the run
+        requester: alice
+        targets: [gone]
+        close_on_abort: true
+    - name: A change that spans runs
+      changeward.hybrid.change_record:
+        change_id: CHG-SPAN
+        type: normal
+        summary: implemented by a later job
+        requester: bob
+        targets: [gone]
+
+- name: Change the hosts, one per batch
+  hosts: targets
+  gather_facts: false
+  serial: 1
+  tasks:
+    - name: Reach the host
+      ansible.builtin.ping:
+
+- name: Close the change
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Close it
+      changeward.hybrid.change_record:
+        state: closed
+        change_id: CHG-OWNED
+        outcome: successful
+        observations: [done]
+"""
+
+
+@pytest.fixture
+def run(tmp_path):
+    def _run(target_line, *extra):
+        inventory = tmp_path / "inventory.ini"
+        inventory.write_text(
+            f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n"
+            f"[targets]\n{target_line}\n"
+        )
+        playbook = tmp_path / "play.yml"
+        playbook.write_text(PLAYBOOK)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CHANGEWARD_", "ANSIBLE_"))}
+        env.update(
+            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+            ANSIBLE_NOCOLOR="1",
+            PATH=f"{BIN}:{env.get('PATH', '')}",
+            CHANGEWARD_LEDGER=str(tmp_path / "ledger.db"),
+            CHANGEWARD_LEDGER_KEY=KEY,
+        )
+        cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook), *extra]
+        return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+
+    return _run
+
+
+def records(tmp_path, verify=False):
+    with api.open_ledger(str(tmp_path / "ledger.db"), create=False, readonly=True) as ledger:
+        recs = {cid: ledger.get_change(cid) for cid in ("CHG-OWNED", "CHG-SPAN")}
+        return recs, (ledger.verify(key=KEY) if verify else None)
+
+
+# Nothing listens on port 1: the only host of the batch is unreachable, which ends the whole playbook.
+GONE = "gone ansible_host=127.0.0.1 ansible_port=1 ansible_ssh_retries=0 ansible_python_interpreter=/usr/bin/python3"
+
+
+def test_a_run_that_breaks_off_closes_the_change_it_owns_and_only_that(run, tmp_path):
+    res = run(GONE)
+    assert res.returncode != 0
+    assert "Close it" not in res.stdout, "the closing play must not have run for this test to mean anything"
+    recs, verdict = records(tmp_path, verify=True)
+    owned, span = recs["CHG-OWNED"], recs["CHG-SPAN"]
+    assert owned["status"] == "closed" and owned["outcome"] == "failed"
+    assert any("unreachable: gone" in str(o) for o in owned["observations"])
+    assert span["status"] == "open", "a change opened without close_on_abort is not the run's to close"
+    assert "change CHG-OWNED was left open by the run; closed as failed" in res.stdout + res.stderr
+    assert verdict["valid"] is True, verdict["problems"][:3]
+    assert KEY not in res.stdout + res.stderr
+
+
+def test_a_run_that_closes_its_change_is_left_as_it_closed_it(run, tmp_path):
+    res = run(f"gone ansible_connection=local ansible_python_interpreter={sys.executable}")
+    assert res.returncode == 0, res.stdout[-2000:]
+    owned = records(tmp_path)[0]["CHG-OWNED"]
+    assert owned["status"] == "closed" and owned["outcome"] == "successful"
+    assert [str(o.get("text", o)) if isinstance(o, dict) else o for o in owned["observations"]] == ["done"]
+    assert "left open by the run" not in res.stdout + res.stderr
+
+
+def test_check_mode_writes_nothing(run, tmp_path):
+    run(GONE, "--check")
+    path = tmp_path / "ledger.db"
+    if path.exists():
+        recs = records(tmp_path)[0]
+        assert recs == {"CHG-OWNED": None, "CHG-SPAN": None}
