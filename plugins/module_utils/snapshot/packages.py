@@ -187,52 +187,106 @@ class Dpkg:
 
 
 class Rpm:
+    """rpm, driven with the database it was found with.
+
+    ``rpm -q`` against a database that does not exist (or is damaged) answers "package X is not
+    installed", and creates an empty database on the way; so the database is located first
+    (``--dbpath``, relative to ``--root``) and a query only counts as "absent" when rpm reported no
+    error.
+    """
+
     name = "rpm"
+    # Where distributions keep it (Fedora 36+ and SUSE: /usr/lib/sysimage/rpm; RHEL/CentOS: /var/lib/rpm),
+    # and the files a database consists of (sqlite, ndb, bdb backends).
+    DB_DIRS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
+    DB_FILES = ("rpmdb.sqlite", "Packages.db", "Packages")
+    QF = "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n"
+    # For archives also SOURCERPM, "(none)" for a source package: a .src.rpm has the same name,
+    # version and arch as its binary package but installs sources, not the package.
+    QF_ARCHIVE = "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n"
 
     def __init__(self, root="/", package_dirs=(), runner=no_runner):
         self.root = root
         self.package_dirs = list(package_dirs)
         self.run = runner
+        self._dbpath = None
+
+    @classmethod
+    def has_database(cls, root, dbpath):
+        d = os.path.join(root, dbpath.lstrip("/"))
+        return any(os.path.isfile(os.path.join(d, f)) for f in cls.DB_FILES)
 
     @classmethod
     def available(cls, root="/"):
-        return bool(which("rpm")) and any(
-            os.path.isdir(os.path.join(root, d)) for d in ("var/lib/rpm", "usr/lib/sysimage/rpm")
-        )
+        # An empty /var/lib/rpm (rpm tools installed on a Debian host) is not an rpm-managed system.
+        return bool(which("rpm")) and any(cls.has_database(root, d) for d in cls.DB_DIRS)
+
+    def dbpath(self):
+        """The database to use: rpm's configured %_dbpath when it holds one under root, else a standard one."""
+        if self._dbpath is None:
+            rc, out, _err = self.run(["rpm", "--eval", "%{_dbpath}"])
+            configured = out.decode("utf-8", "replace").strip() if rc == 0 else ""
+            candidates = ([configured] if configured.startswith("/") else []) + list(self.DB_DIRS)
+            found = [d for d in candidates if self.has_database(self.root, d)]
+            if not found:
+                raise CommandError(
+                    "no rpm database under %s (looked in %s)" % (self.root, ", ".join(dict.fromkeys(candidates)))
+                )
+            self._dbpath = found[0]
+        return self._dbpath
 
     def _rpm(self):
         argv = ["rpm"]
         if self.root != "/":
             argv += ["--root", self.root]
-        return argv
-
-    QF = "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n"
+        return [*argv, "--dbpath", self.dbpath()]
 
     def query(self, name):
+        """{'name', 'state', 'version', 'arch', 'status'}; version is epoch:version-release."""
         rc, out, err = self.run([*self._rpm(), "-q", "--qf", self.QF, name])
         text = out.decode("utf-8", "replace")
+        errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
         if rc != 0:
-            if "is not installed" in text or "is not installed" in err:
+            if rc == 1 and text.strip() == "package %s is not installed" % name and not errors:
                 return {"name": name, "state": ABSENT, "version": None, "arch": None, "status": None}
-            raise CommandError("rpm -q %s failed (rc %s): %s" % (name, rc, err))
+            raise CommandError("rpm -q %s failed (rc %s): %s" % (name, rc, err or text.strip()))
         rows = [ln.split("\t") for ln in text.splitlines() if ln.strip()]
-        if len(rows) != 1 or len(rows[0]) != 3:
-            return {"name": name, "state": BROKEN, "version": None, "arch": None, "status": "%d versions" % len(rows)}
+        others = sorted({r[0] for r in rows if r[0] != name})
+        if others or any(len(r) != 3 for r in rows):
+            # rpm -q also matches name-version[-release]: "foo-1.0" finds foo 1.0, and rpm -e would remove it.
+            raise CommandError(
+                "rpm -q %s matched other packages (%s); give the package name only" % (name, ", ".join(others))
+            )
+        if len(rows) != 1:
+            versions = ", ".join("%s.%s" % (r[1], r[2]) for r in rows)
+            return {
+                "name": name,
+                "state": BROKEN,
+                "version": None,
+                "arch": None,
+                "status": "%d versions (%s)" % (len(rows), versions),
+            }
         version, arch = rows[0][1:]
         return {"name": name, "state": INSTALLED, "version": version, "arch": arch, "status": "installed"}
 
+    def archive_fields(self, path):
+        """(name, epoch:version-release, arch) of a binary package file; None for anything else."""
+        rc, out, _err = self.run([*self._rpm(), "-qp", "--qf", self.QF_ARCHIVE, path])
+        row = out.decode("utf-8", "replace").strip().split("\t")
+        if rc != 0 or len(row) != 4 or row[3] == "(none)":
+            return None
+        return tuple(row[:3])
+
     def find_archive(self, name, version, arch):
+        """Path of a binary .rpm holding exactly name/version/arch in package_dirs, or None."""
         for d in self.package_dirs:
             if not os.path.isdir(d):
                 continue
             for f in sorted(os.listdir(d)):
-                if not f.endswith(".rpm"):
-                    continue
                 path = os.path.join(d, f)
-                rc, out, _err = self.run(["rpm", "-qp", "--qf", self.QF, path])
-                row = out.decode("utf-8", "replace").strip().split("\t")
-                if rc == 0 and row == [name, version, arch]:
-                    return path
+                if f.endswith(".rpm") and not f.endswith(".src.rpm") and os.path.isfile(path):
+                    if self.archive_fields(path) == (name, version, arch):
+                        return path
         return None
 
     def plan(self, name):
@@ -244,7 +298,12 @@ class Rpm:
                 entry["source"] = {"method": "archive", "path": path, "size": os.path.getsize(path)}
             else:
                 entry["source"] = {"method": "none"}
-                entry["reason"] = "no archive of %s %s (%s) in package_dirs" % (name, state["version"], state["arch"])
+                entry["reason"] = "no archive of %s %s (%s) in package_dirs (%s)" % (
+                    name,
+                    state["version"],
+                    state["arch"],
+                    ", ".join(self.package_dirs) or "none given",
+                )
         elif state["state"] == ABSENT:
             entry["source"] = {"method": "remove"}
         else:
@@ -254,20 +313,29 @@ class Rpm:
 
     def matches(self, target, current):
         if target["state"] == INSTALLED:
-            return current["state"] == INSTALLED and current["version"] == target["version"]
+            return (
+                current["state"] == INSTALLED
+                and current["version"] == target["version"]
+                and current["arch"] == target["arch"]
+            )
         return current["state"] == ABSENT
 
     def restore(self, target, archive_path=None):
+        """Bring the package to the target state; raises CommandError on failure."""
         name = target["name"]
         if target["state"] == INSTALLED:
             if target["source"]["method"] != "archive" or not archive_path:
                 raise CommandError("no way back to %s %s was captured" % (name, target["version"]))
+            # --oldpackage: the captured version is usually older; --replacepkgs: it may be installed
+            # already next to another arch or with files the change altered.
             argv = [*self._rpm(), "-U", "--oldpackage", "--replacepkgs", archive_path]
         else:
-            argv = [*self._rpm(), "-e", name]
+            # --allmatches: the change may have installed more than one version or arch of it.
+            argv = [*self._rpm(), "-e", "--allmatches", name]
         rc, _out, err = self.run(argv, timeout=1800)
         if rc != 0:
-            raise CommandError("%s failed (rc %s): %s" % (" ".join(argv[:2]), rc, err))
+            what = "rpm -U of %s %s" % (name, target["version"]) if target["state"] == INSTALLED else "rpm -e %s" % name
+            raise CommandError("%s failed (rc %s): %s" % (what, rc, err))
 
 
 def detect(root="/", package_dirs=(), runner=no_runner):
