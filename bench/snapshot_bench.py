@@ -13,7 +13,8 @@ its rename and the fsync of every changed directory after, then verification. Be
 the machine is synced (untimed), so neither phase pays for the other's write-back. Each round applies
 the change and rolls it back, once per apply variant; medians are reported, and the ratio is the median
 rollback over the median apply. --profile adds one round with the rollback under cProfile. Works in a
-temp dir that is removed at the end.
+temp dir that is removed at the end. Put --dir on a btrfs (or XFS reflink=1) mount to measure the
+reflink path: the store is created beside the tree, so capture and rollback clone instead of copying.
 
     .venv/bin/python bench/snapshot_bench.py [--files 1000] [--mb 100] [--rounds 5] [--dir /var/tmp]
         [--json] [--profile]
@@ -55,6 +56,22 @@ def tree_digest(root):
             with open(path, "rb") as fh:
                 h.update(hashlib.sha256(fh.read()).digest())
     return h.hexdigest()
+
+
+def fstype(path):
+    """File system type of the mount holding path, from /proc/self/mounts (longest matching mount point)."""
+    path = os.path.realpath(path)
+    best = ("", "unknown")
+    try:
+        with open("/proc/self/mounts") as fh:
+            for line in fh:
+                fields = line.split()
+                mnt = fields[1].replace("\\040", " ")
+                if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best[0]):
+                    best = (mnt, fields[2])
+    except OSError:
+        pass
+    return best[1]
 
 
 def build(root, files, size):
@@ -132,6 +149,7 @@ def main():
         snapshot_s = time.perf_counter() - started
 
         apply_s, durable_s, rollback_s, apply_cpu, rollback_cpu = [], [], [], [], []
+        methods = {}
         for r in range(args.rounds):
             for durable, times in ((False, apply_s), (True, durable_s)):
                 os.sync()
@@ -145,6 +163,8 @@ def main():
                 result = restore.rollback(store=store, change_id="CHG-BENCH")
                 rollback_s.append(time.perf_counter() - started)
                 rollback_cpu.append(time.process_time() - cpu)
+                for name, n in result["method_counts"].items():
+                    methods[name] = methods.get(name, 0) + n
                 if not result["verified"] or tree_digest(tree) != before:
                     raise SystemExit(f"round {r}: rollback did not restore the tree")
         idle = restore.rollback(store=store, change_id="CHG-BENCH")
@@ -164,6 +184,11 @@ def main():
             "rounds": args.rounds,
             "snapshot_seconds": round(snapshot_s, 3),
             "snapshot_bytes_stored": snap["bytes"],
+            "dir_fstype": fstype(args.dir),
+            # How contents were written: cloned (reflink, where the store and tree share btrfs/XFS) or copied.
+            "snapshot_method": snap["method"],
+            "snapshot_method_counts": snap["method_counts"],
+            "rollback_method_counts": methods,
             "apply_seconds_median": round(statistics.median(apply_s), 3),
             "rollback_seconds_median": round(statistics.median(rollback_s), 3),
             "rollback_seconds_all": [round(x, 3) for x in rollback_s],
@@ -188,11 +213,16 @@ def main():
         print(json.dumps(out))
     else:
         print(f"tree: {out['files']} files, {out['bytes'] / 1e6:.0f} MB  (load average {out['load_average']:.1f})")
-        print(f"snapshot:            {out['snapshot_seconds']:.3f} s")
+        print(f"file system:         {out['dir_fstype']} ({args.dir})")
+        print(
+            f"snapshot:            {out['snapshot_seconds']:.3f} s (method {out['snapshot_method']} "
+            f"{out['snapshot_method_counts']})"
+        )
         print(f"apply change:        {out['apply_seconds_median']:.3f} s (median of {args.rounds}; temp + rename)")
         print(f"apply, durable:      {out['apply_durable_seconds_median']:.3f} s (fsync per file, like dpkg)")
         print(f"rollback + verify:   {out['rollback_seconds_median']:.3f} s (median of {2 * args.rounds})")
         print(f"no-op rollback:      {out['noop_rollback_seconds']:.3f} s")
+        print(f"rollback methods:    {out['rollback_method_counts']} (files, all rounds)")
         print(
             f"CPU time (medians):  apply {out['apply_cpu_seconds_median']:.3f} s, "
             f"rollback {out['rollback_cpu_seconds_median']:.3f} s"

@@ -129,6 +129,20 @@ resumed:
   description: True when an earlier run of this rollback did not finish and this run completed it.
   returned: when a snapshot was found
   type: bool
+method:
+  description:
+    - How the contents of restored files were written. V(reflink) when every one was cloned from the snapshot
+      (same btrfs or XFS reflink file system, so only metadata was written), V(copy) when every one was
+      copied, V(mixed) when some clones were refused and those files were copied, V(none) when no content
+      was written (nothing changed, or check mode).
+  returned: when a snapshot was found
+  type: str
+  sample: reflink
+method_counts:
+  description: Number of files whose content was restored by each method.
+  returned: when a snapshot was found
+  type: dict
+  sample: {reflink: 900, copy: 0}
 duration_seconds:
   description: Time the rollback took.
   returned: when a snapshot was found

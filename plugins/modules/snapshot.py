@@ -236,6 +236,20 @@ space:
   description: Free, needed and headroom bytes of the store's file system at the space check.
   returned: when a snapshot was taken or planned
   type: dict
+method:
+  description:
+    - How file contents were stored. V(reflink) when every file was cloned (the store and the files share
+      a btrfs or XFS reflink file system, so no data was copied), V(copy) when every file was copied,
+      V(mixed) when some clones were refused and those files were copied, V(none) when nothing was written
+      (check mode, a reused snapshot, a host labelled none).
+  returned: always
+  type: str
+  sample: reflink
+method_counts:
+  description: Number of files (and package archives) stored by each method.
+  returned: always
+  type: dict
+  sample: {reflink: 1000, copy: 0}
 duration_seconds:
   description: Time the module took.
   returned: always

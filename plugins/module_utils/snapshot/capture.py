@@ -31,14 +31,17 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.events 
     ledger_event,
 )
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.fsutil import (
+    COPY,
     RACY_NS,
+    REFLINK,
     atomic_write_bytes,
-    copy_to_new,
+    clone_or_copy,
     fs_space,
     fsync_dir,
     is_within,
     kind_of,
     lstat_or_none,
+    method_of,
     on_disk,
     parse_size,
     read_xattrs,
@@ -301,8 +304,8 @@ def _coverage(capability, not_covered):
     return "full"
 
 
-def _copy_blob(path, item, blobs, seen=None):
-    """Copy one file into the blob store, retrying when it changes under us; returns its sha256.
+def _copy_blob(path, item, blobs, seen=None, methods=None):
+    """Copy (or clone) one file into the blob store, retrying when it changes under us; returns its sha256.
 
     seen (path -> [identity, sha256]) gets the file's identity when it was stable long enough that a
     later write cannot leave it unchanged (see restore.ContentCache).
@@ -315,7 +318,7 @@ def _copy_blob(path, item, blobs, seen=None):
         tmp = os.path.join(blobs, ".incoming")
         if lstat_or_none(tmp) is not None:
             os.unlink(tmp)
-        sha, size = copy_to_new(path, tmp)
+        sha, size, method = clone_or_copy(path, tmp)
         after = os.lstat(path)
         if (before.st_size, before.st_mtime_ns, before.st_ctime_ns) == (
             after.st_size,
@@ -328,6 +331,8 @@ def _copy_blob(path, item, blobs, seen=None):
             else:
                 os.rename(tmp, final)
             item.update(_meta(path, after), size=size, mtime_ns=after.st_mtime_ns, sha256=sha)
+            if methods is not None:
+                methods[method] += 1
             if seen is not None and after.st_ctime_ns < looked - RACY_NS:
                 seen[path] = [
                     [after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns],
@@ -385,6 +390,8 @@ def take(
         "changed": False,
         "reused": False,
         "ledger_event": None,
+        "method": "none",
+        "method_counts": {REFLINK: 0, COPY: 0},
     }
 
     if rollback_capability == "none":
@@ -476,6 +483,7 @@ def take(
     if not os.path.isdir(store):
         os.makedirs(store, 0o700)
     os.mkdir(partial, 0o700)
+    methods = result["method_counts"]
     try:
         manifest = _fill(
             partial,
@@ -489,6 +497,7 @@ def take(
             not_covered,
             summary,
             runner,
+            methods,
         )
     except BaseException:
         # A failed capture leaves nothing behind that could be mistaken for (or crowd out) a snapshot.
@@ -501,6 +510,7 @@ def take(
         manifest=os.path.join(final_dir, mf.MANIFEST),
         bytes=manifest["bytes"],
         changed=True,
+        method=method_of(methods),
     )
     if archive:
         result["archive"] = archive_mod.create(store, snapshot_id)
@@ -534,6 +544,7 @@ def _fill(
     not_covered,
     summary,
     runner,
+    methods,
 ):
     """Copy contents and package archives, run the verify commands, then write the manifest last."""
     lock_fd = os.open(os.path.join(partial, ".capture.lock"), os.O_WRONLY | os.O_CREAT, 0o600)
@@ -545,12 +556,13 @@ def _fill(
         seen = {}
         for item in the_plan["items"]:
             if item["kind"] == "file":
-                _copy_blob(item["path"], item, blobs, seen)
+                _copy_blob(item["path"], item, blobs, seen, methods)
         atomic_write_bytes(os.path.join(partial, mf.STAT_CACHE), json.dumps({"files": seen}).encode())
         for entry in the_plan["packages"]:
             src = entry["source"]
             if src["method"] == "archive":
-                sha, size = copy_to_new(src["path"], os.path.join(blobs, ".incoming"))
+                sha, size, method = clone_or_copy(src["path"], os.path.join(blobs, ".incoming"))
+                methods[method] += 1
                 os.rename(os.path.join(blobs, ".incoming"), os.path.join(blobs, sha))
                 entry["source"] = {"method": "archive", "blob": sha, "origin": src["path"], "size": size}
         verify = []

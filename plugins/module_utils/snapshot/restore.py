@@ -48,14 +48,17 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.events 
     ledger_event,
 )
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.fsutil import (
+    COPY,
     RACY_NS,
+    REFLINK,
     atomic_write_bytes,
-    copy_to_new,
+    clone_or_copy,
     fdatasync_path,
     fsync_dir,
     has_syncfs,
     kind_of,
     lstat_or_none,
+    method_of,
     read_xattrs,
     remove_any,
     same_prefix,
@@ -95,6 +98,7 @@ class Run:
         self.cannot_restore = []
         self.failed = []
         self.mismatches = []
+        self.methods = {REFLINK: 0, COPY: 0}  # how the restored file contents were written
 
     def elapsed(self):
         return time.monotonic() - self.started
@@ -123,6 +127,8 @@ class Run:
             "cannot_restore": self.cannot_restore,
             "failed": self.failed,
             "duration_seconds": round(self.elapsed(), 3),
+            "method": method_of(self.methods),
+            "method_counts": dict(self.methods),
         }
 
 
@@ -431,11 +437,11 @@ class FileRestorer:
         blob = mf.blob_path(self.snap_dir, item["sha256"])
         tmp = temp_name(path)
         try:
-            sha = copy_to_new(blob, tmp, writeback=True)[0]
+            sha, _size, method = clone_or_copy(blob, tmp, writeback=True)
         except FileExistsError:
             # Left by a run that was killed; its content is not trusted.
             os.unlink(tmp)
-            sha = copy_to_new(blob, tmp, writeback=True)[0]
+            sha, _size, method = clone_or_copy(blob, tmp, writeback=True)
         if sha != item["sha256"]:
             os.unlink(tmp)
             self.cache.damaged.add(item["sha256"])
@@ -443,7 +449,7 @@ class FileRestorer:
                 return False
             raise OSError(errno.EIO, "snapshot copy is damaged (sha256 mismatch); file left as it is", blob)
         apply_meta(tmp, item)
-        self.batch.append((tmp, item, aspects))
+        self.batch.append((tmp, item, aspects, method))
         self.batch_bytes += item["size"]
         if self.batch_bytes >= BATCH_BYTES or len(self.batch) >= BATCH_FILES:
             self._flush()
@@ -455,7 +461,7 @@ class FileRestorer:
             return
         self._durable([entry[0] for entry in self.batch], ())
         batch, self.batch, self.batch_bytes = self.batch, [], 0
-        for n, (tmp, item, aspects) in enumerate(batch):
+        for n, (tmp, item, aspects, method) in enumerate(batch):
             path = item["path"]
             try:
                 self.run.tick()
@@ -469,6 +475,7 @@ class FileRestorer:
                     shutil.rmtree(path)
                     self.parents.clear()
                 os.replace(tmp, path)
+                self.run.methods[method] += 1
                 self.cache.wrote(path, item["sha256"])
                 self._touch(path)
                 self.run.did("%s (%s)" % (label(item), ", ".join(aspects)))

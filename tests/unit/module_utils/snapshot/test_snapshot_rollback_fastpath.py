@@ -140,7 +140,7 @@ def test_temps_are_durable_before_their_rename_and_directories_after(tmp_path, m
 
         return wrapper
 
-    monkeypatch.setattr(restore, "copy_to_new", record("copy", restore.copy_to_new))
+    monkeypatch.setattr(restore, "clone_or_copy", record("copy", restore.clone_or_copy))
     monkeypatch.setattr(restore, "fdatasync_path", record("sync", restore.fdatasync_path))
     monkeypatch.setattr(restore, "fsync_dir", record("dirsync", restore.fsync_dir))
     monkeypatch.setattr(restore, "sync_filesystem", record("syncfs", restore.sync_filesystem))
