@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import inventory, keeper, net, prom
+from . import inventory, keeper, net, prom, volumes
 from .fleet import DEFAULT_HOSTS, HostSpec, plan_fleet, select
 from .sysutil import LabError, alive, children, kill, missing_binaries, proc_comm, proc_start_time, run, wait_gone
 
@@ -366,6 +366,9 @@ class Lab:
             left = wait_gone(victims, timeout=10)
             if left:
                 raise LabError(f"processes survived SIGKILL: {left}")
+            # The hosts' mount namespaces are gone with their processes; what is left of an attached
+            # volume is its loop device and image.
+            vols = volumes.remove_all(self.labdir, {})
             removed = net.lab_netns()
             for ns in removed:
                 net.remove_host(ns)
@@ -380,8 +383,11 @@ class Lab:
         still = net.lab_netns() + net.lab_links()
         if still:
             raise LabError("down left these behind: " + ", ".join(still))
-        log(f"lab down: stopped {len(victims)} processes, removed {len(removed)} namespaces and {len(links)} links")
-        return {"processes": len(victims), "namespaces": removed, "links": links}
+        log(
+            f"lab down: stopped {len(victims)} processes, removed {len(removed)} namespaces, {len(links)} links"
+            f" and {len(vols)} volumes"
+        )
+        return {"processes": len(victims), "namespaces": removed, "links": links, "volumes": vols}
 
     def _stop_prometheus(self, state: dict) -> list[tuple[int, int | None]]:
         candidates = []
@@ -428,6 +434,34 @@ class Lab:
         for path in (self.hosts_dir, self.prom_dir):
             if path.exists():
                 run(["rm", "-rf", "--one-file-system", str(path)], timeout=120)
+
+    # ----------------------------------------------------------------- volumes (opt-in)
+    def attach_volume(self, host: str, fstype: str, mountpoint: str, size: int = 1024**3) -> dict:
+        """Mount a fresh loop-backed file system (btrfs, xfs, ext4) at mountpoint inside host.
+
+        Returns its record (id, host, fstype, mountpoint, loop, image). Undone by detach_volume, and by
+        `down` in any case. A host power cycle loses the mount (its namespace is new) but not the volume.
+        """
+        self.host(host)
+        with self._locked():
+            pid = self.host_pid(host)
+            if not pid:
+                raise LabError(f"{host} is not running; cannot attach a volume")
+            return volumes.attach(self.labdir, host, pid, fstype, mountpoint, int(size))
+
+    def detach_volume(self, host: str, mountpoint: str) -> bool:
+        """Unmount and remove the volume at mountpoint of host; False when there was none."""
+        vid = volumes.volume_id(host, os.path.normpath(mountpoint))
+        with self._locked():
+            for record in volumes.records(self.labdir):
+                if record.get("id") == vid:
+                    pid = self.host_pid(host) if self._read_state() else None
+                    volumes.remove(record, pid)
+                    return True
+        return False
+
+    def list_volumes(self) -> list[dict]:
+        return volumes.records(self.labdir)
 
     # ----------------------------------------------------------------- power
     def power(self, action: str, target: str, *, wait: bool = True, timeout: float = 60.0) -> list[str]:
