@@ -12,7 +12,12 @@ is synced (untimed). After every rollback a digest of the tree computed by the b
 modules) must equal the digest before the change, or the run stops.
 
     .venv/bin/python bench/snapshot_lab_bench.py [--one cloud-euw1a-02] [--hosts h1,h2,...]
-        [--files 1000] [--mb 100] [--rounds 3] [--json]
+        [--files 1000] [--mb 100] [--rounds 3] [--volume btrfs|xfs] [--json]
+
+--volume attaches a fresh loop-backed file system of that type to every host used (the lab's opt-in
+volumes, mounted at /opt/snaplab-vol inside the host) and puts both the tree and the snapshot store on
+it, so capture and rollback clone (reflink) instead of copying; the volumes are detached at the end,
+also when the run fails. The table then shows how the contents were written (method).
 
 The lab must be running (make lab-up); hosts default to those this benchmark may use. Every call has a
 timeout and the whole run is bounded; /opt/snaplab/bench is removed from every host at the end. Results
@@ -42,8 +47,8 @@ from cwlab import Lab  # noqa: E402
 # The restorable hosts the snapshot tests own (onprem-dc1-legacy is labelled rollback_capability none).
 DEFAULT_HOSTS = ["cloud-euw1a-02", "cloud-euw1b-01", "onprem-dc1-01"]
 BASE = "/opt/snaplab/bench"
-STORE = f"{BASE}/store"
-TREE = f"{BASE}/tree"
+VOLUME_AT = "/opt/snaplab-vol"
+VOLUME_BYTES = 2 * 1024**3  # sparse; the snapshot step keeps min_free 1G
 PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 TIME_LIMIT = 1800
 SSH_TIMEOUT = 600
@@ -180,46 +185,52 @@ def module_run(lab: Lab, workdir: Path, hosts: list[str], module: str, args: dic
     return out, wall
 
 
-def bench(lab: Lab, workdir: Path, hosts: list[str], files: int, size: int, rounds: int, tag: str) -> dict:
+def bench(
+    lab: Lab, workdir: Path, hosts: list[str], files: int, size: int, rounds: int, tag: str, base: str = BASE
+) -> dict:
     """Build, snapshot, then `rounds` x (apply, rollback) x (plain, durable) on all hosts at once."""
+    store, tree = f"{base}/store", f"{base}/tree"
     on_hosts(
         hosts,
-        lambda h: subprocess.run(lab.ssh_argv(h, f"rm -rf {BASE}"), capture_output=True, timeout=120, check=False),
+        lambda h: subprocess.run(lab.ssh_argv(h, f"rm -rf {base}"), capture_output=True, timeout=120, check=False),
     )
-    on_hosts(hosts, lambda h: host_py(lab, h, "build", TREE, files, size))
-    before = on_hosts(hosts, lambda h: host_py(lab, h, "digest", TREE, files, size)["digest"])
+    on_hosts(hosts, lambda h: host_py(lab, h, "build", tree, files, size))
+    before = on_hosts(hosts, lambda h: host_py(lab, h, "digest", tree, files, size)["digest"])
     change_id = f"BENCH-{tag}-{int(time.time())}"
     snap, snap_wall = module_run(
         lab,
         workdir,
         hosts,
         "changeward.hybrid.snapshot",
-        {"change_id": change_id, "scope": {"paths": [TREE]}, "store": STORE, "min_free": "1G"},
+        {"change_id": change_id, "scope": {"paths": [tree]}, "store": store, "min_free": "1G"},
         f"{tag}-snapshot",
     )
     per_host = {h: {"apply": [], "apply_durable": [], "rollback": [], "rollback_durable": []} for h in hosts}
+    methods = {h: {} for h in hosts}  # how the rollbacks wrote contents, summed over the rounds
     walls = []
     for rnd in range(rounds):
         for durable in (False, True):
             cmd = "apply-durable" if durable else "apply"
-            applied = on_hosts(hosts, lambda h, c=cmd, r=rnd: host_py(lab, h, c, TREE, files, size, r))
+            applied = on_hosts(hosts, lambda h, c=cmd, r=rnd: host_py(lab, h, c, tree, files, size, r))
             rb, wall = module_run(
                 lab,
                 workdir,
                 hosts,
                 "changeward.hybrid.rollback",
-                {"change_id": change_id, "store": STORE},
+                {"change_id": change_id, "store": store},
                 f"{tag}-rollback-{rnd}-{cmd}",
             )
             walls.append(wall)
-            after = on_hosts(hosts, lambda h: host_py(lab, h, "digest", TREE, files, size)["digest"])
+            after = on_hosts(hosts, lambda h: host_py(lab, h, "digest", tree, files, size)["digest"])
             for h in hosts:
                 if after[h] != before[h] or not rb[h]["verified"]:
                     raise SystemExit(f"{tag} round {rnd}: rollback on {h} did not restore the tree")
                 per_host[h]["apply_durable" if durable else "apply"].append(applied[h]["apply_seconds"])
                 per_host[h]["rollback_durable" if durable else "rollback"].append(rb[h]["duration_seconds"])
+                for name, n in (rb[h].get("method_counts") or {}).items():
+                    methods[h][name] = methods[h].get(name, 0) + n
     idle, _unused = module_run(
-        lab, workdir, hosts, "changeward.hybrid.rollback", {"change_id": change_id, "store": STORE}, f"{tag}-noop"
+        lab, workdir, hosts, "changeward.hybrid.rollback", {"change_id": change_id, "store": store}, f"{tag}-noop"
     )
     med = statistics.median
     hosts_out = {}
@@ -236,8 +247,11 @@ def bench(lab: Lab, workdir: Path, hosts: list[str], files: int, size: int, roun
             "noop_rollback_changed": idle[h]["changed"],
             "ratio_rollback_to_apply": round(med(rollback_all) / med(t["apply"]), 2),
             "ratio_rollback_to_durable_apply": round(med(rollback_all) / med(t["apply_durable"]), 2),
+            "snapshot_method": snap[h].get("method"),
+            "snapshot_method_counts": snap[h].get("method_counts"),
+            "rollback_method_counts": methods[h],
         }
-    cleanup = f"rm -rf {BASE}; rmdir {os.path.dirname(BASE)} 2>/dev/null || true"
+    cleanup = f"rm -rf {base}; rmdir {os.path.dirname(base)} 2>/dev/null || true"
     on_hosts(hosts, lambda h: subprocess.run(lab.ssh_argv(h, cleanup), capture_output=True, timeout=120, check=False))
     return {
         "hosts": hosts_out,
@@ -255,6 +269,9 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--mb", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--volume", choices=["btrfs", "xfs"], help="run on a volume of this file system attached to each host"
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     args = ap.parse_args()
     hosts = [h for h in args.hosts.split(",") if h]
@@ -269,11 +286,22 @@ def main() -> int:
         ap.error(f"not lab hosts: {', '.join(unknown)}")
     signal.alarm(TIME_LIMIT)  # bounded: a stuck run dies instead of hanging the machine
     size = args.mb * 1024 * 1024 // args.files
-    with tempfile.TemporaryDirectory(prefix="cw-snaplab-bench-") as d:
-        workdir = Path(d)
-        one = bench(lab, workdir, [args.one], args.files, size, args.rounds, "one")
-        many = bench(lab, workdir, hosts, args.files, size, max(1, args.rounds - 1), "all")
+    base = f"{VOLUME_AT}/bench" if args.volume else BASE
+    attached = []
+    try:
+        if args.volume:
+            for h in sorted({args.one, *hosts}):
+                lab.attach_volume(h, args.volume, VOLUME_AT, VOLUME_BYTES)
+                attached.append(h)
+        with tempfile.TemporaryDirectory(prefix="cw-snaplab-bench-") as d:
+            workdir = Path(d)
+            one = bench(lab, workdir, [args.one], args.files, size, args.rounds, "one", base)
+            many = bench(lab, workdir, hosts, args.files, size, max(1, args.rounds - 1), "all", base)
+    finally:
+        for h in attached:
+            lab.detach_volume(h, VOLUME_AT)
     out = {
+        "file_system": args.volume or "overlayfs over the machine's ext4",
         "files": args.files,
         "bytes_per_host": args.files * size,
         "rounds": args.rounds,
@@ -286,11 +314,15 @@ def main() -> int:
     }
     results = REPO / "bench" / "results"
     results.mkdir(exist_ok=True)
-    (results / "snapshot_lab_bench.json").write_text(json.dumps(out, indent=1) + "\n")
+    name = f"snapshot_lab_bench_{args.volume}.json" if args.volume else "snapshot_lab_bench.json"
+    (results / name).write_text(json.dumps(out, indent=1) + "\n")
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"{args.files} files, {out['bytes_per_host'] / 1e6:.0f} MB per host; load average {out['load_average']:.1f}")
+    print(
+        f"{args.files} files, {out['bytes_per_host'] / 1e6:.0f} MB per host on {out['file_system']}; "
+        f"load average {out['load_average']:.1f}"
+    )
     for title, part in (("one host", out["one_host"]), (f"{len(hosts)} hosts at once", out["all_hosts"])):
         print(
             f"\n{title} (controller wall: snapshot {part['snapshot_wall_seconds']:.1f} s, "
@@ -298,14 +330,15 @@ def main() -> int:
         )
         print(
             f"{'host':20} {'snapshot':>9} {'apply':>7} {'durable':>8} {'rollback':>9} {'no-op':>6} "
-            f"{'ratio':>6} {'ratio/durable':>14}"
+            f"{'ratio':>6} {'ratio/durable':>14}  method (snapshot; rollback files)"
         )
         for h, v in part["hosts"].items():
             print(
                 f"{h:20} {v['snapshot_seconds']:9.3f} {v['apply_seconds_median']:7.3f} "
                 f"{v['apply_durable_seconds_median']:8.3f} {v['rollback_seconds_median']:9.3f} "
                 f"{v['noop_rollback_seconds']:6.3f} {v['ratio_rollback_to_apply']:6.2f} "
-                f"{v['ratio_rollback_to_durable_apply']:14.2f}"
+                f"{v['ratio_rollback_to_durable_apply']:14.2f}  {v['snapshot_method']}; "
+                + ", ".join(f"{k} {n}" for k, n in sorted(v["rollback_method_counts"].items()))
             )
     print(f"\ntarget ratio <= {out['target_ratio']}; faults during the run: {out['faults'] or 'none'}")
     return 0

@@ -87,6 +87,9 @@ def attach(labdir: Path, host: str, pid: int, fstype: str, mountpoint: str, size
         loop = run(["losetup", "--find", "--show", str(image)]).strip()
         record["loop"] = loop
         meta.write_text(json.dumps(record, indent=2) + "\n")
+        fresh = _in_host(pid, "sh", "-c", 'test -e "$1" || echo new', "sh", mountpoint)
+        record["created_mountpoint"] = fresh.strip() == "new"
+        meta.write_text(json.dumps(record, indent=2) + "\n")
         _in_host(pid, "mkdir", "-p", mountpoint)
         _in_host(pid, "mount", "-t", fstype, loop, mountpoint)
     except BaseException:
@@ -107,6 +110,8 @@ def remove(record: dict, pid: int | None) -> None:
             if any(src in loops for src in still):
                 # Busy (a shell sitting in it): detach it lazily; the loop device goes when it is released.
                 _in_host(pid, "umount", "-l", record["mountpoint"], check=False)
+        if record.get("created_mountpoint"):
+            _in_host(pid, "rmdir", record["mountpoint"], check=False)
     for loop in loops_of(image):
         # On a device still in use this sets autoclear: the kernel detaches it once it is released.
         run(["losetup", "-d", loop], check=False)
