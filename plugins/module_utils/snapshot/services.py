@@ -5,13 +5,16 @@
 Two backends behind one shape:
 
 - systemd, when PID 1 is systemd: ``systemctl is-active`` / ``is-enabled``; enablement restored
-  with enable / disable / mask where the unit file state is one of those three.
+  with enable / disable / mask where the unit file state is one of those three (or the unit did not
+  exist: then nothing may pull it in), and the links in /etc/systemd/system/*.wants (.requires,
+  .upholds) made exactly the captured set. Enablement alone also works on another root
+  (``systemctl --root``); running state needs the manager.
 - LSB fallback (hosts without systemd, like the lab): ``/etc/init.d/<svc> status`` (exit 0 = running,
   1-3 = not running, anything else = unknown), ``start`` and ``stop``; "enabled" means an
   ``S<NN><svc>`` link in /etc/rc2.d. The snapshot records every ``[SK]<NN><svc>`` link of
   /etc/rc{0..6,S}.d and rollback puts back exactly that set, so the boot order is restored too.
 
-Both take ``root`` so tests can run real init scripts in a scratch directory.
+Both take ``root`` so tests can run real init scripts and ``systemctl --root`` in a scratch directory.
 """
 
 import os
@@ -118,12 +121,21 @@ class Lsb:
 
 
 class Systemd:
+    """systemd: running state from the manager, boot enablement from the unit file state and links.
+
+    With a root other than / (an image, or a test's scratch root) only boot enablement can be read and
+    set (``systemctl --root``); whether a unit runs needs the running manager, so ``query``, ``start``
+    and ``stop`` refuse there. ``detect`` only picks systemd when it is PID 1 and root is /.
+    """
+
     name = "systemd"
-    SETTABLE = ("enabled", "disabled", "masked")
+    NOT_FOUND = "not-found"
+    # "not-found": the unit did not exist; restoring that means nothing pulls it in any more.
+    SETTABLE = ("enabled", "disabled", "masked", NOT_FOUND)
+    UNIT_TYPES = ("service", "socket", "timer", "path", "target", "mount", "automount", "swap", "slice", "scope")
+    LINK_DIRS = (".wants", ".requires", ".upholds")
 
     def __init__(self, root="/", runner=no_runner, timeout=300):
-        if root != "/":
-            raise ScopeError("the systemd backend only manages the running system")
         self.root = root
         self.run = runner
         self.timeout = timeout
@@ -139,28 +151,74 @@ class Systemd:
             return False
 
     def _out(self, *args):
-        rc, out, err = self.run(["systemctl", *args], timeout=self.timeout)
+        argv = ["systemctl"]
+        if self.root != "/":
+            argv.append("--root=%s" % self.root)
+        rc, out, err = self.run([*argv, *args], timeout=self.timeout)
         return rc, out.decode("utf-8", "replace").strip().splitlines(), err
 
-    def query(self, svc):
-        load = self._out("show", "-p", "LoadState", "--value", svc)[1]
-        present = bool(load) and load[0] not in ("not-found", "")
-        active = self._out("is-active", svc)[1]
-        enabled = self._out("is-enabled", svc)[1]
-        state = enabled[0] if enabled else "unknown"
+    def _need_manager(self, what, svc):
+        if self.root != "/":
+            raise CommandError(
+                "systemctl %s %s needs the running service manager; under root %s only boot enablement is known"
+                % (what, svc, self.root)
+            )
+
+    def unit(self, svc):
+        suffix = svc.rsplit(".", 1)[-1] if "." in svc else ""
+        return svc if suffix in self.UNIT_TYPES else svc + ".service"
+
+    def links(self, svc):
+        """Sorted [path, link target] of the links in /etc/systemd/system/*.wants, *.requires and
+        *.upholds that pull the unit in at boot (what enable creates and disable removes)."""
+        base = os.path.join(self.root, "etc/systemd/system")
+        unit = self.unit(svc)
+        out = []
+        if os.path.isdir(base):
+            for d in sorted(os.listdir(base)):
+                path = os.path.join(base, d, unit)
+                if d.endswith(self.LINK_DIRS) and os.path.islink(path):
+                    out.append(["/etc/systemd/system/%s/%s" % (d, unit), os.readlink(path)])
+        return out
+
+    def unit_file_state(self, svc):
+        """``systemctl is-enabled``: enabled, disabled, masked, static, ... or not-found."""
+        rc, lines, err = self._out("is-enabled", svc)
+        if lines:
+            return lines[0]
+        if "No such file or directory" in err:
+            return self.NOT_FOUND  # systemd before 254 prints no state for a missing unit
+        raise CommandError("systemctl is-enabled %s gave no state (rc %s): %s" % (svc, rc, err))
+
+    def enablement(self, svc):
+        """Boot enablement alone; works under any root."""
+        state = self.unit_file_state(svc)
         return {
             "name": svc,
             "backend": self.name,
-            "present": present,
-            "active": bool(active) and active[0] in ("active", "activating", "reloading"),
+            "present": state != self.NOT_FOUND,
             "enabled": state in ("enabled", "enabled-runtime"),
             "unit_file_state": state,
+            "links": self.links(svc),
         }
 
+    def query(self, svc):
+        self._need_manager("is-active", svc)
+        state = self.enablement(svc)
+        load = self._out("show", "-p", "LoadState", "--value", svc)[1]
+        active = self._out("is-active", svc)[1]
+        state.update(
+            present=bool(load) and load[0] not in ("not-found", ""),
+            active=bool(active) and active[0] in ("active", "activating", "reloading"),
+        )
+        return state
+
     def start(self, svc):
+        self._need_manager("start", svc)
         self._action("start", svc)
 
     def stop(self, svc):
+        self._need_manager("stop", svc)
         self._action("stop", svc)
 
     def _action(self, *args):
@@ -168,25 +226,58 @@ class Systemd:
         if rc != 0:
             raise CommandError("systemctl %s failed (rc %s): %s" % (" ".join(args), rc, err))
 
+    def _wanted(self, target):
+        state = target.get("unit_file_state")
+        # systemd before 254 gives no state for a missing unit; older snapshots recorded "unknown".
+        if not target.get("present") and state in (self.NOT_FOUND, "unknown"):
+            return self.NOT_FOUND
+        return state
+
     def enablement_matches(self, target, current):
-        if target.get("unit_file_state") not in self.SETTABLE:
+        want = self._wanted(target)
+        if want not in self.SETTABLE:
             return True
-        return current.get("unit_file_state") == target["unit_file_state"]
+        have = current.get("unit_file_state")
+        if want == self.NOT_FOUND:
+            # Like an LSB service the change added: it may stay installed, but nothing may pull it in.
+            same_state = have in (self.NOT_FOUND, "disabled")
+        else:
+            same_state = have == want
+        # Snapshots taken before links were recorded compare the state alone.
+        return same_state and (
+            "links" not in target or current.get("links", self.links(target["name"])) == target["links"]
+        )
 
     def set_enablement(self, target):
+        """The captured unit file state, then exactly the captured links (enable creates the links of the
+        unit's [Install] section, which need not be the set it had)."""
         svc = target["name"]
-        state = target.get("unit_file_state")
-        if state not in self.SETTABLE:
+        want = self._wanted(target)
+        if want not in self.SETTABLE:
             return
-        current = self.query(svc).get("unit_file_state")
-        if current == "masked" and state != "masked":
+        if self.unit_file_state(svc) == "masked" and want != "masked":
             self._action("unmask", svc)
-        if state == "enabled":
+        if want == "enabled":
             self._action("enable", svc)
-        elif state == "disabled":
-            self._action("disable", svc)
-        else:
+        elif want == "masked":
             self._action("mask", svc)
+        else:
+            # disable also removes the links of a unit whose file is gone already
+            self._action("disable", svc)
+        if "links" in target and self.links(svc) != target["links"]:
+            wanted = dict(target["links"])
+            for path, dest in self.links(svc):
+                if wanted.get(path) != dest:
+                    os.unlink(os.path.join(self.root, path.lstrip("/")))
+            have = {path for path, _dest in self.links(svc)}
+            for path, dest in sorted(wanted.items()):
+                full = os.path.join(self.root, path.lstrip("/"))
+                if path not in have:
+                    if not os.path.isdir(os.path.dirname(full)):
+                        os.makedirs(os.path.dirname(full), 0o755)
+                    os.symlink(dest, full)
+            if self.root == "/":
+                self._action("daemon-reload")
 
 
 def detect(root="/", runner=no_runner):
