@@ -215,6 +215,10 @@ class Systemd:
 
     def start(self, svc):
         self._need_manager("start", svc)
+        # Rollback may just have put back the unit file; without a reload the manager would start
+        # (or restart) the unit as the change defined it.
+        if self._out("show", "-p", "NeedDaemonReload", "--value", svc)[1] == ["yes"]:
+            self._action("daemon-reload")
         self._action("start", svc)
 
     def stop(self, svc):
