@@ -787,3 +787,88 @@ def test_drill_with_an_impossible_deadline_fails_and_records_it(lab, workdir):
     # Independently: the built-in change (10% deleted, as many added) is undone on the host.
     names = ssh(lab, host, f"ls {ROOT}/drill/data").stdout.split()
     assert sorted(names) == sorted(f"f{i}.dat" for i in range(100)), names
+
+
+# ---------------------------------------------------------------- reflink on a btrfs volume
+
+REFLINK_HOST = "cloud-euw1b-01"
+VOLUME_AT = "/opt/snaplab-vol"
+
+
+def test_tree_on_a_btrfs_volume_is_rolled_back_by_cloning(lab, workdir):
+    """A btrfs volume attached to the host (the lab's opt-in volumes) holds the tree and the store: the
+    snapshot and the rollback clone contents instead of copying them, and the state comes back
+    identical by the test's own fingerprint. The volume is detached at the end, also on failure."""
+    change_id = f"CHG-SNAPLAB-REFLINK-{uuid.uuid4().hex[:8]}"
+    tree, store, big = f"{VOLUME_AT}/app", f"{VOLUME_AT}/store", 24
+    wait_until_reachable(lab, [REFLINK_HOST])
+    lab.attach_volume(REFLINK_HOST, "btrfs", VOLUME_AT, 512 * 1024**2)
+    try:
+        ssh(
+            lab,
+            REFLINK_HOST,
+            f"""set -eu
+mkdir -p {tree}/conf.d {tree}/data {tree}/keys
+printf 'port = 8080\\n' > {tree}/app.conf
+printf 'old = yes\\n' > {tree}/conf.d/20-old.conf
+for i in $(seq -w 1 {big}); do head -c 200000 /dev/urandom > {tree}/data/blob$i.bin; done
+head -c 64 /dev/urandom > {tree}/keys/server.key
+chmod 600 {tree}/keys/server.key; chmod 700 {tree}/keys
+chown 1000:1000 {tree}/conf.d/20-old.conf
+ln -s conf.d/20-old.conf {tree}/current.conf
+find {tree} -type f -exec touch -d '2024-01-02 03:04:05' {{}} +
+""",
+        )
+        assert ssh(lab, REFLINK_HOST, f"findmnt -n -o FSTYPE --target {tree}").stdout.split() == ["btrfs"]
+        before = fingerprint(lab, REFLINK_HOST, paths=[tree])
+        snap = {"change_id": change_id, "scope": {"paths": [tree]}, "store": store, "min_free": 0}
+        snapped, _unused = run_play(
+            lab,
+            workdir,
+            [REFLINK_HOST],
+            [{"name": "snap", "changeward.hybrid.snapshot": snap, "register": "snap", "ignore_errors": True}],
+            "reflink-snapshot",
+        )
+        s = snapped[REFLINK_HOST]["snap"]
+        assert s.get("failed") is not True, s
+        # The 200 kB files are cloned; btrfs keeps the tiny ones inline in its metadata, which cannot be.
+        assert s["method_counts"]["reflink"] >= big, s
+        ssh(
+            lab,
+            REFLINK_HOST,
+            f"""set -eu
+for i in $(seq -w 1 {big}); do
+  head -c 200000 /dev/urandom > {tree}/data/.new && mv {tree}/data/.new {tree}/data/blob$i.bin
+done
+rm {tree}/data/blob01.bin {tree}/conf.d/20-old.conf
+rm -r {tree}/keys
+printf 'port = 9090\\n' > {tree}/app.conf; chmod 640 {tree}/app.conf
+head -c 100000 /dev/urandom > {tree}/data/added.bin
+ln -sfn /etc/hostname {tree}/current.conf
+""",
+        )
+        assert fingerprint(lab, REFLINK_HOST, paths=[tree]) != before
+        rolled, _unused = run_play(
+            lab,
+            workdir,
+            [REFLINK_HOST],
+            [
+                {
+                    "name": "rb",
+                    "changeward.hybrid.rollback": {"change_id": change_id, "store": store, "deadline_seconds": 300},
+                    "register": "rb",
+                    "ignore_errors": True,
+                }
+            ],
+            "reflink-rollback",
+        )
+        rb = rolled[REFLINK_HOST]["rb"]
+        assert rb.get("failed") is not True and rb["verified"] is True, rb
+        assert fingerprint(lab, REFLINK_HOST, paths=[tree]) == before
+        # Every big file was restored by cloning its snapshot copy (one of them after its deletion).
+        assert rb["method_counts"]["reflink"] >= big and rb["method"] in ("reflink", "mixed"), rb
+    finally:
+        lab.detach_volume(REFLINK_HOST, VOLUME_AT)
+    assert not [v for v in lab.list_volumes() if v.get("host") == REFLINK_HOST]
+    left = ssh(lab, REFLINK_HOST, f"findmnt -n {VOLUME_AT} || echo none; test -e {VOLUME_AT} && echo dir || true")
+    assert left.stdout.split() == ["none"], left.stdout
