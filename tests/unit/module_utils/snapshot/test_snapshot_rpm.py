@@ -91,6 +91,7 @@ def installed(root, name):
         ["rpm", "--root", str(root), "--dbpath", DBPATH, "-q", "--qf", "%{VERSION}-%{RELEASE}.%{ARCH}\\n", name],
         capture_output=True,
         text=True,
+        check=False,
     )
     if proc.returncode == 1 and "is not installed" in proc.stdout:
         return []
