@@ -24,5 +24,12 @@ lab status || true
 bash scripts/demo_rollout.sh
 echo
 echo "== auditor: verify the demo's ledger (hash chain and signed checkpoints)"
-CHANGEWARD_LEDGER_KEY=$(cat build/demo-rollout/ledger.key) .venv/bin/ansible-playbook playbooks/audit_verify.yml \
-  -e ledger_src=build/demo-rollout/ledger.db | grep -E '"(valid|events|problems)"|msg' || true
+# Print only the verdict lines, but fail the demo when the ledger does not verify.
+rc=0
+out=$(CHANGEWARD_LEDGER_KEY=$(cat build/demo-rollout/ledger.key) .venv/bin/ansible-playbook playbooks/audit_verify.yml \
+  -e ledger_src=build/demo-rollout/ledger.db) || rc=$?
+grep -E '"(valid|events|problems)"|msg' <<<"$out" || true
+if [ "$rc" -ne 0 ]; then
+  echo "demo: the demo's ledger did NOT verify (audit_verify.yml exit $rc)" >&2
+  exit "$rc"
+fi
