@@ -52,10 +52,20 @@ def loops_of(image: str | Path) -> list[str]:
 
 
 def _in_host(pid: int, *argv: str, check: bool = True, timeout: float = 60) -> str:
-    """Run argv inside the host's mount namespace, with the host's root as /."""
-    return run(
-        ["nsenter", "--target", str(pid), "--mount", "--root", "--wd=/", "--", *argv], check=check, timeout=timeout
-    )
+    """Run argv inside the host's mount and PID namespaces with the host's root as /: its /proc, which
+    mount, umount and findmnt read, only shows a process that is in its PID namespace."""
+    ns = ["nsenter", "--target", str(pid), "--mount", "--pid", "--root", "--wd=/", "--"]
+    return run([*ns, *argv], check=check, timeout=timeout)
+
+
+def _mounted_at(pid: int, mountpoint: str) -> list[str]:
+    """Sources mounted at mountpoint in the host's mount namespace (mountinfo paths are host-relative)."""
+    try:
+        with open(f"/proc/{pid}/mountinfo") as fh:
+            rows = [line.split(" - ") for line in fh]
+    except OSError:
+        return []
+    return [tail.split()[1] for head, tail in rows if head.split()[4] == mountpoint]
 
 
 def attach(labdir: Path, host: str, pid: int, fstype: str, mountpoint: str, size: int) -> dict:
@@ -102,14 +112,14 @@ def remove(record: dict, pid: int | None) -> None:
     """Unmount (when the host still runs), detach the loop device, delete image and record."""
     image = Path(record["image"])
     if pid and record.get("mountpoint"):
-        mounted = _in_host(pid, "findmnt", "-n", "-o", "SOURCE", record["mountpoint"], check=False).split()
         loops = set(loops_of(image)) | ({record["loop"]} if record.get("loop") else set())
-        if any(src in loops for src in mounted):
+        if any(src in loops for src in _mounted_at(pid, record["mountpoint"])):
             _in_host(pid, "umount", record["mountpoint"], check=False)
-            still = _in_host(pid, "findmnt", "-n", "-o", "SOURCE", record["mountpoint"], check=False).split()
-            if any(src in loops for src in still):
+            if any(src in loops for src in _mounted_at(pid, record["mountpoint"])):
                 # Busy (a shell sitting in it): detach it lazily; the loop device goes when it is released.
                 _in_host(pid, "umount", "-l", record["mountpoint"], check=False)
+            if any(src in loops for src in _mounted_at(pid, record["mountpoint"])):
+                raise LabError(f"cannot unmount the volume at {record['mountpoint']} of {record.get('host')}")
         if record.get("created_mountpoint"):
             _in_host(pid, "rmdir", record["mountpoint"], check=False)
     for loop in loops_of(image):
