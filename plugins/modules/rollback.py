@@ -42,6 +42,19 @@ options:
   deadline_seconds:
     description: Time budget for the whole rollback, in seconds.
     type: float
+  read_back_clones:
+    description:
+      - Whether a file restored by cloning (RV(method=reflink)) is read back and its sha256 checked before it
+        replaces the current file.
+      - V(auto) skips that read only where it proves nothing more - the snapshot copy is on btrfs with data
+        checksums (not mounted C(nodatasum)/C(nodatacow), file not NOCOW) and still has the identity (device,
+        inode, size, mtime, ctime) the snapshot recorded when it wrote and hashed it. Any write to the copy
+        changes its ctime, and btrfs refuses to return data that fails its checksum. What media damage it
+        leaves then shows as a read error on the restored file, not during the rollback.
+      - V(always) reads back every clone, so media damage under the snapshot copy fails the rollback itself.
+    type: str
+    choices: [auto, always]
+    default: auto
 notes:
   - Check mode reports what would be restored without changing anything.
   - The module fails when anything could not be restored or does not verify; the result still carries
@@ -143,6 +156,11 @@ method_counts:
   returned: when a snapshot was found
   type: dict
   sample: {reflink: 900, copy: 0}
+unread_clones:
+  description: Clones trusted without reading them back (see O(read_back_clones)).
+  returned: when a snapshot was found
+  type: int
+  sample: 900
 duration_seconds:
   description: Time the rollback took.
   returned: when a snapshot was found
@@ -174,6 +192,7 @@ def ensure_restored(module):
         change_id=params["change_id"],
         snapshot_id=params["snapshot_id"],
         deadline_seconds=params["deadline_seconds"],
+        read_back_clones=params["read_back_clones"] == "always",
         check_mode=module.check_mode,
         runner=Runner(module.run_command),
     )
@@ -208,6 +227,7 @@ def main():
             "snapshot_id": {"type": "str"},
             "store": {"type": "path", "default": DEFAULT_STORE},
             "deadline_seconds": {"type": "float"},
+            "read_back_clones": {"type": "str", "default": "auto", "choices": ["auto", "always"]},
         },
         required_one_of=[["change_id", "snapshot_id"]],
         supports_check_mode=True,

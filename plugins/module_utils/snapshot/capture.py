@@ -304,7 +304,11 @@ def _coverage(capability, not_covered):
     return "full"
 
 
-def _copy_blob(path, item, blobs, seen=None, methods=None):
+def _identity_of(st):
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _copy_blob(path, item, blobs, seen=None, methods=None, blob_ids=None):
     """Copy (or clone) one file into the blob store, retrying when it changes under us; returns its sha256.
 
     seen (path -> [identity, sha256]) gets the file's identity when it was stable long enough that a
@@ -330,6 +334,9 @@ def _copy_blob(path, item, blobs, seen=None, methods=None):
                 os.unlink(tmp)
             else:
                 os.rename(tmp, final)
+            if blob_ids is not None and sha not in blob_ids:
+                # Only this capture writes the blob, so its identity now vouches for the sha256 just taken.
+                blob_ids[sha] = list(_identity_of(os.lstat(final)))
             item.update(_meta(path, after), size=size, mtime_ns=after.st_mtime_ns, sha256=sha)
             if methods is not None:
                 methods[method] += 1
@@ -553,11 +560,13 @@ def _fill(
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
         blobs = os.path.join(partial, mf.BLOBS)
         os.mkdir(blobs, 0o700)
-        seen = {}
+        seen, blob_ids = {}, {}
         for item in the_plan["items"]:
             if item["kind"] == "file":
-                _copy_blob(item["path"], item, blobs, seen, methods)
-        atomic_write_bytes(os.path.join(partial, mf.STAT_CACHE), json.dumps({"files": seen}).encode())
+                _copy_blob(item["path"], item, blobs, seen, methods, blob_ids)
+        atomic_write_bytes(
+            os.path.join(partial, mf.STAT_CACHE), json.dumps({"files": seen, "blobs": blob_ids}).encode()
+        )
         for entry in the_plan["packages"]:
             src = entry["source"]
             if src["method"] == "archive":

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import stat
+import struct
 
 CHUNK = 1024 * 1024
 BLOCK = 4096
@@ -259,19 +260,22 @@ def _clone(fd_in, fd_out):
         return False
 
 
-def clone_or_copy(src, dst, mode=0o600, writeback=False, reflink=True):
+def clone_or_copy(src, dst, mode=0o600, writeback=False, reflink=True, read_back=True):
     """Like copy_to_new, but clone src into the new file dst where the file system can; returns
     (sha256, size, method) with method REFLINK or COPY. Falls back to the byte copy per file.
 
     A clone writes no data, only metadata. The sha256 is still taken from what dst holds after the
     clone (read back through dst), so a damaged src is caught exactly as by the copy: the check is
-    of the bytes that will be published.
+    of the bytes that will be published. read_back=False skips that read for a clone and returns
+    None for its sha256: only for a src the caller knows intact (see data_checksummed).
     """
     fd_in = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         fd_out = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
         try:
             if reflink and _clone(fd_in, fd_out):
+                if not read_back:
+                    return None, os.fstat(fd_out).st_size, REFLINK
                 h = hashlib.sha256()
                 size = 0
                 while True:
@@ -287,6 +291,75 @@ def clone_or_copy(src, dst, mode=0o600, writeback=False, reflink=True):
             os.close(fd_out)
     finally:
         os.close(fd_in)
+
+
+FS_IOC_GETFLAGS = 0x80086601
+FS_NOCOW_FL = 0x00800000
+_checksummed_devs = {}
+
+
+def _unescape_mount_path(text):
+    # mountinfo escapes space, tab, newline and backslash as \ooo octal
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def _mount_of(path):
+    """(fstype, options) of the mount holding path, from /proc/self/mountinfo; None when unknown.
+
+    Matched by mount point, not by device: btrfs gives its files an anonymous st_dev per subvolume,
+    which is not the device mountinfo lists.
+    """
+    real = os.path.realpath(path)
+    best = None
+    try:
+        with open("/proc/self/mountinfo", "rb") as fh:
+            lines = fh.read().decode("utf-8", "surrogateescape").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 7 or "-" not in fields[6:]:
+            continue
+        point = _unescape_mount_path(fields[4])
+        if not is_within(real, point):
+            continue
+        tail = fields[fields.index("-", 6) + 1 :]
+        if len(tail) < 3:
+            continue
+        options = set(fields[5].split(",")) | set(tail[2].split(","))
+        # The longest mount point wins; of equal ones the last listed is the one on top.
+        if best is None or len(point) >= len(best[0]):
+            best = (point, tail[0], options)
+    return (best[1], best[2]) if best else None
+
+
+def data_checksummed(path):
+    """True only when the file system checks path's data against a checksum on every read: btrfs,
+    not mounted nodatasum/nodatacow, and the file not NOCOW. Anything unsure is False.
+
+    On such a file, bytes damaged at rest fail the read (EIO) instead of being returned, and any write
+    through the file system changes the file's ctime - so a file whose identity is unchanged since it
+    was hashed still holds what was hashed, and a clone of it shares those same checked extents.
+    """
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        fs_ok = _checksummed_devs.get(st.st_dev)
+        if fs_ok is None:
+            mount = _mount_of(path)
+            fs_ok = mount is not None and mount[0] == "btrfs" and not mount[1] & {"nodatasum", "nodatacow"}
+            _checksummed_devs[st.st_dev] = fs_ok
+        if not fs_ok:
+            return False
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            flags = struct.unpack("l", fcntl.ioctl(fd, FS_IOC_GETFLAGS, struct.pack("l", 0)))[0]
+        finally:
+            os.close(fd)
+        return not flags & FS_NOCOW_FL
+    except OSError:
+        return False
 
 
 def same_prefix(path_a, path_b, length=64 * 1024):

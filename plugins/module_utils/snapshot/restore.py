@@ -53,6 +53,7 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.fsutil 
     REFLINK,
     atomic_write_bytes,
     clone_or_copy,
+    data_checksummed,
     fdatasync_path,
     fsync_dir,
     has_syncfs,
@@ -99,6 +100,7 @@ class Run:
         self.failed = []
         self.mismatches = []
         self.methods = {REFLINK: 0, COPY: 0}  # how the restored file contents were written
+        self.unread_clones = 0  # clones trusted without reading them back (blob_intact)
 
     def elapsed(self):
         return time.monotonic() - self.started
@@ -129,6 +131,7 @@ class Run:
             "duration_seconds": round(self.elapsed(), 3),
             "method": method_of(self.methods),
             "method_counts": dict(self.methods),
+            "unread_clones": self.unread_clones,
         }
 
 
@@ -150,10 +153,12 @@ class ContentCache:
     bytes: when they differ, the content differs and the file need not be hashed (it is rewritten).
     """
 
-    def __init__(self, snap_dir=None):
+    def __init__(self, snap_dir=None, trust_blobs=True):
         self.snap_dir = snap_dir
+        self.trust_blobs = trust_blobs
         self.known = {}  # path -> (identity, sha256, ns when the identity was taken)
         self.damaged = set()  # sha256 of snapshot copies found damaged: their bytes prove nothing
+        self.blobs = {}  # sha256 -> identity of the snapshot copy the capture wrote with that content
 
     def sha256(self, path, st):
         hit = self.known.get(path)
@@ -176,6 +181,16 @@ class ContentCache:
                 pass  # no readable snapshot copy: decide by the hash alone
         return self.sha256(path, st) == item["sha256"]
 
+    def blob_intact(self, blob, sha):
+        """True when the snapshot copy blob provably still holds sha without reading it: its identity is
+        the one the capture recorded when it wrote and hashed it, and its file system checks data on read
+        (fsutil.data_checksummed). Then a clone of it need not be read back to be trusted."""
+        ident = self.blobs.get(sha)
+        if not self.trust_blobs or not ident or sha in self.damaged:
+            return False
+        st = lstat_or_none(blob)
+        return st is not None and _identity(st) == ident and data_checksummed(blob)
+
     def wrote(self, path, sha):
         self.known[path] = (_identity(os.lstat(path)), sha, time.time_ns())
 
@@ -188,6 +203,9 @@ class ContentCache:
             for name, (ident, sha) in files.items():
                 if isinstance(ident, list) and len(ident) == 5 and isinstance(sha, str):
                     self.known.setdefault(name, (ident, sha, 0))
+            for sha, ident in (data.get("blobs") or {}).items():
+                if isinstance(ident, list) and len(ident) == 5 and isinstance(sha, str):
+                    self.blobs.setdefault(sha, ident)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
 
@@ -200,7 +218,8 @@ class ContentCache:
                 files[name] = [hit[0], hit[1]]
         # Not synced: every entry is checked against the file's identity before use, so a lost, old or
         # empty cache after a crash only means hashing again.
-        atomic_write_bytes(path, json.dumps({"files": files}).encode(), durable=False)
+        blobs = {sha: ident for sha, ident in self.blobs.items() if sha not in self.damaged}
+        atomic_write_bytes(path, json.dumps({"files": files, "blobs": blobs}).encode(), durable=False)
 
 
 def diff_item(item, cache=None):
@@ -436,12 +455,17 @@ class FileRestorer:
         path = item["path"]
         blob = mf.blob_path(self.snap_dir, item["sha256"])
         tmp = temp_name(path)
+        # A clone of a copy that is provably intact is not read back (see ContentCache.blob_intact).
+        read_back = not self.cache.blob_intact(blob, item["sha256"])
         try:
-            sha, _size, method = clone_or_copy(blob, tmp, writeback=True)
+            sha, _size, method = clone_or_copy(blob, tmp, writeback=True, read_back=read_back)
         except FileExistsError:
             # Left by a run that was killed; its content is not trusted.
             os.unlink(tmp)
-            sha, _size, method = clone_or_copy(blob, tmp, writeback=True)
+            sha, _size, method = clone_or_copy(blob, tmp, writeback=True, read_back=read_back)
+        if sha is None:
+            sha = item["sha256"]
+            self.run.unread_clones += 1
         if sha != item["sha256"]:
             os.unlink(tmp)
             self.cache.damaged.add(item["sha256"])
@@ -723,6 +747,7 @@ def rollback(
     runner=no_runner,
     progress=None,
     host=None,
+    read_back_clones=False,
 ):
     """Restore a snapshot and verify it. Returns the module result; raises typed errors.
 
@@ -762,7 +787,7 @@ def rollback(
         try:
             stop_services(manifest, root, runner, state)
             restore_packages(manifest, snap_dir, state, root, runner)
-            cache = ContentCache(snap_dir)
+            cache = ContentCache(snap_dir, trust_blobs=not read_back_clones)
             cache.load(os.path.join(snap_dir, mf.STAT_CACHE))
             FileRestorer(manifest, snap_dir, state, cache).restore()
             changed_content = any(not r.startswith("service:") for r in state.restored)

@@ -300,6 +300,44 @@ def test_a_damaged_snapshot_copy_is_caught_although_it_is_cloned(base):
     assert result["verified"] is False
     assert any(path in f["item"] and "damaged" in f["error"] for f in result["failed"])
     assert Path(path).read_bytes() == changed
+    assert result["unread_clones"] == 0  # written after the capture: its ctime moved, so it was read back
+
+
+def test_clones_are_trusted_unread_only_on_checksummed_btrfs(base):
+    """read_back_clones=auto skips reading a clone back only on btrfs (data checksums) and only for
+    snapshot copies whose identity is the capture's; XFS has no data checksums, so every clone is read."""
+    fstype = fsutil._mount_of(base)[0]
+    tree = _big_tree(base, n=20)
+    before = fingerprint(tree)
+    store = os.path.join(base, "store")
+    capture.take("CHG-TRUST", {"paths": [tree]}, store=store, min_free=0)
+    _change_big(tree, n=20)
+
+    result = restore.rollback(store=store, change_id="CHG-TRUST")
+
+    assert fingerprint(tree) == before and result["verified"] is True
+    cloned = result["method_counts"]["reflink"]
+    assert cloned > 0
+    assert result["unread_clones"] == (cloned if fstype == "btrfs" else 0), fstype
+
+    _change_big(tree, n=20)
+    strict = restore.rollback(store=store, change_id="CHG-TRUST", read_back_clones=True)
+    assert fingerprint(tree) == before and strict["verified"] is True
+    assert strict["method_counts"]["reflink"] > 0 and strict["unread_clones"] == 0
+
+
+def test_only_checksummed_btrfs_data_counts_as_self_checking(base, tmp_path):
+    fstype = fsutil._mount_of(base)[0]
+    plain = os.path.join(base, "plain.dat")
+    write(plain, os.urandom(FILE_BYTES))
+    assert fsutil.data_checksummed(plain) is (fstype == "btrfs")
+    write(str(tmp_path / "ext.dat"), b"x")
+    assert fsutil.data_checksummed(str(tmp_path / "ext.dat")) is False  # the test's tmp dir: not btrfs
+    if fstype == "btrfs":
+        nocow = os.path.join(base, "nocow.dat")
+        Path(nocow).touch()
+        subprocess.run(["chattr", "+C", nocow], check=True, capture_output=True)  # NOCOW: no data checksums
+        assert fsutil.data_checksummed(nocow) is False
 
 
 # ---------------------------------------------------------------- falling back to the byte copy
