@@ -2,8 +2,11 @@
 
 import hashlib
 import os
+import signal
 import stat
 import subprocess
+import sys
+import time
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.proc import Runner
 
@@ -65,3 +68,22 @@ def run_command(args, check_rc=False, environ_update=None, encoding="utf-8", **_
 
 
 RUNNER = Runner(run_command)
+
+
+def kill_part_way(script, tree, before, changed, needed):
+    """Run a rollback script in a child and SIGKILL it once at least `needed` files of tree are back to
+    their state in `before` (and differ from `changed`); returns the tree's fingerprint right after."""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = fingerprint(tree, racing=True)
+            if sum(1 for p, v in now.items() if before.get(p) == v and changed.get(p) != v) >= needed:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    return fingerprint(tree)

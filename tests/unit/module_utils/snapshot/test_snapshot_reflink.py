@@ -9,15 +9,12 @@ fixture that always unmounts and detaches it, also when a test fails.
 
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
-from snaphelpers import fingerprint, write
+from snaphelpers import fingerprint, kill_part_way, write
 from test_snapshot_restore import apply_change, build_tree
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import capture, fsutil, restore
@@ -257,20 +254,7 @@ def test_sigkill_during_a_cloning_rollback_then_rerun_restores(base):
         "from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import restore\n"
         f"restore.rollback(store={store!r}, change_id='CHG-KILL', progress=lambda what: time.sleep(0.01))\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            now = fingerprint(tree, racing=True)
-            if sum(1 for p, v in now.items() if before.get(p) == v and changed.get(p) != v) >= n // 4:
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
-    killed_at = fingerprint(tree)
+    killed_at = kill_part_way(script, tree, before, changed, n // 4)
     assert any(before.get(p) == v and changed.get(p) != v for p, v in killed_at.items())
     assert any(changed.get(p) == v and before.get(p) != v for p, v in killed_at.items())
 

@@ -6,15 +6,12 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
 
 import pytest
-from snaphelpers import fingerprint, write
+from snaphelpers import fingerprint, kill_part_way, write
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import archive, capture, restore
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import manifest as mf
@@ -204,22 +201,7 @@ def test_sigkill_during_rollback_then_rerun_restores(tmp_path):
     changed = fingerprint(tree)
 
     script = RUNNER.format(collections=COLLECTIONS, store=store, delay=0.01)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            now = fingerprint(tree, racing=True)
-            done = sum(1 for p, v in now.items() if before.get(p) == v and changed.get(p) != v)
-            if done >= n // 4:
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
-
-    killed_at = fingerprint(tree)
+    killed_at = kill_part_way(script, tree, before, changed, n // 4)
     # The kill really landed half-way: some files restored, some not.
     assert killed_at != before
     assert any(before.get(p) == v and changed.get(p) != v for p, v in killed_at.items())
