@@ -221,9 +221,14 @@ def plan(scope, store=mf.DEFAULT_STORE, package_dirs=(), root="/", runner=no_run
                 )
                 continue
             try:
-                services.append(backend.query(name))
+                entry = backend.query(name)
             except CommandError as exc:
                 not_covered.append({"kind": "service", "name": name, "reason": str(exc)})
+                continue
+            services.append(entry)  # its running state is restored either way
+            reason = backend.not_restorable(entry) if hasattr(backend, "not_restorable") else None
+            if reason:
+                not_covered.append({"kind": "service", "name": name, "reason": reason})
 
     content = sum(i["size"] for i in items if i["kind"] == "file")
     archives = sum(p["source"].get("size", 0) for p in packages)

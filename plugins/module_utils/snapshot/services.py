@@ -132,6 +132,8 @@ class Systemd:
     NOT_FOUND = "not-found"
     # "not-found": the unit did not exist; restoring that means nothing pulls it in any more.
     SETTABLE = ("enabled", "disabled", "masked", NOT_FOUND)
+    # Units in these states cannot be enabled or disabled at all, so there is nothing to put back.
+    FIXED = ("static", "generated", "transient")
     UNIT_TYPES = ("service", "socket", "timer", "path", "target", "mount", "automount", "swap", "slice", "scope")
     LINK_DIRS = (".wants", ".requires", ".upholds")
 
@@ -236,6 +238,17 @@ class Systemd:
         if not target.get("present") and state in (self.NOT_FOUND, "unknown"):
             return self.NOT_FOUND
         return state
+
+    def not_restorable(self, target):
+        """Why the captured boot enablement cannot be put back (indirect, alias, linked, *-runtime, ...),
+        or None. The snapshot lists it in not_covered instead of pretending: rollback leaves it alone."""
+        want = self._wanted(target)
+        if want in self.SETTABLE or want in self.FIXED:
+            return None
+        return "boot enablement %r of %s is not restored (only enabled, disabled and masked are)" % (
+            want,
+            target["name"],
+        )
 
     def enablement_matches(self, target, current):
         want = self._wanted(target)

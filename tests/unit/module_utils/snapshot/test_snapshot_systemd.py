@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from snaphelpers import RUNNER, write
 
-from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import services
+from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import capture, services
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.errors import CommandError
 
 HAVE_SYSTEMCTL = bool(shutil.which("systemctl"))
@@ -179,3 +179,25 @@ def test_states_that_cannot_be_set_are_left_alone(root):
     sd.set_enablement(target)
     assert boot_links(root) == {}
     assert sd.enablement_matches(target, sd.enablement("cw-static"))
+
+
+def test_a_state_rollback_cannot_set_is_reported_not_covered(root, monkeypatch):
+    # A unit file linked in from outside the unit paths is "linked": enable/disable cannot recreate that.
+    write(str(root / "opt/app/cw-linked.service"), UNIT.replace("snapshot test unit", "linked unit"))
+    systemctl(root, "link", "/opt/app/cw-linked.service")
+    sd = services.Systemd(root=str(root), runner=RUNNER)
+    linked = sd.enablement("cw-linked")
+    assert linked["unit_file_state"] == "linked"
+    assert "'linked'" in sd.not_restorable(linked)
+    for name in (SVC, "cw-static", "cw-missing"):  # disabled, static, not-found: nothing withheld
+        assert sd.not_restorable(sd.enablement(name)) is None
+
+    # The capture lists it in not_covered and still keeps the service's entry (its running state).
+    def query(svc):
+        return dict(sd.enablement(svc), active=False)
+
+    monkeypatch.setattr(sd, "query", query)
+    monkeypatch.setattr(capture.sv, "detect", lambda root="/", runner=None: sd)
+    planned = capture.plan({"services": ["cw-linked", SVC]}, store=str(root / "store"))
+    assert sorted(s["name"] for s in planned["services"]) == sorted(["cw-linked", SVC])
+    assert [(n["kind"], n["name"]) for n in planned["not_covered"]] == [("service", "cw-linked")]
