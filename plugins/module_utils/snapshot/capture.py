@@ -36,6 +36,7 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.fsutil 
     REFLINK,
     atomic_write_bytes,
     clone_or_copy,
+    file_identity,
     fs_space,
     fsync_dir,
     is_within,
@@ -309,10 +310,6 @@ def _coverage(capability, not_covered):
     return "full"
 
 
-def _identity_of(st):
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
 def _copy_blob(path, item, blobs, seen=None, methods=None, blob_ids=None):
     """Copy (or clone) one file into the blob store, retrying when it changes under us; returns its sha256.
 
@@ -341,15 +338,12 @@ def _copy_blob(path, item, blobs, seen=None, methods=None, blob_ids=None):
                 os.rename(tmp, final)
             if blob_ids is not None and sha not in blob_ids:
                 # Only this capture writes the blob, so its identity now vouches for the sha256 just taken.
-                blob_ids[sha] = list(_identity_of(os.lstat(final)))
+                blob_ids[sha] = file_identity(os.lstat(final))
             item.update(_meta(path, after), size=size, mtime_ns=after.st_mtime_ns, sha256=sha)
             if methods is not None:
                 methods[method] += 1
             if seen is not None and after.st_ctime_ns < looked - RACY_NS:
-                seen[path] = [
-                    [after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns],
-                    sha,
-                ]
+                seen[path] = [file_identity(after), sha]
             return sha, size
         os.unlink(tmp)
     raise ScopeError("%s keeps changing while the snapshot runs; stop what writes it and retry" % path)

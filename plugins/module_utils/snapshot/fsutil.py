@@ -47,6 +47,12 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+def file_identity(st):
+    """What must stay the same for a file's content to be trusted unchanged since it was hashed: any
+    write moves ctime, which user space cannot set back."""
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
 def lstat_or_none(path):
     try:
         return os.lstat(path)
@@ -219,22 +225,6 @@ def _copy_fds(fd_in, fd_out, writeback=False):
     return h.hexdigest(), size
 
 
-def copy_to_new(src, dst, mode=0o600, writeback=False):
-    """Copy src into a new file dst (must not exist); returns (sha256, size) of what was copied.
-
-    writeback=True starts writing dst to disk before returning (see start_writeback).
-    """
-    fd_in = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
-        try:
-            return _copy_fds(fd_in, fd_out, writeback)
-        finally:
-            os.close(fd_out)
-    finally:
-        os.close(fd_in)
-
-
 # ioctl FICLONE (_IOW(0x94, 9, int)): make dst share src's extents (btrfs, XFS with reflink=1, and
 # overlayfs when both files are in an upper layer on such a file system).
 FICLONE = 0x40049409
@@ -260,9 +250,10 @@ def _clone(fd_in, fd_out):
         return False
 
 
-def clone_or_copy(src, dst, mode=0o600, writeback=False, reflink=True, read_back=True):
-    """Like copy_to_new, but clone src into the new file dst where the file system can; returns
-    (sha256, size, method) with method REFLINK or COPY. Falls back to the byte copy per file.
+def clone_or_copy(src, dst, mode=0o600, writeback=False, read_back=True):
+    """Put src's content into a new file dst (must not exist): cloned where the file system can, else
+    copied; returns (sha256, size, method) with method REFLINK or COPY. Falls back to the byte copy per
+    file. writeback=True starts writing a copy to disk before returning (see start_writeback).
 
     A clone writes no data, only metadata. The sha256 is still taken from what dst holds after the
     clone (read back through dst), so a damaged src is caught exactly as by the copy: the check is
@@ -273,7 +264,7 @@ def clone_or_copy(src, dst, mode=0o600, writeback=False, reflink=True, read_back
     try:
         fd_out = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
         try:
-            if reflink and _clone(fd_in, fd_out):
+            if _clone(fd_in, fd_out):
                 if not read_back:
                     return None, os.fstat(fd_out).st_size, REFLINK
                 h = hashlib.sha256()

@@ -55,6 +55,7 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.fsutil 
     clone_or_copy,
     data_checksummed,
     fdatasync_path,
+    file_identity,
     fsync_dir,
     has_syncfs,
     kind_of,
@@ -138,10 +139,6 @@ class Run:
 # ---------------------------------------------------------------- comparing with the manifest
 
 
-def _identity(st):
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-
-
 class ContentCache:
     """sha256 of files, keyed by path and valid only while the file's identity (device, inode, size,
     mtime, ctime) is unchanged. Any write changes ctime, which user space cannot set back, so a file
@@ -162,16 +159,16 @@ class ContentCache:
 
     def sha256(self, path, st):
         hit = self.known.get(path)
-        if hit and hit[0] == _identity(st):
+        if hit and hit[0] == file_identity(st):
             return hit[1]
         now = time.time_ns()
         sha = sha256_file(path)
-        self.known[path] = (_identity(st), sha, now)
+        self.known[path] = (file_identity(st), sha, now)
         return sha
 
     def content_matches(self, path, st, item):
         hit = self.known.get(path)
-        if hit and hit[0] == _identity(st):
+        if hit and hit[0] == file_identity(st):
             return hit[1] == item["sha256"]
         if self.snap_dir and st.st_size and item["sha256"] not in self.damaged:
             try:
@@ -189,10 +186,10 @@ class ContentCache:
         if not self.trust_blobs or not ident or sha in self.damaged:
             return False
         st = lstat_or_none(blob)
-        return st is not None and _identity(st) == ident and data_checksummed(blob)
+        return st is not None and file_identity(st) == ident and data_checksummed(blob)
 
     def wrote(self, path, sha):
-        self.known[path] = (_identity(os.lstat(path)), sha, time.time_ns())
+        self.known[path] = (file_identity(os.lstat(path)), sha, time.time_ns())
 
     def load(self, path):
         """Add what a capture or an earlier run saved; an unreadable file only costs hashing."""
