@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.canonical import canonical_text
@@ -37,7 +38,7 @@ ARGUMENT_SPEC = {
 }
 
 
-class RecordInputError(Exception):
+class RecordInputError(ChangewardError):
     """The request cannot be recorded as given; nothing was written."""
 
 

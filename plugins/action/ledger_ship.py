@@ -9,6 +9,7 @@ import os
 import time
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import default_path, open_ledger
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping import config as sink_config
@@ -33,7 +34,7 @@ ARGUMENT_SPEC = {
 }
 
 
-class ShipInputError(Exception):
+class ShipInputError(ChangewardError):
     """The request cannot be carried out as given (bad sink configuration, unknown sink names)."""
 
 

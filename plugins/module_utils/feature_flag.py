@@ -18,12 +18,14 @@ import os
 import re
 import tempfile
 
+from ansible_collections.changeward.hybrid.plugins.module_utils.errors import ChangewardError
+
 FLAG_STATES = ("ENABLED", "DISABLED")
 FLAG_KEY_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
 SCHEMA_URL = "https://flagd.dev/schema/v0/flags.json"
 
 
-class FlagError(Exception):
+class FlagError(ChangewardError):
     """A flag file or a requested flag is not valid."""
 
 

@@ -4,8 +4,8 @@
 """What the collection's controller-side action plugins share.
 
 Every one of them has the same shape: validate the task's arguments, call its ``ensure_*`` core and turn
-the core's typed errors into a failed task whose message names the action. ControllerAction.run holds
-that shape; an action sets its spec, errors and message prefix and implements ``ensure``.
+the core's typed errors (any ChangewardError) into a failed task whose message names the action.
+ControllerAction.run holds that shape; an action sets its spec and message prefix and implements ``ensure``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import os
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 
 
 class ControllerAction(ActionBase):
@@ -27,7 +29,7 @@ class ControllerAction(ActionBase):
     NAME = ""  # prefix of the messages of failed tasks ("" for none)
     ARGUMENT_SPEC: dict = {}
     ARGUMENT_RULES: dict = {}  # mutually_exclusive, required_if, ... as validate_argument_spec takes them
-    ERRORS: tuple = ()  # the core's typed errors: the request cannot be carried out
+    ERRORS: tuple = ()  # further errors to report as a failed task (every ChangewardError already is)
     RAISE_ERRORS = False  # raise AnsibleActionFail instead of returning a failed result
     ERROR_KIND = False  # the failed result names the error's class in error_kind
 
@@ -37,7 +39,7 @@ class ControllerAction(ActionBase):
         args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC, **self.ARGUMENT_RULES)[1]
         try:
             result.update(self.ensure(args, task_vars or {}))
-        except self.ERRORS as exc:
+        except (ChangewardError, *self.ERRORS) as exc:
             result.update(self.failure(exc, args))
         return result
 

@@ -22,6 +22,7 @@ import binascii
 import datetime
 from collections.abc import Iterable, Mapping
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import Identity, same_person
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.canonical import canonical_bytes
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import check_time, utc_now
@@ -53,7 +54,7 @@ SIGNATURE_INVALID = "signature_invalid"
 IDENTITY_NOT_ACCEPTED = "identity_source_not_accepted"
 
 
-class ApprovalError(Exception):
+class ApprovalError(ChangewardError):
     """Base of the approval errors: the gate cannot decide, so the change does not proceed."""
 
 

@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import Identity
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import new_event, utc_now
 
@@ -40,7 +41,7 @@ SERVICE_RE = re.compile(r"\A[A-Za-z0-9_.:-]{1,100}\Z")
 SOURCE = "changeward.hybrid.circuit_breaker"
 
 
-class BreakerError(Exception):
+class BreakerError(ChangewardError):
     """The breaker cannot decide; the rollout must not proceed."""
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import (
     PrometheusClient,
     PrometheusError,
@@ -29,7 +30,7 @@ DEFAULT_WINDOWS = (("1h", "5m", 14.4), ("6h", "30m", 6.0), ("3d", "6h", 1.0))
 DEFAULT_PERIOD = "30d"
 
 
-class BudgetError(ValueError):
+class BudgetError(ChangewardError, ValueError):
     """The error budget cannot be evaluated as asked; the message names what is wrong."""
 
 

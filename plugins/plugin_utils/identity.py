@@ -27,6 +27,8 @@ import os
 import re
 from dataclasses import dataclass
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
+
 SOURCES = ("awx", "env", "os")
 TRUST = {
     "awx": "platform: set by AWX/AAP from the user who launched the job; forgeable outside AWX (-e awx_user_name)",
@@ -41,7 +43,7 @@ JOB_ID_RE = re.compile(r"\A[A-Za-z0-9._:-]{1,64}\Z")
 NAME_RE = re.compile(r"\A[^\x00-\x1f\x7f]{1,128}\Z")
 
 
-class IdentityError(ValueError):
+class IdentityError(ChangewardError, ValueError):
     """No trustworthy identity could be established for this run."""
 
 

@@ -22,6 +22,7 @@ import re
 import yaml
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import labels as L
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 
 try:
     import netaddr
@@ -42,7 +43,7 @@ SOURCE_KEYS = ("type", "path", "env_type", "defaults")
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
-class SourceError(Exception):
+class SourceError(ChangewardError):
     """A source or option that cannot be used at all."""
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
+
 ENV_TYPES = ("cloud", "onprem", "edge")
 DATA_CLASSES = ("none", "internal", "pii", "pci", "phi")
 ROLLBACK_CAPABILITIES = ("full", "partial", "none")
@@ -67,7 +69,7 @@ REQUIRED_BY_ENV_TYPE = {
 }
 
 
-class LabelError(ValueError):
+class LabelError(ChangewardError, ValueError):
     """One label problem, naming host, label, bad value and what is allowed."""
 
     def __init__(self, label, message, value=None, allowed=None, host=None, origin=None):

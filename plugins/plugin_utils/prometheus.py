@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
+
 try:
     import requests
 except ImportError as exc:  # ansible-test's import check has no requests; callers get a clear error instead
@@ -27,7 +29,7 @@ else:
     _IMPORT_ERROR = None
 
 
-class PrometheusError(Exception):
+class PrometheusError(ChangewardError):
     """Base of every error of this client."""
 
 

@@ -17,6 +17,8 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
+
 MASK = "********"
 TRUNCATED = "...[truncated]"
 
@@ -62,7 +64,7 @@ NO_LOG_KEY = "_ansible_no_log"
 CENSORED_KEY = "censored"
 
 
-class RedactionConfigError(ValueError):
+class RedactionConfigError(ChangewardError, ValueError):
     """A secret pattern or key pattern given by the operator does not compile."""
 
 

@@ -30,6 +30,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import (
     CRITICALITIES,
     DATA_CLASSES,
@@ -43,7 +44,7 @@ CANARY = "canary"
 CANARY_SCOPES = ("domain", "tenant")
 
 
-class PlanError(ValueError):
+class PlanError(ChangewardError, ValueError):
     """The hosts or the settings do not allow a safe plan."""
 
 

@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import (
     DEFAULTS as LABEL_DEFAULTS,
 )
@@ -49,7 +50,7 @@ ROUND = 4
 MAX_MATCHES = 20  # similar changes listed in a result (all of them count)
 
 
-class RiskInputError(ValueError):
+class RiskInputError(ChangewardError, ValueError):
     """The inputs cannot be scored (no targets, bad labels, unknown change kind, ...); names what is wrong."""
 
 

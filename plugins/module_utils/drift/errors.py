@@ -2,8 +2,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Typed errors of the drift scan core."""
 
+from ansible_collections.changeward.hybrid.plugins.module_utils.errors import ChangewardError
 
-class DriftError(Exception):
+
+class DriftError(ChangewardError):
     """Base of every error the scan core raises."""
 
 

@@ -2,8 +2,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Typed errors of the snapshot core; modules turn each into fail_json with its message."""
 
+from ansible_collections.changeward.hybrid.plugins.module_utils.errors import ChangewardError
 
-class SnapshotError(Exception):
+
+class SnapshotError(ChangewardError):
     """Base of every error the snapshot core raises on purpose."""
 
 

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 
-class CalendarError(Exception):
+
+class CalendarError(ChangewardError):
     """A calendar could not be used; the change it gates is blocked."""
 
     def __init__(self, message, calendar=None):
@@ -25,5 +27,5 @@ class CalendarDependencyError(CalendarError):
     """A controller library the calendars need (icalendar, python-dateutil) is missing."""
 
 
-class GateInputError(ValueError):
+class GateInputError(ChangewardError, ValueError):
     """The request itself is wrong (bad time, scope, policy or override); fixed by the caller."""

@@ -1,8 +1,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Typed errors of the controller-side drift code."""
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 
-class DriftInputError(ValueError):
+
+class DriftInputError(ChangewardError, ValueError):
     """Input the report cannot be built from (bad targets, malformed evidence, unknown options)."""
 
 

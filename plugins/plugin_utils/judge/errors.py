@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 
-class JudgeError(ValueError):
+
+class JudgeError(ChangewardError, ValueError):
     """The judgement cannot be made as asked (bad input or configuration); the message names what is wrong."""
 
 

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 
-class LedgerError(Exception):
+
+class LedgerError(ChangewardError):
     """Base of every ledger error; the message names what is wrong and where."""
 
 

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 
 import yaml
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
+
 try:
     import jsonschema
 except ImportError as exc:  # ansible-test's import check has no jsonschema; callers get a clear error instead
@@ -304,7 +306,7 @@ for _key in ("type", "additionalProperties", "properties", "required"):
     LOCAL_SCHEMA.pop(_key, None)
 
 
-class PolicyError(ValueError):
+class PolicyError(ChangewardError, ValueError):
     """The policy is invalid or a local policy tries to loosen it; the message names every problem's location."""
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.classify import Allowance, MetricSpec
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.errors import JudgeError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.spec import QUERY_KEYS, Defaults, metric_spec
@@ -172,7 +173,7 @@ SCHEMA = {
 }
 
 
-class PolicyError(ValueError):
+class PolicyError(ChangewardError, ValueError):
     """The policy is invalid; the message lists every problem with its location."""
 
 

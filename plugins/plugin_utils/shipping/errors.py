@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 
-class ShippingError(Exception):
+
+class ShippingError(ChangewardError):
     """Base of every shipping error; the message names the sink and what is wrong."""
 
 
