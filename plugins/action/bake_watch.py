@@ -5,6 +5,8 @@
 
 import time
 
+from ansible.utils.display import Display
+
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.errors import JudgeError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.runner import parse_time
@@ -72,6 +74,8 @@ class ActionModule(ControllerAction):
             polls=args["polls"],
             critical_polls=args["critical_polls"],
             host_label=args["host_label"],
+            # Progress at the default verbosity, while the bake runs (a few lines per ring, not one per poll).
+            report=lambda line: Display().display(f"bake_watch {args['ring'] or 'ring'}: {line}"),
         )
         out = watch.run()
         out.update(changed=False, rollback_capability=capability, policy_digest=policy.digest, bake_time=duration)

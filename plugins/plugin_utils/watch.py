@@ -11,6 +11,10 @@ direction (tightened for the ring's rollback capability). The canary judge decid
 against the allowance and asks a breach to persist: one poll for a critical metric, ``polls`` polls for
 the others.
 
+The bake's length is a Deadline (plugin_utils/deadline.py, monotonic): polls begin every ``interval`` seconds
+and the last one at the end of the bake. Progress lines (the ring's time left and the last poll's result)
+go to ``report`` when the state of the watch changes and otherwise a few times per bake.
+
 Outcomes: ``breach`` (returns at once, with the evidence), ``inconclusive`` (Prometheus unreachable or
 metrics without data for ``polls`` polls in a row, or at the last poll: a bake that was not watched is never
 a pass), or ``pass`` when the bake time ran out with neither.
@@ -30,6 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.deadline import Deadline, Progress, progress_every
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.classify import Allowance
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.errors import JudgeError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.runner import host_selector, render
@@ -168,9 +173,13 @@ class Watch:
         polls: int = 3,
         critical_polls: int = 1,
         host_label: str = "host",
+        report: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
+        """``clock`` is wall time (the instants read from Prometheus, the timestamps returned); ``monotonic`` and
+        ``sleep`` time the bake itself. ``report(line)`` receives progress lines."""
         if not metrics:
             raise WatchError("no metrics to watch")
         if not ring_hosts:
@@ -192,7 +201,8 @@ class Watch:
         self.baseline_hosts = list(baseline_hosts)
         self.since, self.duration, self.interval = float(since), float(duration), float(interval)
         self.polls, self.critical_polls, self.host_label = polls, critical_polls, host_label
-        self.clock, self.sleep = clock, sleep
+        self.clock, self.monotonic, self.sleep = clock, monotonic, sleep
+        self.report = report
         self.errors: list[str] = []
         self.poll_count = 0
         self.unreachable_streak = 0
@@ -354,16 +364,16 @@ class Watch:
     # -- the whole bake -------------------------------------------------------------------------------------
     def run(self) -> dict:
         started = self.clock()
-        deadline = started + self.duration
+        deadline = Deadline(self.duration, clock=self.monotonic, sleep=self.sleep)
+        progress = Progress(self.report or (lambda line: None), progress_every(self.duration), clock=self.monotonic)
+        progress.update(None, self._start_line())
         outcome = None
-        while True:
+        for _poll in deadline.ticks(self.interval, last_at_deadline=True):
             outcome = self.poll()
             if outcome:
-                break
-            now = self.clock()
-            if now >= deadline:
-                break
-            self.sleep(max(0.0, min(self.interval, deadline - now)))
+                break  # the verdict line below says it
+            state, text = self.poll_summary()
+            progress.update(state, f"{deadline.remaining():.0f}s left, poll {self.poll_count}: {text}")
         ended = self.clock()
         if outcome is None:
             if self.unreachable_streak:
@@ -401,7 +411,49 @@ class Watch:
                 for s in self.metrics
             ],
         )
+        progress.update(
+            outcome["verdict"], f"{outcome['verdict']} after {outcome['polls']} polls: {outcome['reason']}", force=True
+        )
         return outcome
+
+    # -- progress -------------------------------------------------------------------------------------------
+    def _start_line(self) -> str:
+        against = (
+            f"against {len(self.baseline_hosts)} baseline host(s)"
+            if self.baseline_hosts
+            else "against its own values before the change"
+        )
+        return (
+            f"watching {', '.join(s.metric.name for s in self.metrics)} on {len(self.ring_hosts)} host(s) {against}"
+            f" for {self.duration:g}s, every {self.interval:g}s"
+        )
+
+    def poll_summary(self) -> tuple[str, str]:
+        """(state, text) of the last poll: state is ok, breaching, nodata or unreachable (a change of it is worth
+        a progress line at once); text names each metric's worst reading against its limit."""
+        if self.unreachable_streak:
+            return "unreachable", f"Prometheus unreachable ({self.unreachable_streak} poll(s) in a row)"
+        state, parts = "ok", []
+        for s in self.metrics:
+            m = s.metric
+            if s.reference is None:
+                parts.append(f"{m.name}: no reference data")
+                state = "nodata" if state == "ok" else state
+                continue
+            read = {h: v for h, v in s.last.items() if v is not None}
+            missing = sorted(h for h, v in s.last.items() if v is None)
+            if any(st.breach for st in s.streaks.values()):
+                state = "breaching"
+            elif missing and state == "ok":
+                state = "nodata"
+            text = f"{m.name}: "
+            if read:
+                host = max(read, key=lambda h: _badness(m, read[h], s.reference))
+                text += f"worst {host} {read[host]:g} (limit {_bound(m, s.reference)})"
+            if missing:
+                text += ("; " if read else "") + f"no data from {', '.join(missing)}"
+            parts.append(text)
+        return state, "; ".join(parts)
 
 
 def _worse(m: WatchMetric, a: float, b: float) -> bool:
@@ -410,6 +462,14 @@ def _worse(m: WatchMetric, a: float, b: float) -> bool:
     if m.direction == "decrease":
         return a < b
     return abs(a) > abs(b)
+
+
+def _badness(m: WatchMetric, value: float, reference: float) -> float:
+    if m.direction == "increase":
+        return value - reference
+    if m.direction == "decrease":
+        return reference - value
+    return abs(value - reference)
 
 
 def _bound(m: WatchMetric, reference: float) -> str:

@@ -129,6 +129,7 @@ def make(value, clock, ring=RING, baseline=BASELINE, capability="full", names=AL
         baseline,
         since=kw.pop("since", T0),
         clock=clock,
+        monotonic=clock,
         sleep=clock.sleep,
         **kw,
     )
@@ -345,3 +346,36 @@ def test_visible_time_is_found_when_the_poll_comes_less_than_a_step_after_the_sa
     assert ev["detected_ts"] == T0 + 15
     assert ev["visible_ts"] is not None and shows <= ev["visible_ts"] <= ev["detected_ts"]
     assert ev["detection_seconds"] is not None and ev["detection_seconds"] < 1
+
+
+def test_progress_is_a_few_lines_per_ring_as_the_bake_runs():
+    """A healthy 60 s bake polled every 5 s (13 polls): the start, a line about every 15 s with the time left and
+    the last poll's readings, the verdict; a change of state (Prometheus down, then back) is printed at once."""
+    clock = Clock()
+    lines = []
+    w, prom = make(healthy, clock, report=lambda line: lines.append((clock.now - T0, line)))
+    prom.down_from, prom.down_until = T0 + 22, T0 + 28  # the poll at 25 fails
+    out = w.run()
+    assert out["verdict"] == "pass" and out["polls"] == 13
+    at = [t for t, _line in lines]
+    assert at == [0, 0, 15, 25, 30, 45, 60, 60], lines
+    assert lines[0][1].startswith("watching error_ratio, mean_latency_seconds") and "for 60s, every 5s" in lines[0][1]
+    assert lines[2][1].startswith("45s left, poll 4: error_ratio: worst c1 0 (limit 0.005)")
+    assert "Prometheus unreachable (1 poll(s) in a row)" in lines[3][1]
+    assert lines[4][1].startswith("30s left, poll 7: error_ratio")  # back: printed at once
+    assert lines[-1][1].startswith("pass after 13 polls")
+
+
+def test_progress_shows_a_breach_building_up():
+    clock = Clock()
+    lines = []
+
+    def slow(metric, host, t):
+        if metric == "p99_latency_seconds" and host == "c1" and t >= T0 + 10:
+            return 0.2
+        return healthy(metric, host, t)
+
+    make(slow, clock, report=lines.append)[0].run()
+    assert any(line.startswith("50s left, poll 3:") and "p99_latency_seconds: worst c1 0.2" in line for line in lines)
+    assert lines[-1].startswith("breach after 5 polls: p99_latency_seconds of c1 is 0.2")
+    assert len(lines) <= 4
