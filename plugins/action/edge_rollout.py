@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import hashlib
 import os
 import re
@@ -15,11 +16,20 @@ import time
 from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge import manifest as mf
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge import waves
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge.errors import EdgeError
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge.transfer import safe_url
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.deadline import (
+    CallInFlight,
+    Deadline,
+    DeadlinePassed,
+    Progress,
+    Reachability,
+    progress_every,
+)
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 
 MODULE = "changeward.hybrid.edge_update"
@@ -90,6 +100,11 @@ class EdgeRolloutError(Exception):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
+    # The clocks of the step's deadline (tests replace them; see plugin_utils/deadline.py).
+    _clock = staticmethod(time.monotonic)
+    _sleep = staticmethod(time.sleep)
+    _wait = None
+    _time = staticmethod(time.time)
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -98,6 +113,7 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         self._args = args
         try:
+            self._start_deadline(args)
             result.update(getattr(self, "ensure_" + args["step"])(args))
         except (EdgeRolloutError, EdgeError, LedgerError) as exc:
             result.update(failed=True, changed=False, msg="edge_rollout: %s" % exc)
@@ -153,8 +169,21 @@ class ActionModule(ActionBase):
 
     def ensure_status(self, args):
         release = self._release(args)
-        args = dict(args, deadline=min(args["deadline"], args["poll"]))
         return self._drive(args, release, {"state": "status"}, done=(), step="status")
+
+    def _start_deadline(self, args):
+        """The step's deadline, from now: it bounds everything the step does, device calls included. status asks
+        once: it gives up after poll seconds (or deadline, when shorter)."""
+        seconds = args["deadline"]
+        if args["step"] == "status":
+            seconds = min(seconds, args["poll"])
+        if not (0 <= seconds < float("inf")) or not (0 < args["poll"] < float("inf")):
+            raise EdgeRolloutError("deadline must be >= 0 and poll > 0 seconds")
+        kw = {"clock": self._clock, "sleep": self._sleep}
+        if self._wait is not None:
+            kw["wait"] = self._wait
+        self._deadline = Deadline(seconds, **kw)
+        return self._deadline
 
     def _release(self, args):
         if args["manifest"]:
@@ -171,139 +200,113 @@ class ActionModule(ActionBase):
             raise EdgeRolloutError("app %s does not match the manifest's name %s" % (args["app"], manifest["name"]))
 
     def _drive(self, args, release, first, done, step):
-        """Call edge_update until the release reaches `done`, it fails, or the deadline passes (then: pending)."""
+        """Call edge_update until the release reaches `done`, it fails, or the step's deadline passes (pending).
+
+        Every device call is bounded by the time left (Deadline.run): a call still in flight at the deadline is
+        abandoned, its connection reset, and it is reported and recorded as in flight - the device may have
+        acted on it; its own journal tells at the next call, with the device's timestamps.
+        """
         host = self._task_vars.get("inventory_hostname", "?")
-        started = time.monotonic()
-        deadline = started + max(0.0, args["deadline"])
+        deadline = self._deadline
+        link = Reachability(deadline.clock)
+        progress = self._progress(step, host)
         base = {k: args[k] for k in PASS_THROUGH}
-        base.update(release=release, change_id=args["change_id"], wait=args["poll"])
-        if self._task.check_mode:
-            base["wait"] = 0
+        base.update(release=release, change_id=args["change_id"])
         call = dict(base, **first)
-        attempts = unreachable = 0
+        state = {"attempts": 0, "learned": [], "changed": False, "result": None, "in_flight": None}
         last_error = None
-        down_since = None
-        unreachable_seconds = 0.0
-        learned = []
-        changed = False
-        result = None
-        while True:
-            attempts += 1
+        overhead = 1.0  # seconds a call takes beyond the device's own wait (measured from answered calls)
+        progress.update("start", "%s %s, deadline %ss" % (step, release, _num(args["deadline"])), force=True)
+        for _attempt in deadline.ticks(args["poll"]):
+            # The device waits for progress itself, but answers early enough for the reply to arrive in time.
+            quick = self._task.check_mode or step == "status"
+            call["wait"] = 0 if quick else deadline.budget(args["poll"], 2 * overhead)
+            state["attempts"] += 1
+            began = deadline.now()
             try:
-                result = self._call(call)
+                result = deadline.run(self._call, call, what="edge_update state=%s" % call["state"])
+            except CallInFlight as exc:
+                link.unanswered(began)
+                state["in_flight"] = {
+                    "state": call["state"],
+                    "began_seconds_ago": round(exc.waited, 1),
+                    "began_at": self._wall_at(began),
+                }
+                last_error = str(exc)
+                self._reset_connection()  # ends the multiplexed SSH session the call hangs in
+                break
+            except DeadlinePassed:
+                state["attempts"] -= 1
+                break
             except (AnsibleConnectionFailure, _Unreachable) as exc:
-                unreachable += 1
+                link.unanswered(began)
                 last_error = to_text(exc)
-                down_since = down_since or time.monotonic()
-                result = None
-            else:
-                if down_since is not None:
-                    unreachable_seconds += time.monotonic() - down_since
-                    down_since = None
-                device_events = result.get("events") or []
-                learned.extend(self._learn(args, host, device_events))
-                # Later polls only need what is new (the first call, with since=0, caught up on the past).
-                base["since"] = max([base.get("since", 0)] + [e.get("seq", 0) for e in device_events])
-                changed = changed or bool(result.get("changed"))
-                status = result.get("release_status")
-                if result.get("failed"):
-                    kind = result.get("error_kind")
-                    outcome = "refused" if kind == "signature" else "failed"
-                    return self._outcome(
-                        args,
-                        host,
-                        step,
-                        release,
-                        outcome,
-                        result,
-                        learned,
-                        attempts,
-                        changed,
-                        unreachable_seconds,
-                        msg=result.get("msg"),
-                    )
-                if status in ("failed",):
-                    return self._outcome(
-                        args,
-                        host,
-                        step,
-                        release,
-                        "failed",
-                        result,
-                        learned,
-                        attempts,
-                        changed,
-                        unreachable_seconds,
-                        msg=(result.get("staging") or {}).get("error"),
-                    )
-                if step == "stage" and status in done:
-                    return self._outcome(
-                        args, host, step, release, "staged", result, learned, attempts, changed, unreachable_seconds
-                    )
-                if step == "activate" and status in done:
-                    return self._outcome(
-                        args,
-                        host,
-                        step,
-                        release,
-                        status,
-                        result,
-                        learned,
-                        attempts,
-                        changed,
-                        unreachable_seconds,
-                        msg=(result.get("activation") or {}).get("reason"),
-                    )
-                if step == "status" or self._task.check_mode:
-                    outcome = status if status in ("committed", "rolled_back") else (status or "absent")
-                    return self._outcome(
-                        args, host, step, release, outcome, result, learned, attempts, changed, unreachable_seconds
-                    )
-                if step == "activate" and status not in ("activated",):
-                    # Not staged (or something else holds the device): activation cannot go on.
-                    return self._outcome(
-                        args,
-                        host,
-                        step,
-                        release,
-                        "failed",
-                        result,
-                        learned,
-                        attempts,
-                        changed,
-                        unreachable_seconds,
-                        msg="release %s is %s on %s; it cannot be activated" % (release, status, host),
-                    )
-                # After the first call the device works on its own: poll without asking for the change again,
-                # except for staging, where asking again also restarts a transfer that died.
-                call = dict(
-                    base,
-                    state="staged" if step == "stage" else "status",
-                    **({k: first[k] for k in ("manifest", "signature", "public_key")} if step == "stage" else {}),
+                progress.update(
+                    "unreachable",
+                    "no answer since %.0fs (%s), %.0fs left"
+                    % (deadline.now() - link.down_since, _short(last_error), deadline.remaining()),
                 )
-            if time.monotonic() >= deadline:
-                if down_since is not None:
-                    unreachable_seconds += time.monotonic() - down_since
-                reason = (
-                    ("unreachable since %.0fs: %s" % (time.monotonic() - down_since, last_error))
-                    if (down_since is not None and result is None)
-                    else "no outcome within %ss" % args["deadline"]
-                )
-                return self._outcome(
-                    args,
-                    host,
-                    step,
-                    release,
-                    "pending",
-                    result,
-                    learned,
-                    attempts,
-                    changed,
-                    unreachable_seconds,
-                    msg=reason,
-                )
-            if result is None:
-                time.sleep(min(args["poll"], max(0.0, deadline - time.monotonic())))
+                continue
+            link.answered(began)
+            overhead = max(0.5, deadline.now() - began - call["wait"])
+            state["result"] = result
+            device_events = result.get("events") or []
+            state["learned"].extend(self._learn(args, host, device_events))
+            # Later polls only need what is new (the first call, with since=0, caught up on the past).
+            base["since"] = max([base.get("since", 0)] + [e.get("seq", 0) for e in device_events])
+            state["changed"] = state["changed"] or bool(result.get("changed"))
+            status = result.get("release_status")
+            finished = self._finished(step, status, result, done, host, release)
+            if finished:
+                outcome, msg = finished
+                return self._outcome(args, host, step, release, outcome, state, link, progress, msg=msg)
+            progress.update(status, "%s%s, %.0fs left" % (status, _detail(result), deadline.remaining()))
+            # After the first call the device works on its own: poll without asking for the change again,
+            # except for staging, where asking again also restarts a transfer that died.
+            call = dict(
+                base,
+                state="staged" if step == "stage" else "status",
+                **({k: first[k] for k in ("manifest", "signature", "public_key")} if step == "stage" else {}),
+            )
+        if state["in_flight"]:
+            reason = (
+                "no answer within the deadline of %ss: the call to the device (state=%s) was in flight for %.0fs; "
+                "the device may act on it (a status call learns what it did)"
+                % (_num(args["deadline"]), state["in_flight"]["state"], state["in_flight"]["began_seconds_ago"])
+            )
+        elif link.down:
+            reason = "unreachable for %.0fs: %s" % (link.seconds(), last_error)
+        else:
+            reason = "no outcome within %ss" % _num(args["deadline"])
+        return self._outcome(args, host, step, release, "pending", state, link, progress, msg=reason)
+
+    def _finished(self, step, status, result, done, host, release):
+        """(outcome, msg) when the device's answer ends the step, else None."""
+        if result.get("failed"):
+            return ("refused" if result.get("error_kind") == "signature" else "failed"), result.get("msg")
+        if status == "failed":
+            return "failed", (result.get("staging") or {}).get("error")
+        if step == "stage" and status in done:
+            return "staged", None
+        if step == "activate" and status in done:
+            return status, (result.get("activation") or {}).get("reason")
+        if step == "status" or self._task.check_mode:
+            return (status if status in ("committed", "rolled_back") else (status or "absent")), None
+        if step == "activate" and status != "activated":
+            # Not staged (or something else holds the device): activation cannot go on.
+            return "failed", "release %s is %s on %s; it cannot be activated" % (release, status, host)
+        return None
+
+    def _progress(self, step, host):
+        def emit(line):
+            Display().display("edge_rollout %s: %s" % (host, line))
+
+        return Progress(emit, progress_every(self._deadline.seconds), clock=self._deadline.clock)
+
+    def _wall_at(self, ts):
+        """ISO 8601 UTC of moment ts of the deadline's (monotonic) clock."""
+        wall = self._time() - (self._deadline.now() - ts)
+        return datetime.datetime.fromtimestamp(wall, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def _call(self, module_args):
         # A dead ControlMaster would make every retry fail at once: start the next attempt from scratch.
@@ -323,27 +326,30 @@ class ActionModule(ActionBase):
         except (AnsibleError, AttributeError, OSError):
             pass
 
-    def _outcome(
-        self, args, host, step, release, outcome, result, learned, attempts, changed, unreachable_seconds, msg=None
-    ):
-        result = result or {}
+    def _outcome(self, args, host, step, release, outcome, state, link, progress, msg=None):
+        result = state["result"] or {}
         out = {
-            "changed": changed,
+            "changed": state["changed"],
             "step": step,
             "host": host,
             "release": release,
             "outcome": outcome,
             "release_status": result.get("release_status"),
             "device": {k: result.get(k) for k in ("current", "activation", "staging", "transfer", "watchdog")},
-            "events": learned,
-            "attempts": attempts,
-            "unreachable_seconds": round(unreachable_seconds, 1),
+            "events": state["learned"],
+            "attempts": state["attempts"],
+            "unreachable_seconds": round(link.seconds(), 1),
+            "in_flight": state["in_flight"],
+            "elapsed": round(self._deadline.elapsed(), 1),
             "msg": msg or "%s: %s %s" % (host, release, outcome),
         }
+        progress.update("end", "%s after %.0fs: %s" % (outcome, out["elapsed"], out["msg"]), force=True)
         if outcome == "pending" and not self._task.check_mode:
-            self._record_controller(
-                args, "host_pending", {"host": host, "step": step, "release": release, "reason": out["msg"]}
-            )
+            data = {"host": host, "step": step, "release": release, "reason": out["msg"]}
+            data["unreachable_seconds"] = out["unreachable_seconds"]
+            if state["in_flight"]:
+                data["in_flight"] = state["in_flight"]
+            self._record_controller(args, "host_pending", data)
         return out
 
     # -- the ledger ------------------------------------------------------------------------------------
@@ -468,7 +474,9 @@ class ActionModule(ActionBase):
             from ansible.module_utils.urls import open_url
 
             try:
-                resp = open_url(value, timeout=30, validate_certs=self._args["validate_certs"])
+                # within the step's deadline (at least a second, so that a fetch can succeed at all)
+                timeout = min(30.0, max(1.0, self._deadline.remaining()))
+                resp = open_url(value, timeout=timeout, validate_certs=self._args["validate_certs"])
                 return to_text(resp.read(16 * 1024 * 1024), errors="surrogate_or_strict")
             except Exception as exc:  # open_url raises many types; each means the same here
                 raise EdgeRolloutError("cannot fetch %s from %s: %s" % (what, safe_url(value), exc)) from None
@@ -488,6 +496,25 @@ class ActionModule(ActionBase):
 
 class _Unreachable(Exception):
     """The module result said the host could not be reached."""
+
+
+def _num(value):
+    return "%g" % value
+
+
+def _short(text, limit=120):
+    text = " ".join(to_text(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _detail(result):
+    """What the device is doing, for a progress line."""
+    transfer = result.get("transfer") or {}
+    if result.get("release_status") == "staging" and transfer.get("size"):
+        return " (%d%% of %d bytes)" % (100 * (transfer.get("offset") or 0) // transfer["size"], transfer["size"])
+    if result.get("release_status") == "activated":
+        return " (the device's watchdog is judging its health)"
+    return ""
 
 
 def verify_manifest(text, signature, public_key_pem):

@@ -21,10 +21,17 @@ description:
     the device) and polls until it is staged, failed or refused, or O(deadline) passes.
   - V(activate) switches the device to the staged release and polls until the device's own watchdog has
     committed it or rolled it back.
-  - V(status) asks once what the device decided and records what the ledger does not hold yet; use it after
-    a link came back to learn outcomes decided while the controller was away.
+  - V(status) asks what the device decided (without waiting on the device) and records what the ledger does not
+    hold yet; use it after a link came back to learn outcomes decided while the controller was away. It gives
+    up after O(poll) seconds (or O(deadline), when shorter).
   - While polling, a host that cannot be reached is C(unknown) and retried every O(poll) seconds until
     O(deadline); then the host's RV(outcome) is C(pending) (not failed, recorded as C(host_pending)).
+  - O(deadline) bounds the whole step, including a call to the device that hangs because the link dropped
+    in the middle of it - the controller stops waiting for it at the deadline, resets the connection, and
+    reports it in RV(in_flight) (recorded with C(host_pending)); the device may still carry out a request
+    that reached it, and its own journal tells what it did at the next call.
+  - Progress (the device's status, unreachable spells, time left, the outcome) is printed at the default
+    verbosity while the step runs - on every change and otherwise about four times per O(deadline).
   - V(judge) (run once) decides a wave from the hosts' outcomes, like hawkBit's groups - C(continue) when at
     least O(success_threshold) % committed, C(stop) when more than O(error_threshold) % failed or were
     rolled back, else C(hold) (pending hosts keep it back) - and records C(wave_judged).
@@ -86,11 +93,17 @@ options:
     description: Where devices download the artifact from (HTTP(S) with Range support). Required for V(stage).
     type: str
   deadline:
-    description: Seconds this step keeps polling (and retrying an unreachable host) before it reports C(pending).
+    description:
+      - Seconds the whole step may take, from its start - polling, retrying an unreachable host, and a call in
+        flight when the link drops (the step returns within the deadline plus a moment to record the outcome).
+        Then the outcome is C(pending).
+      - The device's answer must come back within it, so keep it above the time one call takes on the link.
     type: float
     default: 1800
   poll:
-    description: Seconds between polls; each poll waits up to this long on the device for progress.
+    description:
+      - Seconds between calls (counted from the start of one to the start of the next); each call of V(stage)
+        and V(activate) waits on the device up to this long for progress, less near the deadline.
     type: float
     default: 10
   outcomes:
@@ -251,7 +264,30 @@ attempts:
   returned: stage, activate, status
   type: int
 unreachable_seconds:
-  description: Time the host could not be reached during this step.
+  description:
+    - Time the host did not answer during this step, counted from the start of the first call that was not
+      answered (a call that hangs for a minute before it fails counts that minute) to the start of the next
+      call that was answered, or to the end of the step.
+  returned: stage, activate, status
+  type: float
+in_flight:
+  description:
+    - The call to the device that was still running when the deadline passed (the controller stopped waiting
+      for it), else V(null). Its effect is unknown - the device may have carried it out.
+  returned: stage, activate, status
+  type: dict
+  contains:
+    state:
+      description: The C(state) the call asked M(changeward.hybrid.edge_update) for.
+      type: str
+    began_at:
+      description: When the call began (ISO 8601 UTC).
+      type: str
+    began_seconds_ago:
+      description: Seconds from its start to the deadline.
+      type: float
+elapsed:
+  description: Seconds the step took.
   returned: stage, activate, status
   type: float
 manifest:
