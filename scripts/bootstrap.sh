@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(openssh-server openssh-client iptables iproute2 prometheus procps psmisc curl git rsync make util-linux
-              postgresql rsyslog rsyslog-gnutls nginx openssl rpm btrfs-progs xfsprogs e2fsprogs systemd)
+              postgresql rsyslog rsyslog-gnutls nginx openssl rpm btrfs-progs xfsprogs e2fsprogs systemd
+              dpkg-dev python3-apt)
 
 die() { echo "bootstrap: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (the lab needs network namespaces, overlayfs and iptables)"

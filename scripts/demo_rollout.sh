@@ -76,7 +76,7 @@ echo "== (d) who may move the breaker to half-open (gate policy: change-manager 
 for who in bob carol; do
   set +e
   out=$(CHANGEWARD_IDENTITY=$who "$VENV/bin/ansible" localhost -m changeward.hybrid.circuit_breaker \
-    -a "state=half_open service=demo reason='bad release rolled back; fix ready' gate_policy=$PWD/playbooks/files/lab-gates.yml" 2>&1)
+    -a "state=half_open service=demo reason='bad release rolled back; fix ready' gate_policy=$PWD/examples/policies/lab-gates.yml" 2>&1)
   rc=$?
   set -e
   if [ "$rc" = 0 ]; then

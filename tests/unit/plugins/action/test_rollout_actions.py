@@ -16,7 +16,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api impor
 REPO = Path(__file__).resolve().parents[4]
 KEY = "hmac:unit-test-rollout-key-0123456789"
 POLICY = str(REPO / "docs/examples/policies/demo.yml")
-GATES = str(REPO / "playbooks/files/lab-gates.yml")
+GATES = str(REPO / "examples/policies/lab-gates.yml")
 HOSTVARS = {
     "a1": {"env_type": "cloud", "region": "eu-west-1", "az": "eu-west-1a", "rollback_capability": "full"},
     "a2": {"env_type": "cloud", "region": "eu-west-1", "az": "eu-west-1a", "rollback_capability": "full"},

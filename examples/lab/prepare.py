@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Publish what the example change specs need in the lab, on the lab's artifact server (scripts/services/nginx.sh,
+http://198.18.0.1:8088): a flat APT repository with three versions of the example package cw-example-tool, and a
+signed edge release of the demo service. Idempotent: run it again and it serves the same content (the edge
+signing key is made once and kept in the state directory).
+
+    .venv/bin/python examples/lab/prepare.py            # make demo and the example tests run it
+
+Paths: the artifacts under <state>/edge-nginx/artifacts/examples, the signing key pair under <state>/examples,
+where <state> is CW_STATE_DIR (default /var/lib/changeward-test), as for the lab's other services.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "collections"))
+
+from ansible_collections.changeward.hybrid.plugins.module_utils.edge import manifest as mf  # noqa: E402
+
+STATE = Path(os.environ.get("CW_STATE_DIR", "/var/lib/changeward-test"))
+ARTIFACTS = STATE / "edge-nginx" / "artifacts" / "examples"
+KEYS = STATE / "examples"
+SOURCE = "http://198.18.0.1:8088/examples"
+PACKAGE = "cw-example-tool"
+# 1.2.0 is the bad release: its self-test fails, so the change spec's health check fails it on every host.
+PACKAGE_VERSIONS = {"1.0.0": True, "1.1.0": True, "1.2.0": False}
+EDGE_VERSION = "2.0.0"
+
+
+def build_deb(version: str, healthy: bool, out: Path) -> Path:
+    deb = out / f"{PACKAGE}_{version}_all.deb"
+    if deb.exists():
+        return deb
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "DEBIAN").mkdir()
+        (root / "usr/bin").mkdir(parents=True)
+        (root / "etc").mkdir()
+        (root / "DEBIAN/control").write_text(
+            f"Package: {PACKAGE}\nVersion: {version}\nArchitecture: all\nMaintainer: changeward <ops@example.org>\n"
+            "Section: admin\nPriority: optional\nDescription: changeward example tool (lab package upgrades)\n"
+        )
+        (root / "DEBIAN/conffiles").write_text(f"/etc/{PACKAGE}.conf\n")
+        (root / f"etc/{PACKAGE}.conf").write_text(f"# {PACKAGE} {version}\nlevel = {version}\n")
+        tool = root / f"usr/bin/{PACKAGE}"
+        selftest = "exit 0" if healthy else 'echo "self-test failed: bad release" >&2; exit 1'
+        tool.write_text(
+            f'#!/bin/sh\ncase "$1" in\n  --version) echo {version} ;;\n  --selftest) {selftest} ;;\n'
+            f"  *) echo '{PACKAGE} {version}' ;;\nesac\n"
+        )
+        tool.chmod(0o755)
+        subprocess.run(
+            ["dpkg-deb", "--root-owner-group", "-Zgzip", "-b", str(root), str(deb)], check=True, capture_output=True
+        )
+    deb.chmod(0o644)
+    return deb
+
+
+def apt_repository() -> str:
+    repo = ARTIFACTS / "apt"
+    repo.mkdir(parents=True, exist_ok=True)
+    for version, healthy in PACKAGE_VERSIONS.items():
+        build_deb(version, healthy, repo)
+    packages = subprocess.run(
+        ["dpkg-scanpackages", "--multiversion", "."], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout
+    (repo / "Packages").write_text(packages)
+    for path in (repo / "Packages",):
+        path.chmod(0o644)
+    return f"{SOURCE}/apt"
+
+
+def signing_key():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    KEYS.mkdir(parents=True, exist_ok=True)
+    private = KEYS / "release-signing.key.pem"
+    if private.exists():
+        key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+    else:
+        key = Ed25519PrivateKey.generate()
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+            )
+    public = KEYS / "release-signing.pub.pem"
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return key, public
+
+
+def edge_release() -> dict:
+    out = ARTIFACTS / "edge"
+    out.mkdir(parents=True, exist_ok=True)
+    key, public = signing_key()
+    artifact = out / f"demo-{EDGE_VERSION}.tar"
+    if not artifact.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            config = Path(tmp) / "config.json"
+            config.write_text(json.dumps({"version": EDGE_VERSION, "healthy": True}) + "\n")
+            payload = Path(tmp) / "payload.bin"
+            payload.write_bytes(os.urandom(2 * 1024 * 1024))  # big enough that a flaky link interrupts it
+            partial = artifact.with_suffix(".tmp")
+            with tarfile.open(partial, "w") as tar:
+                tar.add(config, "config.json")
+                tar.add(payload, "payload.bin")
+            partial.rename(artifact)
+    artifact.chmod(0o644)
+    text = mf.dumps(mf.build(str(artifact), "demo", EDGE_VERSION, 256 * 1024))
+    manifest = out / f"demo-{EDGE_VERSION}.tar.manifest.json"
+    manifest.write_bytes(text)
+    signature = manifest.with_name(manifest.name + ".sig")
+    signature.write_text(base64.b64encode(key.sign(text)).decode())
+    for path in (manifest, signature):
+        path.chmod(0o644)
+    for directory in (ARTIFACTS, out, ARTIFACTS / "apt"):
+        directory.chmod(0o755)  # nginx's workers read them
+    return {
+        "url": f"{SOURCE}/edge/{artifact.name}",
+        "manifest": f"{SOURCE}/edge/{manifest.name}",
+        "signature": f"{SOURCE}/edge/{signature.name}",
+        "public_key": str(public),
+    }
+
+
+def main() -> int:
+    subprocess.run(["bash", str(REPO / "scripts/services/nginx.sh"), "start"], check=True, capture_output=True)
+    print(json.dumps({"apt_repository": apt_repository(), "edge_release": edge_release()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
