@@ -1,7 +1,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Typed errors of the edge core; the module turns each into fail_json with its message."""
 
-from ansible_collections.changeward.hybrid.plugins.module_utils.errors import ChangewardError
+try:
+    from ansible_collections.changeward.hybrid.plugins.module_utils.errors import ChangewardError
+except ImportError:  # the detached device agent runs this package alone, without the collection (agent.py)
+    ChangewardError = Exception
 
 
 class EdgeError(ChangewardError):

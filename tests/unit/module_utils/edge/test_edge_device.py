@@ -179,3 +179,16 @@ def test_a_torn_state_file_is_an_error_not_an_empty_device(env):
 
     with pytest.raises(StateError, match="not valid JSON"):
         env.device.summary()
+
+
+def test_the_agent_package_runs_without_the_collection(tmp_path):
+    """The detached agent is this package copied to the device alone: it must import with the standard library."""
+    import subprocess
+    import sys
+
+    from ansible_collections.changeward.hybrid.plugins.module_utils.edge import agent
+
+    base = agent.install(str(tmp_path))
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import cwedge.agent, cwedge.device; print('ok')"
+    proc = subprocess.run([sys.executable, "-I", "-c", code, base], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
