@@ -22,7 +22,6 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk import (
 )
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk_inputs import (
     build_policy,
-    ledger_target,
     resolve_targets,
 )
 
@@ -44,7 +43,6 @@ ARGUMENT_SPEC = {
     "targets": {"type": "raw"},
     "services": {"type": "list", "elements": "str", "default": []},
     "teams": {"type": "list", "elements": "str", "default": []},
-    "ledger": {"type": "str"},
     "verify_ledger": {"type": "bool", "default": True},
     "policy": {"type": "raw"},
     "policy_local": {"type": "raw"},
@@ -77,7 +75,7 @@ class ActionModule(ControllerAction):
         identity = self._identity(policy)
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
-        with open_ledger(ledger_target(args["ledger"], required=True), create=False) as ledger:
+        with open_ledger(self.ledger_target(args), key=args["key"], create=False) as ledger:
             return record_approval(
                 ledger,
                 policy,
@@ -100,7 +98,7 @@ class ActionModule(ControllerAction):
         teams = change_teams(args["teams"], targets, services, policy)
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
-        with open_ledger(ledger_target(args["ledger"], required=True), create=False) as ledger:
+        with open_ledger(self.ledger_target(args), key=args["key"], create=False) as ledger:
             if args["verify_ledger"]:
                 verify_ledger(ledger)
             record = ledger.get_change(args["change_id"]) or {}

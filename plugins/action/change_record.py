@@ -22,7 +22,6 @@ ARGUMENT_SPEC = {
     "outcome": {"type": "str", "choices": list(model.OUTCOMES)},
     "observations": {"type": "list", "elements": "raw", "default": []},
     "close_on_abort": {"type": "bool", "default": False},
-    "ledger": {"type": "str"},
 }
 REQUIRED_IF = [
     ["state", "opened", ["type", "summary", "requester"]],
@@ -46,7 +45,7 @@ class ActionModule(ControllerAction):
 
         state, change_id = args["state"], args["change_id"]
         check = bool(self._task.check_mode)
-        with open_ledger(args["ledger"] or None, create=state == "opened", source=SOURCE) as ledger:
+        with open_ledger(self.ledger_target(args), key=args["key"], create=state == "opened", source=SOURCE) as ledger:
             record = ledger.get_change(change_id)
             if state == "read":
                 if record is None:

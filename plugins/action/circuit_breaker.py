@@ -34,7 +34,6 @@ ARGUMENT_SPEC = {
     "failure_window": {"type": "str", "default": "24h"},
     "gate_policy": {"type": "raw"},
     "authorised_roles": {"type": "list", "elements": "str", "default": list(breaker.DEFAULT_AUTHORISED_ROLES)},
-    "ledger": {"type": "str"},
     "report_only": {"type": "bool", "default": False},
 }
 ERRORS = (
@@ -79,7 +78,9 @@ class ActionModule(ControllerAction):
         service, digest = self._service(args)
         check = bool(self._task.check_mode)
         state = args["state"]
-        with open_ledger(args["ledger"] or None, create=state != "read", source=breaker.SOURCE) as ledger:
+        with open_ledger(
+            self.ledger_target(args), key=args["key"], create=state != "read", source=breaker.SOURCE
+        ) as ledger:
             if state == "read":
                 out = {"changed": False, "state": breaker.status(ledger, service).state}
                 out["breaker"] = breaker.status(ledger, service).as_dict()

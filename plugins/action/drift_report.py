@@ -21,7 +21,6 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors im
 
 ENV_RUN_ID = "CHANGEWARD_DRIFT_RUN_ID"
 ENV_CHECK_FILE = "CHANGEWARD_DRIFT_CHECK_FILE"
-ENV_LEDGER = "CHANGEWARD_LEDGER"
 SOURCE = "urn:changeward:drift_report"
 LABELS = ("env_type", "provider", "region", "az", "site", "rollback_capability", "criticality", "owner_team")
 
@@ -37,7 +36,6 @@ ARGUMENT_SPEC = {
     "output_dir": {"type": "path"},
     "include_diffs": {"type": "bool", "default": True},
     "title": {"type": "str"},
-    "ledger": {"type": "str"},
     "record": {"type": "bool", "default": True},
     "report": {"type": "dict"},
     "change_id": {"type": "str"},
@@ -117,7 +115,7 @@ class ActionModule(ControllerAction):
             out["files"] = write_report(args["output_dir"], report, text)
         ledger_path = self._ledger_target(args)
         if ledger_path:
-            with self._open_ledger(ledger_path) as ledger:
+            with self._open_ledger(ledger_path, args["key"]) as ledger:
                 out["ledger_seq"] = record.record_report(ledger, report, source=SOURCE)
             out.update(recorded=True, changed=True)
         return out
@@ -158,8 +156,8 @@ class ActionModule(ControllerAction):
             return dict(out, refused=refused, remediate=[] if refused else the_plan["remediate"])
         ledger_path = self._ledger_target(args)
         if not ledger_path:
-            raise DriftInputError("remediation needs the ledger: pass ledger or set CHANGEWARD_LEDGER")
-        with self._open_ledger(ledger_path) as ledger:
+            raise DriftInputError("remediation is recorded in the ledger: it needs record: true")
+        with self._open_ledger(ledger_path, args["key"]) as ledger:
             opened = record.open_remediation(ledger, change_id, report, the_plan, gates, requester, source=SOURCE)
         out.update(
             change_id=opened["change_id"],
@@ -202,8 +200,8 @@ class ActionModule(ControllerAction):
         if not self._task.check_mode and remediated:
             ledger_path = self._ledger_target(args)
             if not ledger_path:
-                raise DriftInputError("remediation needs the ledger: pass ledger or set CHANGEWARD_LEDGER")
-            with self._open_ledger(ledger_path) as ledger:
+                raise DriftInputError("remediation is recorded in the ledger: it needs record: true")
+            with self._open_ledger(ledger_path, args["key"]) as ledger:
                 out["ledger_seq"] = record.close_remediation(ledger, change_id, verification, snapshots, source=SOURCE)
             out.update(recorded=True, changed=True)
         if verification["not_restored"]:
@@ -263,23 +261,15 @@ class ActionModule(ControllerAction):
             return _plain(value)
         return self.load_yaml(value, what, DriftInputError)
 
-    @staticmethod
-    def _ledger_target(args):
-        if not args["record"]:
-            return None
-        target = (args["ledger"] or "").strip() or (os.environ.get(ENV_LEDGER) or "").strip()
-        if not target:
-            raise DriftInputError(
-                "every finding is recorded in the ledger: pass ledger or set CHANGEWARD_LEDGER "
-                "(or record: false for a report that is only looked at)"
-            )
-        return target
+    def _ledger_target(self, args):
+        """The ledger (the one rule), or None for a report that is only looked at (record: false)."""
+        return self.ledger_target(args) if args["record"] else None
 
     @staticmethod
-    def _open_ledger(target):
+    def _open_ledger(target, key):
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
-        return open_ledger(target, source=SOURCE)
+        return open_ledger(target, key=key, source=SOURCE)
 
 
 def _required(args, key, phase):

@@ -7,12 +7,13 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 
 ARGUMENT_SPEC = {
-    "src": {"type": "str", "fallback": (env_fallback, ["CHANGEWARD_LEDGER"])},
+    "ledger": {"type": "str", "aliases": ["src"], "fallback": (env_fallback, ["CHANGEWARD_LEDGER"])},
     "dest": {"type": "path", "required": True},
     "after_seq": {"type": "int", "default": 0},
     "checkpoint": {"type": "bool", "default": False},
@@ -23,6 +24,7 @@ ARGUMENT_SPEC = {
 
 
 class ActionModule(ControllerAction):
+    NAME = "ledger_export"
     ARGUMENT_SPEC = ARGUMENT_SPEC
     ERRORS = (LedgerError,)
     ERROR_KIND = True
@@ -32,15 +34,13 @@ class ActionModule(ControllerAction):
 
     @staticmethod
     def ensure_exported(args: dict, check_mode: bool) -> dict:
-        if not args["src"]:
-            raise AnsibleActionFail("src is required (or set CHANGEWARD_LEDGER on the controller)")
         if args["after_seq"] < 0 or args["timeout"] <= 0:
             raise AnsibleActionFail("after_seq must be >= 0 and timeout > 0")
         if args["checkpoint"] and not args["key"]:
             raise AnsibleActionFail("checkpoint=true needs the signing key (key or CHANGEWARD_LEDGER_KEY)")
         writable = args["checkpoint"] and not check_mode
         with open_ledger(
-            args["src"],
+            context.ledger_target(args["ledger"]),
             key=args["key"] if writable else None,
             create=False,
             readonly=not writable,

@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from ansible.module_utils.basic import env_fallback
-
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
@@ -31,8 +30,6 @@ ARGUMENT_SPEC = {
             "targets": {"type": "list", "elements": "str", "default": []},
         },
     },
-    "ledger": {"type": "str", "fallback": (env_fallback, ["CHANGEWARD_LEDGER"])},
-    "key": {"type": "str", "no_log": True, "fallback": (env_fallback, ["CHANGEWARD_LEDGER_KEY"])},
     "timeout": {"type": "float", "default": 10.0},
     "pg_schema": {"type": "str"},
 }
@@ -97,13 +94,7 @@ class ActionModule(ControllerAction):
 
     @staticmethod
     def _target(args: Mapping) -> str:
-        target = (args["ledger"] or "").strip()
-        if not target:
-            # No silent default: events recorded into a ledger nobody reads are not recorded.
-            raise RecordInputError(
-                "no ledger: pass ledger (a SQLite path or postgresql:// DSN) or set CHANGEWARD_LEDGER"
-            )
-        return target
+        return context.ledger_target(args["ledger"])
 
     # -- ensure -------------------------------------------------------------------------------------
     def ensure_recorded(self, args: Mapping, check_mode: bool) -> dict:

@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
-import os
 import time
 
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import default_path, open_ledger
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping import config as sink_config
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.errors import ShippingError
@@ -21,8 +23,12 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.outbox 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.runner import open_reader
 
 ARGUMENT_SPEC = {
-    "ledger": {"type": "str"},
-    "ledger_key": {"type": "str", "no_log": True},
+    "key": {
+        "type": "str",
+        "no_log": True,
+        "aliases": ["ledger_key"],
+        "fallback": (env_fallback, [context.ENV_KEY]),
+    },
     "ledger_timeout": {"type": "float"},
     "sinks": {"type": "list", "elements": "dict"},
     "sinks_file": {"type": "path"},
@@ -55,7 +61,7 @@ class ActionModule(ControllerAction):
     # -- inputs -------------------------------------------------------------------------------------
     @staticmethod
     def _target(args):
-        return args["ledger"] or os.environ.get("CHANGEWARD_LEDGER") or default_path()
+        return context.ledger_target(args["ledger"])
 
     @staticmethod
     def _sinks(args):
@@ -79,7 +85,7 @@ class ActionModule(ControllerAction):
         sinks = self._sinks(args)
         timeout = args["ledger_timeout"]
         if args["checkpoint"] and not check_mode:
-            key = args["ledger_key"] or os.environ.get("CHANGEWARD_LEDGER_KEY")
+            key = args["key"]
             with open_ledger(target, key=key, create=False, timeout=timeout) as ledger:
                 ledger.checkpoint()
         if check_mode:

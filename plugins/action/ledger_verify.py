@@ -7,13 +7,14 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.postgres_backend import is_dsn, redact_dsn
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.verify import summary, verify
 
 ARGUMENT_SPEC = {
-    "src": {"type": "str", "fallback": (env_fallback, ["CHANGEWARD_LEDGER"])},
+    "ledger": {"type": "str", "aliases": ["src"], "fallback": (env_fallback, ["CHANGEWARD_LEDGER"])},
     "key": {"type": "str", "no_log": True, "fallback": (env_fallback, ["CHANGEWARD_LEDGER_KEY"])},
     "anchor": {"type": "raw"},
     "report_only": {"type": "bool", "default": False},
@@ -26,6 +27,7 @@ ARGUMENT_SPEC = {
 
 
 class ActionModule(ControllerAction):
+    NAME = "ledger_verify"
     ARGUMENT_SPEC = ARGUMENT_SPEC
     ERRORS = (LedgerError,)
     ERROR_KIND = True
@@ -38,22 +40,19 @@ class ActionModule(ControllerAction):
 
     @staticmethod
     def shown_src(args: dict) -> dict:
-        if not args["src"]:
-            return {}
+        target = context.ledger_target(args.get("ledger"))
         # shown without a DSN's password
-        return {"src": redact_dsn(args["src"]) if is_dsn(args["src"]) else args["src"]}
+        return {"src": redact_dsn(target) if is_dsn(target) else target}
 
     @staticmethod
     def ensure_verified(args: dict) -> dict:
         """Verify and shape the task result; raises LedgerError when verification is impossible."""
-        if not args["src"]:
-            raise AnsibleActionFail("src is required (or set CHANGEWARD_LEDGER on the controller)")
         if args["checkpoint_interval"] is not None and args["checkpoint_interval"] < 0:
             raise AnsibleActionFail("checkpoint_interval must be >= 0")
         if args["timeout"] <= 0 or args["max_problems"] < 1:
             raise AnsibleActionFail("timeout must be > 0 and max_problems >= 1")
         report = verify(
-            args["src"],
+            context.ledger_target(args["ledger"]),
             key=args["key"] or None,
             anchor=args["anchor"] or None,
             checkpoint_interval=args["checkpoint_interval"],

@@ -29,7 +29,6 @@ ARGUMENT_SPEC = {
     "group_prefix": {"type": "str", "default": "ring_"},
     "rollout_group": {"type": "str", "default": "changeward_rollout"},
     "change_id": {"type": "str"},
-    "ledger": {"type": "str"},
 }
 RINGS_PLANNED = "io.changeward.rings.planned"
 
@@ -91,7 +90,7 @@ class ActionModule(ControllerAction):
             {k: r[k] for k in ("name", "index", "hosts", "env_types", "regions", "domains", "bake_time")}
             for r in result["rings"]
         ]
-        with open_ledger(args["ledger"] or None, create=False) as ledger:
+        with open_ledger(self.ledger_target(args), key=args["key"], create=False) as ledger:
             record = ledger.get_change(args["change_id"])
             if record is None:
                 raise PlanError(f"change {args['change_id']} is not in the ledger {ledger.target}; open it first")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.context import ledger_exists
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import PolicyError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk import (
@@ -19,7 +20,6 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk import (
 )
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk_inputs import (
     build_policy,
-    ledger_target,
     resolve_targets,
 )
 
@@ -34,7 +34,6 @@ ARGUMENT_SPEC = {
     "dependency_map": {"type": "raw"},
     "next_blackout_in": {"type": "raw"},
     "at": {"type": "str"},
-    "ledger": {"type": "str"},
     "change_id": {"type": "str"},
     "record": {"type": "bool", "default": True},
     "policy": {"type": "raw"},
@@ -58,8 +57,11 @@ class ActionModule(ControllerAction):
         if isinstance(dependency_map, str):
             dependency_map = self.load_yaml(dependency_map, "dependency_map", RiskInputError)
         at = args["at"] or _now()
-        ledger_path = ledger_target(args["ledger"], required=False)
-        writing = bool(ledger_path and args["change_id"] and args["record"] and not self._task.check_mode)
+        ledger_path = self.ledger_target(args)
+        writing = bool(args["change_id"] and args["record"] and not self._task.check_mode)
+        if not writing and not ledger_exists(ledger_path):
+            # A ledger that does not exist yet holds no closed change: the prior alone is the history.
+            ledger_path = None
 
         def score(history):
             return score_change(
@@ -81,7 +83,7 @@ class ActionModule(ControllerAction):
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import utc_now
 
-        with open_ledger(ledger_path, create=False, readonly=not writing) as ledger:
+        with open_ledger(ledger_path, key=args["key"], create=False, readonly=not writing) as ledger:
             first = score(None)  # services and system class decide which history is similar
             prior = policy.risk["prior"]
             history: History = history_from_records(

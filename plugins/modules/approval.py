@@ -99,12 +99,6 @@ options:
     type: list
     elements: str
     default: []
-  ledger:
-    description:
-      - The change ledger, a SQLite path or C(postgresql://) DSN. Defaults to the C(CHANGEWARD_LEDGER) environment
-        variable; without either the task fails.
-      - Appending needs C(CHANGEWARD_LEDGER_KEY) when the ledger takes signed checkpoints.
-    type: str
   verify_ledger:
     description:
       - With O(state=checked), verify the ledger (hash chain and signed checkpoints) before trusting its
@@ -126,6 +120,7 @@ options:
         target host.
     type: raw
 extends_documentation_fragment:
+  - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

@@ -94,6 +94,7 @@ options:
       - Seconds to wait for each calendar URL. Defaults to the policy C(blackout.http_timeout).
     type: float
 extends_documentation_fragment:
+  - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

@@ -190,6 +190,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - changeward.hybrid.ledger
   - changeward.hybrid.prometheus
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

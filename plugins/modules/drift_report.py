@@ -84,9 +84,6 @@ options:
   title:
     description: Title of the Markdown summary.
     type: str
-  ledger:
-    description: The ledger (SQLite path or PostgreSQL DSN). Defaults to C(CHANGEWARD_LEDGER).
-    type: str
   record:
     description:
       - Record in the ledger. Every finding is recorded, so with V(true) a missing ledger is an error. V(false)
@@ -125,6 +122,7 @@ options:
     type: str
     default: drift_remediation_error
 extends_documentation_fragment:
+  - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

@@ -44,6 +44,7 @@ options:
     type: int
     default: 20
 extends_documentation_fragment:
+  - changeward.hybrid.ledger.target
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -152,6 +153,8 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.drift.proc impor
 from ansible_collections.changeward.hybrid.plugins.module_utils.drift.scan import scan
 
 ARGUMENT_SPEC = {
+    "ledger": {"type": "str"},  # module_defaults of the group; its action never sends it
+    "key": {"type": "str", "no_log": True},
     "baseline": {"type": "dict", "required": True},
     "command_timeout": {"type": "int", "default": 20},
 }

@@ -198,6 +198,7 @@ notes:
   - Staging is refused while an activated release's health is undecided, because the inactive slot is the
     one it falls back to. After a release is committed, staging the next one overwrites the previous slot.
 extends_documentation_fragment:
+  - changeward.hybrid.ledger.target
   - ansible.builtin.action_common_attributes
 attributes:
   action_group:
@@ -332,6 +333,8 @@ TRANSFER_SPEC = {
     "deadline": {"type": "float", "default": 86400},
 }
 ARGUMENT_SPEC = {
+    "ledger": {"type": "str"},  # module_defaults of the group; its action never sends it
+    "key": {"type": "str", "no_log": True},
     "app": {"type": "str", "required": True},
     "state": {
         "type": "str",

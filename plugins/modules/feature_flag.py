@@ -57,6 +57,8 @@ options:
     description: Mode of a newly created file; an existing file keeps its mode, owner and group.
     type: raw
     default: "0644"
+extends_documentation_fragment:
+  - changeward.hybrid.ledger.target
 attributes:
   check_mode:
     support: full
@@ -209,6 +211,8 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec={
+            "ledger": {"type": "str"},  # module_defaults of the group; its action never sends it
+            "key": {"type": "str", "no_log": True},
             "path": {"type": "path", "required": True},
             "name": {"type": "str", "required": True},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},

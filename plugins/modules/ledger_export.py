@@ -19,15 +19,23 @@ description:
 author:
   - changeward maintainers (!UNKNOWN)
 options:
-  src:
+  ledger:
     description:
-      - The ledger - a SQLite path or a C(postgresql://) DSN. Defaults to E(CHANGEWARD_LEDGER).
+      - The ledger - a SQLite path or a C(postgresql://) DSN.
+      - "Which ledger, as for every plugin of the collection: this option, else E(CHANGEWARD_LEDGER), else
+        C(changeward/ledger.db) under E(XDG_STATE_HOME) (C(~/.local/state) when that is not set)."
+      - C(src) is the name this option had before; it stays as an alias.
     type: str
+    aliases: [src]
   dest:
     description:
       - Path of the JSONL file to write (replaced if it exists).
     type: path
     required: true
+  key:
+    description:
+      - Checkpoint signing key, needed with O(checkpoint=true). Defaults to E(CHANGEWARD_LEDGER_KEY). Never shown or recorded.
+    type: str
   after_seq:
     description:
       - Export only events after this seq (the header records where the export starts, so a partial export
@@ -42,7 +50,6 @@ options:
     default: false
 extends_documentation_fragment:
   - changeward.hybrid.ledger.connection
-  - changeward.hybrid.ledger.signing
 attributes:
   action:
     support: full

@@ -75,14 +75,9 @@ options:
         type: list
         elements: str
         default: []
-  ledger:
-    description:
-      - The ledger - a SQLite path or a C(postgresql://) DSN. Defaults to E(CHANGEWARD_LEDGER); one of the two
-        is required.
-    type: str
 extends_documentation_fragment:
+  - changeward.hybrid.ledger
   - changeward.hybrid.ledger.connection
-  - changeward.hybrid.ledger.signing
 attributes:
   action:
     support: full

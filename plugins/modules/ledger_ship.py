@@ -20,10 +20,18 @@ description:
     docs/recorder-and-sinks.md for their fields.
   - This module runs on the controller (it is an action plugin); the target host is not contacted.
 options:
-  ledger_key:
+  ledger:
     description:
-      - Checkpoint signing key, only needed with O(checkpoint=true). Defaults to E(CHANGEWARD_LEDGER_KEY).
+      - The change ledger - a SQLite path or a C(postgresql://) DSN.
+      - "Which ledger, as for every plugin of the collection: this option, else E(CHANGEWARD_LEDGER), else
+        C(changeward/ledger.db) under E(XDG_STATE_HOME) (C(~/.local/state) when that is not set)."
     type: str
+  key:
+    description:
+      - Checkpoint signing key, only needed with O(checkpoint=true). Defaults to E(CHANGEWARD_LEDGER_KEY). Never shown or recorded.
+      - C(ledger_key) is the name this option had before; it stays as an alias.
+    type: str
+    aliases: [ledger_key]
   ledger_timeout:
     description:
       - Seconds to wait for the ledger's write lock when moving a cursor. Defaults to
@@ -66,7 +74,6 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
-  - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

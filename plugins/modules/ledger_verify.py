@@ -25,12 +25,14 @@ description:
 author:
   - changeward maintainers (!UNKNOWN)
 options:
-  src:
+  ledger:
     description:
-      - The ledger to verify - a SQLite path, a C(postgresql://) DSN or the path of a JSONL export.
-      - A file is recognised by its content (SQLite header or JSON lines).
-      - Defaults to the E(CHANGEWARD_LEDGER) environment variable of the controller.
+      - The ledger - a SQLite path or a C(postgresql://) DSN, or the path of a JSONL export (a file is recognised by its content: SQLite header or JSON lines).
+      - "Which ledger, as for every plugin of the collection: this option, else E(CHANGEWARD_LEDGER), else
+        C(changeward/ledger.db) under E(XDG_STATE_HOME) (C(~/.local/state) when that is not set)."
+      - C(src) is the name this option had before; it stays as an alias.
     type: str
+    aliases: [src]
   key:
     description:
       - Checkpoint verification key - the HMAC-SHA256 secret, or an Ed25519 public (or private) key as PEM,

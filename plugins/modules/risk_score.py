@@ -74,12 +74,6 @@ options:
       - When the change starts, ISO 8601 with a UTC offset; only used when O(next_blackout_in) is a time.
       - Defaults to now.
     type: str
-  ledger:
-    description:
-      - The change ledger (SQLite path or C(postgresql://) DSN) holding closed changes for the history.
-      - Defaults to the C(CHANGEWARD_LEDGER) environment variable. Without either, the prior alone is used.
-      - A ledger that is named but does not exist or cannot be read fails the task.
-    type: str
   change_id:
     description:
       - The change being scored. It is left out of its own history and, with O(record), gets the score.
@@ -104,6 +98,7 @@ options:
       - Defaults to the C(changeward_policy_local) variable of this host and of each target host.
     type: raw
 extends_documentation_fragment:
+  - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

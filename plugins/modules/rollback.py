@@ -55,6 +55,8 @@ options:
     type: str
     choices: [auto, always]
     default: auto
+extends_documentation_fragment:
+  - changeward.hybrid.ledger.target
 notes:
   - Check mode reports what would be restored without changing anything.
   - The module fails when anything could not be restored or does not verify; the result still carries
@@ -223,6 +225,8 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec={
+            "ledger": {"type": "str"},  # module_defaults of the group; its action never sends it
+            "key": {"type": "str", "no_log": True},
             "change_id": {"type": "str"},
             "snapshot_id": {"type": "str"},
             "store": {"type": "path", "default": DEFAULT_STORE},

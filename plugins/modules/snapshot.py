@@ -122,6 +122,8 @@ options:
     type: str
     choices: [reuse, new]
     default: reuse
+extends_documentation_fragment:
+  - changeward.hybrid.ledger.target
 notes:
   - Check mode walks the scope, queries packages and services and checks the space, and reports what
     would be captured and its size; it writes nothing and does not run the verification commands.
@@ -303,6 +305,8 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec={
+            "ledger": {"type": "str"},  # module_defaults of the group; its action never sends it
+            "key": {"type": "str", "no_log": True},
             "change_id": {"type": "str", "required": True},
             "scope": {
                 "type": "dict",

@@ -38,6 +38,8 @@ options:
     type: list
     elements: str
     required: true
+extends_documentation_fragment:
+  - changeward.hybrid.ledger.target
 attributes:
   check_mode:
     support: full
@@ -134,6 +136,8 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec={
+            "ledger": {"type": "str"},  # module_defaults of the group; its action never sends it
+            "key": {"type": "str", "no_log": True},
             "store": {"type": "path", "default": DEFAULT_STORE},
             "max_age": {"type": "str"},
             "max_count": {"type": "int"},

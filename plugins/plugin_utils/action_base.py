@@ -6,6 +6,11 @@
 Every one of them has the same shape: validate the task's arguments, call its ``ensure_*`` core and turn
 the core's typed errors (any ChangewardError) into a failed task whose message names the action.
 ControllerAction.run holds that shape; an action sets its spec and message prefix and implements ``ensure``.
+
+It is also the controller context (plugin_utils.context): every action accepts the group's ledger options
+(``ledger``, ``key``) so ``module_defaults`` for ``group/changeward.hybrid.hybrid`` can set them, finds its
+ledger by one rule (``ledger_target``), loads the effective gate policy one way (``gate_policy``) and records
+its own decision in the change (``record_gate_decision``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 
 
@@ -28,6 +34,7 @@ class ControllerAction(ActionBase):
 
     NAME = ""  # prefix of the messages of failed tasks ("" for none)
     ARGUMENT_SPEC: dict = {}
+    COMMON_SPEC: dict = context.LEDGER_SPEC  # options of the whole action group; ARGUMENT_SPEC may refine them
     ARGUMENT_RULES: dict = {}  # mutually_exclusive, required_if, ... as validate_argument_spec takes them
     ERRORS: tuple = ()  # further errors to report as a failed task (every ChangewardError already is)
     RAISE_ERRORS = False  # raise AnsibleActionFail instead of returning a failed result
@@ -36,12 +43,17 @@ class ControllerAction(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC, **self.ARGUMENT_RULES)[1]
+        args = self.validate_argument_spec(argument_spec=self.argument_spec(), **self.ARGUMENT_RULES)[1]
         try:
             result.update(self.ensure(args, task_vars or {}))
         except (ChangewardError, *self.ERRORS) as exc:
             result.update(self.failure(exc, args))
         return result
+
+    @classmethod
+    def argument_spec(cls) -> dict:
+        """The action's whole argument spec: the group's shared options, then its own."""
+        return {**cls.COMMON_SPEC, **cls.ARGUMENT_SPEC}
 
     def ensure(self, args: dict, task_vars: dict) -> dict:
         raise NotImplementedError
@@ -55,6 +67,35 @@ class ControllerAction(ActionBase):
         if self.ERROR_KIND:
             out["error_kind"] = type(exc).__name__
         return out
+
+    # -- the controller context ---------------------------------------------------------------------------------
+    @staticmethod
+    def ledger_target(args: dict) -> str:
+        """Which ledger (the one rule): the ledger option, else CHANGEWARD_LEDGER, else the default ledger file."""
+        return context.ledger_target(args.get("ledger"))
+
+    def gate_policy(self, args: dict, task_vars: dict, targets=()):
+        """The effective gate policy: policy (else changeward_policy) plus the regional layers - policy_local, else
+        changeward_policy_local of this host and of every target host named in targets."""
+        hostvars = task_vars.get("hostvars") or {}
+        names = [t for t in targets or () if isinstance(t, str)]
+        layers = context.host_locals(names, hostvars) if names and args.get("policy_local") in (None, "") else []
+        return context.effective_policy(args.get("policy"), args.get("policy_local"), task_vars, layers, self.find_file)
+
+    def record_gate_decision(self, args: dict, entry: dict, events=()) -> dict:
+        """Record this action's decision in its change (args change_id) unless in check mode or without one.
+        Returns the result keys recorded/ledger_seq (and ledger when recorded)."""
+        if not args.get("change_id") or self._task.check_mode:
+            return {"recorded": False, "ledger_seq": None}
+        done = context.record_gate_decision(
+            self.ledger_target(args),
+            args["change_id"],
+            entry,
+            key=args.get("key"),
+            source=f"changeward.hybrid.{self.NAME}",
+            events=events,
+        )
+        return {"recorded": True, "ledger_seq": done["ledger_seq"], "ledger": done["ledger"]}
 
     # -- inputs -----------------------------------------------------------------------------------------------------
     def find_file(self, src: str) -> str:
@@ -116,3 +157,34 @@ class ControllerAction(ActionBase):
         from ansible.utils.vars import load_extra_vars
 
         return dict(getattr(load_extra_vars, "extra_vars", None) or {})
+
+
+class TargetAction(ActionBase):
+    """A module that runs on the managed host, behind an action that removes the group's controller-only options.
+
+    module_defaults for group/changeward.hybrid.hybrid may set ``ledger`` and ``key`` for every action of the
+    group. A module that runs on the host has no use for them and must never receive them: a ledger DSN may hold
+    a password and the key signs the ledger. The module's own argument spec accepts them (so validation and the
+    documentation agree); this action drops their values before the module is sent.
+    """
+
+    CONTROLLER_ONLY = tuple(context.LEDGER_SPEC)
+
+    def run(self, tmp=None, task_vars=None):
+        self._supports_check_mode = True
+        self._supports_async = True
+        result = super().run(tmp, task_vars)
+        del tmp
+        wrap_async = self._task.async_val and not self._connection.has_native_async
+        args = {k: v for k, v in self._task.args.items() if k not in self.CONTROLLER_ONLY}
+        result.update(
+            self._execute_module(
+                module_name=self._task.resolved_action or self._task.action,
+                module_args=args,
+                task_vars=task_vars,
+                wrap_async=wrap_async,
+            )
+        )
+        if not wrap_async:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result

@@ -114,9 +114,14 @@ def test_unknown_change_fails_unless_opened(ledger_path):
         assert ledger.get_change("DRILL-1")["summary"] == "rollback drill"
 
 
-def test_no_ledger_configured_fails_closed():
+def test_no_ledger_configured_uses_the_default_ledger_and_fails_closed_when_it_is_missing(tmp_path, monkeypatch):
+    # The one rule: ledger option, else CHANGEWARD_LEDGER, else the default ledger file (the recorder's).
+    monkeypatch.delenv("CHANGEWARD_LEDGER", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     result = run_action({"change_id": "CHG-1", "event": snapshot_event()})
-    assert result["failed"] is True and "no ledger" in result["msg"]
+    assert result["failed"] is True
+    assert str(tmp_path / "changeward" / "ledger.db") in result["msg"]
+    assert not (tmp_path / "changeward" / "ledger.db").exists()
 
 
 def test_ledger_from_environment_and_missing_key_fails(ledger_path, monkeypatch):

@@ -1,0 +1,146 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The controller context every controller action shares, as plain Python (ControllerAction is its adapter).
+
+- shared argument specs: the ledger options (``ledger``, ``key``), the Prometheus options and the policy
+  options, each with its one environment fallback and one set of defaults;
+- one rule for which ledger: the ``ledger`` option, else ``CHANGEWARD_LEDGER``, else the default ledger file
+  (``changeward/ledger.db`` under ``XDG_STATE_HOME``) - the same file the recorder callback writes;
+- one policy loader: the effective gate policy, the central layer (``policy``, else the ``changeward_policy``
+  variable) plus the regional layers (``policy_local``, else ``changeward_policy_local`` of this host and of
+  every target host), regional calendars included;
+- one way to record a decision: an event of the change (subject: the change id) through ledger.model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import InputError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import ENV_KEY, ENV_LEDGER, default_path
+
+POLICY_VAR = "changeward_policy"
+LOCAL_VAR = "changeward_policy_local"
+ENV_PROMETHEUS_URL = "CHANGEWARD_PROMETHEUS_URL"
+ENV_PROMETHEUS_TOKEN = "CHANGEWARD_PROMETHEUS_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+PROMETHEUS_TIMEOUT = 10.0
+PROMETHEUS_RETRIES = 2
+
+# Every action of the group accepts these, so module_defaults for group/changeward.hybrid.hybrid can set them.
+LEDGER_SPEC = {
+    "ledger": {"type": "str", "fallback": (env_fallback, [ENV_LEDGER])},
+    "key": {"type": "str", "no_log": True, "fallback": (env_fallback, [ENV_KEY])},
+}
+PROMETHEUS_SPEC = {
+    "prometheus_url": {"type": "str", "fallback": (env_fallback, [ENV_PROMETHEUS_URL])},
+    "prometheus_token": {"type": "str", "no_log": True, "fallback": (env_fallback, [ENV_PROMETHEUS_TOKEN])},
+    "prometheus_timeout": {"type": "float", "default": PROMETHEUS_TIMEOUT},
+    "prometheus_retries": {"type": "int", "default": PROMETHEUS_RETRIES},
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "path"},
+}
+GATE_POLICY_SPEC = {
+    "policy": {"type": "raw"},
+    "policy_local": {"type": "raw"},
+}
+
+
+def ledger_target(arg: str | None = None) -> str:
+    """Which ledger: the option, else CHANGEWARD_LEDGER, else the default ledger file. Never empty."""
+    return (arg or "").strip() or (os.environ.get(ENV_LEDGER) or "").strip() or default_path()
+
+
+def ledger_exists(target: str) -> bool:
+    """A PostgreSQL ledger is looked at when it is opened; a SQLite one exists when its file does."""
+    return "://" in target or os.path.exists(os.path.expanduser(target))
+
+
+def host_locals(names: Iterable[str], hostvars: Mapping) -> list:
+    """The regional policy layers of these inventory hosts: [(changeward_policy_local, origin), ...]."""
+    out = []
+    for name in names:
+        found = (hostvars or {}).get(name)
+        if found is None:
+            raise InputError(f"target {name} is not a host of the inventory")
+        local = found.get(LOCAL_VAR) if hasattr(found, "get") else None
+        if local:
+            out.append((local, f"{LOCAL_VAR} of host {name}"))
+    return out
+
+
+def effective_policy(
+    policy_arg,
+    local_arg,
+    task_vars: Mapping,
+    target_locals: list,
+    resolve_path: Callable[[str], str] | None = None,
+):
+    """The effective gate policy (a GatePolicy): defaults <- central <- regional layers.
+
+    ``policy`` defaults to the ``changeward_policy`` variable (a mapping or a YAML path); ``policy_local`` to the
+    ``changeward_policy_local`` of this host and of every target host (given explicitly, only it is used).
+    Regional calendars (``blackout.calendars`` of a local layer) join the central ones."""
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import (
+        effective_policy as merge,
+    )
+
+    central = policy_arg if policy_arg not in (None, "", {}) else task_vars.get(POLICY_VAR)
+    origin = None
+    if isinstance(central, str) and central.strip():
+        origin = central.strip()
+        central = resolve_path(origin) if resolve_path else origin
+    if local_arg not in (None, ""):
+        items = local_arg if isinstance(local_arg, list) else [local_arg]
+        layers = [(item, f"policy_local[{i}]") for i, item in enumerate(items)]
+    else:
+        layers = list(target_locals)
+        own = task_vars.get(LOCAL_VAR)
+        if own:
+            layers.insert(0, (own, f"{LOCAL_VAR} of host {task_vars.get('inventory_hostname', '?')}"))
+    resolved = []
+    for item, where in layers:
+        if isinstance(item, str) and resolve_path:
+            item = resolve_path(item)
+        resolved.append((item, where))
+    return merge(central if central not in (None, "", {}) else None, resolved, central_origin=origin)
+
+
+def gate_decision(gate: str, decision: str, reason: str, time: str | None = None, **extra) -> dict:
+    """One entry of a change record's gate_decisions."""
+    entry = {"gate": gate, "decision": decision, "reason": reason}
+    if time is not None:
+        entry["time"] = time
+    entry.update({k: v for k, v in extra.items() if v is not None})
+    return entry
+
+
+def record_gate_decision(
+    target: str, change_id: str, entry: Mapping, *, key=None, source: str, events: Iterable[Mapping] = ()
+) -> dict:
+    """Record a gate's decision in the change (io.changeward.gate.decided adds it to gate_decisions) and any
+    further events of that decision, each with the change id as subject. The change must be open already."""
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+    with open_ledger(target, key=key, create=False, source=source) as ledger:
+        if ledger.get_change(change_id) is None:
+            raise InputError(
+                f"change {change_id} is not in the ledger {ledger.target}; open it with "
+                "changeward.hybrid.change_record first (or give the ledger it was opened in)"
+            )
+        extra = [model.validate_event(dict(e)) for e in events]
+        for event in extra:
+            if event["subject"] != change_id:
+                raise InputError(f"event {event['id']} is about {event['subject']!r}, not change {change_id}")
+        seqs = [ledger.append(event).seq for event in extra]
+        seq = ledger.update_change(
+            change_id, add={"gate_decisions": [dict(entry)]}, event_type=GATE_DECIDED, data={"decision": dict(entry)}
+        ).seq
+        where = ledger.target
+    return {"ledger": where, "ledger_seq": seq, "event_seqs": seqs}
+
+
+GATE_DECIDED = "io.changeward.gate.decided"
