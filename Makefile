@@ -39,8 +39,8 @@ demo: setup
 	@bash scripts/demo.sh
 
 ruff: setup
-	$(VENV)/bin/ruff check plugins tests scripts bench
-	$(VENV)/bin/ruff format --check plugins tests scripts bench
+	$(VENV)/bin/ruff check plugins tests scripts bench examples
+	$(VENV)/bin/ruff format --check plugins tests scripts bench examples
 
 ansible-lint: setup
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH ANSIBLE_INVENTORY=inventories/example/hybrid.yml ansible-lint --offline --profile production
@@ -61,7 +61,7 @@ integration: setup
 	$(PYTEST) tests/integration -q
 
 test-fast: setup
-	$(VENV)/bin/ruff check plugins tests scripts bench
+	$(VENV)/bin/ruff check plugins tests scripts bench examples
 	$(PYTEST) tests/unit -q
 
 test: setup

@@ -27,7 +27,7 @@ sanity_cores=(.venv:2.19)
 [ -x .venv313/bin/ansible-test ] && sanity_cores+=(.venv313:2.21)
 for vc in "${sanity_cores[@]}"; do sanity_bg "${vc%%:*}" "${vc##*:}"; done
 
-step ruff bash -c '.venv/bin/ruff check plugins tests scripts bench && .venv/bin/ruff format --check plugins tests scripts bench'
+step ruff bash -c '.venv/bin/ruff check plugins tests scripts bench examples && .venv/bin/ruff format --check plugins tests scripts bench examples'
 # The example inventory, not the lab's: syntax checks must not depend on the lab being up (fresh clone).
 step ansible-lint env PATH="$PWD/.venv/bin:$PATH" ANSIBLE_INVENTORY=inventories/example/hybrid.yml \
   ansible-lint --offline --profile production
