@@ -449,7 +449,9 @@ class Watch:
             text = f"{m.name}: "
             if read:
                 host = max(read, key=lambda h: _badness(m, read[h], s.reference))
-                text += f"worst {host} {read[host]:g} (limit {_bound(m, s.reference)})"
+                bound = _bound(m, s.reference)
+                limit = {"increase": "<= " + bound, "decrease": ">= " + bound}.get(m.direction, "in " + bound)
+                text += f"worst {host} {read[host]:g} (limit {limit})"
             if missing:
                 text += ("; " if read else "") + f"no data from {', '.join(missing)}"
             parts.append(text)

@@ -360,7 +360,8 @@ def test_progress_is_a_few_lines_per_ring_as_the_bake_runs():
     at = [t for t, _line in lines]
     assert at == [0, 0, 15, 25, 30, 45, 60, 60], lines
     assert lines[0][1].startswith("watching error_ratio, mean_latency_seconds") and "for 60s, every 5s" in lines[0][1]
-    assert lines[2][1].startswith("45s left, poll 4: error_ratio: worst c1 0 (limit 0.005)")
+    assert lines[2][1].startswith("45s left, poll 4: error_ratio: worst c1 0 (limit <= 0.005)")
+    assert "config_valid: worst c1 1 (limit >= 1)" in lines[2][1]
     assert "Prometheus unreachable (1 poll(s) in a row)" in lines[3][1]
     assert lines[4][1].startswith("30s left, poll 7: error_ratio")  # back: printed at once
     assert lines[-1][1].startswith("pass after 13 polls")
