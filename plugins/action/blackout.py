@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar import gate
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.errors import GateInputError
 
 ARGUMENT_SPEC = {
     "calendars": {"type": "list", "elements": "raw", "default": []},
@@ -23,7 +23,9 @@ ARGUMENT_SPEC = {
             "role": {"type": "str", "required": True},
         },
     },
-    "policy": {"type": "dict", "default": {}},
+    **context.GATE_POLICY_SPEC,
+    "targets": {"type": "list", "elements": "str", "default": []},
+    "change_id": {"type": "str"},
     "timeout": {"type": "float"},
 }
 
@@ -31,25 +33,37 @@ ARGUMENT_SPEC = {
 class ActionModule(ControllerAction):
     NAME = "blackout"
     ARGUMENT_SPEC = ARGUMENT_SPEC
-    ERRORS = (GateInputError,)
 
     def ensure(self, args, task_vars):
-        return self.ensure_allowed(args)
+        return self.ensure_allowed(args, task_vars)
 
     def failure(self, exc, args):
         # A wrong request cannot be decided: fail whatever `enforce` says.
         return {**super().failure(exc, args), "blocked": True}
 
-    def ensure_allowed(self, args):
-        return gate.check(
+    def ensure_allowed(self, args, task_vars):
+        # The effective policy: central layer plus the regional layers of this host and of every target host,
+        # so a regional calendar (changeward_policy_local.blackout.calendars) blocks like a central one.
+        policy = self.gate_policy(args, task_vars, args["targets"])
+        result = gate.check(
             calendars=args["calendars"],
             at=args["at"],
             scope=args["scope"],
             change_type=args["change_type"],
             enforce=args["enforce"],
             override=args["override"],
-            policy=args["policy"],
+            policy=policy.data,
             timeout=args["timeout"],
             resolve_path=self.find_file,  # relative calendar paths are looked up like other task files
             source="changeward.hybrid.blackout",
+            subject=args["change_id"],
         )
+        result["policy"] = policy.summary()
+        decision = "waived" if result["overridden"] else "fail" if result["blocked"] else "pass"
+        entry = context.gate_decision(
+            "blackout", decision, result["msg"], time=result["checked_at"], policy_digest=policy.digest
+        )
+        # The decision is recorded whatever it is (a refusal too), before the task fails on it.
+        override = [result["ledger_event"]] if result.get("ledger_event") and args["change_id"] else []
+        result.update(self.record_gate_decision(args, entry, override))
+        return result

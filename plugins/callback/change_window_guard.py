@@ -22,9 +22,11 @@ description:
     when present, else from host variables of the same names. The label C(services) is matched as C(service).
     The change type (O(change_type), or the extra variable C(changeward_change_type)) is matched as the label
     C(change_type).
-  - Regional teams add calendars for their hosts in inventory C(group_vars) as C(changeward_local_calendars)
-    (same entries as O(calendars) or the C(calendars) option of the blackout module); they apply to those
-    hosts only.
+  - Regional teams add calendars for their hosts in inventory C(group_vars), in their regional policy layer
+    C(changeward_policy_local) under C(blackout.calendars) (the same layer M(changeward.hybrid.blackout),
+    M(changeward.hybrid.risk_score) and M(changeward.hybrid.approval) read; validated, and it may not loosen the
+    central policy). They apply to those hosts only. The older host variable C(changeward_local_calendars) (a
+    list of the same entries) is still read.
   - "Emergency override: set the extra variable C(changeward_override) (C(reference), C(approver), C(role)) or
     the environment variables C(CHANGEWARD_OVERRIDE_REFERENCE), C(CHANGEWARD_OVERRIDE_APPROVER) and
     C(CHANGEWARD_OVERRIDE_ROLE), with change type V(emergency) and a role listed in the policy
@@ -54,8 +56,10 @@ options:
         key: calendars
   policy_file:
     description:
-      - YAML changeward policy document; its C(blackout) section gives calendars (in the full mapping form),
-        C(override_roles), C(horizon_days), C(default_timezone) and C(http_timeout).
+      - The central gate policy (a YAML file, the same document as the C(changeward_policy) variable of the
+        actions, validated against the gate policy schema); its C(blackout) section gives calendars (in the
+        full mapping form), C(override_roles), C(horizon_days), C(default_timezone) and C(http_timeout). Each
+        host's C(changeward_policy_local) is merged into it, as the blackout action does.
     type: path
     env:
       - name: CHANGEWARD_POLICY_FILE
@@ -124,7 +128,6 @@ import json
 import os
 import time
 
-import yaml
 from ansible import constants as C
 from ansible import context
 from ansible.playbook.block import Block
@@ -133,6 +136,7 @@ from ansible.plugins.callback import CallbackBase
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar import gate
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.localtime import iso_utc
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.policy import blackout_policy
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.context import LOCAL_VAR, effective_policy
 
 GUARD_TASK = "changeward window guard"
 SOURCE = "changeward.hybrid.change_window_guard"
@@ -251,15 +255,11 @@ class CallbackModule(CallbackBase):
     def _resolve(self, src):
         return src if os.path.isabs(src) else os.path.join(self._base_dir(), src)
 
-    def _policy(self):
+    def _policy(self, local, host):
+        """The blackout section of the effective policy for a host: the policy file plus its regional layer."""
         path = self.get_option("policy_file")
-        if not path:
-            return {}
-        with open(self._resolve(path), "rb") as handle:
-            doc = yaml.safe_load(handle)
-        if not isinstance(doc, dict):
-            raise ValueError(f"policy file {path} is not a YAML mapping")
-        return doc
+        layers = [(local, f"{LOCAL_VAR} of host {host}")] if local else []
+        return blackout_policy(effective_policy(self._resolve(path) if path else None, None, {}, layers).data)
 
     def _override(self, extra_vars):
         override = extra_vars.get("changeward_override")
@@ -292,29 +292,29 @@ class CallbackModule(CallbackBase):
         extra_vars = variable_manager.extra_vars
         change_type = str(extra_vars.get("changeward_change_type") or self.get_option("change_type"))
         override = self._override(extra_vars)
-        policy_doc = self._policy()
-        policy = blackout_policy(policy_doc)
-        shared = list(policy.calendars) + list(self.get_option("calendars") or [])
+        shared = list(self.get_option("calendars") or [])
         timeout = self.get_option("http_timeout")
         at = iso_utc(float(int(time.time())))
 
         loaded_by_key, decided, blocked, overrides = {}, {}, {}, []
         for host in hosts:
             host_vars = variable_manager.get_vars(play=play, host=host, include_hostvars=False)
-            local = host_vars.get(LOCAL_CALENDARS_VAR) or []
-            if not isinstance(local, list):
+            legacy = host_vars.get(LOCAL_CALENDARS_VAR) or []
+            if not isinstance(legacy, list):
                 raise ValueError(f"host {host.name}: {LOCAL_CALENDARS_VAR} must be a list")
-            key = json.dumps(local, sort_keys=True, default=str)
+            regional = host_vars.get(LOCAL_VAR) or None
+            key = json.dumps([regional, legacy], sort_keys=True, default=str)
             if key not in loaded_by_key:
-                # Load per distinct calendar set once per batch: calendars are re-read every batch so a
+                # Load per distinct regional layer once per batch: calendars are re-read every batch so a
                 # window added mid-run is seen by the next batch.
-                loaded_by_key[key] = gate.load(shared + list(local), policy, timeout, self._resolve)
+                policy = self._policy(regional, host.name)
+                specs = list(policy.calendars) + shared + list(legacy)
+                loaded_by_key[key] = (policy, gate.load(specs, policy, timeout, self._resolve))
+            policy, loaded = loaded_by_key[key]
             scope = self._scope(host_vars)
             decision_key = (key, json.dumps(scope, sort_keys=True))
             if decision_key not in decided:
-                decided[decision_key] = gate.decide(
-                    loaded_by_key[key], policy, at, scope, change_type, True, override, SOURCE
-                )
+                decided[decision_key] = gate.decide(loaded, policy, at, scope, change_type, True, override, SOURCE)
             result = decided[decision_key]
             if result["blocked"] and not result["overridden"]:
                 blocked[host.name] = result

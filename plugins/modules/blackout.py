@@ -84,11 +84,32 @@ options:
         required: true
   policy:
     description:
-      - The changeward policy document. Only its C(blackout) section is read, with keys C(calendars),
-        C(override_roles), C(horizon_days) (default V(366)), C(default_timezone) (default V(UTC)) and
-        C(http_timeout) (default V(10)). Unknown keys in that section are refused.
-    type: dict
-    default: {}
+      - The central gate policy (docs/risk-and-approvals.md), a mapping or the path of a YAML file (searched like
+        other task files). Defaults to the C(changeward_policy) variable.
+      - Its C(blackout) section is read, with keys C(calendars), C(override_roles), C(horizon_days) (default
+        V(366)), C(default_timezone) (default V(UTC)) and C(http_timeout) (default V(10)).
+      - The whole document is validated against the gate policy schema (it needs C(api_version)).
+    type: raw
+  policy_local:
+    description:
+      - Regional policy layers (a mapping, a path, or a list of them). Their C(blackout.calendars) join the
+        central ones, so a regional calendar blocks like a central one.
+      - Defaults to the C(changeward_policy_local) variable of this host and of every host in O(targets).
+    type: raw
+  targets:
+    description:
+      - Inventory host names the change touches. The C(changeward_policy_local) of each (usually set in its
+        group_vars by a regional team) joins the policy, with its calendars.
+    type: list
+    elements: str
+    default: []
+  change_id:
+    description:
+      - The change this decision is for. When given (and not in check mode), the decision is recorded in the
+        change's ledger entry before the task returns - an C(io.changeward.gate.decided) event adding it to the
+        record's C(gate_decisions), and for an accepted override also the C(io.changeward.gate.override) event,
+        both with the change id as subject. The change must be open in the ledger (see O(ledger)).
+    type: str
   timeout:
     description:
       - Seconds to wait for each calendar URL. Defaults to the policy C(blackout.http_timeout).
@@ -137,6 +158,8 @@ EXAMPLES = r"""
 - name: Emergency fix during a freeze
   changeward.hybrid.blackout:
     policy: "{{ changeward_policy }}"
+    change_id: "{{ changeward_change.id }}"   # records the decision and the override in the change
+    targets: "{{ ansible_play_hosts }}"       # their changeward_policy_local calendars apply too
     change_type: emergency
     scope: {service: auth}
     override:
@@ -254,13 +277,35 @@ ledger_event:
   description:
     - CloudEvents 1.0 envelope of type C(io.changeward.gate.override) describing the accepted override
       (reference, approver, role, change type, scope, windows, reasons). The change ledger recorder stores it.
+    - Its subject is O(change_id) when given (and the action has recorded it already), else the override's
+      reference.
   returned: when an override was accepted
   type: dict
   sample:
     specversion: "1.0"
     type: io.changeward.gate.override
     source: changeward.hybrid.blackout
-    subject: INC-4711
+    subject: CHG-2025-0042
+policy:
+  description: The effective policy used - its digest and the layers it was built from.
+  returned: success
+  type: dict
+  sample: {"digest": "sha256:...", "sources": ["gates.yml", "changeward_policy_local of host eu-web-1"]}
+recorded:
+  description: Whether the decision was recorded in the ledger (O(change_id) given, not in check mode).
+  returned: success
+  type: bool
+  sample: true
+ledger_seq:
+  description: Sequence number of the recorded C(io.changeward.gate.decided) event, or V(null).
+  returned: success
+  type: int
+  sample: 42
+ledger:
+  description: The ledger the decision was recorded in (a DSN without its password).
+  returned: when RV(recorded)
+  type: str
+  sample: /var/lib/changeward/ledger.db
 msg:
   description: Human-readable decision naming the windows and when changes are allowed again.
   returned: always

@@ -42,8 +42,13 @@ def load(specs, policy, timeout=None, resolve_path=None):
     return Loaded(CalendarSet(events), names, errors)
 
 
-def decide(loaded, policy, at=None, scope=None, change_type="normal", enforce=True, override=None, source=None):
-    """Evaluate loaded calendars for one change. Returns the module result (failed/msg included)."""
+def decide(
+    loaded, policy, at=None, scope=None, change_type="normal", enforce=True, override=None, source=None, subject=None
+):
+    """Evaluate loaded calendars for one change. Returns the module result (failed/msg included).
+
+    subject: what an accepted override's event is about - the change id when there is one (the ledger records
+    events under their change), else the override's reference."""
     if change_type not in CHANGE_TYPES:
         raise GateInputError(f"change_type must be one of {', '.join(CHANGE_TYPES)}, got {change_type!r}")
     at_ts = parse_instant(at) if at is not None else float(int(time.time()))
@@ -79,7 +84,7 @@ def decide(loaded, policy, at=None, scope=None, change_type="normal", enforce=Tr
     if override is not None and result["override_refused"] is None:
         result.update(overridden=True, review_required=True)
         result["ledger_event"] = override_event(
-            source or "changeward.hybrid.blackout", checked_at, override, change_type, norm_scope, result
+            source or "changeward.hybrid.blackout", checked_at, override, change_type, norm_scope, result, subject
         )
         result["msg"] = (
             f"Blocked at {checked_at} ({'; '.join(reasons)}) but overridden by {override['approver']} "
@@ -112,8 +117,9 @@ def check(
     timeout=None,
     resolve_path=None,
     source=None,
+    subject=None,
 ):
     """Load and decide in one go (the action plugin's path)."""
     pol = blackout_policy(policy)
     loaded = load(list(pol.calendars) + list(calendars or []), pol, timeout, resolve_path)
-    return decide(loaded, pol, at, scope, change_type, enforce, override, source)
+    return decide(loaded, pol, at, scope, change_type, enforce, override, source, subject)

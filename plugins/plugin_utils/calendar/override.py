@@ -38,14 +38,15 @@ def refusal(override, change_type, allowed_roles):
     return None
 
 
-def override_event(source, checked_at, override, change_type, scope, result):
-    """CloudEvents 1.0 envelope the ledger recorder stores; no secrets are part of it."""
+def override_event(source, checked_at, override, change_type, scope, result, subject=None):
+    """CloudEvents 1.0 envelope the ledger recorder stores; no secrets are part of it. Its subject is the change
+    (subject) when known - the ledger files events under their change - else the override's reference."""
     return {
         "specversion": "1.0",
         "id": str(uuid.uuid4()),
         "source": source,
         "type": EVENT_TYPE,
-        "subject": override["reference"],
+        "subject": subject or override["reference"],
         "time": checked_at,
         "datacontenttype": "application/json",
         "data": {

@@ -20,9 +20,10 @@ FIXTURES = REPO / "tests" / "fixtures" / "calendars"
 EDGES = str(FIXTURES / "edges.ics")
 BLOCKED_AT = "2025-01-13T22:00:00Z"  # nightly window of edges.ics, 21:00Z-01:00Z
 FREE_AT = "2025-01-13T12:00:00Z"
+API = "changeward.hybrid/v1"
 
 
-def run_action(args, check_mode=False, basedir=None):
+def run_action(args, check_mode=False, basedir=None, task_vars=None):
     task = Task()
     task.action = "changeward.hybrid.blackout"
     task.args = args
@@ -38,7 +39,7 @@ def run_action(args, check_mode=False, basedir=None):
         templar=None,
         shared_loader_obj=None,
     )
-    return action.run(task_vars={})
+    return action.run(task_vars=task_vars or {})
 
 
 def test_blocked_fails_with_windows_and_next_time():
@@ -94,12 +95,105 @@ def test_emergency_override_through_the_action():
             "at": BLOCKED_AT,
             "change_type": "emergency",
             "override": {"reference": "INC-9", "approver": "bob", "role": "cab-chair"},
-            "policy": {"blackout": {"override_roles": ["cab-chair"]}},
+            "policy": {"api_version": API, "blackout": {"override_roles": ["cab-chair"]}},
         }
     )
     assert result.get("failed", False) is False
     assert result["overridden"] is True
     assert result["ledger_event"]["type"] == "io.changeward.gate.override"
+    assert result["ledger_event"]["subject"] == "INC-9"  # no change given: the override's reference
+    assert result["recorded"] is False
+
+
+FAR_FUTURE = {"name": "later", "windows": [{"name": "Far freeze", "start": "2099-01-01", "end": "2099-01-02"}]}
+HOSTVARS = {
+    "eu1": {"changeward_policy_local": {"blackout": {"calendars": [EDGES]}}},
+    "us1": {},
+}
+
+
+def test_regional_calendar_of_a_target_host_blocks():
+    """changeward_policy_local.blackout.calendars of a target host joins the effective policy: it blocks."""
+    task_vars = {"hostvars": HOSTVARS}
+    us = run_action({"calendars": [FAR_FUTURE], "at": BLOCKED_AT, "targets": ["us1"]}, task_vars=task_vars)
+    assert us["blocked"] is False, us
+    eu = run_action({"calendars": [FAR_FUTURE], "at": BLOCKED_AT, "targets": ["us1", "eu1"]}, task_vars=task_vars)
+    assert eu["failed"] is True and eu["blocked"] is True
+    assert "Nightly batch" in eu["msg"]
+    assert "changeward_policy_local of host eu1" in eu["policy"]["sources"]
+
+
+def test_regional_calendar_of_this_host_blocks_and_policy_local_replaces_the_hosts():
+    own = {"changeward_policy_local": {"blackout": {"calendars": [EDGES]}}, "inventory_hostname": "eu1"}
+    assert run_action({"at": BLOCKED_AT}, task_vars=own)["blocked"] is True
+    given = run_action({"calendars": [FAR_FUTURE], "at": BLOCKED_AT, "policy_local": {}}, task_vars=own)
+    assert given["blocked"] is False
+
+
+def test_a_regional_layer_may_not_loosen_the_central_policy():
+    bad = {"eu1": {"changeward_policy_local": {"blackout": {"override_roles": ["anyone"]}}}}
+    result = run_action({"calendars": [EDGES], "at": FREE_AT, "targets": ["eu1"]}, task_vars={"hostvars": bad})
+    assert result["failed"] is True and "a local policy may not set override_roles" in result["msg"]
+
+
+@pytest.fixture
+def ledger(tmp_path, monkeypatch):
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+    path = str(tmp_path / "ledger.db")
+    monkeypatch.setenv("CHANGEWARD_LEDGER", path)
+    monkeypatch.setenv("CHANGEWARD_LEDGER_KEY", "hmac:unit-test-blackout-key-0123456789")
+    with open_ledger(path) as led:
+        led.open_change(model.new_record("CHG-7", "emergency", "hotfix", "alice"))
+    return path
+
+
+def test_emergency_override_is_recorded_under_the_change(ledger):
+    """An accepted override is recorded by the gate itself, with the change id as subject, and a later
+    ledger_record of the returned event (what change.yml did) is a no-op instead of a refusal."""
+    from ansible_collections.changeward.hybrid.plugins.action import ledger_record
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+    args = {
+        "calendars": [EDGES],
+        "at": BLOCKED_AT,
+        "change_type": "emergency",
+        "change_id": "CHG-7",
+        "override": {"reference": "INC-9", "approver": "bob", "role": "cab-chair"},
+        "policy": {"api_version": API, "blackout": {"override_roles": ["cab-chair"]}},
+    }
+    result = run_action(args)
+    assert result.get("failed", False) is False and result["overridden"] is True
+    assert result["recorded"] is True
+    event = result["ledger_event"]
+    assert event["subject"] == "CHG-7" and event["data"]["reference"] == "INC-9"
+    with open_ledger(ledger, create=False) as led:
+        record = led.get_change("CHG-7")
+        stored = led.entry_by_event_id(event["id"])
+    assert stored is not None
+    assert record["gate_decisions"][-1]["gate"] == "blackout"
+    assert record["gate_decisions"][-1]["decision"] == "waived"
+    again = ledger_record.ActionModule.events_from(
+        {"change_id": "CHG-7", "event": event, "events": None, "type": None, "data": None}
+    )
+    assert again[0]["id"] == event["id"]
+
+
+def test_a_refusal_is_recorded_before_the_task_fails(ledger):
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+    result = run_action({"calendars": [EDGES], "at": BLOCKED_AT, "change_id": "CHG-7"})
+    assert result["failed"] is True and result["recorded"] is True
+    with open_ledger(ledger, create=False) as led:
+        assert led.get_change("CHG-7")["gate_decisions"][-1]["decision"] == "fail"
+    checked = run_action({"calendars": [EDGES], "at": FREE_AT, "change_id": "CHG-7"}, check_mode=True)
+    assert checked["recorded"] is False
+
+
+def test_recording_into_a_change_that_is_not_open_fails_closed(ledger):
+    result = run_action({"calendars": [EDGES], "at": FREE_AT, "change_id": "CHG-404"})
+    assert result["failed"] is True and "CHG-404 is not in the ledger" in result["msg"]
 
 
 def test_relative_calendar_found_in_playbook_files_dir(tmp_path):

@@ -220,7 +220,9 @@ def test_enforce_false_warns_and_runs(project311):
 
 def test_emergency_override_through_extra_vars(project311):
     project311.calendar(active())
-    (project311.root / "policy.yml").write_text("blackout:\n  override_roles: [incident-commander]\n")
+    (project311.root / "policy.yml").write_text(
+        "api_version: changeward.hybrid/v1\nblackout:\n  override_roles: [incident-commander]\n"
+    )
     project311.guard["policy_file"] = "policy.yml"
     override = {"reference": "INC-77", "approver": "alice", "role": "incident-commander"}
     proc = project311.run(extra_vars={"changeward_change_type": "emergency", "changeward_override": override})
@@ -242,6 +244,31 @@ def test_regional_calendar_from_group_vars(project311):
     proc = project311.run("-l", "h1")
     assert proc.returncode == 2, proc.output
     assert "EU bank holiday" in proc.output
+
+
+def test_regional_calendar_from_the_regional_policy_layer(project311):
+    """changeward_policy_local.blackout.calendars (the regional layer the actions read) blocks that region only."""
+    project311.calendar(("Far future", time.time() + 86400 * 30, time.time() + 86400 * 31, None))
+    project311.calendar(active("EU bank holiday"), name="eu.ics")
+    (project311.root / "group_vars").mkdir()
+    (project311.root / "group_vars" / "eu.yml").write_text(
+        "changeward_policy_local:\n  blackout:\n    calendars: [eu.ics]\n"
+    )
+    assert project311.run("-l", "h2").returncode == 0
+    proc = project311.run("-l", "h1")
+    assert proc.returncode == 2, proc.output
+    assert "EU bank holiday" in proc.output
+
+
+def test_a_regional_layer_that_loosens_the_policy_blocks(project311):
+    project311.calendar(("Far future", time.time() + 86400 * 30, time.time() + 86400 * 31, None))
+    (project311.root / "group_vars").mkdir()
+    (project311.root / "group_vars" / "eu.yml").write_text(
+        "changeward_policy_local:\n  blackout:\n    override_roles: [anyone]\n"
+    )
+    proc = project311.run("-l", "h1")
+    assert proc.returncode == 2, proc.output
+    assert "may not set override_roles" in proc.output
 
 
 def test_window_names_are_never_templated(project311):
