@@ -25,7 +25,12 @@ description:
     metric whose strategy is V(fail) is a breach. A bake that was not watched is never a pass.
   - By default the task fails on V(breach) and V(inconclusive) (fail closed) and still returns everything, so a
     C(rescue) can roll back with the evidence; O(report_only=true) only reports.
-  - Runs on the controller for the whole bake time and changes nothing. See docs/rollouts.md.
+  - Runs on the controller for the whole bake time (measured on the monotonic clock; the last poll is at its
+    end) and changes nothing. See docs/rollouts.md.
+  - Prints the bake's progress at the default verbosity while it runs, a few lines per ring - the time left
+    and the last poll's worst reading per metric against its limit, about four times per bake and at once
+    when the watch's state changes (a breach building up, missing data, Prometheus unreachable) - and the
+    verdict.
 options:
   policy:
     description: Tolerance policy, a path (found like a task file) or a mapping (docs/tolerance-policy.md).
@@ -52,7 +57,9 @@ options:
     description: The ring's name (V(canary), V(ring-1), ...) for the policy's C(bake_times).
     type: str
   interval:
-    description: Time between polls. The scrape interval is a good choice.
+    description:
+      - Time from the start of one poll to the start of the next (at once when a poll took longer). The scrape
+        interval is a good choice.
     type: str
     default: 5s
   polls:
