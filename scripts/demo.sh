@@ -3,7 +3,8 @@
 # (playbooks/change.yml) on every host through scripts/demo_rollout.sh:
 #   (a) a good release reaches every ring across cloud, on-prem and edge,
 #   (b) a bad release is caught at the canary ring, rolled back, the breaker opened, the outcome recorded,
-#   (c) a second rollout is refused while the breaker is open, (d) only an authorised person half-opens it.
+#   (c) a second rollout is refused while the breaker is open, (d) only an authorised person half-opens it,
+#   (e) a kernel parameter change (another change spec) is the breaker's trial and closes it.
 # Each step prints what happened ring by ring and what ran where. The lab is torn down afterwards
 # unless KEEP_LAB=1.
 set -euo pipefail

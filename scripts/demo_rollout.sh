@@ -4,8 +4,12 @@
 #   (b) a bad release (the demo service's error rate rises) is caught at the canary ring, rolled back from
 #       its snapshot, the circuit breaker opened and the outcome recorded;
 #   (c) a second rollout of the service is refused while the breaker is open;
-#   (d) only an authorised person may move the breaker to half-open.
-# Each step prints what happened ring by ring. The lab must be up (make lab-up); it is left as it is.
+#   (d) only an authorised person may move the breaker to half-open;
+#   (e) the next change of the service - here a kernel parameter, examples/changes/sysctl-somaxconn.yml - is
+#       the breaker's one trial; it closes the breaker when it reaches every ring.
+# Every change is a change spec (docs/change-spec.md): (a)-(c) are the lab demo's spec
+# (examples/changes/demo-release.yml) with another release. Each step streams its rings as they start, bake
+# and are decided, then prints what happened ring by ring. The lab must be up (make lab-up); it is left as it is.
 #
 #   DEMO_TARGETS=cloud:onprem scripts/demo_rollout.sh      # another target pattern (default: all)
 #   DEMO_BAKE='{"canary": "180s", "default": "30s"}' ...   # bake times (default canary 110s, others 10s)
@@ -39,15 +43,40 @@ show() {
   ' "$1"
 }
 
-run_change() { # name, log, extra args...
-  local name=$1 log=$2
-  shift 2
+# A spec file from a shipped example: spec EXAMPLE OUT [VERSION ERROR_RATE]; targets and bake times from above.
+spec() {
+  "$VENV/bin/python" - "$@" "$TARGETS" "$BAKE" <<'EOF'
+import json
+import sys
+
+import yaml
+
+example, out, *release, targets, bake = sys.argv[1:]
+doc = yaml.safe_load(open(f"examples/changes/{example}.yml"))
+spec = doc["change_spec"]
+if release:
+    version, error_rate = release
+    spec["summary"] = f"Release demo service {version}"
+    spec["apply"]["vars"].update(demo_release_version=version, demo_release_error_rate=float(error_rate))
+    spec["targets"] = {"pattern": targets}
+spec["bake_times"] = json.loads(bake)
+with open(out, "w") as handle:
+    yaml.safe_dump(doc, handle, sort_keys=False)
+EOF
+}
+
+# What a person follows while a change runs: the change, each ring's start, bake progress and decision.
+PROGRESS='^(Change |bake_watch |ring |edge_rollout |rings )|"msg": "Change '
+
+run_change() { # name, log, spec file, extra args...
+  local name=$1 log=$2 file=$3
+  shift 3
   echo
   echo "== $name"
   set +e
-  "$VENV/bin/ansible-playbook" playbooks/change.yml -e "changeward_targets=$TARGETS" \
-    -e "{\"changeward_bake_times\": $BAKE}" "$@" >"$log" 2>&1
-  local rc=$?
+  "$VENV/bin/ansible-playbook" playbooks/change.yml -e "@$file" "$@" 2>&1 | tee "$log" \
+    | grep --line-buffered -E "$PROGRESS" | sed -u 's/^ *"msg": "//; s/",\?$//; s/^/  | /'
+  local rc=${PIPESTATUS[0]}
   set -e
   show "$log" "Show the ring plan" | sed 's/^/  plan: /'
   show "$log" "Print what happened, ring by ring"
@@ -61,15 +90,17 @@ stamp=$(date +%s)
 echo "== lab"
 PYTHONPATH=tests/lab "$VENV/bin/python" -m cwlab status | tail -n 2
 
-run_change "(a) good release 1.2.$stamp: every ring, edge last" "$STATE/a-good.log" \
-  -e "changeward_release_version=1.2.$stamp" -e "changeward_change_id=CHG-DEMO-GOOD-$stamp"
+spec demo-release "$STATE/a-good.yml" "1.2.$stamp" 0
+run_change "(a) good release 1.2.$stamp: every ring, edge last" "$STATE/a-good.log" "$STATE/a-good.yml" \
+  -e "changeward_change_id=CHG-DEMO-GOOD-$stamp"
 
-run_change "(b) bad release 1.3.$stamp (30% of requests fail)" "$STATE/b-bad.log" \
-  -e "changeward_release_version=1.3.$stamp-bad" -e changeward_release_error_rate=0.3 \
+spec demo-release "$STATE/b-bad.yml" "1.3.$stamp-bad" 0.3
+run_change "(b) bad release 1.3.$stamp (30% of requests fail)" "$STATE/b-bad.log" "$STATE/b-bad.yml" \
   -e "changeward_change_id=CHG-DEMO-BAD-$stamp"
 
+spec demo-release "$STATE/c-next.yml" "1.4.$stamp" 0
 run_change "(c) another rollout of the demo service while the breaker is open" "$STATE/c-refused.log" \
-  -e "changeward_release_version=1.4.$stamp" -e "changeward_change_id=CHG-DEMO-NEXT-$stamp"
+  "$STATE/c-next.yml" -e "changeward_change_id=CHG-DEMO-NEXT-$stamp"
 
 echo
 echo "== (d) who may move the breaker to half-open (gate policy: change-manager or incident-commander)"
@@ -85,6 +116,10 @@ for who in bob carol; do
     echo "  $who: refused - $(grep -o 'circuit breaker demo: [^"]*' <<<"$out" | head -1)"
   fi
 done
+
+spec sysctl-somaxconn "$STATE/e-sysctl.yml"
+run_change "(e) a kernel parameter on the EU cloud hosts: the breaker's trial change" "$STATE/e-sysctl.log" \
+  "$STATE/e-sysctl.yml" -e "changeward_change_id=CHG-DEMO-SYSCTL-$stamp"
 
 echo
 echo "== the ledger ($CHANGEWARD_LEDGER)"
