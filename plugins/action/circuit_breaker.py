@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of changeward.hybrid.circuit_breaker (documented in plugins/modules/circuit_breaker.py)."""
 
-from ansible_collections.changeward.hybrid.plugins.plugin_utils import breaker
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import breaker, context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import IdentityError, resolve_identity
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
@@ -86,6 +86,20 @@ class ActionModule(ControllerAction):
                 out["breaker"] = breaker.status(ledger, service).as_dict()
             elif state == "checked":
                 out = breaker.admit(ledger, service, args["change_id"], check_mode=check)
+                if not check and ledger.get_change(args["change_id"]) is not None:
+                    # The decision goes into the change too (the breaker's own events are under its subject).
+                    entry = context.gate_decision(
+                        "circuit_breaker", "pass" if out["allowed"] else "fail", out["reason"]
+                    )
+                    out["ledger_seq"] = ledger.update_change(
+                        args["change_id"],
+                        add={"gate_decisions": [entry]},
+                        event_type=context.GATE_DECIDED,
+                        data={"decision": entry, "service": service},
+                    ).seq
+                    out["recorded"] = True
+                else:
+                    out.update(recorded=False, ledger_seq=None)
                 if not out["allowed"] and not args["report_only"]:
                     out.update(failed=True, msg=f"circuit_breaker: rollout of {service} refused - {out['reason']}")
             elif state == "open":

@@ -5,6 +5,7 @@
 
 import time
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.error_budget import (
     DEFAULT_PERIOD,
@@ -48,6 +49,7 @@ ARGUMENT_SPEC = {
     "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},
     "report_only": {"type": "bool", "default": False},
+    "change_id": {"type": "str"},
 }
 
 
@@ -104,6 +106,14 @@ class ActionModule(ControllerAction):
         out = {"changed": False, **report.as_dict()}
         if policy:
             out["policy_digest"] = policy.digest
+        entry = context.gate_decision(
+            "error_budget",
+            "fail" if report.decision == "refuse" else "pass",
+            "; ".join(report.reasons) or report.decision,
+            remaining_budget=report.remaining_budget,
+        )
+        # Recorded whatever the decision (a refusal too), before the task fails on it.
+        out.update(self.record_gate_decision(args, entry))
         if report.decision == "refuse" and not args["report_only"]:
             out.update(failed=True, msg=f"error_budget: change refused - {'; '.join(report.reasons)}")
         return out

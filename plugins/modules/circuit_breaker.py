@@ -45,6 +45,8 @@ options:
     description:
       - The change asking (O(state=checked), required), failing (O(state=failure), required), tripping
         (O(state=open)) or closing as the successful trial (O(state=closed)).
+      - With O(state=checked), the decision is also recorded in the change (not in check mode) when the change
+        is in the ledger - an C(io.changeward.gate.decided) event adding it to the record's C(gate_decisions).
     type: str
   reason:
     description: Why - required to open, move to half-open or close by hand.
@@ -145,6 +147,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+recorded:
+  description: With O(state=checked), whether the decision was recorded in the change.
+  returned: when O(state=checked)
+  type: bool
+  sample: true
+ledger_seq:
+  description: With O(state=checked), the sequence number of the change's C(io.changeward.gate.decided) event.
+  returned: when O(state=checked)
+  type: int
+  sample: 18
 state:
   description: The breaker's state after the task.
   returned: always

@@ -85,6 +85,13 @@ options:
     description: Return a V(refuse) decision without failing the task. Errors fail the task either way.
     type: bool
     default: false
+  change_id:
+    description:
+      - The change this decision is for. When given (and not in check mode) the decision - V(pass), or V(fail)
+        for V(refuse) - is recorded in the change before the task returns, as an C(io.changeward.gate.decided)
+        event adding it to the record's C(gate_decisions) (subject the change id). The change must be open in
+        the ledger (see O(ledger)).
+    type: str
 extends_documentation_fragment:
   - changeward.hybrid.ledger
   - changeward.hybrid.prometheus
@@ -140,6 +147,21 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+recorded:
+  description: Whether the decision was recorded in the change (O(change_id) given, not in check mode).
+  returned: success
+  type: bool
+  sample: true
+ledger_seq:
+  description: Sequence number of the recorded C(io.changeward.gate.decided) event, or V(null).
+  returned: success
+  type: int
+  sample: 17
+ledger:
+  description: The ledger the decision was recorded in (a DSN without its password).
+  returned: when RV(recorded)
+  type: str
+  sample: /var/lib/changeward/ledger.db
 decision:
   description: V(allow) or V(refuse).
   returned: always

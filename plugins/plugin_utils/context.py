@@ -109,10 +109,10 @@ def effective_policy(
 
 
 def gate_decision(gate: str, decision: str, reason: str, time: str | None = None, **extra) -> dict:
-    """One entry of a change record's gate_decisions."""
-    entry = {"gate": gate, "decision": decision, "reason": reason}
-    if time is not None:
-        entry["time"] = time
+    """One entry of a change record's gate_decisions (time: when decided, default now)."""
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import utc_now
+
+    entry = {"gate": gate, "decision": decision, "reason": reason, "time": time or utc_now()}
     entry.update({k: v for k, v in extra.items() if v is not None})
     return entry
 
