@@ -18,10 +18,10 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.rings import (
 
 ARGUMENT_SPEC = {
     "hosts": {"type": "list", "elements": "str", "required": True},
-    "steps": {"type": "list", "elements": "float"},
+    "steps": {"type": "list", "elements": "float", "default": list(DEFAULT_STEPS)},
     "canary_percent": {"type": "float"},
     "canary_scope": {"type": "str", "default": "domain", "choices": ["domain", "tenant"]},
-    "env_order": {"type": "list", "elements": "str"},
+    "env_order": {"type": "list", "elements": "str", "default": list(DEFAULT_ENV_ORDER)},
     "max_new_domains": {"type": "int", "default": 1},
     "max_new_regions": {"type": "int", "default": 1},
     "policy": {"type": "raw"},
