@@ -7,17 +7,20 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Mapping
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.rollout import APPLIED, RingStatus
+
 STATUS_TEXT = {
-    "passed": "passed",
-    "rolled_back": "ROLLED BACK",
-    "held": "HELD",
-    "halted": "HALTED",
-    "unreachable": "UNREACHABLE",
-    "not_started": "not started",
+    RingStatus.PASSED: "passed",
+    RingStatus.ROLLED_BACK: "ROLLED BACK",
+    RingStatus.HELD: "HELD",
+    RingStatus.HALTED: "HALTED",
+    RingStatus.UNREACHABLE: "UNREACHABLE",
+    RingStatus.NOT_STARTED: "not started",
 }
 
 
-class RolloutReportError(ValueError):
+class RolloutReportError(ChangewardError, ValueError):
     """The rings or results cannot be reported."""
 
 
@@ -62,10 +65,10 @@ def ring_report(
     by_name = {r["name"]: r for r in results}
     planned = list(rings or []) or results
     rows = []
-    halted_at = next((r["name"] for r in results if r["status"] != "passed"), None)
+    halted_at = next((r["name"] for r in results if r["status"] != RingStatus.PASSED), None)
     for ring in planned:
         result = by_name.get(ring["name"])
-        status = result["status"] if result else "not_started"
+        status = result["status"] if result else RingStatus.NOT_STARTED
         why = result.get("note", "") if result else (f"the rollout stopped at {halted_at}" if halted_at else "")
         rows.append(
             {
@@ -80,7 +83,7 @@ def ring_report(
         )
     cols = ("ring", "env", "where", "hosts", "outcome")
     widths = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in cols}
-    reached = sum(1 for r in results if r["status"] in ("passed", "rolled_back", "held"))
+    reached = sum(1 for r in results if r["status"] in APPLIED)
     lines = [f"{title} ({len(planned)} ring{'s' if len(planned) != 1 else ''} planned, {reached} reached)"]
     lines.append("  " + "  ".join(c.ljust(widths[c]) for c in cols) + "  why")
     for r in rows:
