@@ -57,8 +57,9 @@ sanity-all: sanity
 unit: setup
 	$(PYTEST) tests/unit -q
 
+# -n 2: suites that reserve different lab hosts run side by side (tests/lab/README.md)
 integration: setup
-	$(PYTEST) tests/integration -q
+	$(PYTEST) tests/integration -q -n 2
 
 test-fast: setup
 	$(VENV)/bin/ruff check plugins tests scripts bench examples

@@ -41,7 +41,9 @@ for vc in "${sanity_cores[@]}"; do
   if [ "$(cat "build/logs/sanity-$core.rc")" = 0 ]; then echo "== sanity $core: ok"; else echo "== sanity $core: FAILED"; failed+=("sanity-$core"); fi
 done
 
-step integration .venv/bin/python -m pytest tests/integration -q -p no:cacheprovider -rs
+# Two workers: suites that reserve different lab hosts run side by side (tests/integration/reservations.py);
+# most of the time they wait for bake times and outages, not for the CPU.
+step integration .venv/bin/python -m pytest tests/integration -q -p no:cacheprovider -rs -n 2 --durations=15
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "make test: FAILED: ${failed[*]}"

@@ -21,6 +21,8 @@ HYBRID_INV = INVENTORY_DIR / "hybrid.yml"
 FAST_ROLLOUT = {"changeward_bake_times": {"canary": "20s", "default": "5s"}, "ring_rollout_judge_rings": []}
 LEDGER_KEY = "hmac:change-playbook-test-key-0123456789"
 
+pytestmark = pytest.mark.reservation("whole-lab")  # every lab host; see tests/integration/reservations.py
+
 
 def ledger_env(tmp_path):
     return {"CHANGEWARD_LEDGER": str(tmp_path / "ledger.db"), "CHANGEWARD_LEDGER_KEY": LEDGER_KEY}
@@ -221,6 +223,7 @@ def served_release():
     server.server_close()
 
 
+@pytest.mark.reservation(None)  # localhost only: no lab host
 @pytest.mark.parametrize(
     ("keyword", "cli"),
     [("check_mode: true", []), ("", ["--check"]), ("", [])],

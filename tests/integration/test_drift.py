@@ -65,7 +65,10 @@ CHECK_EXPECTED = {
     "edge-s2-01": {("package", DEB)},
 }
 
-pytestmark = pytest.mark.skipif(not PLAYBOOK.exists(), reason="needs .venv with ansible-playbook")
+pytestmark = [
+    pytest.mark.skipif(not PLAYBOOK.exists(), reason="needs .venv with ansible-playbook"),
+    pytest.mark.reservation("whole-lab"),  # REAL spans cloud, on-prem and edge; see reservations.py
+]
 
 
 # ---------------------------------------------------------------- helpers

@@ -41,6 +41,8 @@ from edge_lab import (
     wait_for_offset,
 )
 
+pytestmark = pytest.mark.reservation("edge")  # lab hosts: tests/integration/reservations.py
+
 
 @pytest.fixture(scope="module")
 def edge(lab, tmp_path_factory):

@@ -28,6 +28,8 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors im
     LedgerUnavailable,
 )
 
+pytestmark = pytest.mark.reservation("postgres")  # the tests' server, one worker at a time
+
 
 def pg_worker(dsn, schema, worker, count, barrier):
     from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import api as worker_api

@@ -3,7 +3,11 @@
 import os
 import subprocess
 
+import pytest
 from conftest import REPO, ansible_env
+
+# The scenario's platforms: one cloud, one on-prem and one edge host (molecule/default/molecule.yml).
+pytestmark = pytest.mark.reservation("whole-lab")
 
 
 def test_molecule_default_scenario_converges_idempotently_and_verifies(lab):

@@ -12,6 +12,7 @@ import subprocess
 from collections import Counter
 
 import psycopg
+import pytest
 from sinks import fixtures as sink_fixtures
 from sinks.fixtures import LEDGER_KEY, REPO, VENV, inventory, playbook, recorder_env, run_playbook, ship_env, wait_for
 
@@ -20,6 +21,8 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.base im
 
 TASKS = 25
 HOSTS = ("localhost", "alias-a", "alias-b")
+
+pytestmark = pytest.mark.reservation("postgres")  # the tests' server, one worker at a time
 
 http_sink = sink_fixtures.http_sink
 rsyslog = sink_fixtures.rsyslog

@@ -33,6 +33,8 @@ KEY = "hmac:rollout-integration-test-key-0123456789"
 BAKE_FAST = {"canary": "60s", "default": "10s"}
 CGROUP_ROOT = Path("/sys/fs/cgroup/unified")
 
+pytestmark = pytest.mark.reservation("cloud-onprem")  # lab hosts: tests/integration/reservations.py
+
 
 @pytest.fixture(scope="module")
 def rollout_lab(request):

@@ -42,6 +42,8 @@ LEGACY = "onprem-dc1-legacy"
 ROOT = "/opt/snaplab"
 STORE = f"{ROOT}/store"
 PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
+# These hosts span cloud, on-prem and edge: see tests/integration/reservations.py
+pytestmark = pytest.mark.reservation("whole-lab")
 
 SCOPE = {
     "paths": [f"{ROOT}/app", f"{ROOT}/new/conf/extra.conf", "/etc/init.d/snaplab-svc"],

@@ -6,7 +6,10 @@ import subprocess
 import time
 import uuid
 
+import pytest
 from conftest import REPO, ansible_env
+
+pytestmark = pytest.mark.reservation("cloud-onprem")  # every cloud host; see tests/integration/reservations.py
 
 # An empty calendar is refused (fail closed), so the calendar starts with a window long past.
 ICS_PAST = (

@@ -1,0 +1,110 @@
+"""Which lab hosts and shared services each integration suite reserves, so suites run side by side on one lab.
+
+A test states its group with a marker, usually once per module:
+
+    pytestmark = pytest.mark.reservation("edge")
+
+conftest.py turns the group into an `xdist_group` (all tests of a group run in one worker, one after the
+other, in file order) and holds the lab for the group's tests: shared for a group of hosts, exclusive
+for `whole-lab`. Groups that are not exclusive must not share a host or a service (the unit test
+tests/unit/lab/test_reservations.py holds them to that), so any two of them can run at the same time.
+A test that uses the lab and states no group is refused at collection. Tests that need no lab host and
+no shared service state nothing and go to whichever worker is free.
+
+Pure data and pure functions: no pytest, no lab; the unit test imports it.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
+
+from cwlab.fleet import plan_fleet
+
+# The default 12-host fleet (tests/lab/README.md), by environment type.
+FLEET = [h.name for h in plan_fleet(12)]
+CLOUD = frozenset(h.name for h in plan_fleet(12) if h.env_type == "cloud")
+ONPREM = frozenset(h.name for h in plan_fleet(12) if h.env_type == "onprem")
+EDGE = frozenset(h.name for h in plan_fleet(12) if h.env_type == "edge")
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    why: str
+    hosts: frozenset = field(default_factory=frozenset)
+    services: frozenset = field(default_factory=frozenset)
+    exclusive: bool = False  # the whole lab, alone: nothing else uses the lab meanwhile
+
+
+GROUPS = {
+    g.name: g
+    for g in (
+        Group(
+            "cloud-onprem",
+            "test_rollout (change.yml on cloud:onprem: every cloud and on-prem host's release, Prometheus "
+            "series per host, outages on ring hosts) and test_window_guard_lab (a serial rollout over every "
+            "cloud host)",
+            hosts=CLOUD | ONPREM,
+        ),
+        Group(
+            "edge",
+            "test_edge_update: loss, rate limits, outages and a power cycle on every edge host; the artifact "
+            "server (nginx on 198.18.0.1:8088) and its access log",
+            hosts=EDGE,
+            services=frozenset({"edge-nginx"}),
+        ),
+        Group(
+            "postgres",
+            "the tests' PostgreSQL server: each worker's session fixture starts it if it is down and stops it at "
+            "its end, so only one worker may use it",
+            services=frozenset({"postgresql"}),
+        ),
+        Group(
+            "whole-lab",
+            "suites that span cloud, on-prem and edge hosts or act on the lab itself: test_lab (every host, "
+            "power, down/up), test_change_playbook (every host, flaky edge), test_molecule, test_drift, "
+            "test_snapshot_lab. They run alone on the lab, one after the other",
+            hosts=frozenset(FLEET),
+            exclusive=True,
+        ),
+    )
+}
+
+# Groups in the order they are handed to workers: the longest host group first, so it starts at once;
+# work that needs no lab fills the other worker; the exclusive group last, when the shared ones are done.
+ORDER = ("cloud-onprem", "edge", "postgres", None, "whole-lab")
+
+
+def conflicts(groups) -> dict:
+    """{host or service: [group names]} claimed by more than one group that is not exclusive."""
+    claims: dict = {}
+    for g in groups:
+        if g.exclusive:
+            continue
+        for thing in sorted(g.hosts) + [f"service:{s}" for s in sorted(g.services)]:
+            claims.setdefault(thing, []).append(g.name)
+    return {thing: names for thing, names in claims.items() if len(names) > 1}
+
+
+def unknown_hosts(groups, fleet=tuple(FLEET)) -> dict:
+    """{group: [hosts]} a group names that the default fleet does not have."""
+    out = {g.name: sorted(set(g.hosts) - set(fleet)) for g in groups}
+    return {name: hosts for name, hosts in out.items() if hosts}
+
+
+def access(name) -> str | None:
+    """How a test of group `name` holds the lab: "exclusive", "shared" (its own hosts) or None (no host)."""
+    if name is None:
+        return None
+    group = GROUPS[name]
+    if group.exclusive:
+        return "exclusive"
+    return "shared" if group.hosts else None
+
+
+def rank(name) -> int:
+    return ORDER.index(name)
