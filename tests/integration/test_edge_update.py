@@ -396,3 +396,112 @@ def test_transfer_resumes_by_itself_after_a_power_loss(edge, clear_faults):
     reqs = served(since, edge["addr"][host], rel["path"])
     assert [r["start"] for r in reqs].count(0) == 1, "the transfer began again from zero after the power loss"
     assert sum(r["body"] for r in reqs) <= 1.05 * rel["size"] + CHUNK
+
+
+def rollout_task(edge, host, name, **args):
+    """Start ansible-playbook with one edge_rollout task on host (the release's manifest and signature read from
+    the files named by the extra vars manifest_path/signature_path); returns (play path, result file)."""
+    out = edge["work"] / f"{name}.json"
+    play = [
+        {
+            "hosts": host,
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "changeward.hybrid.edge_rollout": dict(
+                        {
+                            "ledger": str(edge["ledger"]),
+                            "manifest": "{{ lookup('ansible.builtin.file', manifest_path) }}",
+                            "signature": "{{ lookup('ansible.builtin.file', signature_path) }}",
+                            "public_key": str(edge["publisher"].pub_path),
+                        },
+                        **args,
+                    ),
+                    "register": "res",
+                },
+                {
+                    "ansible.builtin.copy": {"content": "{{ res | to_json }}", "dest": str(out), "mode": "0600"},
+                    "delegate_to": "localhost",
+                },
+            ],
+        }
+    ]
+    path = edge["work"] / f"{name}.yml"
+    path.write_text(yaml.safe_dump(play))
+    return path, out
+
+
+def test_activate_deadline_holds_under_a_cut_link(edge, clear_faults):
+    """activate with deadline 35 while the link is cut under the call: the step returns within the deadline
+    (it took 86 s when only SSH timeouts bounded it), reports the call it gave up on as in flight and the
+    unreachable time from when that call began; once the link is back, status learns what the device did."""
+    lab, pub = edge["lab"], edge["publisher"]
+    host = "edge-s1-01"
+    rel = pub.release("7.0.0", 200 * 1000)
+    change = "CHG-EDGE-DEADLINE"
+    files = {"manifest_path": rel["manifest_path"], "signature_path": rel["signature_path"]}
+    open_change(edge["ledger"], change)
+    res = edge_update([host], **stage_args(pub, rel, change, wait=60))[host]
+    assert res["release_status"] == "staged", res
+    deadline, outage = 35, 55
+    path, out = rollout_task(
+        edge,
+        host,
+        "deadline-activate",
+        step="activate",
+        change_id=change,
+        links=LINKS,
+        restart_command=["service", "demo-service", "restart"],
+        health=dict(HEALTH, healthy_after=30),  # 30 healthy checks a second apart: decided during the outage
+        deadline=deadline,
+        poll=5,
+    )
+    cut = {}
+
+    def cut_when_activated():
+        # The first call switches the device over and waits on it for progress: cut the link under that call.
+        stop = time.time() + 60
+        while time.time() < stop:
+            proc = lab.ssh(host, f"cat {ROOT_DIR}/{APP}/state.json", timeout=10)
+            state = json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout else {}
+            if (state.get("activation") or {}).get("release") == rel["release"]:
+                lab.fault(host, outage=outage)
+                cut["at"] = time.time()
+                return
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=cut_when_activated, daemon=True)
+    thread.start()
+    started = time.time()
+    proc = run_playbook(path, files)
+    ended = time.time()
+    thread.join(5)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "at" in cut, "the device never showed the activation: the link was not cut under the call"
+    result = json.loads(out.read_text())
+    assert result["outcome"] == "pending", result
+    # The step: its deadline plus a moment to record; the playbook: that plus ansible-playbook's start-up.
+    assert result["elapsed"] <= deadline + 2, result
+    assert ended - cut["at"] <= deadline + 10, f"the playbook ended {ended - cut['at']:.0f}s after the cut"
+    assert ended - started <= deadline + 20, f"the playbook took {ended - started:.0f}s"
+    assert result["in_flight"] and result["in_flight"]["state"] in ("activated", "status"), result
+    assert "in flight" in result["msg"]
+    # Counted from the start of the call the cut left unanswered (it began before the cut), not from when the
+    # controller gave up on it (which reported 0.0).
+    assert result["unreachable_seconds"] >= result["in_flight"]["began_seconds_ago"] - 0.1, result
+    assert result["unreachable_seconds"] >= ended - cut["at"] - 10, result
+    pending = [e for e in ledger_events(edge["ledger"], change) if e["type"] == "io.changeward.edge.host_pending"]
+    assert len(pending) == 1 and pending[0]["data"]["in_flight"] == result["in_flight"], pending
+    # Progress was printed while the step ran: a few lines, not one per call.
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(f"edge_rollout {host}:")]
+    assert 2 <= len(lines) <= 8, proc.stdout[-3000:]
+    assert "deadline 35s" in lines[0] and "pending after" in lines[-1], lines
+    # The device decided on its own during the outage; once the link is back, status records it.
+    time.sleep(max(0.0, cut["at"] + outage + 2 - time.time()))
+    path, out = rollout_task(edge, host, "deadline-status", step="status", change_id=change, poll=15)
+    proc = run_playbook(path, files)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert json.loads(out.read_text())["outcome"] == "committed"
+    committed = [e for e in ledger_events(edge["ledger"], change) if e["type"] == "io.changeward.edge.committed"]
+    assert len(committed) == 1 and cut["at"] < parse_time(committed[0]["time"]) < cut["at"] + outage
+    assert demo_version(lab, host) == "7.0.0"
