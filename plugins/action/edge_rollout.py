@@ -30,7 +30,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.deadline import 
     Reachability,
     progress_every,
 )
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 
 MODULE = "changeward.hybrid.edge_update"
 EVENT_PREFIX = "io.changeward.edge."
@@ -93,7 +93,7 @@ ARGUMENT_SPEC = {
 }
 
 
-class EdgeRolloutError(Exception):
+class EdgeRolloutError(ChangewardError):
     """A request the controller cannot carry out (bad input, unverifiable manifest, ledger problem)."""
 
 
@@ -115,7 +115,7 @@ class ActionModule(ActionBase):
         try:
             self._start_deadline(args)
             result.update(getattr(self, "ensure_" + args["step"])(args))
-        except (EdgeRolloutError, EdgeError, LedgerError) as exc:
+        except ChangewardError as exc:  # EdgeRolloutError, the edge core's and the ledger's errors
             result.update(failed=True, changed=False, msg="edge_rollout: %s" % exc)
         return result
 
