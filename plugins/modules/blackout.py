@@ -42,7 +42,8 @@ options:
   at:
     description:
       - The instant to check, ISO 8601 with a UTC offset (for example V(2025-03-31T18:00:00+02:00) or
-        V(2025-03-31T16:00:00Z)). A time without an offset is refused.
+        V(2025-03-31T16:00:00Z)), unix seconds or V(now). A time without an offset is refused - the same rule
+        for every time option of the collection.
       - Defaults to now.
     type: str
   scope:

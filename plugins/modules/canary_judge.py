@@ -169,10 +169,12 @@ options:
     type: str
     default: instance
   start:
-    description: Start of the window (unix seconds or ISO 8601). Mutually exclusive with O(lookback).
+    description:
+      - Start of the window - ISO 8601 with a UTC offset (a time without one is refused), unix seconds or V(now).
+      - Mutually exclusive with O(lookback).
     type: raw
   end:
-    description: End of the window (unix seconds, ISO 8601 or V(now)). Default V(now).
+    description: End of the window - ISO 8601 with a UTC offset, unix seconds or V(now). Default V(now).
     type: raw
   lookback:
     description: Length of the window ending at O(end), a duration such as V(10m). Default V(10m) (or the policy's).

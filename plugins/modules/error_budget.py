@@ -76,7 +76,9 @@ options:
     description: Also refuse while a window pair fires. Default V(false) (or the policy's).
     type: bool
   time:
-    description: Evaluation time for the queries (unix seconds or ISO 8601). Default now.
+    description:
+      - Evaluation time for the queries - ISO 8601 with a UTC offset (a time without one is refused), unix
+        seconds or V(now). Default now.
     type: raw
   prometheus_url:
     description: Base URL of the Prometheus HTTP API. Needed unless O(error_ratios) is given.

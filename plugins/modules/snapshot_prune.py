@@ -23,8 +23,8 @@ options:
     default: /var/lib/changeward/snapshots
   max_age:
     description:
-      - Remove unprotected snapshots older than this, as seconds or a number with V(s), V(m), V(h), V(d)
-        or V(w) (V(14d)).
+      - Remove unprotected snapshots older than this - a duration such as V(14d) or V(1d12h) (units V(s), V(m),
+        V(h), V(d), V(w), V(y), largest first) or a number of seconds; V(0) removes every unprotected one.
     type: str
   max_count:
     description:

@@ -12,12 +12,12 @@ Messages never contain the bearer token or credentials embedded in the URL.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from ansible_collections.changeward.hybrid.plugins.module_utils import timeparse
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 
 try:
@@ -216,29 +216,13 @@ class PrometheusClient:
         return self._series(self._get("query_range", params), ("matrix",), query)
 
 
-_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
 def parse_duration(text, what: str = "duration") -> float:
-    """Seconds of a Prometheus duration ('90s', '5m', '1h30m', '3d') or a plain number of seconds."""
-    if isinstance(text, bool):
-        raise PrometheusError(f"{what} must be a duration like 5m, got {text!r}")
-    if isinstance(text, (int, float)):
-        seconds = float(text)
-    else:
-        s = str(text).strip()
-        parts = list(_DURATION.finditer(s))
-        if parts and "".join(p.group(0) for p in parts) == s:
-            seconds = float(sum(int(p.group(1)) * _UNITS[p.group(2)] for p in parts))
-        else:
-            try:
-                seconds = float(s)
-            except ValueError:
-                raise PrometheusError(f"{what} must be a duration like 30s, 5m, 1h or 3d, got {text!r}") from None
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise PrometheusError(f"{what} must be > 0, got {text!r}")
-    return seconds
+    """Seconds of a duration ('90s', '5m', '1h30m', '3d') or a plain number of seconds (the one duration parser,
+    module_utils.timeparse)."""
+    try:
+        return timeparse.parse_duration(text, what)
+    except timeparse.TimeFormatError as exc:
+        raise PrometheusError(str(exc)) from None
 
 
 def format_duration(seconds: float) -> str:

@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ansible_collections.changeward.hybrid.plugins.module_utils import timeparse
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import (
     DEFAULTS as LABEL_DEFAULTS,
@@ -167,19 +168,11 @@ def downstream_consumers(dependency_map, services: Iterable) -> list:
 
 
 def parse_time(value, what: str) -> datetime.datetime:
-    if isinstance(value, datetime.datetime):
-        moment = value
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            moment = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-        except ValueError:
-            raise RiskInputError(f"{what} must be ISO 8601 with a UTC offset, got {value!r}") from None
-    else:
-        raise RiskInputError(f"{what} must be ISO 8601 with a UTC offset, got {value!r}")
-    if moment.tzinfo is None:
-        raise RiskInputError(f"{what} has no UTC offset: {value!r}")
-    return moment
+    """An aware UTC datetime of an instant (module_utils.timeparse: ISO 8601 with a UTC offset, unix seconds, now)."""
+    try:
+        return timeparse.instant(value, what)
+    except timeparse.TimeFormatError as exc:
+        raise RiskInputError(str(exc)) from None
 
 
 def seconds_until(next_blackout_in, at=None) -> float | None:

@@ -20,6 +20,7 @@ import shutil
 import socket
 import time
 
+from ansible_collections.changeward.hybrid.plugins.module_utils import timeparse
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import manifest as mf
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.capture import normalize_path
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.errors import ScopeError
@@ -168,20 +169,10 @@ def prune(store, protected_change_ids, max_age_seconds=None, max_count=None, che
     return result
 
 
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 def parse_duration(value):
-    """'3600', '90m', '12h', '7d', '2w' -> seconds."""
-    text = str(value).strip().lower()
-    unit = 1
-    if text and text[-1] in _DURATION_UNITS:
-        unit = _DURATION_UNITS[text[-1]]
-        text = text[:-1]
+    """Whole seconds of a duration, read by the collection's one duration parser (module_utils.timeparse):
+    '3600', '90m', '12h', '7d', '2w', '1d12h'; zero is allowed (prune everything not protected)."""
     try:
-        number = float(text)
-    except ValueError:
-        raise ScopeError("not a duration (expected seconds or a number with s, m, h, d or w): %r" % (value,)) from None
-    if number < 0:
-        raise ScopeError("duration must not be negative: %r" % (value,))
-    return int(number * unit)
+        return int(timeparse.parse_duration(str(value).strip().lower(), "max_age", allow_zero=True))
+    except timeparse.TimeFormatError as exc:
+        raise ScopeError(str(exc)) from None

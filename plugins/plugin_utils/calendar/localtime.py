@@ -20,6 +20,8 @@ except ImportError:  # pragma: no cover - controller Python is 3.11+
     ZoneInfo = None
     ZoneInfoNotFoundError = KeyError
 
+from ansible_collections.changeward.hybrid.plugins.module_utils import timeparse
+
 from .errors import GateInputError
 
 UTC = timezone.utc
@@ -89,22 +91,11 @@ def iso_utc(ts):
 
 
 def parse_instant(text, what="at"):
-    """Parse ISO 8601 text that carries an offset; a time without one is refused, not guessed."""
-    if isinstance(text, datetime):
-        value = text
-    else:
-        if not isinstance(text, str) or not text.strip():
-            raise GateInputError(f"{what} must be an ISO 8601 date-time with a UTC offset, got {text!r}")
-        raw = text.strip()
-        if not _OFFSET_RE.search(raw):
-            raise GateInputError(f"{what} {raw!r} has no UTC offset; give one (e.g. 2025-03-31T18:00:00+02:00 or ...Z)")
-        try:
-            value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw[-1] in "zZ" else raw)
-        except ValueError:
-            raise GateInputError(f"{what} {raw!r} is not an ISO 8601 date-time") from None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise GateInputError(f"{what} {value.isoformat()} has no UTC offset")
-    return to_timestamp(value.astimezone(UTC).replace(tzinfo=None))
+    """Unix seconds of an instant (module_utils.timeparse): a time without a UTC offset is refused, not guessed."""
+    try:
+        return timeparse.parse_instant(text, what)
+    except timeparse.TimeFormatError as exc:
+        raise GateInputError(str(exc)) from None
 
 
 def is_tzinfo(value):

@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 
+from ansible_collections.changeward.hybrid.plugins.module_utils import timeparse
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.errors import AcceptanceError
 
 CLASSES = ("file", "package", "service", "sysctl", "port", "user", "task", "*")
@@ -44,12 +45,9 @@ def parse_time(value, where: str) -> dt.datetime:
             raise AcceptanceError(f"{where}: {text!r} is not a date") from None
         return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
     try:
-        parsed = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
-        raise AcceptanceError(f"{where}: {text!r} is not an RFC 3339 time") from None
-    if parsed.tzinfo is None:
-        raise AcceptanceError(f"{where}: {text!r} has no UTC offset; write ...Z or ...+02:00")
-    return parsed.astimezone(dt.timezone.utc)
+        return timeparse.instant(text, where)
+    except timeparse.TimeFormatError as exc:
+        raise AcceptanceError(str(exc)) from None
 
 
 def iso(value: dt.datetime) -> str:

@@ -10,13 +10,13 @@ are identical is refused: it would compare a host set with itself and always pas
 
 from __future__ import annotations
 
-import datetime
 import re
 import string
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ansible_collections.changeward.hybrid.plugins.module_utils import timeparse
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.classify import (
     MetricResult,
     MetricSpec,
@@ -55,25 +55,11 @@ class Window:
 
 
 def parse_time(value, what: str, now: float) -> float:
-    """Unix seconds from a number, 'now', or an ISO 8601 / RFC 3339 string (naive times are UTC)."""
-    if isinstance(value, bool):
-        raise JudgeError(f"{what} must be a time, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    if text == "now":
-        return now
+    """Unix seconds of an instant: ISO 8601 with a UTC offset, unix seconds or 'now' (module_utils.timeparse)."""
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise JudgeError(f"{what} must be unix seconds, 'now' or an ISO 8601 time, got {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.timestamp()
+        return timeparse.parse_instant(value, what, now=now)
+    except timeparse.TimeFormatError as exc:
+        raise JudgeError(str(exc)) from None
 
 
 def _duration(value, what: str) -> float:

@@ -70,7 +70,7 @@ def test_expiry_boundary_and_unused_entries():
         ({"expires": None}, "expires is required"),
         ({"reason": ""}, "reason is required"),
         ({"expires": "2025-06-30T12:00:00"}, "no UTC offset"),
-        ({"expires": "next tuesday"}, "not an RFC 3339"),
+        ({"expires": "next tuesday"}, "ISO 8601"),
         ({"expires": "2026-06-30"}, "more than 90 days"),
         ({"class": "firewall"}, "class"),
         ({"colour": "red"}, "unknown key"),

@@ -194,7 +194,9 @@ def test_host_selector_matches_with_or_without_port_and_escapes():
 def test_window_from_lookback_and_iso_times():
     w = make_window(end="2024-01-01T00:10:00Z", lookback="10m", step="30s")
     assert (w.end - w.start, w.step) == (600.0, 30.0)
-    assert parse_time("2024-01-01T00:00:00", "t", now=0) == parse_time("2024-01-01T00:00:00+00:00", "t", now=0)
+    assert parse_time("2024-01-01T00:00:00Z", "t", now=0) == parse_time("2024-01-01T01:00:00+01:00", "t", now=0)
+    with pytest.raises(JudgeError, match="no UTC offset"):  # the one instant parser: never guessed as UTC
+        parse_time("2024-01-01T00:00:00", "t", now=0)
     assert parse_time("now", "t", now=42.0) == 42.0
     with pytest.raises(JudgeError, match="empty"):
         make_window(start=10, end=5)
