@@ -250,3 +250,17 @@ def test_manifest_signature_is_verified_on_the_controller(tmp_path):
         edge_rollout.verify_manifest(text, sign(other, text), pem)
     with pytest.raises(edge_rollout.EdgeRolloutError, match="does not verify"):
         edge_rollout.verify_manifest(text.replace("1.0.0", "1.0.1"), sign(key, text), pem)
+
+
+def test_a_deadline_or_poll_that_cannot_be_kept_is_an_error(tmp_path, sim):
+    for i, bad in enumerate(({"deadline": -1}, {"deadline": float("nan")}, {"poll": 0}, {"poll": float("inf")})):
+        act, args, _ledger = action(tmp_path / str(i), sim, **bad)
+        with pytest.raises(edge_rollout.EdgeRolloutError, match="deadline must be"):
+            act._start_deadline(args)
+
+
+def test_check_mode_asks_once_without_waiting(tmp_path, sim):
+    act, args, ledger = action(tmp_path, sim, check_mode=True)
+    out, device, _lines = drive(act, args, [(1, answer("staged"))], sim)
+    assert [c["wait"] for c in device.calls] == [0] and out["outcome"] == "staged"
+    assert len(events(ledger)) == 1  # only the change opened: check mode records nothing
