@@ -243,7 +243,7 @@ class ActionModule(ActionBase):
                 last_error = to_text(exc)
                 progress.update(
                     "unreachable",
-                    "no answer since %.0fs (%s), %.0fs left"
+                    "unanswered for %.0fs (%s), %.0fs left"
                     % (deadline.now() - link.down_since, _short(last_error), deadline.remaining()),
                 )
                 continue

@@ -154,7 +154,7 @@ def test_unreachable_until_the_deadline_is_pending_not_failed(tmp_path, sim):
     assert len(pending) == 1 and pending[0]["data"]["host"] == "edge1"
     assert pending[0]["data"]["unreachable_seconds"] == 25.0
     # progress: the start, the first failure, one reminder, the outcome - not one line per call
-    assert len(lines) == 4 and "no answer since 0s" in lines[1] and "pending" in lines[-1]
+    assert len(lines) == 4 and "unanswered for 0s (down), 30s left" in lines[1] and "pending" in lines[-1]
 
 
 def test_a_call_hung_when_the_link_dropped_ends_the_step_at_its_deadline(tmp_path, sim):
