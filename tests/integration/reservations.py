@@ -46,14 +46,14 @@ GROUPS = {
         Group(
             "cloud-onprem",
             "test_rollout (change.yml on cloud:onprem: every cloud and on-prem host's release, Prometheus "
-            "series per host, outages on ring hosts) and test_window_guard_lab (a serial rollout over every "
-            "cloud host)",
+            "series per host, outages on ring hosts), test_window_guard_lab (a serial rollout over every "
+            "cloud host), the cloud and on-prem example specs of test_change_specs",
             hosts=CLOUD | ONPREM,
         ),
         Group(
             "edge",
-            "test_edge_update: loss, rate limits, outages and a power cycle on every edge host; the artifact "
-            "server (nginx on 198.18.0.1:8088) and its access log",
+            "test_edge_update (loss, rate limits, outages and a power cycle on every edge host; the artifact "
+            "server, nginx on 198.18.0.1:8088, and its access log) and the edge example spec of test_change_specs",
             hosts=EDGE,
             services=frozenset({"edge-nginx"}),
         ),

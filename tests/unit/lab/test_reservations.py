@@ -99,20 +99,36 @@ def _uses(tree, fixture):
     return False
 
 
+def _unreserved_tests(tree):
+    """Test functions with no reservation of their own, when the module states none either."""
+    if _module_mark(tree) is not None:
+        return []
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and node.name.startswith("test_")
+        and not any(_marks(ast.Module(body=[ast.Expr(d)], type_ignores=[])) for d in node.decorator_list)
+    ]
+
+
 @pytest.mark.parametrize("path", INTEGRATION, ids=[p.name for p in INTEGRATION])
 def test_each_integration_suite_states_a_known_group_for_what_it_uses(path):
     tree = ast.parse(path.read_text())
     for line, name in _marks(tree):
         assert name is None or name in GROUPS, f"{path.name}:{line}: unknown reservation group {name!r}"
     if _uses(tree, "lab"):
-        assert _module_mark(tree) in GROUPS, f"{path.name} uses the lab: it needs pytestmark = reservation(<group>)"
+        missing = _unreserved_tests(tree)
+        assert not missing, f"{path.name} uses the lab: reservation(<group>) for the module or for {missing}"
     if _uses(tree, "pg_dsn"):
         assert _module_mark(tree) == "postgres", f"{path.name} uses the PostgreSQL server: reservation('postgres')"
 
 
 def test_the_suite_scan_sees_a_missing_reservation():
     tree = ast.parse("import pytest\n\ndef test_x(lab):\n    pass\n")
-    assert _uses(tree, "lab") and _module_mark(tree) is None
+    assert _uses(tree, "lab") and _unreserved_tests(tree) == ["test_x"]
+    tree = ast.parse("import pytest\n\n@pytest.mark.reservation('edge')\ndef test_x(lab):\n    pass\n")
+    assert _unreserved_tests(tree) == []
     source = 'pytestmark = [pytest.mark.skipif(False, reason="x"), pytest.mark.reservation("edge")]\n'
     tree = ast.parse("import pytest\n" + source)
     assert _module_mark(tree) == "edge"
