@@ -17,6 +17,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.errors imp
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.policy import drift_policy, plan, verify
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.report import build_report
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import IdentityError, resolve_identity
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_labels
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 
 ENV_RUN_ID = "CHANGEWARD_DRIFT_RUN_ID"
@@ -235,8 +236,7 @@ class ActionModule(ControllerAction):
     @staticmethod
     def _labels(host, task_vars):
         hv = (task_vars.get("hostvars") or {}).get(host) or {}
-        labels = _plain(hv.get("changeward_labels")) or {}
-        return {k: labels.get(k, _plain(hv.get(k))) for k in LABELS if labels.get(k, hv.get(k)) is not None}
+        return {k: _plain(v) for k, v in host_labels(hv, LABELS).items()}
 
     def _check_document(self, path):
         path = path or os.environ.get(ENV_CHECK_FILE)

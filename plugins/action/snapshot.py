@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller side of changeward.hybrid.snapshot (documented in plugins/modules/snapshot.py).
 
-Runs the module on the host without the action group's controller-only options (ledger, key)."""
+Runs the module on the host without the action group's controller-only options (ledger, key), with
+rollback_capability from the host's label when the task does not give it."""
 
 from __future__ import annotations
 
@@ -10,4 +11,5 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base impo
 
 
 class ActionModule(TargetAction):
-    pass
+    # Unless the task gives it, rollback_capability is the host's label (changeward_labels, else the variable).
+    LABEL_OPTIONS = ("rollback_capability",)

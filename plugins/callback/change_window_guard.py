@@ -137,6 +137,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar import 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.localtime import iso_utc
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.policy import blackout_policy
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.context import LOCAL_VAR, effective_policy
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_label
 
 GUARD_TASK = "changeward window guard"
 SOURCE = "changeward.hybrid.change_window_guard"
@@ -269,12 +270,10 @@ class CallbackModule(CallbackBase):
         return env if any(env.values()) else None
 
     def _scope(self, host_vars):
-        labels = host_vars.get("changeward_labels")
-        labels = labels if isinstance(labels, dict) else {}
         scope = {}
         for label in self.get_option("scope_labels") or []:
-            value = labels.get(label, host_vars.get(label))
-            if value is None or value == "" or value == []:
+            value = host_label(host_vars, label)
+            if value is None:
                 continue
             if "{{" in str(value):
                 # An unrendered template says nothing reliable; an unknown label matches every event.

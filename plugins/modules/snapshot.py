@@ -104,6 +104,9 @@ options:
       - The host's C(rollback_capability) label. V(none) captures nothing and reports the host as not
         restorable; V(partial) captures but never claims full coverage; V(full) lets the module report
         the coverage it actually achieved.
+      - When the task does not give it, the host's label is used - C(changeward_labels.rollback_capability),
+        else the host variable C(rollback_capability) (the collection's one label lookup); V(full) only for a
+        host that has neither.
     type: str
     choices: [full, partial, none]
     default: full
@@ -150,7 +153,6 @@ EXAMPLES = r"""
 - name: Snapshot what the change touches
   changeward.hybrid.snapshot:
     change_id: "{{ change_id }}"
-    rollback_capability: "{{ changeward_labels.rollback_capability }}"
     scope:
       paths: [/etc/nginx, /etc/default/nginx, /var/www/release]
       packages: [nginx]

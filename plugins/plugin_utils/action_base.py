@@ -22,6 +22,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_label
 
 
 class ControllerAction(ActionBase):
@@ -169,6 +170,7 @@ class TargetAction(ActionBase):
     """
 
     CONTROLLER_ONLY = tuple(context.LEDGER_SPEC)
+    LABEL_OPTIONS: tuple = ()  # options that default to the host's label of the same name (labels.host_label)
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
@@ -177,6 +179,11 @@ class TargetAction(ActionBase):
         del tmp
         wrap_async = self._task.async_val and not self._connection.has_native_async
         args = {k: v for k, v in self._task.args.items() if k not in self.CONTROLLER_ONLY}
+        for option in self.LABEL_OPTIONS:
+            if args.get(option) is None:
+                value = host_label(task_vars or {}, option)
+                if value is not None:
+                    args[option] = value
         result.update(
             self._execute_module(
                 module_name=self._task.resolved_action or self._task.action,

@@ -60,6 +60,34 @@ DEFAULTS = {
     "services": (),
 }
 
+# The host variable the hybrid inventory puts a host's normalised labels in.
+LABELS_VAR = "changeward_labels"
+
+
+def _unset(value):
+    return value is None or value == "" or value == [] or value == ()
+
+
+def host_label(hostvars, label, default=None):
+    """A host's label, the one lookup every plugin uses: ``changeward_labels.<label>`` (the hybrid inventory's),
+    else the host variable ``<label>`` (a plain inventory), else ``default``. Empty values count as unset."""
+    labels = hostvars.get(LABELS_VAR) if hasattr(hostvars, "get") else None
+    value = labels.get(label) if hasattr(labels, "get") else None
+    if _unset(value):
+        value = hostvars.get(label) if hasattr(hostvars, "get") else None
+    return default if _unset(value) else value
+
+
+def host_labels(hostvars, labels=LABELS):
+    """Every label of ``labels`` the host has (host_label of each), as {label: value}."""
+    out = {}
+    for label in labels:
+        value = host_label(hostvars, label)
+        if value is not None:
+            out[label] = value
+    return out
+
+
 # Labels without which a host cannot be placed in a ring or judged against its peers.
 REQUIRED_ALWAYS = ("env_type", "provider", "region")
 REQUIRED_BY_ENV_TYPE = {

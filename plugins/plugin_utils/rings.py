@@ -36,6 +36,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import (
     DATA_CLASSES,
     ENV_TYPES,
     ROLLBACK_CAPABILITIES,
+    host_label,
 )
 
 DEFAULT_STEPS = (1.0, 5.0, 25.0, 100.0)
@@ -86,9 +87,7 @@ class Ring:
 
 
 def _label(hostvars: Mapping, key: str):
-    labels = hostvars.get("changeward_labels")
-    value = labels.get(key) if isinstance(labels, Mapping) else None
-    return value if value not in (None, "") else hostvars.get(key)
+    return host_label(hostvars, key)
 
 
 def _pin(value, name: str):

@@ -26,6 +26,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import (
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import (
     LABELS,
     LabelError,
+    host_labels,
     normalize_labels,
 )
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import (
@@ -80,10 +81,7 @@ def target_from_vars(name: str, mapping: Mapping) -> Target:
     """A target from its host vars (``changeward_labels`` preferred, else top-level label vars) or a label dict."""
     if not isinstance(mapping, Mapping):
         raise RiskInputError(f"target {name}: labels must be a mapping, got {type(mapping).__name__}")
-    source = mapping.get("changeward_labels")
-    if not isinstance(source, Mapping):
-        source = {k: mapping[k] for k in LABELS if k in mapping}
-    given = {k: v for k, v in source.items() if v is not None and v != ""}
+    given = host_labels(mapping)  # changeward_labels.<label>, else the plain variable (the one label lookup)
     labels, errors = normalize_labels(given, host=name, ignore_unknown=True)
     if errors:
         raise RiskInputError("; ".join(str(e) for e in errors))
