@@ -7,9 +7,8 @@ result and the recorder appends it to the change's event chain.
 """
 
 import socket
-import uuid
 
-from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.manifest import utcnow
+from ansible_collections.changeward.hybrid.plugins.module_utils.events import envelope
 
 SNAPSHOT_TAKEN = "io.changeward.snapshot.taken"
 SNAPSHOT_NOT_RESTORABLE = "io.changeward.snapshot.not_restorable"
@@ -19,14 +18,6 @@ SNAPSHOT_PRUNED = "io.changeward.snapshot.pruned"
 
 
 def ledger_event(event_type, change_id, data, host=None):
+    """The event of a snapshot or rollback, under its change, built by the collection's one envelope builder."""
     host = host or socket.gethostname()
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": "changeward.hybrid/%s" % host,
-        "type": event_type,
-        "subject": change_id,
-        "time": utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "datacontenttype": "application/json",
-        "data": data,
-    }
+    return envelope(event_type, change_id, data, source="changeward.hybrid/%s" % host)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import re
 import socket
-import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
+
+from ansible_collections.changeward.hybrid.plugins.module_utils.events import envelope
 
 from .errors import LedgerInvalidInput
 
@@ -263,17 +264,9 @@ def new_event(
     event_id: str | None = None,
     extensions: Mapping | None = None,
 ) -> dict:
-    """A CloudEvents 1.0 event for the ledger: id is a fresh uuid4, time is now (UTC)."""
-    event = {
-        "specversion": SPECVERSION,
-        "id": event_id or str(uuid.uuid4()),
-        "source": source or default_source(),
-        "type": event_type,
-        "time": time or utc_now(),
-        "subject": subject,
-        "datacontenttype": DATACONTENTTYPE,
-        "data": copy.deepcopy(dict(data or {})),
-    }
+    """A CloudEvents 1.0 event for the ledger: id is a fresh uuid4, time is now (UTC). Built by the collection's
+    one envelope builder (module_utils.events, which target modules use too) and validated."""
+    event = envelope(event_type, subject, data, source=source or default_source(), time=time, event_id=event_id)
     for key, value in (extensions or {}).items():
         if key in event:
             raise LedgerInvalidInput(f"extension attribute {key!r} clashes with a CloudEvents attribute")

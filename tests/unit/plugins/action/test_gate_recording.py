@@ -10,6 +10,7 @@ from ansible.playbook.play_context import PlayContext
 from ansible.playbook.task import Task
 
 from ansible_collections.changeward.hybrid.plugins.action import circuit_breaker, error_budget
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
@@ -79,3 +80,15 @@ def test_circuit_breaker_check_records_in_the_change(ledger):
     assert out["allowed"] is True and out["recorded"] is True
     assert decisions(ledger)[-1]["gate"] == "circuit_breaker"
     assert decisions(ledger)[-1]["decision"] == "pass"
+
+
+def test_target_events_and_controller_events_share_one_envelope():
+    """A snapshot's ledger_event (built on the target) and a gate's event (built on the controller) come from the
+    one envelope builder: same attributes, the change id as subject, and the ledger accepts both as they are."""
+    from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.events import SNAPSHOT_TAKEN, ledger_event
+
+    target = ledger_event(SNAPSHOT_TAKEN, "CHG-1", {"snapshot_id": "s1"}, host="web-1")
+    controller = model.new_event(context.GATE_DECIDED, "CHG-1", {"decision": {}}, source="changeward.hybrid.blackout")
+    assert sorted(target) == sorted(controller)
+    assert target["subject"] == controller["subject"] == "CHG-1"
+    assert model.validate_event(target) is target
