@@ -3,6 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of changeward.hybrid.canary_judge (documented in plugins/modules/canary_judge.py)."""
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.classify import Allowance
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.errors import JudgeError
@@ -56,12 +57,7 @@ ARGUMENT_SPEC = {
     "default_nodata": {"type": "str", "choices": _NODATA},
     "rollback_capability": {"type": "str", "choices": ["full", "partial", "none"]},
     "targets": {"type": "list", "elements": "str"},
-    "prometheus_url": {"type": "str"},
-    "prometheus_token": {"type": "str", "no_log": True},
-    "prometheus_timeout": {"type": "float", "default": 10.0},
-    "prometheus_retries": {"type": "int", "default": 2},
-    "validate_certs": {"type": "bool", "default": True},
-    "ca_path": {"type": "path"},
+    **context.PROMETHEUS_SPEC,
     "canary_selector": {"type": "str"},
     "baseline_selector": {"type": "str"},
     "canary_hosts": {"type": "list", "elements": "str"},

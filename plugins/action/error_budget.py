@@ -42,12 +42,7 @@ ARGUMENT_SPEC = {
     "exempt_change_types": {"type": "list", "elements": "str"},
     "refuse_on_burn": {"type": "bool"},
     "time": {"type": "raw"},
-    "prometheus_url": {"type": "str"},
-    "prometheus_token": {"type": "str", "no_log": True},
-    "prometheus_timeout": {"type": "float", "default": 10.0},
-    "prometheus_retries": {"type": "int", "default": 2},
-    "validate_certs": {"type": "bool", "default": True},
-    "ca_path": {"type": "path"},
+    **context.PROMETHEUS_SPEC,
     "report_only": {"type": "bool", "default": False},
     "change_id": {"type": "str"},
 }
@@ -61,7 +56,8 @@ class ActionModule(ControllerAction):
     NAME = "error_budget"
     ARGUMENT_SPEC = ARGUMENT_SPEC
     ARGUMENT_RULES = {
-        "mutually_exclusive": [["error_ratios", "error_ratio_query"], ["error_ratios", "prometheus_url"]],
+        # prometheus_url may come from CHANGEWARD_PROMETHEUS_URL: inline error_ratios simply query nothing.
+        "mutually_exclusive": [["error_ratios", "error_ratio_query"]],
     }
     # Fail closed: an error budget that cannot be read does not let a change through.
     ERRORS = (BudgetError, PolicyError, PrometheusError, JudgeError)

@@ -2,12 +2,18 @@
 
 
 class ModuleDocFragment:
-    """Connection options shared by every plugin that queries Prometheus."""
+    """Connection options shared by every plugin that queries Prometheus (plugin_utils.context.PROMETHEUS_SPEC):
+    one set of names, environment fallbacks and defaults."""
 
     DOCUMENTATION = r"""
 options:
+  prometheus_url:
+    description:
+      - Base URL of the Prometheus HTTP API, e.g. V(http://prometheus:9090). Defaults to
+        E(CHANGEWARD_PROMETHEUS_URL).
+    type: str
   prometheus_token:
-    description: Bearer token for Prometheus. Never logged or returned.
+    description: Bearer token for Prometheus. Defaults to E(CHANGEWARD_PROMETHEUS_TOKEN). Never logged or returned.
     type: str
   prometheus_timeout:
     description: Seconds each HTTP attempt may take.

@@ -147,9 +147,6 @@ options:
         the tightening. A host without the label counts as V(none).
     type: list
     elements: str
-  prometheus_url:
-    description: Base URL of the Prometheus HTTP API, e.g. V(http://prometheus:9090). Needed for metrics with queries.
-    type: str
   canary_selector:
     description: Label matchers for the canary hosts, put in place of C(${selector}), e.g. V(instance=~"web-1:.*").
     type: str

@@ -45,7 +45,8 @@ options:
     type: str
   error_ratios:
     description:
-      - Inline error ratios keyed by window (V(5m), V(1h), ..., and the period), instead of Prometheus.
+      - Inline error ratios keyed by window (V(5m), V(1h), ..., and the period), instead of Prometheus (then
+        O(prometheus_url) is not used). Mutually exclusive with O(error_ratio_query).
     type: dict
   windows:
     description:
@@ -80,9 +81,6 @@ options:
       - Evaluation time for the queries - ISO 8601 with a UTC offset (a time without one is refused), unix
         seconds or V(now). Default now.
     type: raw
-  prometheus_url:
-    description: Base URL of the Prometheus HTTP API. Needed unless O(error_ratios) is given.
-    type: str
   report_only:
     description: Return a V(refuse) decision without failing the task. Errors fail the task either way.
     type: bool
