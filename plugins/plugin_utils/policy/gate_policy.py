@@ -267,6 +267,11 @@ def _sections(local: bool) -> dict:
     }
     if not local:
         props["api_version"] = {"const": API_VERSION}
+        # The drift gate's section of the same document; drift/policy.py validates its content.
+        props["drift"] = {
+            "type": "object",
+            "description": "Automatic drift remediation (docs/drift.md); validated by the drift gate.",
+        }
     doc = {"type": "object", "additionalProperties": False, "properties": props}
     if not local:
         doc["required"] = ["api_version"]

@@ -262,3 +262,14 @@ def test_digest_changes_with_the_effective_policy():
     b = effective_policy(central(), [({"risk": {"thresholds": {"critical": 70}}}, "eu")])
     assert a.digest != b.digest
     assert a.digest == effective_policy(central()).digest
+
+
+def test_changeward_policy_is_one_document_with_a_drift_section():
+    """changeward_policy means one thing: the gates' policy document, whose drift section drift_report reads."""
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.policy import drift_policy
+
+    doc = {"api_version": gp.API_VERSION, "drift": {"auto_remediate": {"classes": ["file"]}}}
+    assert gp.effective_policy(doc).sources == ["policy"]
+    assert drift_policy(doc)["auto_remediate"]["classes"] == ["file"]
+    with pytest.raises(gp.PolicyError, match="a local policy may not set drift"):
+        gp.effective_policy(doc, [({"drift": {}}, "changeward_policy_local of host h1")])
