@@ -48,7 +48,11 @@ ARGUMENT_SPEC = {
             "min_points": {"type": "int"},
         },
     },
-    "policy": {"type": "raw"},
+    "tolerance_policy": {
+        "type": "raw",
+        "aliases": ["policy"],
+        "deprecated_aliases": [{"name": "policy", "version": "2.0.0", "collection_name": "changeward.hybrid"}],
+    },
     "pass_score": {"type": "float"},
     "marginal_score": {"type": "float"},
     "alpha": {"type": "float"},
@@ -84,7 +88,7 @@ def _first(*values):
 class ActionModule(ControllerAction):
     NAME = "canary_judge"
     ARGUMENT_SPEC = ARGUMENT_SPEC
-    ARGUMENT_RULES = {"mutually_exclusive": MUTUALLY_EXCLUSIVE, "required_one_of": [["metrics", "policy"]]}
+    ARGUMENT_RULES = {"mutually_exclusive": MUTUALLY_EXCLUSIVE, "required_one_of": [["metrics", "tolerance_policy"]]}
     ERRORS = (JudgeError, PolicyError, PrometheusError)
     RAISE_ERRORS = True
 
@@ -106,7 +110,7 @@ class ActionModule(ControllerAction):
         return strictest_capability(hostvars[h].get("rollback_capability") for h in args["targets"])
 
     def ensure_judged(self, args, task_vars) -> dict:
-        policy = self._policy(args["policy"])
+        policy = self._policy(args["tolerance_policy"])
         settings = policy.canary if policy else {}
         capability = self._capability(args, task_vars)
         tightening = policy.tightening(capability) if policy else dict(TIGHTENING[capability])

@@ -22,7 +22,11 @@ ARGUMENT_SPEC = {
         "choices": ["checked", "open", "failure", "half_open", "closed", "read"],
     },
     "service": {"type": "str"},
-    "policy": {"type": "raw"},
+    "tolerance_policy": {
+        "type": "raw",
+        "aliases": ["policy"],
+        "deprecated_aliases": [{"name": "policy", "version": "2.0.0", "collection_name": "changeward.hybrid"}],
+    },
     "change_id": {"type": "str"},
     "reason": {"type": "str", "default": ""},
     "evidence": {"type": "dict", "default": {}},
@@ -51,7 +55,7 @@ class ActionModule(ControllerAction):
     NAME = "circuit_breaker"
     ARGUMENT_SPEC = ARGUMENT_SPEC
     ARGUMENT_RULES = {
-        "required_one_of": [["service", "policy"]],
+        "required_one_of": [["service", "tolerance_policy"]],
         "required_if": [["state", "checked", ["change_id"]], ["state", "failure", ["change_id"]]],
     }
     ERRORS = ERRORS
@@ -68,7 +72,7 @@ class ActionModule(ControllerAction):
     def _service(self, args) -> tuple:
         if args["service"]:
             return args["service"], None
-        raw = args["policy"]
+        raw = args["tolerance_policy"]
         policy = load(self.find_file(raw) if isinstance(raw, str) else raw)
         return policy.service, policy.digest
 

@@ -23,7 +23,11 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import PrometheusError
 
 ARGUMENT_SPEC = {
-    "policy": {"type": "raw"},
+    "tolerance_policy": {
+        "type": "raw",
+        "aliases": ["policy"],
+        "deprecated_aliases": [{"name": "policy", "version": "2.0.0", "collection_name": "changeward.hybrid"}],
+    },
     "slo": {"type": "str"},
     "objective": {"type": "float"},
     "period": {"type": "str"},
@@ -67,7 +71,7 @@ class ActionModule(ControllerAction):
         return self.ensure_evaluated(args)
 
     def ensure_evaluated(self, args) -> dict:
-        policy = None if args["policy"] is None else self.tolerance_policy(args["policy"])
+        policy = None if args["tolerance_policy"] is None else self.tolerance_policy(args["tolerance_policy"])
         slo = policy.slo(args["slo"]) if policy else {}
         if args["slo"] and not policy:
             raise BudgetError("slo names an SLO of a policy: give policy too")

@@ -24,7 +24,11 @@ ARGUMENT_SPEC = {
     "env_order": {"type": "list", "elements": "str", "default": list(DEFAULT_ENV_ORDER)},
     "max_new_domains": {"type": "int", "default": 1},
     "max_new_regions": {"type": "int", "default": 1},
-    "policy": {"type": "raw"},
+    "tolerance_policy": {
+        "type": "raw",
+        "aliases": ["policy"],
+        "deprecated_aliases": [{"name": "policy", "version": "2.0.0", "collection_name": "changeward.hybrid"}],
+    },
     "bake_times": {"type": "dict"},
     "group_prefix": {"type": "str", "default": "ring_"},
     "rollout_group": {"type": "str", "default": "changeward_rollout"},
@@ -47,7 +51,7 @@ class ActionModule(ControllerAction):
         unknown = [h for h in args["hosts"] if h not in hostvars]
         if unknown:
             raise PlanError(f"hosts not in the inventory: {', '.join(unknown)}")
-        policy = None if args["policy"] is None else self.tolerance_policy(args["policy"])
+        policy = None if args["tolerance_policy"] is None else self.tolerance_policy(args["tolerance_policy"])
         canary_percent = args["canary_percent"]
         if canary_percent is None and policy is not None:
             canary_percent = policy.canary.get("size")

@@ -29,7 +29,7 @@ description:
 options:
   metrics:
     description:
-      - The metrics to judge. Required unless O(policy) gives them; when both are given, these replace the
+      - The metrics to judge. Required unless O(tolerance_policy) gives them; when both are given, these replace the
         policy's metrics and the policy still supplies the canary settings.
       - Each metric takes inline samples (O(metrics[].baseline) and O(metrics[].canary)) or queries, not both.
     type: list
@@ -99,13 +99,16 @@ options:
       min_points:
         description: Fewest usable points per side to judge; fewer is no data. Defaults to O(min_points).
         type: int
-  policy:
+  tolerance_policy:
     description:
       - A tolerance policy (a path to its YAML file, or the policy as a dictionary); see docs/tolerance-policy.md.
       - It supplies the metrics with their queries, the canary settings (scores, alpha, min_points,
         default allowance and no-data strategy, lookback, step) and the tightening for targets that cannot be
         rolled back fully. Options given to the task take precedence over the policy's canary settings.
+      - C(policy) is the deprecated name of this option (it named the tolerance policy here and the gate policy
+        elsewhere); it is accepted until 2.0.0. C(policy) now always means the gate policy.
     type: raw
+    aliases: [policy]
   pass_score:
     description: Lowest score that passes. Default V(95) (or the policy's).
     type: float
@@ -211,7 +214,7 @@ attributes:
     support: none
   platform:
     platforms: all
-    details: Runs on the controller; needs numpy, scipy, requests (and jsonschema for O(policy)) there.
+    details: Runs on the controller; needs numpy, scipy, requests (and jsonschema for O(tolerance_policy)) there.
 seealso:
   - module: changeward.hybrid.error_budget
 notes:
@@ -238,7 +241,7 @@ EXAMPLES = r"""
 
 - name: Judge the canary ring from Prometheus against the rest of the fleet, with the service's policy
   changeward.hybrid.canary_judge:
-    policy: "{{ playbook_dir }}/policies/demo.yml"
+    tolerance_policy: "{{ playbook_dir }}/policies/demo.yml"
     prometheus_url: http://prometheus.example:9090
     canary_hosts: "{{ groups['ring_0'] }}"
     baseline_hosts: "{{ groups['demo'] | difference(groups['ring_0']) }}"
@@ -301,7 +304,7 @@ rollback_capability:
   sample: partial
 policy_digest:
   description: SHA-256 of the policy used (canonical JSON), to record with the decision.
-  returned: when O(policy) is given
+  returned: when O(tolerance_policy) is given
   type: str
 window:
   description: The time window of the range queries, unix seconds.

@@ -36,11 +36,15 @@ options:
     choices: [checked, open, failure, half_open, closed, read]
     default: checked
   service:
-    description: The service. Defaults to the O(policy)'s C(service).
+    description: The service. Defaults to the O(tolerance_policy)'s C(service).
     type: str
-  policy:
-    description: Tolerance policy (path or mapping) whose C(service) names the breaker.
+  tolerance_policy:
+    description:
+      - Tolerance policy (path or mapping) whose C(service) names the breaker.
+      - C(policy) is the deprecated name of this option (it named the tolerance policy here and the gate policy
+        elsewhere); it is accepted until 2.0.0. C(policy) now always means the gate policy.
     type: raw
+    aliases: [policy]
   change_id:
     description:
       - The change asking (O(state=checked), required), failing (O(state=failure), required), tripping
@@ -120,7 +124,7 @@ seealso:
 EXAMPLES = r"""
 - name: Stop unless the demo service may be rolled out
   changeward.hybrid.circuit_breaker:
-    policy: docs/examples/policies/demo.yml
+    tolerance_policy: docs/examples/policies/demo.yml
     change_id: "{{ changeward_change.id }}"
 
 - name: Open it, the canary breached
@@ -204,6 +208,6 @@ service:
   type: str
 policy_digest:
   description: SHA-256 of the tolerance policy that named the service.
-  returned: when O(policy) gave the service
+  returned: when O(tolerance_policy) gave the service
   type: str
 """

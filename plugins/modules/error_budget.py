@@ -23,16 +23,19 @@ description:
   - When the decision is V(refuse) the task fails unless O(report_only=true).
   - Runs on the controller and changes nothing; it runs the same in check mode.
 options:
-  policy:
+  tolerance_policy:
     description:
       - A tolerance policy (path to its YAML file, or a dictionary) that supplies the SLO (objective, period,
         query), the burn windows, the exempt change types and O(refuse_on_burn). Task options take precedence.
+      - C(policy) is the deprecated name of this option (it named the tolerance policy here and the gate policy
+        elsewhere); it is accepted until 2.0.0. C(policy) now always means the gate policy.
     type: raw
+    aliases: [policy]
   slo:
     description: Name of the policy's SLO to use. Defaults to the policy's C(error_budget.slo).
     type: str
   objective:
-    description: The SLO objective as a ratio, e.g. V(0.999) for 99.9 %. Required without O(policy).
+    description: The SLO objective as a ratio, e.g. V(0.999) for 99.9 %. Required without O(tolerance_policy).
     type: float
   period:
     description: The SLO period the budget is spent over, a duration. Default V(30d) (or the policy's).
@@ -115,7 +118,7 @@ attributes:
     support: none
   platform:
     platforms: all
-    details: Runs on the controller; needs requests there (and jsonschema for O(policy)).
+    details: Runs on the controller; needs requests there (and jsonschema for O(tolerance_policy)).
 seealso:
   - module: changeward.hybrid.canary_judge
 """
@@ -123,7 +126,7 @@ seealso:
 EXAMPLES = r"""
 - name: Gate a change on the service's error budget
   changeward.hybrid.error_budget:
-    policy: "{{ playbook_dir }}/policies/demo.yml"
+    tolerance_policy: "{{ playbook_dir }}/policies/demo.yml"
     prometheus_url: http://prometheus.example:9090
     change_type: "{{ change_type }}"
   register: budget
@@ -232,6 +235,6 @@ reasons:
   elements: str
 policy_digest:
   description: SHA-256 of the policy used (canonical JSON).
-  returned: when O(policy) is given
+  returned: when O(tolerance_policy) is given
   type: str
 """

@@ -41,7 +41,7 @@ options:
     default: [1, 5, 25, 100]
   canary_percent:
     description:
-      - Size of the canary as a percentage of all hosts (at least one host). Defaults to the O(policy)'s
+      - Size of the canary as a percentage of all hosts (at least one host). Defaults to the O(tolerance_policy)'s
         C(canary.size), else the first of O(steps).
     type: float
   canary_scope:
@@ -62,11 +62,14 @@ options:
     description: Regions a ring may bring in that no earlier ring touched.
     type: int
     default: 1
-  policy:
+  tolerance_policy:
     description:
       - Tolerance policy (a path, found like a task file, or a mapping; see docs/tolerance-policy.md). Gives the
         canary size and each ring's bake time (C(bake_times), by ring name, e.g. C(canary), else C(default)).
+      - C(policy) is the deprecated name of this option (it named the tolerance policy here and the gate policy
+        elsewhere); it is accepted until 2.0.0. C(policy) now always means the gate policy.
     type: raw
+    aliases: [policy]
   bake_times:
     description:
       - Bake times by ring name (C(canary), C(ring-1), ...) or C(default), overriding the policy's. Durations such as
@@ -109,7 +112,7 @@ EXAMPLES = r"""
 - name: Plan the rings of the change
   changeward.hybrid.rings:
     hosts: "{{ query('ansible.builtin.inventory_hostnames', changeward_targets) }}"
-    policy: docs/examples/policies/demo.yml
+    tolerance_policy: docs/examples/policies/demo.yml
   register: plan
   delegate_to: localhost
   run_once: true
@@ -245,7 +248,7 @@ warnings:
   elements: str
 policy_digest:
   description: SHA-256 of the tolerance policy used.
-  returned: when O(policy) is given
+  returned: when O(tolerance_policy) is given
   type: str
 recorded:
   description: Whether the plan was written to the change record (V(false) when it was there already).
