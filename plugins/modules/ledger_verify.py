@@ -27,7 +27,8 @@ author:
 options:
   ledger:
     description:
-      - The ledger - a SQLite path or a C(postgresql://) DSN, or the path of a JSONL export (a file is recognised by its content: SQLite header or JSON lines).
+      - "The ledger - a SQLite path or a C(postgresql://) DSN, or the path of a JSONL export (a file is recognised
+        by its content: SQLite header or JSON lines)."
       - "Which ledger, as for every plugin of the collection: this option, else E(CHANGEWARD_LEDGER), else
         C(changeward/ledger.db) under E(XDG_STATE_HOME) (C(~/.local/state) when that is not set)."
       - C(src) is the name this option had before; it stays as an alias.
