@@ -45,7 +45,7 @@ def parse_duration(value, what="duration", allow_zero=False):
         text = str(value).strip()
         parts = list(_PART.finditer(text))
         if parts and "".join(p.group(0) for p in parts) == text:
-            order = [u for u, _ in UNITS]
+            order = [unit for unit, _size in UNITS]
             ranks = [order.index(p.group(2)) for p in parts]
             if ranks != sorted(set(ranks)):
                 raise TimeFormatError(
