@@ -27,7 +27,7 @@ ERROR_VAR = "ring_rollout_apply_error"
 ROLLBACK_VAR = "ring_rollout_rollback"
 # Keys of the ring's state that each state hands to the next through `previous`.
 CARRIED = {
-    "started": ("ring", "since", "started", "breaker", "unreachable"),
+    "started": ("ring", "since", "started", "breaker", "unreachable_hosts"),
     "applied": ("failed_hosts", "apply_errors", "bake", "judge", "budget"),
     "decided": (
         "case",
@@ -60,7 +60,7 @@ ARGUMENT_SPEC = {
     "rollback_earlier": {"type": "bool", "default": False},
     "ring_results": {"type": "list", "elements": "dict", "default": []},
     "breaker_updates": {"type": "list", "elements": "raw", "default": []},
-    "earlier": {"type": "raw"},
+    "earlier": {"type": "list", "elements": "raw", "default": []},
 }  # plus the group's ledger options (ledger, key), which ControllerAction adds
 
 SAY = {
@@ -181,7 +181,8 @@ class ActionModule(ControllerAction):
             "since": since,
             "started": admitted,
             "breaker": breaker,
-            "unreachable": unreachable,
+            # not "unreachable": Ansible takes that result key for the task's own reachability (a bool)
+            "unreachable_hosts": unreachable,
             "changed": False,
             "recorded": False,
         }
@@ -207,7 +208,7 @@ class ActionModule(ControllerAction):
     # -- applied --------------------------------------------------------------------------------------------------
     def ensure_applied(self, args, previous, hostvars) -> dict:
         ring = previous["ring"]
-        hosts, unreachable = list(ring["hosts"]), list(previous["unreachable"] or [])
+        hosts, unreachable = list(ring["hosts"]), list(previous["unreachable_hosts"] or [])
         failed, errors = [], {}
         if previous["started"]:
             for host in hosts:
@@ -241,7 +242,7 @@ class ActionModule(ControllerAction):
         decision = rollout.decide(
             ring_hosts=ring["hosts"],
             breaker=previous["breaker"],
-            unreachable=previous["unreachable"],
+            unreachable=previous["unreachable_hosts"],
             failed_hosts=previous["failed_hosts"],
             watch=args["watch"],
             judge=args["judge"],
@@ -255,7 +256,7 @@ class ActionModule(ControllerAction):
         targets = rollout.rollback_targets(
             decision,
             ring["hosts"],
-            previous["unreachable"] or [],
+            previous["unreachable_hosts"] or [],
             self._capabilities(hostvars, list(ring["hosts"]) + earlier_hosts),
             args["ring_results"],
             args["rollback_earlier"],
@@ -279,7 +280,7 @@ class ActionModule(ControllerAction):
     # -- recorded -------------------------------------------------------------------------------------------------
     def ensure_recorded(self, args, previous, hostvars) -> dict:
         ring, targets = previous["ring"], previous["rollback"] or {}
-        unreachable = list(previous["unreachable"] or [])
+        unreachable = list(previous["unreachable_hosts"] or [])
         rolled_back = previous["action"] == rollout.RingAction.ROLLBACK
         events, rollback, rolled_back_at = [], None, None
         if rolled_back:
@@ -293,12 +294,11 @@ class ActionModule(ControllerAction):
                     not_restorable=host in targets.get("not_restorable", []),
                 )
                 events += self._event_of(registered, args["change_id"])
-            loop = args["earlier"] if isinstance(args["earlier"], Mapping) else {}
-            for item in loop.get("results") or []:
+            for item in args["earlier"]:
                 events += self._event_of(item, args["change_id"])
             rollback = {
                 "hosts": per_host,
-                "earlier": rollout.earlier_summary(loop),
+                "earlier": rollout.earlier_summary(args["earlier"]),
                 "earlier_not_restorable": list(targets.get("earlier_not_restorable") or []),
             }
         status = rollout.RingStatus(previous["status"])

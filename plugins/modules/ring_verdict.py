@@ -100,8 +100,12 @@ options:
     elements: raw
     default: []
   earlier:
-    description: With O(state=recorded), the registered loop result of the earlier rings' rollback.
-    type: raw
+    description:
+      - With O(state=recorded), the C(results) of the registered loop that rolled the earlier rings back, one per
+        host.
+    type: list
+    elements: raw
+    default: []
 extends_documentation_fragment:
   - changeward.hybrid.ledger
 attributes:
@@ -191,7 +195,7 @@ started:
   description: Whether the breaker admitted the ring.
   returned: always
   type: bool
-unreachable:
+unreachable_hosts:
   description: Hosts of the ring that did not answer the probe; nothing is applied to them.
   returned: always
   type: list

@@ -363,13 +363,11 @@ def host_rollback(registered, *, unreachable: bool = False, not_restorable: bool
     }
 
 
-def earlier_summary(registered_loop) -> list:
-    """[host, verified] per host of the earlier rings' rollback (a registered loop result)."""
-    if not isinstance(registered_loop, Mapping):
-        return []
+def earlier_summary(items) -> list:
+    """[host, verified] per host of the earlier rings' rollback (the ``results`` of its registered loop)."""
     return [
         [r.get("item"), bool(r.get("verified")) and not _failed(r)]
-        for r in registered_loop.get("results") or []
+        for r in items or []
         if isinstance(r, Mapping) and not r.get("skipped")
     ]
 

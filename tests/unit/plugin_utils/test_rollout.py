@@ -288,11 +288,9 @@ def test_host_rollback_summaries():
 
 
 def test_earlier_summary_pairs_each_host_with_whether_it_was_verified():
-    loop = {
-        "results": [{"item": "a1", "verified": True}, {"item": "a2", "failed": True}, {"item": "x", "skipped": True}]
-    }
-    assert earlier_summary(loop) == [["a1", True], ["a2", False]]
-    assert earlier_summary(SKIPPED) == [] and earlier_summary(None) == []
+    items = [{"item": "a1", "verified": True}, {"item": "a2", "failed": True}, {"item": "x", "skipped": True}]
+    assert earlier_summary(items) == [["a1", True], ["a2", False]]
+    assert earlier_summary([]) == [] and earlier_summary(None) == []
 
 
 def test_watch_and_judge_summaries_keep_the_evidence_only():

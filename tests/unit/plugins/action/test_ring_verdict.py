@@ -119,7 +119,7 @@ def test_started_finds_the_batchs_ring_and_records_it_with_the_unreachable_hosts
     hv = hostvars(b2={"ring_rollout_reach": {"unreachable": True, "msg": "timed out"}}, b1={"ring_rollout_reach": {}})
     out = start(["b2", "b1"], hv)
     assert out["phase"] == "started" and out["started"] is True and out["recorded"] is True
-    assert out["ring"]["name"] == "ring-1" and out["unreachable"] == ["b2"]
+    assert out["ring"]["name"] == "ring-1" and out["unreachable_hosts"] == ["b2"]
     (event,) = ring_events(ledger, "started")
     assert event["data"] == {
         "ring": "ring-1",
@@ -215,7 +215,7 @@ def test_a_breach_is_rolled_back_and_recorded_with_the_rollback_events(ledger):
         "restored": ["/etc/x"],
         "ledger_event": rollback_event,
     }
-    loop = {"results": [{"item": "a1", "verified": True, "ledger_event": None}]}
+    loop = [{"item": "a1", "verified": True, "ledger_event": None}]
     recorded = step(
         "recorded",
         decided,
@@ -284,3 +284,15 @@ def test_check_mode_decides_the_same_and_records_nothing(ledger):
     decided = step("decided", applied, hv, watch=WATCH_PASS, budget={"burning": False})
     recorded = run({"state": "recorded", "change_id": "CHG-1", "previous": decided}, {"hostvars": hv}, check_mode=True)
     assert recorded["would_record"] == ["io.changeward.ring.passed"] and ring_events(ledger) == []
+
+
+def test_no_state_returns_a_key_ansible_keeps_for_itself(ledger):
+    """ansible-core 2.21 converts (or drops) task result keys it owns: a list under "unreachable" became a bool."""
+    owned = {"unreachable", "skipped", "results", "rc", "finished", "ansible_facts", "diff", "exception", "attempts"}
+    hv = hostvars(a1={"ring_rollout_applied": True})
+    started = start(["a1"], hv)
+    applied = step("applied", started, hv)
+    decided = step("decided", applied, hv, watch=WATCH_PASS, judge=SKIPPED, budget={"burning": False})
+    recorded = step("recorded", decided, hv)
+    for out in (started, applied, decided, recorded):
+        assert not owned & out.keys(), owned & out.keys()
