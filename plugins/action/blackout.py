@@ -14,7 +14,13 @@ ARGUMENT_SPEC = {
     "at": {"type": "str"},
     "scope": {"type": "dict", "default": {}},
     "change_type": {"type": "str", "default": "normal", "choices": ["standard", "normal", "emergency"]},
-    "enforce": {"type": "bool", "default": True},
+    # report_only is the collection's name for "decide, do not fail"; enforce is its older inverse.
+    "report_only": {"type": "bool"},
+    "enforce": {
+        "type": "bool",
+        "removed_in_version": "2.0.0",
+        "removed_from_collection": "changeward.hybrid",
+    },
     "override": {
         "type": "dict",
         "options": {
@@ -30,9 +36,17 @@ ARGUMENT_SPEC = {
 }
 
 
+def _enforce(args) -> bool:
+    """Fail a blocked change unless report_only (or the deprecated enforce: false) says only to report it."""
+    if args["report_only"] is not None:
+        return not args["report_only"]
+    return True if args["enforce"] is None else args["enforce"]
+
+
 class ActionModule(ControllerAction):
     NAME = "blackout"
     ARGUMENT_SPEC = ARGUMENT_SPEC
+    ARGUMENT_RULES = {"mutually_exclusive": [["report_only", "enforce"]]}
 
     def ensure(self, args, task_vars):
         return self.ensure_allowed(args, task_vars)
@@ -50,7 +64,7 @@ class ActionModule(ControllerAction):
             at=args["at"],
             scope=args["scope"],
             change_type=args["change_type"],
-            enforce=args["enforce"],
+            enforce=_enforce(args),
             override=args["override"],
             policy=policy.data,
             timeout=args["timeout"],

@@ -45,7 +45,11 @@ ARGUMENT_SPEC = {
     "change_type": {"type": "str"},
     "exempt_change_types": {"type": "list", "elements": "str"},
     "refuse_on_burn": {"type": "bool"},
-    "time": {"type": "raw"},
+    "at": {
+        "type": "raw",
+        "aliases": ["time"],
+        "deprecated_aliases": [{"name": "time", "version": "2.0.0", "collection_name": "changeward.hybrid"}],
+    },
     **context.PROMETHEUS_SPEC,
     "report_only": {"type": "bool", "default": False},
     "change_id": {"type": "str"},
@@ -91,7 +95,7 @@ class ActionModule(ControllerAction):
             if not args["prometheus_url"]:
                 raise BudgetError("error_ratio_query needs prometheus_url")
             client = self.prometheus_client(args)
-            at = None if args["time"] is None else parse_time(args["time"], "time", now=time.time())
+            at = None if args["at"] is None else parse_time(args["at"], "at", now=time.time())
             ratios = collect_ratios(client, query, needed_windows(period, windows), at=at)
 
         report = evaluate(

@@ -58,12 +58,17 @@ options:
     type: str
     choices: [standard, normal, emergency]
     default: normal
-  enforce:
+  report_only:
     description:
-      - When V(true), a blocked change fails the task. When V(false) the result reports it without failing.
+      - When V(true), a blocked change is reported without failing the task (RV(blocked) says so); by default
+        it fails the task. The same name as in every other gate of the collection.
       - Invalid parameters fail the task either way.
     type: bool
-    default: true
+  enforce:
+    description:
+      - The older inverse of O(report_only) (V(false) = report only); deprecated, removed in 2.0.0. Mutually
+        exclusive with O(report_only).
+    type: bool
   override:
     description:
       - Emergency override. Accepted only when O(change_type=emergency) and O(override.role) is listed in the
@@ -152,7 +157,7 @@ EXAMPLES = r"""
   changeward.hybrid.blackout:
     calendars: [calendars/finance-freeze.ics]
     at: "2025-12-31T22:00:00+01:00"
-    enforce: false
+    report_only: true
   register: planned
   run_once: true
 

@@ -79,11 +79,13 @@ options:
   refuse_on_burn:
     description: Also refuse while a window pair fires. Default V(false) (or the policy's).
     type: bool
-  time:
+  at:
     description:
       - Evaluation time for the queries - ISO 8601 with a UTC offset (a time without one is refused), unix
-        seconds or V(now). Default now.
+        seconds or V(now). Default now. C(at) is the instant a decision is for in every gate.
+      - C(time) is its deprecated alias, accepted until 2.0.0.
     type: raw
+    aliases: [time]
   report_only:
     description: Return a V(refuse) decision without failing the task. Errors fail the task either way.
     type: bool

@@ -58,10 +58,17 @@ def test_allowed_does_not_fail():
     assert result["blocked"] is False
 
 
-def test_enforce_false_reports_without_failing():
-    result = run_action({"calendars": [EDGES], "at": BLOCKED_AT, "enforce": False})
+@pytest.mark.parametrize("args", [{"report_only": True}, {"enforce": False}])
+def test_report_only_reports_without_failing(args):
+    """report_only, the collection's name; enforce: false, its deprecated older inverse, still works."""
+    result = run_action({"calendars": [EDGES], "at": BLOCKED_AT, **args})
     assert result.get("failed", False) is False
     assert result["blocked"] is True
+
+
+def test_report_only_and_enforce_are_mutually_exclusive():
+    with pytest.raises(AnsibleActionFail, match="mutually exclusive"):
+        run_action({"calendars": [EDGES], "report_only": True, "enforce": True})
 
 
 def test_check_mode_gives_the_same_decision():
@@ -70,7 +77,7 @@ def test_check_mode_gives_the_same_decision():
 
 
 def test_bad_request_fails_even_without_enforce():
-    result = run_action({"calendars": [EDGES], "at": "2025-01-13T22:00:00", "enforce": False})
+    result = run_action({"calendars": [EDGES], "at": "2025-01-13T22:00:00", "report_only": True})
     assert result["failed"] is True
     assert "no UTC offset" in result["msg"]
 
