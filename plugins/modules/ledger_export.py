@@ -34,7 +34,8 @@ options:
     required: true
   key:
     description:
-      - Checkpoint signing key, needed with O(checkpoint=true). Defaults to E(CHANGEWARD_LEDGER_KEY). Never shown or recorded.
+      - Checkpoint signing key, needed with O(checkpoint=true). Defaults to E(CHANGEWARD_LEDGER_KEY). Never shown
+        or recorded.
     type: str
   after_seq:
     description:

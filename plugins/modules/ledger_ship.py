@@ -28,7 +28,8 @@ options:
     type: str
   key:
     description:
-      - Checkpoint signing key, only needed with O(checkpoint=true). Defaults to E(CHANGEWARD_LEDGER_KEY). Never shown or recorded.
+      - Checkpoint signing key, only needed with O(checkpoint=true). Defaults to E(CHANGEWARD_LEDGER_KEY). Never
+        shown or recorded.
       - C(ledger_key) is the name this option had before; it stays as an alias.
     type: str
     aliases: [ledger_key]
