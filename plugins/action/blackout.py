@@ -32,7 +32,12 @@ ARGUMENT_SPEC = {
     **context.GATE_POLICY_SPEC,
     "targets": {"type": "list", "elements": "str", "default": []},
     "change_id": {"type": "str"},
-    "timeout": {"type": "float"},
+    # timeout means "seconds to wait for the ledger" in the collection; a calendar URL's wait is http_timeout.
+    "http_timeout": {
+        "type": "float",
+        "aliases": ["timeout"],
+        "deprecated_aliases": [{"name": "timeout", "version": "2.0.0", "collection_name": "changeward.hybrid"}],
+    },
 }
 
 
@@ -67,7 +72,7 @@ class ActionModule(ControllerAction):
             enforce=_enforce(args),
             override=args["override"],
             policy=policy.data,
-            timeout=args["timeout"],
+            timeout=args["http_timeout"],
             resolve_path=self.find_file,  # relative calendar paths are looked up like other task files
             source="changeward.hybrid.blackout",
             subject=args["change_id"],

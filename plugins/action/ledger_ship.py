@@ -33,7 +33,13 @@ ARGUMENT_SPEC = {
     "sinks": {"type": "list", "elements": "dict"},
     "sinks_file": {"type": "path"},
     "only": {"type": "list", "elements": "str"},
-    "timeout": {"type": "float", "default": 60.0},
+    # timeout means "seconds to wait for the ledger" in the collection; the delivery budget is delivery_timeout.
+    "delivery_timeout": {
+        "type": "float",
+        "default": 60.0,
+        "aliases": ["timeout"],
+        "deprecated_aliases": [{"name": "timeout", "version": "2.0.0", "collection_name": "changeward.hybrid"}],
+    },
     "max_attempts": {"type": "int"},
     "checkpoint": {"type": "bool", "default": False},
     "fail_on_pending": {"type": "bool", "default": True},
@@ -91,7 +97,7 @@ class ActionModule(ControllerAction):
         if check_mode:
             reports = self._pending_only(target, sinks, timeout)
         else:
-            deadline = time.monotonic() + max(0.0, args["timeout"])
+            deadline = time.monotonic() + max(0.0, args["delivery_timeout"])
             reports = {
                 name: rep.as_dict()
                 for name, rep in ship_concurrently(

@@ -116,10 +116,13 @@ options:
         record's C(gate_decisions), and for an accepted override also the C(io.changeward.gate.override) event,
         both with the change id as subject. The change must be open in the ledger (see O(ledger)).
     type: str
-  timeout:
+  http_timeout:
     description:
-      - Seconds to wait for each calendar URL. Defaults to the policy C(blackout.http_timeout).
+      - Seconds to wait for each calendar URL. Defaults to the policy C(blackout.http_timeout) (the same name as
+        there and in the window guard).
+      - C(timeout) is its deprecated alias, accepted until 2.0.0 (C(timeout) means the wait for the ledger).
     type: float
+    aliases: [timeout]
 extends_documentation_fragment:
   - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes

@@ -14,7 +14,7 @@ description:
     C(ship=false).
   - Each sink has its own cursor in the ledger and is shipped in its own thread, so a slow or unreachable sink
     does not hold up the others. Delivery is at-least-once; every item carries an id for deduplication.
-    Failures are retried with exponential backoff within O(timeout); what is not delivered stays pending.
+    Failures are retried with exponential backoff within O(delivery_timeout); what is not delivered stays pending.
   - Sink types are C(syslog) (RFC 5424 over TCP or TLS), C(webhook) (HMAC-SHA256 signed JSON), C(splunk_hec)
     (HTTP Event Collector with indexer acknowledgement) and C(jsonl) (a verifiable export file). See
     docs/recorder-and-sinks.md for their fields.
@@ -54,12 +54,15 @@ options:
       - Ship only to the sinks with these names.
     type: list
     elements: str
-  timeout:
+  delivery_timeout:
     description:
       - Most seconds to spend delivering, over all retries. Each network operation is also bounded by the sink's
         own C(timeout).
+      - C(timeout) is its deprecated alias, accepted until 2.0.0 (C(timeout) means the wait for the ledger,
+        here O(ledger_timeout)).
     type: float
     default: 60
+    aliases: [timeout]
   max_attempts:
     description:
       - Failed attempts per sink before giving up for this run. Defaults to each sink's C(max_attempts).
