@@ -10,8 +10,7 @@ import os
 from ansible.errors import AnsibleError
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.change_spec import ChangeSpecError, normalize
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import PolicyError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.change_spec import normalize
 
 ARGUMENT_SPEC = {
     "spec": {"type": "raw", "required": True},
@@ -24,7 +23,6 @@ ARGUMENT_SPEC = {
 class ActionModule(ControllerAction):
     NAME = "change_spec"
     ARGUMENT_SPEC = ARGUMENT_SPEC
-    ERRORS = (ChangeSpecError, PolicyError)
     RAISE_ERRORS = True
 
     def ensure(self, args, task_vars):
@@ -53,7 +51,9 @@ class ActionModule(ControllerAction):
         """Where Ansible's own role search (as include_role does it) finds the role, or None."""
         from ansible.playbook.role.definition import RoleDefinition
 
+        definition = RoleDefinition(loader=self._loader)
+        definition._ds = name  # what its not-found error names
         try:
-            return RoleDefinition(loader=self._loader)._load_role_path(name)[1]
+            return definition._load_role_path(name)[1]
         except AnsibleError:
             return None

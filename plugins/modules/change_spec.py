@@ -10,9 +10,9 @@ short_description: Validate a change spec and resolve it into the change the mai
 version_added: "0.2.0"
 author: changeward maintainers (!UNKNOWN)
 description:
-  - Checks a change spec - one YAML document that says what a change is - against its JSON schema and its meaning,
+  - "Checks a change spec - one YAML document that says what a change is - against its JSON schema and its meaning,
     before any gate runs, and fails with a message that names every wrong field (for example
-    C(change_spec.apply: give exactly one of role, tasks or edge)).
+    C(change_spec.apply: give exactly one of role, tasks or edge))."
   - Resolves it into the change C(playbooks/change.yml) runs - the id (generated when the spec has none), the
     target hosts (the pattern's hosts whose labels match C(targets.labels)), where the role or tasks file is, the
     snapshot scope (the spec's, else what the role declares in C(meta/changeward.yml); an edge release adds the
@@ -44,6 +44,7 @@ options:
         playbook runs in - the project checkout, where AWX runs its jobs too.
     type: path
 extends_documentation_fragment:
+  - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

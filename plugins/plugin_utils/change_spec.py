@@ -14,6 +14,9 @@ import os
 import random
 from datetime import datetime, timezone
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import LABELS, host_label, host_labels
+
 SPEC_VAR = "change_spec"
 
 _DURATION = {"oneOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "minLength": 1}]}
@@ -140,24 +143,10 @@ SCHEMA = {
     },
 }
 
-LABEL_NAMES = (
-    "env_type",
-    "provider",
-    "region",
-    "az",
-    "site",
-    "tenant",
-    "ring",
-    "data_class",
-    "rollback_capability",
-    "criticality",
-    "owner_team",
-    "services",
-)
 ROLE_META = os.path.join("meta", "changeward.yml")
 
 
-class ChangeSpecError(ValueError):
+class ChangeSpecError(ChangewardError, ValueError):
     """The change spec is invalid; the message names the field."""
 
 
@@ -202,13 +191,6 @@ def new_change_id(now: datetime | None = None, rng: random.Random | None = None)
     return f"CHG-{now:%Y%m%d%H%M%S}-{(rng or random.SystemRandom()).randrange(10**6):06d}"
 
 
-def host_labels(hostvars: dict) -> dict:
-    """A host's labels: its changeward_labels (set by the hybrid inventory) over its plain label variables."""
-    out = {k: hostvars[k] for k in LABEL_NAMES if k in hostvars}
-    out.update(hostvars.get("changeward_labels") or {})
-    return out
-
-
 def _matches(labels: dict, wanted: dict) -> bool:
     for name, want in wanted.items():
         have = labels.get(name)
@@ -222,12 +204,12 @@ def _matches(labels: dict, wanted: dict) -> bool:
 def select_targets(targets: dict, pattern_hosts: list, hostvars) -> list:
     """The hosts of the pattern (already expanded by the inventory) whose labels match every wanted label."""
     wanted = targets.get("labels") or {}
-    unknown = sorted(set(wanted) - set(LABEL_NAMES))
+    unknown = sorted(set(wanted) - set(LABELS))
     if unknown:
         raise ChangeSpecError(
-            f"{SPEC_VAR}.targets.labels: unknown label {', '.join(unknown)} (labels: {', '.join(LABEL_NAMES)})"
+            f"{SPEC_VAR}.targets.labels: unknown label {', '.join(unknown)} (labels: {', '.join(LABELS)})"
         )
-    return [h for h in pattern_hosts if _matches(host_labels(dict(hostvars[h])), wanted)]
+    return [h for h in pattern_hosts if _matches(host_labels(hostvars[h]), wanted)]
 
 
 def resolve_path(path: str, base: str, field: str, must_exist: bool = True) -> str:
@@ -328,7 +310,7 @@ def normalize(
         )
     edge = apply.get("edge")
     if edge:
-        not_edge = [h for h in targets if host_labels(dict(hostvars[h])).get("env_type") != "edge"]
+        not_edge = [h for h in targets if host_label(hostvars[h], "env_type") != "edge"]
         if not_edge:
             raise ChangeSpecError(
                 f"{SPEC_VAR}.apply.edge: an edge release goes to edge hosts only; not edge: {', '.join(not_edge)}"

@@ -16,6 +16,7 @@ from conftest import REPO, ansible_env
 from specs import change_vars, example
 
 sys.path.insert(0, str(REPO / "tests" / "lab"))
+sys.path.insert(0, str(REPO / "collections"))
 from cwlab.lab import Lab
 
 LEDGER_KEY = "hmac:change-specs-test-key-0123456789"

@@ -18,7 +18,6 @@ ACTIONS = sorted(p.stem for p in (REPO / "plugins" / "action").glob("*.py") if p
 # Actions another piece of work is changing right now: strict, so the entry goes once they agree.
 KNOWN = {
     "bake_watch": "documents neither ledger nor key, which every ControllerAction accepts (changeward.hybrid.ledger)",
-    "change_spec": "its DOCUMENTATION is not valid YAML yet",
 }
 
 

@@ -1,0 +1,84 @@
+"""The change_spec action: the role is found by Ansible's own role search (the project's roles_path), the
+tolerance policy names the service, relative paths are read from base_dir, and a bad spec fails the task
+with the field named."""
+
+import re
+from pathlib import Path
+from unittest.mock import MagicMock
+
+import pytest
+from ansible.errors import AnsibleActionFail
+from ansible.parsing.dataloader import DataLoader
+from ansible.playbook.play_context import PlayContext
+from ansible.playbook.task import Task
+
+from ansible_collections.changeward.hybrid.plugins.action import change_spec
+
+REPO = Path(__file__).resolve().parents[4]
+HOSTVARS = {
+    "c1": {"changeward_labels": {"env_type": "cloud", "region": "eu-west-1"}},
+    "o1": {"env_type": "onprem", "region": "dc"},
+}
+
+
+def run(args):
+    task = Task()
+    task.action = "changeward.hybrid.change_spec"
+    task.args = args
+    loader = DataLoader()
+    loader.set_basedir(str(REPO / "playbooks"))
+    action = change_spec.ActionModule(
+        task=task,
+        connection=MagicMock(),
+        play_context=PlayContext(),
+        loader=loader,
+        templar=None,
+        shared_loader_obj=None,
+    )
+    return action.run(task_vars={"hostvars": HOSTVARS})
+
+
+def spec(**over):
+    data = {
+        "summary": "raise somaxconn",
+        "targets": {"labels": {"env_type": "cloud"}},
+        "apply": {"role": "sysctl_setting", "vars": {"sysctl_setting_values": {"net.core.somaxconn": 8192}}},
+        "policy": {"gate": "examples/policies/lab-gates.yml", "tolerance": "docs/examples/policies/demo.yml"},
+    }
+    data.update(over)
+    return {"spec": data, "pattern_hosts": list(HOSTVARS), "requester": "alice", "base_dir": str(REPO)}
+
+
+def test_a_spec_resolves_with_the_role_the_project_ships(monkeypatch):
+    # the project's ansible.cfg puts examples/roles on the roles path
+    from ansible import constants
+
+    monkeypatch.setattr(constants, "DEFAULT_ROLES_PATH", [str(REPO / "roles"), str(REPO / "examples" / "roles")])
+    change = run(spec())["change"]
+    assert change["targets"] == ["c1"] and change["service"] == "demo" and change["requester"] == "alice"
+    assert change["apply"]["role_path"] == str(REPO / "examples" / "roles" / "sysctl_setting")
+    assert change["snapshot"] == {
+        "paths": ["/etc/sysctl.d/60-changeward.conf"],
+        "packages": [],
+        "services": [],
+        "verify_commands": [],
+        "source": "role",
+    }
+    assert change["gate_policy"] == str(REPO / "examples" / "policies" / "lab-gates.yml")
+
+
+def test_a_role_not_on_the_roles_path_is_refused(monkeypatch):
+    from ansible import constants
+
+    monkeypatch.setattr(constants, "DEFAULT_ROLES_PATH", [str(REPO / "roles")])
+    with pytest.raises(
+        AnsibleActionFail, match=re.escape("change_spec: change_spec.apply.role: role 'sysctl_setting' not found")
+    ):
+        run(spec())
+
+
+def test_a_service_other_than_the_tolerance_policys_is_refused():
+    with pytest.raises(
+        AnsibleActionFail, match=re.escape("change_spec.service: 'billing' but the tolerance policy is for")
+    ):
+        run(spec(service="billing", apply={"tasks": "playbooks/tasks/apply_change.yml"}, snapshot={"paths": ["/x"]}))
