@@ -42,7 +42,10 @@ FAKE_ADDRESS = "198.18.109.10"
 DIR = "/etc/changeward-drift"
 DEB = "/var/cache/changeward/drift/cw-drift-probe_1.0-1_all.deb"
 PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
-POLICY = {"drift": {"auto_remediate": {"classes": ["file", "package", "service", "sysctl", "port"]}}}
+POLICY = {
+    "api_version": "changeward.hybrid/v1",
+    "drift": {"auto_remediate": {"classes": ["file", "package", "service", "sysctl", "port"]}},
+}
 
 # What the injection below does, as each detector must report it.
 SCAN_EXPECTED = {
