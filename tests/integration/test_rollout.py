@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, ansible_env
+from specs import change_vars, demo_release
 
 from cwlab.lab import Lab
 
@@ -136,12 +137,7 @@ def test_good_release_reaches_every_ring(rollout_lab, venv, tmp_path):
     proc = run_change(
         bindir,
         ledger,
-        {
-            "changeward_targets": TARGETS,
-            "changeward_release_version": version,
-            "changeward_change_id": change_id,
-            "changeward_bake_times": {"canary": "110s", "default": "10s"},
-        },
+        change_vars(demo_release(version, targets=TARGETS, bake_times={"canary": "110s", "default": "10s"}), change_id),
     )
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
     assert versions(targets) == dict.fromkeys(targets, version)
@@ -171,13 +167,7 @@ def test_bad_release_is_caught_at_the_canary_and_rolled_back(rollout_lab, tmp_pa
     proc = run_change(
         bindir,
         ledger,
-        {
-            "changeward_targets": TARGETS,
-            "changeward_release_version": version,
-            "changeward_release_error_rate": 0.3,
-            "changeward_change_id": change_id,
-            "changeward_bake_times": BAKE_FAST,
-        },
+        change_vars(demo_release(version, error_rate=0.3, targets=TARGETS, bake_times=BAKE_FAST), change_id),
     )
     assert proc.returncode != 0, "a rolled-back change fails the job"
     assert versions(targets) == before, "no host keeps the bad release"
@@ -227,18 +217,14 @@ def test_open_breaker_halts_a_concurrent_rollout_and_refuses_the_next(rollout_la
     ledger = tmp_path / "ledger.db"
     bad_id, good_id, late_id = new_change("A-BAD"), new_change("B-GOOD"), new_change("C-LATE")
     stamp = int(time.time())
-    common = {"ring_rollout_judge_rings": []}
     bad = subprocess.Popen(
         change_cmd(
             bindir,
-            {
-                **common,
-                "changeward_targets": "cloud",
-                "changeward_release_version": f"5.0.{stamp}-bad",
-                "changeward_release_error_rate": 0.3,
-                "changeward_change_id": bad_id,
-                "changeward_bake_times": BAKE_FAST,
-            },
+            change_vars(
+                demo_release(f"5.0.{stamp}-bad", error_rate=0.3, targets="cloud", bake_times=BAKE_FAST),
+                bad_id,
+                judge=False,
+            ),
         ),
         cwd=REPO,
         env=run_env(ledger),
@@ -249,13 +235,11 @@ def test_open_breaker_halts_a_concurrent_rollout_and_refuses_the_next(rollout_la
     good = subprocess.Popen(
         change_cmd(
             bindir,
-            {
-                **common,
-                "changeward_targets": "onprem",
-                "changeward_release_version": f"5.1.{stamp}",
-                "changeward_change_id": good_id,
-                "changeward_bake_times": {"canary": "120s", "default": "10s"},
-            },
+            change_vars(
+                demo_release(f"5.1.{stamp}", targets="onprem", bake_times={"canary": "120s", "default": "10s"}),
+                good_id,
+                judge=False,
+            ),
         ),
         cwd=REPO,
         env=run_env(ledger),
@@ -281,7 +265,7 @@ def test_open_breaker_halts_a_concurrent_rollout_and_refuses_the_next(rollout_la
     late = run_change(
         bindir,
         ledger,
-        {"changeward_targets": "onprem", "changeward_release_version": f"5.2.{stamp}", "changeward_change_id": late_id},
+        change_vars(demo_release(f"5.2.{stamp}", targets="onprem"), late_id),
         timeout=600,
     )
     assert late.returncode != 0
@@ -342,12 +326,7 @@ def test_prometheus_outage_mid_rollout_is_inconclusive_and_halts(rollout_lab, tm
     proc = subprocess.Popen(
         change_cmd(
             bindir,
-            {
-                "changeward_targets": "onprem",
-                "changeward_release_version": f"6.0.{int(time.time())}",
-                "changeward_change_id": change_id,
-                "changeward_bake_times": BAKE_FAST,
-            },
+            change_vars(demo_release(f"6.0.{int(time.time())}", targets="onprem", bake_times=BAKE_FAST), change_id),
         ),
         cwd=REPO,
         env=run_env(ledger),
@@ -403,13 +382,15 @@ def test_unreachable_ring_halts_and_the_change_is_still_closed(rollout_lab, venv
     proc = subprocess.Popen(
         change_cmd(
             bindir,
-            {
-                "changeward_targets": ":".join(MY_HOSTS),
-                "changeward_release_version": f"7.0.{int(time.time())}",
-                "changeward_change_id": change_id,
-                "changeward_bake_times": {"canary": "20s", "default": "10s"},
-                "ring_rollout_judge_rings": [],
-            },
+            change_vars(
+                demo_release(
+                    f"7.0.{int(time.time())}",
+                    targets=":".join(MY_HOSTS),
+                    bake_times={"canary": "20s", "default": "10s"},
+                ),
+                change_id,
+                judge=False,
+            ),
         ),
         cwd=REPO,
         env=run_env(ledger),
