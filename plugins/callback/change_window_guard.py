@@ -20,8 +20,8 @@ description:
     batch.
   - A host's scope is built from its labels (O(scope_labels)), read from the C(changeward_labels) host variable
     when present, else from host variables of the same names. The label C(services) is matched as C(service).
-    The change type (O(change_type), or the extra variable C(changeward_change_type)) is matched as the label
-    C(change_type).
+    The change type (the C(type) of the change spec in the extra variable C(change_spec), else the extra variable
+    C(changeward_change_type), else O(change_type)) is matched as the label C(change_type).
   - Regional teams add calendars for their hosts in inventory C(group_vars), in their regional policy layer
     C(changeward_policy_local) under C(blackout.calendars) (the same layer M(changeward.hybrid.blackout),
     M(changeward.hybrid.risk_score) and M(changeward.hybrid.approval) read; validated, and it may not loosen the
@@ -289,7 +289,10 @@ class CallbackModule(CallbackBase):
         if not hosts:
             return GuardDecision(False, "no hosts")
         extra_vars = variable_manager.extra_vars
-        change_type = str(extra_vars.get("changeward_change_type") or self.get_option("change_type"))
+        spec = extra_vars.get("change_spec")
+        # the main job's change type is its spec's; a spec that is not a mapping is change_spec's to refuse
+        spec_type = spec.get("type") if isinstance(spec, dict) else None
+        change_type = str(spec_type or extra_vars.get("changeward_change_type") or self.get_option("change_type"))
         override = self._override(extra_vars)
         shared = list(self.get_option("calendars") or [])
         timeout = self.get_option("http_timeout")

@@ -12,7 +12,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import REPO, ansible_env
+from conftest import INVENTORY_DIR, REPO, ansible_env
 from specs import change_vars, example
 
 sys.path.insert(0, str(REPO / "tests" / "lab"))
@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO / "collections"))
 from cwlab.lab import Lab
 
 LEDGER_KEY = "hmac:change-specs-test-key-0123456789"
+INVENTORY = INVENTORY_DIR / "hybrid.yml"
 FAST_BAKE = {"canary": "15s", "default": "5s"}
 
 
@@ -28,13 +29,17 @@ def spec_lab(lab):
     return Lab.load()
 
 
-def run(tmp_path, spec, change_id, timeout=900):
-    """ansible-playbook playbooks/change.yml with the spec, on a fresh ledger; (process, ledger path)."""
+def run(tmp_path, spec, change_id, timeout=900, extra=None, inventories=()):
+    """ansible-playbook playbooks/change.yml with the spec, on a fresh ledger; (process, ledger path).
+    inventories: further inventory sources on top of the lab's."""
     ledger = tmp_path / "ledger.db"
     vars_file = tmp_path / f"{change_id}.json"
-    vars_file.write_text(json.dumps(change_vars(spec, change_id, judge=False)))
+    vars_file.write_text(json.dumps(change_vars(spec, change_id, judge=False, **(extra or {}))))
+    argv = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "playbooks/change.yml", "-e", f"@{vars_file}"]
+    if inventories:
+        argv += ["-i", str(INVENTORY), *[arg for inv in inventories for arg in ("-i", str(inv))]]
     proc = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "ansible-playbook"), "playbooks/change.yml", "-e", f"@{vars_file}"],
+        argv,
         cwd=REPO,
         env=ansible_env(CHANGEWARD_LEDGER=str(ledger), CHANGEWARD_LEDGER_KEY=LEDGER_KEY),
         capture_output=True,
@@ -199,3 +204,70 @@ def test_edge_release_staged_over_the_flaky_link_and_activated_by_rings(spec_lab
     for host in EDGE_HOSTS:
         version = json.loads(ssh(spec_lab, host, "curl -s -m 5 http://127.0.0.1:8080/"))["version"]
         assert version == "2.0.0", host
+
+
+# -- regional calendars and the emergency override, through the main job ------------------------------------------
+OVERRIDE_HOSTS = ["cloud-euw1a-02", "cloud-euw1b-02"]
+
+
+def frozen_region(tmp_path, hosts):
+    """An inventory that puts hosts in a group whose group_vars carry a regional calendar (the regional policy
+    layer, changeward_policy_local) with a blackout over the next hours - as a regional team would."""
+    import datetime
+
+    now = datetime.datetime.now(datetime.UTC)
+    path = tmp_path / "regional-freeze.yml"
+    path.write_text(
+        json.dumps(
+            {
+                "name": "eu-regional-freeze",
+                "kind": "blackout",
+                "tz": "UTC",
+                "windows": [
+                    {
+                        "name": "EU regional freeze",
+                        "uid": "eu-freeze@test",
+                        "start": (now - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+                        "end": (now + datetime.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"),
+                    }
+                ],
+            }
+        )
+    )
+    inventory = tmp_path / "region"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(json.dumps({"eu_frozen": {"hosts": dict.fromkeys(hosts)}}))
+    local = {"blackout": {"calendars": [{"src": str(path)}]}}
+    (inventory / "group_vars" / "eu_frozen.yml").write_text(json.dumps({"changeward_policy_local": local}))
+    return inventory / "hosts.yml"
+
+
+@pytest.mark.reservation("cloud-onprem")
+def test_a_regional_calendar_blocks_and_an_emergency_override_runs_to_the_end(spec_lab, tmp_path):
+    region = frozen_region(tmp_path, OVERRIDE_HOSTS)
+    stamp = int(time.time())
+    value = 6000 + stamp % 2000
+    spec = narrowed("sysctl-somaxconn", ":".join(OVERRIDE_HOSTS))
+    spec["apply"]["vars"]["sysctl_setting_values"] = {"net.core.somaxconn": value}
+    spec["health_checks"][0]["command"] = ["sh", "-c", f'test "$(sysctl -n net.core.somaxconn)" = {value}']
+
+    blocked_id = f"CHG-SPEC-FROZEN-{stamp}"
+    proc, ledger = run(tmp_path, spec, blocked_id, inventories=[region])
+    assert proc.returncode != 0
+    evs = events(ledger, blocked_id)
+    assert outcome(evs) == "aborted"
+    assert "EU regional freeze" in json.dumps([e for e in evs if e["type"] == "io.changeward.gate.decided"])
+    for host in OVERRIDE_HOSTS:
+        assert ssh(spec_lab, host, "sysctl -n net.core.somaxconn") != str(value), "a blocked change changed a host"
+
+    override_id = f"CHG-SPEC-OVERRIDE-{stamp}"
+    spec["type"] = "emergency"
+    override = {"reference": f"INC-{stamp}", "approver": "dana", "role": "incident-commander"}
+    proc, ledger = run(tmp_path, spec, override_id, extra={"changeward_override": override}, inventories=[region])
+    assert proc.returncode == 0
+    evs = events(ledger, override_id)
+    assert outcome(evs) == "successful"
+    overrides = [e for e in evs if e["type"] == "io.changeward.gate.override"]
+    assert len(overrides) == 1 and overrides[0]["subject"] == override_id
+    for host in OVERRIDE_HOSTS:
+        assert ssh(spec_lab, host, "sysctl -n net.core.somaxconn") == str(value)

@@ -235,6 +235,22 @@ def test_emergency_override_through_extra_vars(project311):
     assert "Override refused" in refused.output
 
 
+def test_the_change_specs_type_is_the_change_type(project311):
+    """The main job's change type is its spec's: an emergency spec's override is honoured, a standard one's not."""
+    project311.calendar(active())
+    (project311.root / "policy.yml").write_text(
+        "api_version: changeward.hybrid/v1\nblackout:\n  override_roles: [incident-commander]\n"
+    )
+    project311.guard["policy_file"] = "policy.yml"
+    override = {"reference": "INC-78", "approver": "alice", "role": "incident-commander"}
+    proc = project311.run(extra_vars={"change_spec": {"type": "emergency"}, "changeward_override": override})
+    assert proc.returncode == 0, proc.output
+    assert "overridden under INC-78" in proc.output
+    refused = project311.run(extra_vars={"change_spec": {"type": "standard"}, "changeward_override": override})
+    assert refused.returncode == 2, refused.output
+    assert "Override refused" in refused.output
+
+
 def test_regional_calendar_from_group_vars(project311):
     project311.calendar(("Far future", time.time() + 86400 * 30, time.time() + 86400 * 31, None))
     project311.calendar(active("EU bank holiday"), name="eu.ics")
