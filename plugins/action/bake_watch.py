@@ -7,6 +7,7 @@ import time
 
 from ansible.utils.display import Display
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.errors import JudgeError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.runner import parse_time
@@ -18,7 +19,12 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus impor
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.watch import Watch, WatchError, watch_metrics
 
 ARGUMENT_SPEC = {
-    "policy": {"type": "raw", "required": True},
+    "tolerance_policy": {
+        "type": "raw",
+        "required": True,
+        "aliases": ["policy"],
+        "deprecated_aliases": [{"name": "policy", "version": "2.0.0", "collection_name": "changeward.hybrid"}],
+    },
     "ring_hosts": {"type": "list", "elements": "str", "required": True},
     "baseline_hosts": {"type": "list", "elements": "str", "default": []},
     "since": {"type": "raw", "required": True},
@@ -30,12 +36,7 @@ ARGUMENT_SPEC = {
     "metrics": {"type": "list", "elements": "str"},
     "rollback_capability": {"type": "str", "choices": ["full", "partial", "none"]},
     "host_label": {"type": "str", "default": "host"},
-    "prometheus_url": {"type": "str", "required": True},
-    "prometheus_token": {"type": "str", "no_log": True},
-    "prometheus_timeout": {"type": "float", "default": 3.0},
-    "prometheus_retries": {"type": "int", "default": 1},
-    "validate_certs": {"type": "bool", "default": True},
-    "ca_path": {"type": "path"},
+    **context.PROMETHEUS_SPEC,
     "report_only": {"type": "bool", "default": False},
 }
 
@@ -59,7 +60,7 @@ class ActionModule(ControllerAction):
         return strictest_capability(hostvars[h].get("rollback_capability") for h in args["ring_hosts"])
 
     def ensure_watched(self, args, task_vars) -> dict:
-        policy = self.tolerance_policy(args["policy"])
+        policy = self.tolerance_policy(args["tolerance_policy"])
         capability = self._capability(args, task_vars)
         duration = args["duration"] or policy.bake_time(args["ring"])
         client = self.prometheus_client(args)

@@ -32,10 +32,13 @@ description:
     when the watch's state changes (a breach building up, missing data, Prometheus unreachable) - and the
     verdict.
 options:
-  policy:
-    description: Tolerance policy, a path (found like a task file) or a mapping (docs/tolerance-policy.md).
+  tolerance_policy:
+    description:
+      - Tolerance policy, a path (found like a task file) or a mapping (docs/tolerance-policy.md).
+      - The old name O(policy) is deprecated; in the collection O(policy) means the gate policy.
     type: raw
     required: true
+    aliases: [policy]
   ring_hosts:
     description: Hosts of the ring, as Prometheus' O(host_label) names them.
     type: list
@@ -85,33 +88,13 @@ options:
     description: Prometheus label that carries the host name.
     type: str
     default: host
-  prometheus_url:
-    description: Base URL of Prometheus.
-    type: str
-    required: true
-  prometheus_token:
-    description: Bearer token for Prometheus.
-    type: str
-  prometheus_timeout:
-    description: Seconds per HTTP attempt.
-    type: float
-    default: 3.0
-  prometheus_retries:
-    description: Extra attempts per query.
-    type: int
-    default: 1
-  validate_certs:
-    description: Verify TLS certificates.
-    type: bool
-    default: true
-  ca_path:
-    description: CA bundle for TLS.
-    type: path
   report_only:
     description: Return a breach or inconclusive verdict without failing the task.
     type: bool
     default: false
 extends_documentation_fragment:
+  - changeward.hybrid.ledger
+  - changeward.hybrid.prometheus
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -133,7 +116,7 @@ seealso:
 EXAMPLES = r"""
 - name: Watch the canary while it bakes
   changeward.hybrid.bake_watch:
-    policy: docs/examples/policies/demo.yml
+    tolerance_policy: docs/examples/policies/demo.yml
     ring: canary
     ring_hosts: [cloud-euw1b-02]
     baseline_hosts: "{{ plan.rings[0].baseline }}"
