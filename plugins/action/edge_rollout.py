@@ -22,6 +22,7 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.edge import mani
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge import waves
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge.errors import EdgeError
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge.transfer import safe_url
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.deadline import (
     CallInFlight,
     Deadline,
@@ -36,8 +37,6 @@ MODULE = "changeward.hybrid.edge_update"
 EVENT_PREFIX = "io.changeward.edge."
 SIG_RE = re.compile(r"\A[A-Za-z0-9+/]{86}==\Z")
 STAGED = ("staged", "activated", "committed", "current")
-ENV_LEDGER = "CHANGEWARD_LEDGER"
-ENV_KEY = "CHANGEWARD_LEDGER_KEY"
 
 PASS_THROUGH = (
     "app",
@@ -356,13 +355,9 @@ class ActionModule(ActionBase):
     def _ledger(self, args, create=False):
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
-        target = (args["ledger"] or os.environ.get(ENV_LEDGER) or "").strip()
-        if not target:
-            raise EdgeRolloutError(
-                "no ledger: pass ledger (a SQLite path or postgresql:// DSN) or set %s; every edge "
-                "state change must be recorded" % ENV_LEDGER
-            )
-        key = args["ledger_key"] or os.environ.get(ENV_KEY) or None
+        # the collection's one rule for which ledger; the key is the group's (ledger_key: the older name)
+        target = context.ledger_target(args["ledger"])
+        key = args["ledger_key"] or args.get("key") or None
         return open_ledger(target, key=key, create=create)
 
     def _require_change(self, ledger, args, open_change=False):

@@ -71,11 +71,11 @@ options:
         default: []
   ledger:
     description:
-      - The ledger (SQLite path or C(postgresql://) DSN); default C(CHANGEWARD_LEDGER). Required one way or
-        the other.
+      - The ledger (SQLite path or C(postgresql://) DSN); the option, else E(CHANGEWARD_LEDGER), else
+        C(changeward/ledger.db) under E(XDG_STATE_HOME) - the collection's one rule (docs/ledger.md).
     type: str
   ledger_key:
-    description: Checkpoint signing key of the ledger; default C(CHANGEWARD_LEDGER_KEY).
+    description: Checkpoint signing key of the ledger; default O(key), else E(CHANGEWARD_LEDGER_KEY).
     type: str
   manifest:
     description: The signed release manifest - a URL, a path on the controller, or the JSON text itself.

@@ -230,11 +230,16 @@ def test_device_outcomes_are_data_not_task_failures(tmp_path, sim):
     assert out["outcome"] == "refused"
 
 
-def test_no_ledger_is_an_error(tmp_path, monkeypatch, sim):
+def test_no_ledger_given_is_the_default_ledger(tmp_path, monkeypatch, sim):
+    """The collection's one rule: the option, else CHANGEWARD_LEDGER, else the default ledger file - where a
+    change this step did not open is not found, so nothing is recorded for it."""
     act, args, _ledger = action(tmp_path, sim)
     monkeypatch.delenv("CHANGEWARD_LEDGER", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     args["ledger"] = None
-    with pytest.raises(edge_rollout.EdgeRolloutError, match="no ledger"):
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerUnavailable
+
+    with pytest.raises(LedgerUnavailable, match=r"state/changeward/ledger\.db does not exist"):
         act._record_controller(args, "host_pending", {})
 
 
