@@ -111,7 +111,7 @@ seealso:
 EXAMPLES = r"""
 - name: Plan the rings of the change
   changeward.hybrid.rings:
-    hosts: "{{ query('ansible.builtin.inventory_hostnames', changeward_targets) }}"
+    hosts: "{{ query('ansible.builtin.inventory_hostnames', 'cloud:onprem') }}"
     tolerance_policy: docs/examples/policies/demo.yml
   register: plan
   delegate_to: localhost
