@@ -16,6 +16,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import rollout
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_label
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
 
 SOURCE = "changeward.hybrid.ring_verdict"
@@ -131,13 +132,11 @@ class ActionModule(ControllerAction):
         return found.get(name) if hasattr(found, "get") else None
 
     def _capabilities(self, hostvars, hosts) -> dict:
-        """rollback_capability per host (the changeward_labels label, else the plain variable; none without)."""
-        out = {}
-        for host in hosts:
-            labels = self._hostvar(hostvars, host, "changeward_labels")
-            value = labels.get("rollback_capability") if isinstance(labels, Mapping) else None
-            out[host] = str(value or self._hostvar(hostvars, host, "rollback_capability") or "none")
-        return out
+        """rollback_capability per host (its label; none without one, as the snapshot step takes it)."""
+        unknown = [h for h in hosts if h not in hostvars]
+        if unknown:
+            raise rollout.VerdictError(f"hosts {', '.join(unknown)} are not in the inventory")
+        return {host: str(host_label(hostvars[host], "rollback_capability", "none")) for host in hosts}
 
     @staticmethod
     def _ring_of(plan: Mapping, batch) -> dict:

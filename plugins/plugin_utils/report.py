@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_label
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.rollout import RingStatus
 
 ENV_ORDER = ("cloud", "onprem", "edge")
@@ -171,12 +172,6 @@ def change_outcome(results, rings=(), targets=(), label: str = "the change") -> 
     }
 
 
-def _label(hostvars: Mapping, key: str):
-    labels = hostvars.get("changeward_labels")
-    value = labels.get(key) if isinstance(labels, Mapping) else None
-    return value if value not in (None, "") else hostvars.get(key)
-
-
 def change_rows(targets, hostvars: Mapping, rings=(), results=(), result_var: str = APPLY_RESULT_VAR) -> list[dict]:
     """One report row per target host: host, env_type, where (AZ or site, and ring), before, after, outcome.
 
@@ -197,11 +192,11 @@ def change_rows(targets, hostvars: Mapping, rings=(), results=(), result_var: st
             outcome = HostOutcome.CHANGED if done["changed"] else HostOutcome.UNCHANGED
         before = done.get("before", "-")
         after = before if outcome is HostOutcome.ROLLED_BACK else done.get("after", "-")
-        place = _label(hv, "az") or _label(hv, "site") or "-"
+        place = host_label(hv, "az") or host_label(hv, "site") or "-"
         rows.append(
             {
                 "host": host,
-                "env_type": _label(hv, "env_type") or "unlabelled",
+                "env_type": host_label(hv, "env_type", "unlabelled"),
                 "where": f"{place} ({ring_of.get(host, '-')})",
                 "before": "-" if before is None else before,
                 "after": "-" if after is None else after,
