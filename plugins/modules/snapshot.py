@@ -105,8 +105,8 @@ options:
         restorable; V(partial) captures but never claims full coverage; V(full) lets the module report
         the coverage it actually achieved.
       - When the task does not give it, the host's label is used - C(changeward_labels.rollback_capability),
-        else the host variable C(rollback_capability) (the collection's one label lookup), else the label's
-        default V(none) - no rollback is assumed that nobody declared (docs/labels.md).
+        else the host variable C(rollback_capability) (the collection's one label lookup); V(full) for a host
+        that has neither - it captures, and reports the coverage it actually achieved.
     type: str
     choices: [full, partial, none]
     default: full

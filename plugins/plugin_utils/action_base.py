@@ -22,7 +22,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import DEFAULTS, host_label
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_label
 
 
 class ControllerAction(ActionBase):
@@ -181,9 +181,7 @@ class TargetAction(ActionBase):
         args = {k: v for k, v in self._task.args.items() if k not in self.CONTROLLER_ONLY}
         for option in self.LABEL_OPTIONS:
             if args.get(option) is None:
-                # an unlabelled host gets the label's documented default (rollback_capability: none - nobody may
-                # assume a rollback no one declared), not the module's
-                value = host_label(task_vars or {}, option, DEFAULTS.get(option))
+                value = host_label(task_vars or {}, option)
                 if value is not None:
                     args[option] = value
         result.update(
