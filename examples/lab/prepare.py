@@ -13,6 +13,7 @@ where <state> is CW_STATE_DIR (default /var/lib/changeward-test), as for the lab
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import subprocess
@@ -34,6 +35,14 @@ PACKAGE = "cw-example-tool"
 # 1.2.0 is the bad release: its self-test fails, so the change spec's health check fails it on every host.
 PACKAGE_VERSIONS = {"1.0.0": True, "1.1.0": True, "1.2.0": False}
 EDGE_VERSION = "2.0.0"
+
+
+def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Readers (nginx, a concurrent run) see the old file or the new one, never half of one."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_bytes(data)
+    partial.chmod(mode)
+    partial.replace(path)
 
 
 def build_deb(version: str, healthy: bool, out: Path) -> Path:
@@ -58,10 +67,11 @@ def build_deb(version: str, healthy: bool, out: Path) -> Path:
             f"  *) echo '{PACKAGE} {version}' ;;\nesac\n"
         )
         tool.chmod(0o755)
-        subprocess.run(
-            ["dpkg-deb", "--root-owner-group", "-Zgzip", "-b", str(root), str(deb)], check=True, capture_output=True
-        )
-    deb.chmod(0o644)
+        partial = out / f".{deb.name}.{os.getpid()}.tmp"
+        argv = ["dpkg-deb", "--root-owner-group", "-Zgzip", "-b", str(root), str(partial)]
+        subprocess.run(argv, check=True, capture_output=True)
+        partial.chmod(0o644)
+        partial.replace(deb)
     return deb
 
 
@@ -73,9 +83,7 @@ def apt_repository() -> str:
     packages = subprocess.run(
         ["dpkg-scanpackages", "--multiversion", "."], cwd=repo, check=True, capture_output=True, text=True
     ).stdout
-    (repo / "Packages").write_text(packages)
-    for path in (repo / "Packages",):
-        path.chmod(0o644)
+    write_atomically(repo / "Packages", packages.encode())
     return f"{SOURCE}/apt"
 
 
@@ -97,9 +105,8 @@ def signing_key():
                 )
             )
     public = KEYS / "release-signing.pub.pem"
-    public.write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    write_atomically(public, pem)
     return key, public
 
 
@@ -114,7 +121,7 @@ def edge_release() -> dict:
             config.write_text(json.dumps({"version": EDGE_VERSION, "healthy": True}) + "\n")
             payload = Path(tmp) / "payload.bin"
             payload.write_bytes(os.urandom(2 * 1024 * 1024))  # big enough that a flaky link interrupts it
-            partial = artifact.with_suffix(".tmp")
+            partial = artifact.with_name(f".{artifact.name}.{os.getpid()}.tmp")
             with tarfile.open(partial, "w") as tar:
                 tar.add(config, "config.json")
                 tar.add(payload, "payload.bin")
@@ -122,11 +129,9 @@ def edge_release() -> dict:
     artifact.chmod(0o644)
     text = mf.dumps(mf.build(str(artifact), "demo", EDGE_VERSION, 256 * 1024))
     manifest = out / f"demo-{EDGE_VERSION}.tar.manifest.json"
-    manifest.write_bytes(text)
+    write_atomically(manifest, text)
     signature = manifest.with_name(manifest.name + ".sig")
-    signature.write_text(base64.b64encode(key.sign(text)).decode())
-    for path in (manifest, signature):
-        path.chmod(0o644)
+    write_atomically(signature, base64.b64encode(key.sign(text)))
     for directory in (ARTIFACTS, out, ARTIFACTS / "apt"):
         directory.chmod(0o755)  # nginx's workers read them
     return {
@@ -139,7 +144,11 @@ def edge_release() -> dict:
 
 def main() -> int:
     subprocess.run(["bash", str(REPO / "scripts/services/nginx.sh"), "start"], check=True, capture_output=True)
-    print(json.dumps({"apt_repository": apt_repository(), "edge_release": edge_release()}, indent=2))
+    KEYS.mkdir(parents=True, exist_ok=True)
+    # test suites side by side may prepare at the same time: one at a time, so the key is made once
+    with open(KEYS / "prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        print(json.dumps({"apt_repository": apt_repository(), "edge_release": edge_release()}, indent=2))
     return 0
 
 
