@@ -66,7 +66,8 @@ ARGUMENT_SPEC = {
         },
     },
     "ledger": {"type": "str"},
-    "ledger_key": {"type": "str", "no_log": True},
+    # the group's key (module_defaults), ledger_key its older name here
+    "key": {**context.LEDGER_SPEC["key"], "aliases": ["ledger_key"]},
     "manifest": {"type": "str"},
     "signature": {"type": "str"},
     "public_key": {"type": "str"},
@@ -355,9 +356,9 @@ class ActionModule(ActionBase):
     def _ledger(self, args, create=False):
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
-        # the collection's one rule for which ledger; the key is the group's (ledger_key: the older name)
+        # the collection's one rule for which ledger
         target = context.ledger_target(args["ledger"])
-        key = args["ledger_key"] or args.get("key") or None
+        key = args["key"] or None
         return open_ledger(target, key=key, create=create)
 
     def _require_change(self, ledger, args, open_change=False):

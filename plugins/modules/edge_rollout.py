@@ -74,9 +74,12 @@ options:
       - The ledger (SQLite path or C(postgresql://) DSN); the option, else E(CHANGEWARD_LEDGER), else
         C(changeward/ledger.db) under E(XDG_STATE_HOME) - the collection's one rule (docs/ledger.md).
     type: str
-  ledger_key:
-    description: Checkpoint signing key of the ledger; default O(key), else E(CHANGEWARD_LEDGER_KEY).
+  key:
+    description:
+      - Checkpoint signing key of the ledger; defaults to E(CHANGEWARD_LEDGER_KEY). Never shown or recorded.
+      - Accepted for every action of the C(changeward.hybrid.hybrid) group, so C(module_defaults) can set it.
     type: str
+    aliases: [ledger_key]
   manifest:
     description: The signed release manifest - a URL, a path on the controller, or the JSON text itself.
     type: str
