@@ -14,11 +14,12 @@ import urllib.request
 import pytest
 import yaml
 from conftest import INVENTORY_DIR, REPO, ansible_env
+from specs import change_vars, demo_release
 
 HYBRID_INV = INVENTORY_DIR / "hybrid.yml"
 # The main job rolls out ring by ring (docs/rollouts.md); these runs are about SSH and the runner, so bake
 # times are short and only the watch judges the rings. The ledger is a fresh one per test.
-FAST_ROLLOUT = {"changeward_bake_times": {"canary": "20s", "default": "5s"}, "ring_rollout_judge_rings": []}
+FAST_BAKE = {"canary": "20s", "default": "5s"}
 LEDGER_KEY = "hmac:change-playbook-test-key-0123456789"
 
 pytestmark = pytest.mark.reservation("whole-lab")  # every lab host; see tests/integration/reservations.py
@@ -76,7 +77,7 @@ def check_every_host_took_the_change(hostvars, version, change_id):
         assert served_version(hv["ansible_host"]) == version, name
         marker = json.loads(ssh_cat(hv, "/etc/changeward/last_change.json"))
         assert marker["change_id"] == change_id, name
-        assert marker["release"]["after"] == version, name
+        assert marker["result"]["after"] == version, name
 
 
 def test_plugin_inventory_matches_the_plain_lab_inventory(lab, venv):
@@ -104,11 +105,7 @@ def test_change_playbook_over_ssh_on_every_host(flaky_edge, venv, tmp_path):
             str(bindir / "ansible-playbook"),
             "playbooks/change.yml",
             "-e",
-            f"changeward_release_version={version}",
-            "-e",
-            f"changeward_change_id={change_id}",
-            "-e",
-            json.dumps(FAST_ROLLOUT),
+            json.dumps(change_vars(demo_release(version, bake_times=FAST_BAKE), change_id, judge=False)),
         ],
         cwd=REPO,
         env=ansible_env(**ledger_env(tmp_path)),
@@ -136,7 +133,7 @@ def test_change_playbook_through_ansible_runner_job_events(flaky_edge, venv, tmp
         yaml.safe_dump({"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), **ledger_env(tmp_path)})
     )
     (tmp_path / "env" / "extravars").write_text(
-        yaml.safe_dump({"changeward_release_version": version, "changeward_change_id": change_id, **FAST_ROLLOUT})
+        yaml.safe_dump(change_vars(demo_release(version, bake_times=FAST_BAKE), change_id, judge=False))
     )
     proc = subprocess.run(
         [
@@ -184,7 +181,7 @@ CHECK_PLAY = """
   gather_facts: false
   {keyword}
   roles:
-    - role: changeward.hybrid.demo_release
+    - role: demo_release
       vars:
         demo_release_version: "9.9.9"
         demo_release_config_path: "{config}"
