@@ -80,7 +80,7 @@ run_change() { # name, log, spec file, extra args...
   set -e
   show "$log" "Show the ring plan" | sed 's/^/  plan: /'
   show "$log" "Print what happened, ring by ring"
-  show "$log" "Print the summary, by environment type"
+  show "$log" "Print what ran where, by environment type"
   grep -o "refused at '[^']*': .*" "$log" | head -1 | sed 's/^/  /' || true
   echo "  (exit code $rc; full log: $log)"
   return 0
