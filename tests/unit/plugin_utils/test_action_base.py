@@ -1,13 +1,9 @@
 """ControllerAction: any ChangewardError becomes a failed task naming the action; every action takes the group's
 ledger options; the one ledger rule."""
 
-from unittest.mock import MagicMock
-
 import pytest
+from action_runner import run_action
 from ansible.errors import AnsibleActionFail
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.errors import ScopeError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
@@ -33,18 +29,7 @@ class Probe(ControllerAction):
 
 
 def run(args, cls=Probe):
-    task = Task()
-    task.action = "changeward.hybrid.probe"
-    task.args = args
-    action = cls(
-        task=task,
-        connection=MagicMock(),
-        play_context=PlayContext(),
-        loader=DataLoader(),
-        templar=None,
-        shared_loader_obj=None,
-    )
-    return action.run(task_vars={})
+    return run_action(cls, "probe", args, {})
 
 
 @pytest.mark.parametrize("kind", ["ledger", "calendar", "target"])

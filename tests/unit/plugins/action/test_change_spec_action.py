@@ -4,13 +4,10 @@ with the field named."""
 
 import re
 from pathlib import Path
-from unittest.mock import MagicMock
 
 import pytest
+from action_runner import run_action
 from ansible.errors import AnsibleActionFail
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
 
 from ansible_collections.changeward.hybrid.plugins.action import change_spec
 
@@ -22,20 +19,9 @@ HOSTVARS = {
 
 
 def run(args):
-    task = Task()
-    task.action = "changeward.hybrid.change_spec"
-    task.args = args
-    loader = DataLoader()
-    loader.set_basedir(str(REPO / "playbooks"))
-    action = change_spec.ActionModule(
-        task=task,
-        connection=MagicMock(),
-        play_context=PlayContext(),
-        loader=loader,
-        templar=None,
-        shared_loader_obj=None,
+    return run_action(
+        change_spec.ActionModule, "change_spec", args, {"hostvars": HOSTVARS}, basedir=str(REPO / "playbooks")
     )
-    return action.run(task_vars={"hostvars": HOSTVARS})
 
 
 def spec(**over):

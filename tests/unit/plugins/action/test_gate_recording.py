@@ -1,13 +1,9 @@
 """One recording rule: a gate given change_id records its own decision in the change (subject: the change id),
 whatever the decision, before the task fails on it; without change_id or in check mode it records nothing."""
 
-from unittest.mock import MagicMock
-
 import pytest
+from action_runner import run_action
 from ansible.errors import AnsibleActionFail
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
 
 from ansible_collections.changeward.hybrid.plugins.action import circuit_breaker, error_budget
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
@@ -21,19 +17,7 @@ FINE = {"30d": 0.0001, "1h": 0.0, "5m": 0.0, "6h": 0.0, "30m": 0.0, "3d": 0.0}
 
 
 def run(module, name, args, check_mode=False):
-    task = Task()
-    task.action = f"changeward.hybrid.{name}"
-    task.args = args
-    task.check_mode = check_mode
-    action = module.ActionModule(
-        task=task,
-        connection=MagicMock(),
-        play_context=PlayContext(),
-        loader=DataLoader(),
-        templar=None,
-        shared_loader_obj=None,
-    )
-    return action.run(task_vars={})
+    return run_action(module.ActionModule, name, args, {}, check_mode=check_mode)
 
 
 @pytest.fixture

@@ -2,12 +2,9 @@
 and every doubtful request fails with nothing written."""
 
 import os
-from unittest.mock import MagicMock
 
 import pytest
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
+from action_runner import run_action as run_task
 
 from ansible_collections.changeward.hybrid.plugins.action.ledger_record import ActionModule
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot.events import SNAPSHOT_TAKEN, ledger_event
@@ -19,19 +16,7 @@ CHANGE = {"type": "standard", "summary": "rollback drill", "requester": "tests"}
 
 
 def run_action(args, check_mode=False):
-    task = Task()
-    task.action = "changeward.hybrid.ledger_record"
-    task.args = args
-    task.check_mode = check_mode
-    action = ActionModule(
-        task=task,
-        connection=MagicMock(),
-        play_context=PlayContext(),
-        loader=DataLoader(),
-        templar=None,
-        shared_loader_obj=None,
-    )
-    return action.run(task_vars={})
+    return run_task(ActionModule, "ledger_record", args, {}, check_mode=check_mode)
 
 
 @pytest.fixture(autouse=True)

@@ -1,13 +1,9 @@
 """The ring_verdict action on a real SQLite ledger: its arguments, how each state hands the ring to the next, what
 it reads from the ring hosts' variables, and the events it records itself."""
 
-from unittest.mock import MagicMock
-
 import pytest
+from action_runner import run_action
 from ansible.errors import AnsibleActionFail
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
 
 from ansible_collections.changeward.hybrid.plugins.action import ring_verdict
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
@@ -44,19 +40,7 @@ def hostvars(**per_host):
 
 
 def run(args, task_vars=None, check_mode=False):
-    task = Task()
-    task.action = "changeward.hybrid.ring_verdict"
-    task.args = args
-    task.check_mode = check_mode
-    action = ring_verdict.ActionModule(
-        task=task,
-        connection=MagicMock(),
-        play_context=PlayContext(),
-        loader=DataLoader(),
-        templar=None,
-        shared_loader_obj=None,
-    )
-    return action.run(task_vars=task_vars or {})
+    return run_action(ring_verdict.ActionModule, "ring_verdict", args, task_vars or {}, check_mode=check_mode)
 
 
 @pytest.fixture

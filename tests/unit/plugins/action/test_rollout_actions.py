@@ -2,13 +2,10 @@
 arguments, inventory variables, the run's identity and the plain-Python cores."""
 
 from pathlib import Path
-from unittest.mock import MagicMock
 
 import pytest
+from action_runner import run_action
 from ansible.errors import AnsibleActionFail
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
 
 from ansible_collections.changeward.hybrid.plugins.action import change_record, circuit_breaker, rings
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
@@ -27,19 +24,7 @@ HOSTVARS = {
 
 
 def run(module, name, args, task_vars=None, check_mode=False):
-    task = Task()
-    task.action = f"changeward.hybrid.{name}"
-    task.args = args
-    task.check_mode = check_mode
-    action = module.ActionModule(
-        task=task,
-        connection=MagicMock(),
-        play_context=PlayContext(),
-        loader=DataLoader(),
-        templar=None,
-        shared_loader_obj=None,
-    )
-    return action.run(task_vars=task_vars or {})
+    return run_action(module.ActionModule, name, args, task_vars or {}, check_mode=check_mode)
 
 
 @pytest.fixture
