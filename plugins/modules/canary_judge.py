@@ -218,8 +218,9 @@ attributes:
 seealso:
   - module: changeward.hybrid.error_budget
 notes:
-  - Sources of truth for the defaults are the plugin code and docs/canary-judge.md; C(bench/judge_power.py)
-    measures the false-fail rate and the power they give.
+  - Sources of truth for the defaults are the plugin code and docs/canary-judge.md; the operator project's
+    benchmark https://github.com/changeward/hybrid/blob/main/bench/judge_power.py measures the false-fail rate
+    and the power they give.
 """
 
 EXAMPLES = r"""

@@ -22,7 +22,8 @@ NODATA_STRATEGIES = ("fail", "inconclusive", "ignore")
 CLASSIFICATIONS = ("pass", "high", "low", "nodata")
 
 # Chosen so that, at 50 points per side, an A/A comparison false-fails <= 1 % and a one-noise-sd shift in the
-# bad direction is caught with >= 95 % power (bench/judge_power.py measures both).
+# bad direction is caught with >= 95 % power (the operator project's bench/judge_power.py measures both:
+# https://github.com/changeward/hybrid/blob/main/bench/judge_power.py).
 DEFAULT_ALPHA = 0.005
 DEFAULT_RELATIVE_ALLOWANCE = 0.05
 DEFAULT_MIN_POINTS = 10
