@@ -51,7 +51,10 @@ class Device:
 
     def __call__(self, call):
         self.calls.append(dict(call, began=self.sim.now))
-        seconds, answer = self.script.pop(0) if self.script else (float("inf"), None)  # then: the link is cut
+        if self.script:
+            seconds, answer = self.script.pop(0)
+        else:  # then: the link is cut, the call never answers
+            seconds, answer = float("inf"), AnsibleConnectionFailure("the link is cut")
         if self.sim.now + seconds >= self.act._deadline.at:
             self.sim.hanging.set()
             self.sim.release.wait(30)

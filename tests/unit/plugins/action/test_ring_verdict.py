@@ -61,7 +61,8 @@ def ring_events(path, kind=None):
     ]
 
 
-def start(batch, hv=None, breaker=ADMITTED, **extra):
+def start(batch, hv=None, breaker=None, **extra):
+    breaker = ADMITTED if breaker is None else breaker
     args = {"state": "started", "change_id": "CHG-1", "plan": PLAN, "breaker": breaker, **extra}
     return run(args, {"hostvars": hv or hostvars(), "ansible_play_batch": batch})
 
