@@ -83,7 +83,7 @@ def problems_in(rel_path: str, text: str, shipped: set[str], tracked: set[str], 
             path = target.split("#", 1)[0]
             if target.startswith(REPO_URL):
                 # A link into the repository must name something that is there.
-                kind, _, repo_path = target[len(REPO_URL) :].partition("/main/")
+                kind, _sep, repo_path = target[len(REPO_URL) :].partition("/main/")
                 repo_path = repo_path.split("#", 1)[0].rstrip("/")
                 if kind in ("blob", "tree") and repo_path not in in_repo:
                     found.append(f"{where}: {target} names {repo_path!r}, which the repository does not have")
