@@ -11,6 +11,7 @@ from ansible.errors import AnsibleError
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.change_spec import normalize
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.redact import Redactor
 
 ARGUMENT_SPEC = {
     "spec": {"type": "raw", "required": True},
@@ -45,7 +46,10 @@ class ActionModule(ControllerAction):
             requester=args["requester"],
             tolerance_service=service,
         )
-        return {"changed": False, "change": change}
+        # what the ledger may hold of the spec: secret-named vars and secret-looking values masked
+        redactor = Redactor()
+        recorded = {"spec": redactor.value(spec), "apply": redactor.value(change["apply"])}
+        return {"changed": False, "change": change, "recorded": recorded}
 
     def _role_path(self, name: str) -> str | None:
         """Where Ansible's own role search (as include_role does it) finds the role, or None."""

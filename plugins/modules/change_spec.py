@@ -73,6 +73,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+recorded:
+  description:
+    - What the ledger may hold of the change - the spec and its C(apply) - with secret-named keys (password,
+      token, key, ...) and secret-looking values masked. The main job records this, never the raw spec.
+  returned: success
+  type: dict
+  sample: {spec: {summary: Rotate the app config, apply: {role: app_config, vars: {app_db_password: "********"}}},
+           apply: {kind: role, role: app_config, vars: {app_db_password: "********"}}}
 change:
   description: The change as the main job runs it.
   returned: success

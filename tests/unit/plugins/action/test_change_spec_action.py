@@ -68,3 +68,15 @@ def test_a_service_other_than_the_tolerance_policys_is_refused():
         AnsibleActionFail, match=re.escape("change_spec.service: 'billing' but the tolerance policy is for")
     ):
         run(spec(service="billing", apply={"tasks": "playbooks/tasks/apply_change.yml"}, snapshot={"paths": ["/x"]}))
+
+
+def test_what_is_recorded_of_the_spec_masks_its_secrets(monkeypatch):
+    from ansible import constants
+
+    monkeypatch.setattr(constants, "DEFAULT_ROLES_PATH", [str(REPO / "examples" / "roles")])
+    args = spec()
+    args["spec"]["apply"]["vars"]["sysctl_setting_db_password"] = "hunter2-secret"
+    out = run(args)
+    assert out["change"]["apply"]["vars"]["sysctl_setting_db_password"] == "hunter2-secret"  # the role needs it
+    assert "hunter2-secret" not in repr(out["recorded"])
+    assert out["recorded"]["apply"]["vars"]["sysctl_setting_values"] == {"net.core.somaxconn": 8192}
