@@ -5,13 +5,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from unittest.mock import MagicMock
 
 import pytest
+from action_runner import run_action as run_task
 from ansible.errors import AnsibleActionFail
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
 
 from ansible_collections.changeward.hybrid.plugins.action.blackout import ActionModule
 
@@ -24,22 +21,7 @@ API = "changeward.hybrid/v1"
 
 
 def run_action(args, check_mode=False, basedir=None, task_vars=None):
-    task = Task()
-    task.action = "changeward.hybrid.blackout"
-    task.args = args
-    task.check_mode = check_mode
-    loader = DataLoader()
-    if basedir:
-        loader.set_basedir(str(basedir))
-    action = ActionModule(
-        task=task,
-        connection=MagicMock(),
-        play_context=PlayContext(),
-        loader=loader,
-        templar=None,
-        shared_loader_obj=None,
-    )
-    return action.run(task_vars=task_vars or {})
+    return run_task(ActionModule, "blackout", args, task_vars, check_mode=check_mode, basedir=basedir)
 
 
 def test_blocked_fails_with_windows_and_next_time():
