@@ -1,0 +1,53 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Control events and the change digest: the two things every control agrees on (docs/trust-model.md).
+
+Control events are the ledger events a control's reader trusts: approvals, breaker transitions, accepted
+overrides, policy sign-offs, signing-key rotations. Only the plugin that verifies what such an event asserts
+may write it; ``ledger_record`` and ``change_record`` refuse these types, so a requester with playbook access
+cannot write an approval for a colleague or close a breaker by hand.
+
+The change digest names what a change will do - its id, its targets, its payload (what it applies) and the
+digest of the policy it runs under - so that an approval signed for one change cannot count for other
+targets, another payload, another policy or another change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.canonical import canonical_bytes
+
+APPROVAL_RECORDED = "io.changeward.approval.recorded"
+OVERRIDE_ACCEPTED = "io.changeward.gate.override"
+POLICY_SIGNED_OFF = "io.changeward.policy.signed_off"
+KEY_ROTATED = "io.changeward.ledger.key_rotated"
+BREAKER_PREFIX = "io.changeward.breaker."
+BREAKER_TRANSITIONS = frozenset(
+    BREAKER_PREFIX + name for name in ("opened", "half_opened", "closed", "trial_started", "failure_recorded")
+)
+
+# Event types only their verifying plugin writes.
+RESERVED = frozenset({APPROVAL_RECORDED, OVERRIDE_ACCEPTED, POLICY_SIGNED_OFF, KEY_ROTATED}) | BREAKER_TRANSITIONS
+
+
+def is_reserved(event_type: str) -> bool:
+    """Whether only a verifying plugin may write events of this type (any breaker.* event counts)."""
+    return event_type in RESERVED or str(event_type).startswith(BREAKER_PREFIX)
+
+
+def digest(value) -> str:
+    """sha256 of the RFC 8785 canonical JSON of a value, as ``sha256:<hex>``."""
+    return "sha256:" + hashlib.sha256(canonical_bytes(value)).hexdigest()
+
+
+def change_digest(change_id: str, targets: Iterable[str], payload: Mapping, policy_digest: str) -> str:
+    """The digest of what a change will do: its id, its sorted targets, its payload and its policy's digest."""
+    return digest(
+        {
+            "change_id": str(change_id),
+            "targets": sorted({str(t) for t in targets}),
+            "payload": payload,
+            "policy_digest": str(policy_digest),
+        }
+    )
