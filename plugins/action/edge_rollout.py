@@ -71,6 +71,8 @@ ARGUMENT_SPEC = {
     "manifest": {"type": "str"},
     "signature": {"type": "str"},
     "public_key": {"type": "str"},
+    "downgrade_authorization": {"type": "str"},
+    "downgrade_signature": {"type": "str"},
     "app": {"type": "str"},
     "root_dir": {"type": "path", "default": "/var/lib/changeward/edge"},
     "signature_check": {"type": "str", "default": "required", "choices": ["required", "auto"]},
@@ -159,7 +161,22 @@ class ActionModule(ActionBase):
             raise EdgeRolloutError("step=stage needs url (where the device downloads the artifact)")
         self._check_app(args, manifest)
         extra = {"state": "staged", "manifest": text, "signature": signature, "public_key": key_pem}
+        extra.update(self._downgrade(args))
         return self._drive(args, release, extra, done=STAGED, step="stage")
+
+    def _downgrade(self, args):
+        """The signed downgrade authorisation, passed to the device as it is: only the device decides on it."""
+        if not args["downgrade_authorization"] and not args["downgrade_signature"]:
+            return {}
+        if not (args["downgrade_authorization"] and args["downgrade_signature"]):
+            raise EdgeRolloutError("downgrade_authorization and downgrade_signature go together")
+        text = self._content(
+            args["downgrade_authorization"], lambda s: s.lstrip().startswith("{"), "downgrade_authorization"
+        )
+        sig = self._content(
+            args["downgrade_signature"], lambda s: bool(SIG_RE.match(s.strip())), "downgrade_signature"
+        ).strip()
+        return {"downgrade_authorization": text, "downgrade_signature": sig}
 
     def ensure_activate(self, args):
         release = self._release(args)
@@ -266,7 +283,7 @@ class ActionModule(ActionBase):
             call = dict(
                 base,
                 state="staged" if step == "stage" else "status",
-                **({k: first[k] for k in ("manifest", "signature", "public_key")} if step == "stage" else {}),
+                **({k: v for k, v in first.items() if k != "state"} if step == "stage" else {}),
             )
         if state["in_flight"]:
             reason = (
@@ -283,7 +300,8 @@ class ActionModule(ActionBase):
     def _finished(self, step, status, result, done, host, release):
         """(outcome, msg) when the device's answer ends the step, else None."""
         if result.get("failed"):
-            return ("refused" if result.get("error_kind") == "signature" else "failed"), result.get("msg")
+            refused = result.get("error_kind") in ("signature", "trust", "downgrade")
+            return ("refused" if refused else "failed"), result.get("msg")
         if status == "failed":
             return "failed", (result.get("staging") or {}).get("error")
         if step == "stage" and status in done:

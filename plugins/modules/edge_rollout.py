@@ -87,7 +87,21 @@ options:
     description: Base64 Ed25519 signature of the manifest - a URL, a path on the controller, or the text itself.
     type: str
   public_key:
-    description: The publisher's Ed25519 public key (PEM text or a path on the controller).
+    description:
+      - The publisher's Ed25519 public key (PEM text or a path on the controller) the controller verifies the
+        manifest with. Devices do not trust it by itself: each verifies with the keys pinned on it (see
+        M(changeward.hybrid.edge_update) O(changeward.hybrid.edge_update#module:trust_file)) and refuses a key it
+        does not pin (outcome C(refused)).
+    type: str
+  downgrade_authorization:
+    description:
+      - For V(stage) of a release older than the one a device runs - the signed downgrade authorisation (JSON
+        text, a path on the controller or a URL) naming the app, release, version and the devices' host names.
+        Passed to the device, which alone decides on it (M(changeward.hybrid.edge_update)); without it a device
+        refuses the older release (outcome C(refused), device event C(staging_refused)).
+    type: str
+  downgrade_signature:
+    description: Base64 Ed25519 signature over O(downgrade_authorization) by a key the devices pin (text, path or URL).
     type: str
   app:
     description: Application name on the device; defaults to the manifest's name and must match it.

@@ -18,8 +18,16 @@ description:
     length (up to O(transfer.deadline)), the process being killed and the device restarting; it resumes
     from the last verified chunk, never from zero.
   - The manifest's Ed25519 signature is checked on the device with C(openssl pkeyutl -verify -rawin) before
-    anything is downloaded (O(signature_check)). A manifest that does not verify, a chunk or artifact that
-    does not match it, is refused and never activated.
+    anything is downloaded (O(signature_check)), against the publisher keys pinned on the device
+    (O(trust_file)), never against a key the controller sends. A manifest that does not verify, a chunk or
+    artifact that does not match it, is refused and never activated.
+  - V(provisioned) pins the publisher keys (O(trusted_keys)) on a device that has none yet. After that the
+    pinned set changes only through a release signed with a pinned key whose manifest carries the new key
+    (C(trust.add)) or the id of one to drop (C(trust.remove)); the device applies it when it accepts that
+    release and records C(trust_rotated).
+  - A release whose version is lower than the running one is refused (C(staging_refused), kind
+    C(downgrade)) unless O(downgrade_authorization) is signed by a pinned key and names this app, this
+    release and version, and this device (its host name).
   - V(activated) switches C(current) to the staged slot, runs O(restart_command) and starts a detached
     watchdog on the device that runs the O(health) check. The watchdog commits the release when it is
     healthy and reverts to the previous slot when the check fails or health is not reached within
@@ -40,7 +48,7 @@ options:
   state:
     description: The state to reach.
     type: str
-    choices: [staged, activated, committed, rolled_back, status]
+    choices: [provisioned, staged, activated, committed, rolled_back, status]
     default: status
   root_dir:
     description: Directory holding every application's slots and state on the device.
@@ -49,7 +57,7 @@ options:
   change_id:
     description:
       - Change record the step belongs to; stored with every device event. Required for every state but
-        V(status).
+        V(status) and V(provisioned).
     type: str
   manifest:
     description:
@@ -60,7 +68,34 @@ options:
     description: Base64 Ed25519 signature over the manifest's bytes. Required for V(staged).
     type: str
   public_key:
-    description: The publisher's Ed25519 public key (PEM). Required for V(staged).
+    description:
+      - The publisher's Ed25519 public key (PEM) the controller verified the manifest with. Optional and never
+        trusted by itself - the device verifies with its pinned keys; when given, it must be one of them
+        (and with O(signature_check=auto) on a device without OpenSSL 3 it is required: the controller's
+        check with that pinned key then stands).
+    type: str
+  trust_file:
+    description:
+      - The device's pinned publisher keys (JSON, written by V(provisioned) and by signed key rotations). Must
+        not be writable by group or others.
+    type: path
+    default: /etc/changeward/edge/trusted-keys.json
+  trusted_keys:
+    description:
+      - Publisher public keys (PEM) to pin, for V(provisioned). Refused on a device that is provisioned and
+        does not pin all of them already.
+    type: list
+    elements: str
+    default: []
+  downgrade_authorization:
+    description:
+      - For V(staged) of a release older than the running one. JSON text
+        C({"format": "changeward-edge-downgrade/1", "app": ..., "release": ..., "version": ..., "hosts": [...],
+        "not_after": "YYYY-MM-DDTHH:MM:SSZ"}) (C(not_after) optional), naming this app, the release id,
+        its version and this device's host name.
+    type: str
+  downgrade_signature:
+    description: Base64 Ed25519 signature over O(downgrade_authorization)'s exact bytes, by a pinned key.
     type: str
   signature_check:
     description:
@@ -218,6 +253,13 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Pin the publisher key (once, when the device is provisioned)
+  changeward.hybrid.edge_update:
+    app: demo
+    state: provisioned
+    trusted_keys:
+      - "{{ lookup('ansible.builtin.file', 'release-signing.pub.pem') }}"
+
 - name: Stage the release (returns at once; the device keeps downloading)
   changeward.hybrid.edge_update:
     app: demo
@@ -225,7 +267,6 @@ EXAMPLES = r"""
     change_id: CHG-42
     manifest: "{{ lookup('ansible.builtin.file', 'demo-1.2.0.tar.manifest.json') }}"
     signature: "{{ lookup('ansible.builtin.file', 'demo-1.2.0.tar.manifest.json.sig') }}"
-    public_key: "{{ lookup('ansible.builtin.file', 'release-signing.pub.pem') }}"
     url: http://198.18.0.1:8088/demo-1.2.0.tar
 
 - name: Activate it; the device's watchdog commits or reverts by itself
@@ -289,7 +330,7 @@ events:
     - Device events of O(change_id) after O(since) - each with seq, id (uuid4), type, time (device clock,
       UTC), host, app, release, change_id and data. Types are staging_started, staging_resumed,
       chunk_refused, staging_refused, staging_failed, staging_expired, staged, activated, committed,
-      rolled_back.
+      rolled_back, trust_rotated.
   returned: always
   type: list
   elements: dict
@@ -301,6 +342,11 @@ signature:
   description: Result of the device-side signature check (C(verified), or C(skipped) with O(signature_check=auto)).
   returned: when O(state=staged)
   type: str
+trusted_keys:
+  description: Ids (C(sha256:<hex of the key's DER>)) of the publisher keys pinned on the device; null when none are.
+  returned: always
+  type: list
+  elements: str
 """
 
 import os
@@ -309,7 +355,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.changeward.hybrid.plugins.module_utils.edge import agent
+from ansible_collections.changeward.hybrid.plugins.module_utils.edge import agent, trust
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge import manifest as mf
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge.device import Device, release_status
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge.errors import EdgeError
@@ -339,13 +385,17 @@ ARGUMENT_SPEC = {
     "state": {
         "type": "str",
         "default": "status",
-        "choices": ["staged", "activated", "committed", "rolled_back", "status"],
+        "choices": ["provisioned", "staged", "activated", "committed", "rolled_back", "status"],
     },
     "root_dir": {"type": "path", "default": "/var/lib/changeward/edge"},
     "change_id": {"type": "str"},
     "manifest": {"type": "str"},
     "signature": {"type": "str"},
     "public_key": {"type": "str"},
+    "trust_file": {"type": "path", "default": "/etc/changeward/edge/trusted-keys.json"},
+    "trusted_keys": {"type": "list", "elements": "str", "default": []},
+    "downgrade_authorization": {"type": "str"},
+    "downgrade_signature": {"type": "str"},
     "signature_check": {"type": "str", "default": "required", "choices": ["required", "auto"]},
     "release": {"type": "str"},
     "url": {"type": "str"},
@@ -369,7 +419,7 @@ class EdgeUpdate(object):
     def __init__(self, module):
         self.module = module
         self.params = module.params
-        self.device = Device(self.params["root_dir"], self.params["app"])
+        self.device = Device(self.params["root_dir"], self.params["app"], trust_file=self.params["trust_file"])
         self.release = self.params["release"]
         if self.params["manifest"]:
             manifest, _raw = mf.parse(self.params["manifest"])
@@ -380,7 +430,7 @@ class EdgeUpdate(object):
 
     def run(self):
         state = self.params["state"]
-        if state != "status" and not self.params["change_id"]:
+        if state not in ("status", "provisioned") and not self.params["change_id"]:
             raise EdgeError("change_id is required for state=%s: every state change is an event of a change" % state)
         if state in ("activated", "committed", "rolled_back") and not self.release:
             raise EdgeError("state=%s needs the release (release or manifest)" % state)
@@ -394,7 +444,7 @@ class EdgeUpdate(object):
 
     def ensure_staged(self):
         params = self.params
-        for key in ("manifest", "signature", "public_key", "url"):
+        for key in ("manifest", "signature", "url"):
             if not params[key]:
                 raise EdgeError("state=staged needs %s" % key)
         if self.module.check_mode:
@@ -413,9 +463,18 @@ class EdgeUpdate(object):
             transfer_options=options,
             deadline=deadline,
             restart_failed=params["restart_failed"],
+            downgrade=params["downgrade_authorization"],
+            downgrade_signature=params["downgrade_signature"],
         )
         self.ensure_agent("transfer")
         self.wait_while(("staging",))
+        return changed
+
+    def ensure_provisioned(self):
+        wanted = self.params["trusted_keys"]
+        if self.module.check_mode:
+            return not os.path.lexists(self.params["trust_file"]) and bool(wanted)
+        changed, _keys = trust.provision(self.params["trust_file"], wanted)
         return changed
 
     def ensure_activated(self):
@@ -486,6 +545,10 @@ class EdgeUpdate(object):
         if self.params["state"] == "staged":
             result["signature"] = (summary.get("staging") or {}).get("signature")
         result["events"] = self.device.events(self.params["change_id"], self.params["since"])
+        try:
+            result["trusted_keys"] = [k["id"] for k in trust.load(self.params["trust_file"])]
+        except EdgeError:
+            result["trusted_keys"] = None
         status = result.get("release_status")
         if self.params["state"] == "staged" and status in ("failed",):
             result["failed"] = True
@@ -495,10 +558,19 @@ class EdgeUpdate(object):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    update = None
     try:
-        result = EdgeUpdate(module).run()
+        update = EdgeUpdate(module)
+        result = update.run()
     except EdgeError as exc:
-        module.fail_json(msg="edge_update: %s" % exc, error_kind=exc.kind)
+        # A refusal is a device event too: return it, so the controller records it in the ledger.
+        events = []
+        if update is not None and module.params["change_id"]:
+            try:
+                events = update.device.events(module.params["change_id"], module.params["since"])
+            except EdgeError:
+                events = []
+        module.fail_json(msg="edge_update: %s" % exc, error_kind=exc.kind, events=events)
     except (OSError, ValueError) as exc:
         module.fail_json(msg="edge_update: %s" % exc, exception=traceback.format_exc())
     if result.pop("failed", False):

@@ -15,7 +15,7 @@ import sys
 from . import fsutil
 
 PACKAGE = "cwedge"
-MODULES = ("__init__", "errors", "fsutil", "manifest", "transfer", "slots", "health", "device", "agent")
+MODULES = ("__init__", "errors", "fsutil", "trust", "manifest", "transfer", "slots", "health", "device", "agent")
 AGENT_DIR = ".agent"
 INIT_SCRIPT = "/etc/init.d/changeward-edge"
 RC_LINK = "/etc/rc2.d/S99changeward-edge"

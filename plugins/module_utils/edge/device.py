@@ -16,11 +16,12 @@ import time
 import uuid
 from contextlib import contextmanager
 
-from . import fsutil, health, slots
+from . import fsutil, health, slots, trust
 from . import manifest as mf
 from .errors import (
     ArtifactError,
     DeadlineExceeded,
+    DowngradeError,
     EdgeError,
     IntegrityError,
     ManifestError,
@@ -28,6 +29,7 @@ from .errors import (
     SlotError,
     SourceError,
     StateError,
+    TrustError,
 )
 from .transfer import Superseded, Transfer, safe_url
 
@@ -43,6 +45,7 @@ EVENT_TYPES = (
     "activated",
     "committed",
     "rolled_back",
+    "trust_rotated",
 )
 TERMINAL = ("committed", "rolled_back")
 
@@ -67,13 +70,14 @@ def empty_state(app):
 class Device(object):
     """One application's slots and state on this device."""
 
-    def __init__(self, root_dir, app, host=None):
+    def __init__(self, root_dir, app, host=None, trust_file=trust.DEFAULT_TRUST_FILE):
         if not mf.NAME_RE.match(app or ""):
             raise StateError("app must match %s, got %r" % (mf.NAME_RE.pattern, app))
         self.root_dir = root_dir
         self.app = app
         self.root = os.path.join(root_dir, app)
         self.host = host or socket.gethostname()
+        self.trust_file = trust_file
         self.state_path = os.path.join(self.root, "state.json")
         self.events_path = os.path.join(self.root, "events.jsonl")
         self.lock_path = os.path.join(self.root, "lock")
@@ -159,75 +163,125 @@ class Device(object):
         transfer_options=None,
         deadline=86400.0,
         restart_failed=False,
+        downgrade=None,
+        downgrade_signature=None,
     ):
-        """Record the wish to stage a release (after the device-side signature check). Returns (changed, state)."""
+        """Record the wish to stage a release (after the device-side checks). Returns (changed, state).
+
+        Refused, with a ``staging_refused`` event and nothing else changed (slots, staging, current): a
+        device without pinned keys, a signature no pinned key verifies, a controller-sent key the device
+        does not pin, a lower version than the running one without a signed downgrade authorisation for
+        this device, a key rotation that cannot be verified here.
+        """
         manifest, raw = mf.parse(manifest_text)
         if manifest["name"] != self.app:
             raise ManifestError("the manifest is for app %r, not %r" % (manifest["name"], self.app))
         rid = mf.release_id(manifest)
-        try:
-            checked = mf.device_verify(raw, signature, public_key, signature_check)
-        except SignatureError as exc:
-            with self.transaction() as state:
-                self.emit(state, "staging_refused", rid, change_id, {"reason": str(exc), "kind": exc.kind})
-            raise
+        refusal = None
         with self.transaction() as state:
-            current = state.get("current") or {}
-            act = state.get("activation") or {}
-            if current.get("release") == rid:
-                return False, state
-            if act.get("state") == "activated":
-                raise SlotError(
-                    "release %s is activated and its health is not decided yet; staging %s would overwrite the "
-                    "slot it falls back to" % (act.get("release"), rid)
+            try:
+                keys = trust.load(self.trust_file)
+                checked, signer = mf.device_verify(raw, signature, keys, signature_check, sent_key=public_key)
+                authorised = self._downgrade_check(state, manifest, rid, keys, checked, downgrade, downgrade_signature)
+                add, remove = trust.rotation(manifest)
+                if (add or remove) and checked != "verified":
+                    raise TrustError(
+                        "release %s rotates the pinned publisher keys, which must be verified on this device "
+                        "(signature_check=auto without OpenSSL 3 cannot)" % rid
+                    )
+            except (TrustError, SignatureError, DowngradeError) as exc:
+                self.emit(state, "staging_refused", rid, change_id, {"reason": str(exc), "kind": exc.kind})
+                refusal = exc
+            else:
+                checks = {"signature": checked, "signed_by": signer, "downgrade_authorised_by": authorised}
+                return self._record_staging(
+                    state, manifest, raw, rid, url, change_id, checks, transfer_options, deadline, restart_failed
                 )
-            stg = state.get("staging") or {}
-            if stg.get("release") == rid:
-                status = stg.get("status")
-                if status in ("staged", "staging"):
-                    return False, state
-                if status == "failed" and not restart_failed:
-                    return False, state
-                stg.update(
-                    status="staging",
-                    error=None,
-                    deadline=time.time() + float(deadline),
-                    change_id=change_id,
-                    url=url,
-                    transfer_options=transfer_options or {},
-                    restarted_at=utc_now(),
-                )
-                self.emit(state, "staging_started", rid, change_id, {"slot": stg["slot"], "restart": status})
-                return True, state
-            slot = slots.other(current["slot"]) if current.get("slot") else "a"
-            state["staging"] = {
-                "release": rid,
-                "version": manifest["version"],
-                "slot": slot,
-                "manifest": raw.decode("utf-8"),
-                "signature": checked,
-                "url": url,
-                "transfer_options": transfer_options or {},
-                "deadline": time.time() + float(deadline),
-                "change_id": change_id,
-                "status": "staging",
-                "error": None,
-                "started_at": utc_now(),
-            }
-            state["slots"][slot] = None
-            self.emit(
-                state,
-                "staging_started",
-                rid,
-                change_id,
-                {
-                    "slot": slot,
-                    "version": manifest["version"],
-                    "size": manifest["artifact"]["size"],
-                    "signature": checked,
-                },
+        raise refusal
+
+    def _downgrade_check(self, state, manifest, rid, keys, checked, text, signature):
+        """None when the release is not older than the running one; else the key id of its signed authorisation."""
+        running = (state.get("current") or {}).get("version")
+        if not trust.is_downgrade(manifest["version"], running):
+            return None
+        if checked != "verified":
+            raise DowngradeError(
+                "release %s (version %s) is older than the running version %s, and a downgrade authorisation "
+                "cannot be verified without OpenSSL 3 on this device" % (rid, manifest["version"], running)
             )
+        try:
+            return trust.check_downgrade(
+                text, signature, keys, mf.verify_with_openssl, self.app, rid, manifest["version"], self.host
+            )
+        except DowngradeError as exc:
+            raise DowngradeError(
+                "release %s (version %s) is older than the running version %s: refused, %s"
+                % (rid, manifest["version"], running, exc)
+            ) from None
+
+    def _rotate_keys(self, state, manifest, rid, change_id):
+        """Apply the key rotation a verified release carries (idempotent), with a trust_rotated event."""
+        add, remove = trust.rotation(manifest)
+        if not add and not remove:
+            return
+        keys, added, removed = trust.rotate(trust.load(self.trust_file), add, remove, rid)
+        if added or removed:
+            trust.save(self.trust_file, keys)
+            self.emit(state, "trust_rotated", rid, change_id, {"added": added, "removed": removed})
+
+    def _record_staging(
+        self, state, manifest, raw, rid, url, change_id, checks, transfer_options, deadline, restart_failed
+    ):
+        current = state.get("current") or {}
+        act = state.get("activation") or {}
+        if current.get("release") == rid:
+            return False, state
+        if act.get("state") == "activated":
+            raise SlotError(
+                "release %s is activated and its health is not decided yet; staging %s would overwrite the "
+                "slot it falls back to" % (act.get("release"), rid)
+            )
+        stg = state.get("staging") or {}
+        if stg.get("release") == rid:
+            status = stg.get("status")
+            if status in ("staged", "staging"):
+                return False, state
+            if status == "failed" and not restart_failed:
+                return False, state
+            stg.update(
+                status="staging",
+                error=None,
+                deadline=time.time() + float(deadline),
+                change_id=change_id,
+                url=url,
+                transfer_options=transfer_options or {},
+                restarted_at=utc_now(),
+            )
+            self.emit(state, "staging_started", rid, change_id, {"slot": stg["slot"], "restart": status})
             return True, state
+        self._rotate_keys(state, manifest, rid, change_id)
+        slot = slots.other(current["slot"]) if current.get("slot") else "a"
+        state["staging"] = {
+            "release": rid,
+            "version": manifest["version"],
+            "slot": slot,
+            "manifest": raw.decode("utf-8"),
+            "signature": checks["signature"],
+            "signed_by": checks["signed_by"],
+            "downgrade_authorised_by": checks["downgrade_authorised_by"],
+            "url": url,
+            "transfer_options": transfer_options or {},
+            "deadline": time.time() + float(deadline),
+            "change_id": change_id,
+            "status": "staging",
+            "error": None,
+            "started_at": utc_now(),
+        }
+        state["slots"][slot] = None
+        data = {"slot": slot, "version": manifest["version"], "size": manifest["artifact"]["size"]}
+        data.update(checks)
+        self.emit(state, "staging_started", rid, change_id, data)
+        return True, state
 
     def transfer_running(self):
         return fsutil.is_locked(self.transfer_lock)

@@ -59,3 +59,15 @@ class ArtifactError(EdgeError):
     """The verified artifact cannot be unpacked safely into a slot."""
 
     kind = "artifact"
+
+
+class TrustError(EdgeError):
+    """The device's pinned publisher keys are missing, unsafe, or would be changed without a signed release."""
+
+    kind = "trust"
+
+
+class DowngradeError(EdgeError):
+    """A release older than the running one without a valid signed downgrade authorisation."""
+
+    kind = "downgrade"

@@ -3,8 +3,9 @@
 
 The signature covers the manifest's exact bytes. Trust chain (docs/edge-updates.md): the controller
 verifies the signature with the publisher's public key before it sends anything to a device; the device
-verifies it again with ``openssl pkeyutl -verify -rawin`` where OpenSSL 3 is present, then checks every
-chunk and the whole artifact against the hashes in that manifest. A device trusts bytes only through it.
+verifies it again with ``openssl pkeyutl -verify -rawin`` where OpenSSL 3 is present, against the keys
+pinned on the device (trust.py), never against a key the controller sends, then checks every chunk and the
+whole artifact against the hashes in that manifest. A device trusts bytes only through it.
 
 subprocess is used directly (pylint ansible-bad-function disabled at each call): this code also runs in the
 detached agent, where there is no AnsibleModule.run_command.
@@ -20,7 +21,8 @@ import shutil
 import subprocess
 import tempfile
 
-from .errors import ManifestError, SignatureError
+from . import trust
+from .errors import ManifestError, SignatureError, TrustError
 
 FORMAT = "changeward-edge-manifest/1"
 NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
@@ -72,6 +74,8 @@ def validate(data):
     for index, value in enumerate(chunks):
         if not isinstance(value, str) or not HEX64_RE.match(value):
             raise ManifestError("artifact chunks[%d] must be 64 lowercase hex digits" % index)
+    if "trust" in data:
+        trust.rotation(data)  # a key rotation the release carries (trust.py): its shape is checked here
     return data
 
 
@@ -167,22 +171,43 @@ def verify_with_openssl(data, signature, public_key_pem, openssl="openssl"):
     return True
 
 
-def device_verify(data, signature, public_key_pem, mode):
-    """Device-side signature check. mode required: must verify here; auto: verify when openssl can.
+def device_verify(data, signature, keys, mode, sent_key=None):
+    """Device-side signature check against the keys pinned on the device (trust.load).
 
-    Returns 'verified' or 'skipped' (auto without a capable openssl: the controller's check stands).
+    mode required: must verify here; auto: verify when openssl can. ``sent_key`` (the PEM the controller
+    sent, optional) is never trusted by itself: when given it must be one of the pinned keys.
+    Returns (result, key id): ('verified', id of the pinned key that verified) or ('skipped', id of the
+    pinned key the controller verified with - auto without a capable openssl, where the controller's check
+    with that key stands).
     """
     if mode not in ("required", "auto"):
         raise SignatureError("signature_check must be required or auto, got %r" % (mode,))
-    if not signature or not public_key_pem:
-        raise SignatureError("a signature and a public_key are needed to stage a release")
+    if not signature:
+        raise SignatureError("a signature is needed to stage a release")
     decode_signature(signature)
+    pinned = {k["id"] for k in keys}
+    sent_id = None
+    if sent_key:
+        try:
+            sent_id = trust.key_id(sent_key)
+        except TrustError as exc:
+            raise SignatureError("public_key: %s" % exc) from None
+        if sent_id not in pinned:
+            raise SignatureError(
+                "the controller sent publisher key %s, which this device does not pin; a device trusts only the "
+                "keys installed at provisioning or rotated in by a signed release" % sent_id
+            )
     if not openssl_can_verify():
         if mode == "required":
             raise SignatureError("signature_check=required but no OpenSSL 3 (openssl pkeyutl -rawin) on this device")
-        return "skipped"
-    verify_with_openssl(data, signature, public_key_pem)
-    return "verified"
+        if sent_id is None:
+            raise SignatureError(
+                "signature_check=auto without OpenSSL 3 relies on the controller's check, which needs the "
+                "publisher key it used (public_key) to be one this device pins"
+            )
+        return "skipped", sent_id
+    entry = trust.verify_pinned(data, signature, keys, verify_with_openssl)
+    return "verified", entry["id"]
 
 
 def main(argv=None):

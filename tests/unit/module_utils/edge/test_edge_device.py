@@ -6,7 +6,7 @@ import pytest
 from edgehelpers import Source, keypair, make_tar, release, sign
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge import manifest as mf
-from ansible_collections.changeward.hybrid.plugins.module_utils.edge import slots
+from ansible_collections.changeward.hybrid.plugins.module_utils.edge import slots, trust
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge.device import Device, release_status
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge.errors import (
     ArtifactError,
@@ -27,8 +27,10 @@ HEALTH = {
 class Env:
     def __init__(self, tmp_path):
         self.tmp = tmp_path
-        self.device = Device(str(tmp_path / "edge"), "demo", host="dev1")
         self.key, self.pem = keypair()
+        self.trust_file = str(tmp_path / "trust" / "trusted-keys.json")
+        trust.provision(self.trust_file, [self.pem])  # the device pins the publisher's key at provisioning
+        self.device = Device(str(tmp_path / "edge"), "demo", host="dev1", trust_file=self.trust_file)
         self.config = tmp_path / "etc" / "config.json"
         self.config.parent.mkdir()
         self.config.write_text('{"version": "0.9.0"}')

@@ -5,6 +5,7 @@ import pytest
 from edgehelpers import keypair, release, sign
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge import manifest as mf
+from ansible_collections.changeward.hybrid.plugins.module_utils.edge import trust
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge.errors import ManifestError, SignatureError
 
 needs_openssl = pytest.mark.skipif(not mf.openssl_can_verify(), reason="no OpenSSL 3 here")
@@ -68,10 +69,20 @@ def test_signature_shape_is_checked_before_openssl_runs():
 
 def test_required_check_fails_closed_without_openssl(tmp_path, monkeypatch):
     key, pem = keypair()
+    pinned = [{"id": trust.key_id(pem), "pem": pem}]
     _data, text = release(tmp_path)
     monkeypatch.setattr(shutil, "which", lambda _name: None)
     with pytest.raises(SignatureError, match="required"):
-        mf.device_verify(text.encode(), sign(key, text), pem, "required")
-    assert mf.device_verify(text.encode(), sign(key, text), pem, "auto") == "skipped"
+        mf.device_verify(text.encode(), sign(key, text), pinned, "required", sent_key=pem)
+    assert mf.device_verify(text.encode(), sign(key, text), pinned, "auto", sent_key=pem) == (
+        "skipped",
+        trust.key_id(pem),
+    )
+    # auto without OpenSSL still never trusts a key the device does not pin, and needs to know which one
+    _other, other_pem = keypair()
+    with pytest.raises(SignatureError, match="does not pin"):
+        mf.device_verify(text.encode(), sign(key, text), pinned, "auto", sent_key=other_pem)
+    with pytest.raises(SignatureError, match="public_key"):
+        mf.device_verify(text.encode(), sign(key, text), pinned, "auto")
     with pytest.raises(SignatureError, match="needed"):
-        mf.device_verify(text.encode(), "", pem, "auto")
+        mf.device_verify(text.encode(), "", pinned, "auto", sent_key=pem)
