@@ -1,42 +1,46 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Approvals of a change, with segregation of duties, kept in the ledger.
 
-Recording (``record_approval``): an approval is an ``io.changeward.approval.recorded`` event of the change,
-appended together with the change record's new ``approvers`` list. Its approver is the identity of the run that
-records it (identity.py), never a parameter; or the key owner of an Ed25519-signed approval statement, verified
-against the public key the policy lists for that approver. Editing the ledger file breaks its hash chain,
-which the check verifies before it trusts any approval.
+An approval is a statement signed by the approver with their own ssh key (``ssh-keygen -Y sign -n
+changeward-approval``) over the change id, the change digest (control_events.change_digest: targets, payload,
+policy digest) and the decision. It is verified with ``ssh-keygen -Y verify`` against the allowed-signers file
+the gate policy names (``approval.allowed_signers``: principal -> key, with valid-after/valid-before), and the
+policy maps the principal to its roles. An approval for another change, other targets, another payload or
+another policy does not count, and the refusal says which.
 
-Checking (``check_approvals``), before implementation: approvals must come from approvers the policy knows, in
-a role the policy grants them, other than the requester and every implementer (the checking run's identity is
-always an implementer); a target whose data_class needs peer review (pii) needs a peer approval; a target or
-service tagged auth or billing needs an approval by a human (not a service account); the risk class sets how
-many approvals are needed. A refusal, at either step, is recorded as ``io.changeward.approval.refused`` and
-fails the task. docs/risk-and-approvals.md has the rules and the statement format.
+Unsigned approvals - the identity of the run that records them (identity.py) - count only when the policy lists
+their identity source in ``approval.unsigned_sources``, which may hold only ``awx``: inside AWX/AAP the platform
+sets the launching user, elsewhere anyone can choose ``CHANGEWARD_IDENTITY`` or ``-e awx_user_name``.
+
+Recording (``record_approval``) writes an ``io.changeward.approval.recorded`` event, a reserved control event
+(control_events.RESERVED) that ledger_record and change_record refuse, so only this module writes one, and only
+after verifying it. Checking (``check_approvals``) re-verifies every recorded approval *now* (a key removed from
+the allowed-signers file or past its valid-before no longer counts) and then applies the rules: approvers other
+than the requester and every implementer, in a role the policy grants them; a peer review for pii targets; a
+human approval for auth/billing; the number of approvals per risk class. A refusal, at either step, is
+recorded as ``io.changeward.approval.refused`` and fails the task. docs/risk-and-approvals.md has the rules.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
 from collections.abc import Iterable, Mapping
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import sshsig
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.control_events import APPROVAL_RECORDED, digest
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import Identity, same_person
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.canonical import canonical_bytes
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.canonical import canonical_text, parse_json
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerInvalidInput
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import check_time, utc_now
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import RISK_CLASSES, GatePolicy
 
-APPROVAL_RECORDED = "io.changeward.approval.recorded"
 APPROVAL_REFUSED = "io.changeward.approval.refused"
 APPROVAL_CHECKED = "io.changeward.approval.checked"
 GATE = "approval"
-STATEMENT_TYPE = "changeward.approval/v1"
-STATEMENT_FIELDS = ("type", "change_id", "approver", "role", "decision", "comment", "time")
-# Domain separation: a key that also signs other things (e.g. ledger checkpoints) cannot be tricked into
-# producing a valid approval, nor an approval signature reused as anything else.
-SIGNING_CONTEXT = b"changeward approval statement v1\n"
+NAMESPACE = sshsig.APPROVAL_NAMESPACE
+STATEMENT_TYPE = "changeward.approval/v2"
+STATEMENT_FIELDS = ("type", "change_id", "change_digest", "approver", "role", "decision", "comment", "time")
 DECISIONS = {"approve": "approved", "reject": "rejected"}
 CLOCK_SKEW = datetime.timedelta(minutes=5)
 
@@ -50,7 +54,16 @@ REJECTED = "rejected"
 UNKNOWN_APPROVER = "unknown_approver"
 ROLE_NOT_GRANTED = "role_not_granted"
 SIGNATURE_REQUIRED = "signature_required"
-SIGNATURE_INVALID = "signature_invalid"
+SIGNATURE_INVALID = sshsig.SIGNATURE_INVALID
+UNKNOWN_SIGNER = sshsig.UNKNOWN_SIGNER
+WRONG_NAMESPACE = sshsig.WRONG_NAMESPACE
+SIGNER_EXPIRED = sshsig.SIGNER_EXPIRED
+SIGNER_NOT_YET_VALID = sshsig.SIGNER_NOT_YET_VALID
+NO_ALLOWED_SIGNERS = "no_allowed_signers"
+OTHER_CHANGE = "other_change"
+OTHER_DIGEST = "other_change_digest"
+CHANGE_DIGEST_MISSING = "change_digest_missing"
+NO_EVIDENCE = "no_evidence"
 IDENTITY_NOT_ACCEPTED = "identity_source_not_accepted"
 
 
@@ -71,84 +84,113 @@ def refusal(code: str, message: str) -> dict:
 
 
 # -- signed statements ------------------------------------------------------------------------------------------
-def make_statement(change_id, approver, role, decision="approve", comment="", time=None) -> dict:
-    """The statement an approver signs (see sign_statement)."""
+def make_statement(change_id, change_digest, approver, role, decision="approve", comment="", time=None) -> dict:
+    """The statement an approver signs; ``statement_text`` gives the exact text to sign."""
     stmt = {
         "type": STATEMENT_TYPE,
         "change_id": change_id,
+        "change_digest": change_digest,
         "approver": approver,
         "role": role,
         "decision": decision,
         "comment": comment or "",
         "time": time or utc_now(),
     }
-    validate_statement(stmt)
-    return stmt
+    return validate_statement(stmt)
 
 
-def validate_statement(stmt) -> dict:
+def statement_text(stmt: Mapping) -> str:
+    """The canonical JSON text (RFC 8785, no trailing newline) of a statement: what the approver signs."""
+    return canonical_text(dict(stmt))
+
+
+def check_fields(stmt, fields: tuple, kind: str, what: str) -> dict:
+    """A statement with exactly ``fields``, of type ``kind``; ApprovalInputError naming what is wrong."""
     if not isinstance(stmt, Mapping):
-        raise ApprovalInputError("signed.statement must be a mapping")
-    missing = [f for f in STATEMENT_FIELDS if f not in stmt]
-    extra = sorted(set(stmt) - set(STATEMENT_FIELDS))
+        raise ApprovalInputError(f"{what} must be a JSON object")
+    missing = [f for f in fields if f not in stmt]
+    extra = sorted(set(stmt) - set(fields))
     if missing or extra:
         raise ApprovalInputError(
-            f"signed.statement must have exactly {', '.join(STATEMENT_FIELDS)}"
+            f"{what} must have exactly {', '.join(fields)}"
             + (f"; missing {', '.join(missing)}" if missing else "")
             + (f"; unexpected {', '.join(extra)}" if extra else "")
         )
-    if stmt["type"] != STATEMENT_TYPE:
-        raise ApprovalInputError(f"signed.statement.type must be {STATEMENT_TYPE}, got {stmt['type']!r}")
-    for key in ("change_id", "approver", "role"):
+    if stmt["type"] != kind:
+        raise ApprovalInputError(f"{what}.type must be {kind}, got {stmt['type']!r}")
+    for key in ("change_id", "change_digest", "approver", "role"):
         if not isinstance(stmt[key], str) or not stmt[key].strip():
-            raise ApprovalInputError(f"signed.statement.{key} must be a non-empty string")
-    if stmt["decision"] not in DECISIONS:
-        raise ApprovalInputError(f"signed.statement.decision must be approve or reject, got {stmt['decision']!r}")
-    if not isinstance(stmt["comment"], str):
-        raise ApprovalInputError("signed.statement.comment must be a string")
+            raise ApprovalInputError(f"{what}.{key} must be a non-empty string")
+    if not stmt["change_digest"].startswith("sha256:"):
+        raise ApprovalInputError(f"{what}.change_digest must be sha256:<hex> (the change spec's change.digest)")
     try:
-        check_time(stmt["time"], "signed.statement.time")
+        check_time(stmt["time"], f"{what}.time")
     except ValueError as exc:
         raise ApprovalInputError(str(exc)) from None
     return dict(stmt)
 
 
-def _message(stmt: Mapping) -> bytes:
-    return SIGNING_CONTEXT + canonical_bytes({k: stmt[k] for k in STATEMENT_FIELDS})
+def validate_statement(stmt) -> dict:
+    stmt = check_fields(stmt, STATEMENT_FIELDS, STATEMENT_TYPE, "the approval statement")
+    if stmt["decision"] not in DECISIONS:
+        raise ApprovalInputError(
+            f"the approval statement's decision must be approve or reject, got {stmt['decision']!r}"
+        )
+    if not isinstance(stmt["comment"], str):
+        raise ApprovalInputError("the approval statement's comment must be a string")
+    return stmt
 
 
-def sign_statement(stmt: Mapping, private_key) -> str:
-    """Base64 Ed25519 signature of a statement; ``private_key`` is PEM or ``ed25519:<base64 seed>``."""
-    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.checkpoint import load_key
+def signed_text(signed, what: str = "signed") -> tuple[str, str]:
+    """(statement text exactly as signed, armored signature) from ``{statement, signature}``.
 
-    key = load_key(private_key)
-    if key.alg != "Ed25519" or not key.can_sign:
-        raise ApprovalInputError("approval statements are signed with an Ed25519 private key")
-    return base64.b64encode(key.sign(_message(validate_statement(stmt)))).decode()
+    The statement is the signed text (a string: the file the approver signed) or a mapping, whose canonical
+    JSON text is what must have been signed.
+    """
+    if not isinstance(signed, Mapping) or set(signed) != {"statement", "signature"}:
+        raise ApprovalInputError(f"{what} must be a mapping with exactly statement and signature")
+    stmt, signature = signed["statement"], signed["signature"]
+    if isinstance(stmt, Mapping):
+        try:
+            text = statement_text(stmt)
+        except LedgerInvalidInput as exc:
+            raise ApprovalInputError(f"{what}.statement: {exc}") from None
+    elif isinstance(stmt, str) and stmt.strip():
+        text = stmt
+    else:
+        raise ApprovalInputError(f"{what}.statement must be the signed statement (its text or a mapping)")
+    if not isinstance(signature, str) or not signature.strip():
+        raise ApprovalInputError(f"{what}.signature must be the text of the SSH signature (the .sig file)")
+    return text, signature.strip()
 
 
-def signature_problem(stmt: Mapping, signature, public_key) -> str | None:
-    """None when ``signature`` over ``stmt`` verifies with ``public_key``; else why not."""
-    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.checkpoint import load_key
-    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
-
-    if not public_key:
-        return f"the policy has no public key for approver {stmt['approver']}, so a signature cannot be verified"
+def parse_statement(text: str, validator=validate_statement) -> dict:
     try:
-        key = load_key(public_key)
-    except LedgerError as exc:
-        return f"the policy's key for {stmt['approver']} cannot be loaded: {exc}"
-    if key.alg != "Ed25519" or key.can_sign:
-        return f"the policy's key for {stmt['approver']} is not an Ed25519 public key"
-    if not isinstance(signature, str):
-        return "the signature must be a base64 string"
-    try:
-        raw = base64.b64decode(signature.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return "the signature is not valid base64"
-    if not key.verify(_message(stmt), raw):
-        return f"the signature does not verify with {stmt['approver']}'s public key ({key.key_id})"
-    return None
+        stmt = parse_json(text)
+    except LedgerInvalidInput as exc:
+        raise ApprovalInputError(f"the signed statement is not JSON: {exc}") from None
+    return validator(stmt)
+
+
+def verify_signature(text: str, signature: str, principal: str, signers: str | None) -> dict | None:
+    """None when ``signature`` over ``text`` verifies now for ``principal`` against the allowed-signers file;
+    else a refusal. The text is tried as given and with or without one trailing newline (an editor adds one,
+    Ansible's file lookup strips it); the statement is the same either way."""
+    if not signers:
+        return refusal(
+            NO_ALLOWED_SIGNERS,
+            "the policy names no allowed-signers file (approval.allowed_signers), so no signature can be verified",
+        )
+    candidates = [text]
+    candidates.append(text[:-1] if text.endswith("\n") else text + "\n")
+    problem = None
+    for candidate in candidates:
+        problem = sshsig.verify(candidate.encode("utf-8"), signature, principal, signers, NAMESPACE)
+        if problem is None:
+            return None
+        if problem.code != SIGNATURE_INVALID or "ssh-keygen -Y verify refused" not in problem.message:
+            break  # not a question of the bytes: another key, namespace, signer
+    return refusal(problem.code, problem.message)
 
 
 # -- reading the ledger -----------------------------------------------------------------------------------------
@@ -163,10 +205,16 @@ def open_change(ledger, change_id: str) -> dict:
 
 def recorded_approvals(ledger, change_id: str) -> list:
     """The approval events of a change in ledger order, each with its seq (an indexed query)."""
-    return [
-        {**entry.event["data"]["approval"], "seq": entry.seq, "event_id": entry.event["id"]}
-        for entry in ledger.events(subject=change_id, types=[APPROVAL_RECORDED])
-    ]
+    out = []
+    for entry in ledger.events(subject=change_id, types=[APPROVAL_RECORDED]):
+        data = entry.event.get("data")
+        given = data.get("approval") if isinstance(data, Mapping) else None
+        # A malformed event still shows up, as an approval without evidence, never as an error or a pass.
+        base = {"approver": "?", "role": "?", "decision": "?", "time": None, "method": None}
+        out.append(
+            {**base, **(given if isinstance(given, Mapping) else {}), "seq": entry.seq, "event_id": entry.event["id"]}
+        )
+    return out
 
 
 def latest_by_approver(approvals: Iterable) -> list:
@@ -202,7 +250,75 @@ def _implementers(record: Mapping, implementers: Iterable) -> list:
     return out
 
 
-def approval_problems(approval: Mapping, record: Mapping, policy: GatePolicy, implementers: Iterable) -> list:
+def evidence_problems(approval: Mapping, change_id: str, change_digest: str | None, policy, signers) -> list:
+    """Why what an approval rests on does not hold now (empty: its evidence holds).
+
+    A signed approval: its statement verifies now against the allowed-signers file and names this change and
+    its digest. An unsigned one: its identity source is one the policy accepts unsigned (awx only) and it was
+    recorded for this digest. Anything else - an event without evidence - does not count.
+    """
+    name = approval.get("approver") or "?"
+    problems = []
+    if approval.get("method") == "signature":
+        try:
+            stmt = parse_statement(approval.get("statement_text") or "")
+        except ApprovalInputError as exc:
+            return [refusal(NO_EVIDENCE, f"{name}'s approval carries no valid statement: {exc}")]
+        if {k: stmt[k] for k in ("approver", "role")} != {k: approval.get(k) for k in ("approver", "role")} or (
+            DECISIONS[stmt["decision"]] != approval.get("decision")
+        ):
+            return [refusal(NO_EVIDENCE, f"{name}'s recorded approval does not match its signed statement")]
+        why = verify_signature(approval["statement_text"], approval.get("signature") or "", stmt["approver"], signers)
+        if why:
+            problems.append(why)
+        given = stmt["change_id"]
+        digest_of = stmt["change_digest"]
+    elif approval.get("method") == "run":
+        kind = (approval.get("identity") or {}).get("kind")
+        if kind not in policy.unsigned_sources:
+            problems.append(
+                refusal(
+                    SIGNATURE_REQUIRED,
+                    f"{name}'s approval is not signed and its identity source ({kind}) is not one the policy "
+                    f"accepts unsigned (approval.unsigned_sources: {', '.join(policy.unsigned_sources) or 'none'})",
+                )
+            )
+        elif kind not in policy.identity_sources:
+            problems.append(
+                refusal(
+                    IDENTITY_NOT_ACCEPTED,
+                    f"{name}'s identity came from {kind}, which the policy does not accept "
+                    f"(approval.identity.sources: {', '.join(policy.identity_sources)})",
+                )
+            )
+        given = approval.get("change_id")
+        digest_of = approval.get("change_digest")
+    else:
+        return [refusal(NO_EVIDENCE, f"{name}'s approval carries neither a signed statement nor an accepted identity")]
+    if given != change_id:
+        problems.append(refusal(OTHER_CHANGE, f"{name}'s approval is for change {given}, not {change_id}"))
+    if change_digest is None:
+        problems.append(
+            refusal(
+                CHANGE_DIGEST_MISSING,
+                f"the check was given no change_digest, so {name}'s approval cannot be bound to what change "
+                f"{change_id} will do (pass the change spec's change.digest)",
+            )
+        )
+    elif digest_of != change_digest:
+        problems.append(
+            refusal(
+                OTHER_DIGEST,
+                f"{name} approved change digest {digest_of}, but change {change_id} now has {change_digest}: "
+                "other targets, another payload or another policy than those approved",
+            )
+        )
+    return problems
+
+
+def approval_problems(
+    approval: Mapping, record: Mapping, policy: GatePolicy, implementers: Iterable, change_digest=None, signers=None
+) -> list:
     """Why this approval does not count (empty: it counts)."""
     name, role = approval["approver"], approval["role"]
     problems = []
@@ -223,24 +339,7 @@ def approval_problems(approval: Mapping, record: Mapping, policy: GatePolicy, im
         problems.append(
             refusal(ROLE_NOT_GRANTED, f"{name} has no role {role} in the policy (roles: {', '.join(entry['roles'])})")
         )
-    if approval["method"] == "signature":
-        why = signature_problem(approval["statement"], approval.get("signature"), (entry or {}).get("public_key"))
-        if why:
-            problems.append(refusal(SIGNATURE_INVALID, why))
-    else:
-        if policy.approval.get("require_signature"):
-            problems.append(
-                refusal(SIGNATURE_REQUIRED, f"the policy requires signed approvals; {name}'s approval is not signed")
-            )
-        kind = (approval.get("identity") or {}).get("kind")
-        if kind not in policy.identity_sources:
-            problems.append(
-                refusal(
-                    IDENTITY_NOT_ACCEPTED,
-                    f"{name}'s identity came from {kind}, which the policy does not accept "
-                    f"(approval.identity.sources: {', '.join(policy.identity_sources)})",
-                )
-            )
+    problems += evidence_problems(approval, record["id"], change_digest, policy, signers)
     return problems
 
 
@@ -260,6 +359,33 @@ def _refuse(ledger, change_id, data, check_mode) -> int | None:
     return ledger.record(APPROVAL_REFUSED, change_id, data).seq
 
 
+def signed_approval(signed, change_id: str, identity: Identity, now: str) -> dict:
+    """The approval a signed statement makes (not yet verified; approval_problems does that)."""
+    text, signature = signed_text(signed)
+    stmt = parse_statement(text)  # another change id is a refusal (recorded), see evidence_problems
+    if _parse(stmt["time"]) > _parse(now) + CLOCK_SKEW:
+        raise ApprovalInputError(f"the signed statement is dated in the future ({stmt['time']})")
+    try:
+        fingerprint = sshsig.parse_signature(signature)["fingerprint"]
+    except ValueError:
+        fingerprint = None
+    return {
+        "change_id": change_id,
+        "change_digest": stmt["change_digest"],
+        "approver": stmt["approver"],
+        "role": stmt["role"],
+        "decision": DECISIONS[stmt["decision"]],
+        "comment": stmt["comment"],
+        "time": stmt["time"],
+        "method": "signature",
+        "statement_text": text,
+        "statement_digest": digest(text),
+        "signature": signature,
+        "key_fingerprint": fingerprint,
+        "submitted_by": {**identity.as_dict(), "kind": identity.kind},
+    }
+
+
 def record_approval(
     ledger,
     policy: GatePolicy,
@@ -271,37 +397,21 @@ def record_approval(
     comment: str = "",
     implementers: Iterable = (),
     signed: Mapping | None = None,
+    change_digest: str | None = None,
+    signers: str | None = None,
     check_mode: bool = False,
     now: str | None = None,
 ) -> dict:
-    """Record one approval of ``change_id`` (or its refusal). Returns the action result fields."""
+    """Record one approval of ``change_id`` (or its refusal) after verifying it. Returns the action result fields.
+
+    ``change_digest``: the digest of what the change will do, when the caller knows it; an approval for another
+    digest is refused. Without it the digest is checked when the change is (check_approvals). ``signers``: the
+    allowed-signers file (resolved path) of the policy.
+    """
     now = now or utc_now()
     record = open_change(ledger, change_id)
     if signed is not None:
-        if not isinstance(signed, Mapping) or set(signed) != {"statement", "signature"}:
-            raise ApprovalInputError("signed must be a mapping with exactly statement and signature")
-        stmt = validate_statement(signed["statement"])
-        if stmt["change_id"] != change_id:
-            raise ApprovalInputError(f"the signed statement is for change {stmt['change_id']}, not {change_id}")
-        if _parse(stmt["time"]) < _parse(record["opened_at"]):
-            raise ApprovalInputError(
-                f"the signed statement is dated {stmt['time']}, before change {change_id} was opened "
-                f"({record['opened_at']})"
-            )
-        if _parse(stmt["time"]) > _parse(now) + CLOCK_SKEW:
-            raise ApprovalInputError(f"the signed statement is dated in the future ({stmt['time']})")
-        approval = {
-            "change_id": change_id,
-            "approver": stmt["approver"],
-            "role": stmt["role"],
-            "decision": DECISIONS[stmt["decision"]],
-            "comment": stmt["comment"],
-            "time": stmt["time"],
-            "method": "signature",
-            "statement": stmt,
-            "signature": str(signed["signature"]).strip(),
-            "submitted_by": {**identity.as_dict(), "kind": identity.kind},
-        }
+        approval = signed_approval(signed, change_id, identity, now)
     else:
         if decision not in DECISIONS:
             raise ApprovalInputError(f"decision must be approve or reject, got {decision!r}")
@@ -309,6 +419,7 @@ def record_approval(
             raise ApprovalInputError("role is required: the role in which the approver approves (e.g. peer)")
         approval = {
             "change_id": change_id,
+            "change_digest": change_digest,
             "approver": identity.name,
             "role": str(role).strip(),
             "decision": DECISIONS[decision],
@@ -319,7 +430,9 @@ def record_approval(
         }
     approval["policy"] = policy.summary()
     implementers = _implementers(record, implementers)
-    problems = approval_problems(approval, record, policy, implementers)
+    problems = approval_problems(approval, record, policy, implementers, change_digest, signers)
+    if change_digest is None:  # bound at check time, when the change's digest is known
+        problems = [p for p in problems if p["code"] != CHANGE_DIGEST_MISSING]
     result = {"approval": approval, "refusals": problems, "recorded": False, "ledger_seq": None}
     if problems:
         seq = _refuse(ledger, change_id, {"stage": "record", "approval": approval, "refusals": problems}, check_mode)
@@ -333,7 +446,12 @@ def record_approval(
         return result
     previous = [a for a in recorded_approvals(ledger, change_id) if same_person(a["approver"], approval["approver"])]
     if previous and previous[-1]["decision"] == approval["decision"] and previous[-1]["role"] == approval["role"]:
-        if approval["method"] != "signature" or previous[-1].get("signature") == approval["signature"]:
+        same = (
+            previous[-1].get("statement_text") == approval.get("statement_text")
+            if approval["method"] == "signature"
+            else previous[-1].get("change_digest") == approval.get("change_digest")
+        )
+        if same:
             result.update(
                 refused=False,
                 changed=False,
@@ -361,6 +479,16 @@ def record_approval(
 
 
 # -- checking ---------------------------------------------------------------------------------------------------
+def signers_summary(signers: str | None) -> dict | None:
+    """Which allowed-signers file a decision rested on (its path and content digest), for the auditor."""
+    if not signers:
+        return None
+    try:
+        return {"path": signers, "digest": sshsig.file_digest(signers)}
+    except sshsig.SignatureSetupError as exc:
+        return {"path": signers, "error": str(exc)}
+
+
 def change_tags(targets: Iterable, services: Iterable, policy: GatePolicy) -> dict:
     """tag -> what carries it ('service billing', 'target db1'). A service's name is one of its tags."""
     found: dict = {}
@@ -393,10 +521,15 @@ def check_approvals(
     services: Iterable = (),
     teams: Iterable = (),
     implementers: Iterable = (),
+    change_digest: str | None = None,
+    signers: str | None = None,
     check_mode: bool = False,
     now: str | None = None,
 ) -> dict:
-    """Decide whether change ``change_id`` has the approvals the policy requires; record the decision."""
+    """Decide whether change ``change_id`` has the approvals the policy requires; record the decision.
+
+    Every recorded approval is verified again now against ``change_digest`` (without it none counts) and the
+    allowed-signers file ``signers``."""
     now = now or utc_now()
     if risk_class not in RISK_CLASSES:
         raise ApprovalInputError(f"risk class must be one of {', '.join(RISK_CLASSES)}, got {risk_class!r}")
@@ -408,8 +541,8 @@ def check_approvals(
     implementers = _implementers(record, [identity.name, *implementers])
     counted, ignored, rejections = [], [], []
     for approval in latest_by_approver(recorded_approvals(ledger, change_id)):
-        problems = approval_problems(approval, record, policy, implementers)
-        view = {k: approval[k] for k in ("approver", "role", "decision", "time", "method")}
+        problems = approval_problems(approval, record, policy, implementers, change_digest, signers)
+        view = {k: approval.get(k) for k in ("approver", "role", "decision", "time", "method")}
         if problems:
             ignored.append({**view, "reasons": problems})
         elif approval["decision"] == "rejected":
@@ -455,7 +588,7 @@ def check_approvals(
         # Say why approvals that would have helped were not counted.
         for item in ignored:
             for reason in item["reasons"]:
-                if reason["code"] in (SELF_APPROVAL, IMPLEMENTER_APPROVAL) and reason not in refusals:
+                if reason not in refusals:
                     refusals.append(reason)
     allowed = not refusals
     decision = {
@@ -473,6 +606,8 @@ def check_approvals(
         "services": services,
         "teams": teams,
         "policy": policy.summary(),
+        "change_digest": change_digest,
+        "allowed_signers": signers_summary(signers),
         "checked_at": now,
     }
     seq = None

@@ -36,6 +36,30 @@ def is_reserved(event_type: str) -> bool:
     return event_type in RESERVED or str(event_type).startswith(BREAKER_PREFIX)
 
 
+# Not reserved: a refused attempt to write a control event (anyone's tool may record that it refused), and a
+# review that an emergency override or exemption opens (more scrutiny is never a bypass).
+CONTROL_REFUSED = "io.changeward.control.refused"
+REVIEW_OPENED = "io.changeward.review.opened"
+
+# Which plugin writes (after verifying) each reserved type, for refusal messages.
+WRITERS = {
+    APPROVAL_RECORDED: ("approval", "changeward.hybrid.approval (a signed approval statement)"),
+    OVERRIDE_ACCEPTED: ("emergency override", "changeward.hybrid.blackout (a signed override statement)"),
+    POLICY_SIGNED_OFF: ("policy sign-off", "the policy sign-off"),
+    KEY_ROTATED: ("ledger key rotation", "the ledger's key rotation"),
+}
+
+
+def reserved_message(event_type: str, tool: str, change_id: str | None = None) -> str:
+    """Why ``tool`` refuses to write ``event_type``: the control it belongs to and who writes it."""
+    control, writer = WRITERS.get(event_type, ("circuit breaker", "changeward.hybrid.circuit_breaker"))
+    where = f" for change {change_id}" if change_id else ""
+    return (
+        f"{tool} refused to write {event_type}{where}: it is a reserved control event of the {control} control, "
+        f"written only by {writer}, which verifies what it asserts"
+    )
+
+
 def digest(value) -> str:
     """sha256 of the RFC 8785 canonical JSON of a value, as ``sha256:<hex>``."""
     return "sha256:" + hashlib.sha256(canonical_bytes(value)).hexdigest()

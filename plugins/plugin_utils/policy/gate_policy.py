@@ -20,6 +20,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 
 import yaml
@@ -38,6 +39,9 @@ API_VERSION = "changeward.hybrid/v1"
 RISK_CLASSES = ("low", "medium", "high", "critical")
 THRESHOLD_CLASSES = ("medium", "high", "critical")  # a score >= threshold is in that class; below medium: low
 IDENTITY_SOURCES = ("awx", "env", "os")
+# Only AWX/AAP sets a run's identity where the person it names cannot choose it; env and os can be chosen by
+# whoever runs ansible-playbook, so approvals through them must be signed.
+UNSIGNED_SOURCES = ("awx",)
 APPROVER_KINDS = ("human", "service")
 # The complexity factors and the history factor of the risk score; weights are points out of 100.
 FACTORS = (
@@ -75,8 +79,14 @@ DEFAULTS = {
         "required_approvals": {"low": 1, "medium": 1, "high": 2, "critical": 3},
         "peer_review": {"data_classes": ["pii"], "roles": ["peer"]},
         "human_approval_tags": ["auth", "billing"],
-        "require_signature": False,
+        # The OpenSSH allowed-signers file approvals are verified against; none: no approval can be verified.
+        "allowed_signers": None,
+        # Identity sources whose unsigned approvals count (only awx may be listed; default none: signed only).
+        "unsigned_sources": [],
     },
+    # Emergency overrides: the incident-id pattern a reference must match (none: no override is accepted) and
+    # the other gates an override may exempt a change from (each exemption needs a justification).
+    "override": {"reference_pattern": None, "exemptions": []},
     "risk": {
         "thresholds": {"medium": 25, "high": 50, "critical": 75},
         # Beta(1, 9): a 10 % failure rate worth ten changes of evidence (see docs/risk-and-approvals.md).
@@ -123,14 +133,12 @@ _APPROVER = {
     "additionalProperties": False,
     "required": ["name", "roles"],
     "properties": {
-        "name": {**_IDENT, "description": "The identity the approver's runs resolve to (AWX user name, ...)."},
+        "name": {
+            **_IDENT,
+            "description": "The approver's principal in the allowed-signers file (and the AWX user name, if used).",
+        },
         "roles": {**_NAMES, "minItems": 1},
         "kind": {"enum": list(APPROVER_KINDS), "description": "service: never counts as a human approval"},
-        "public_key": {
-            "type": "string",
-            "minLength": 1,
-            "description": "Ed25519 public key (PEM or ed25519-pub:<base64>) that verifies signed approvals.",
-        },
         "description": _TEXT,
     },
 }
@@ -229,7 +237,18 @@ def _sections(local: bool) -> dict:
                     "env": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
                 },
             },
-            require_signature={"type": "boolean"},
+            allowed_signers={
+                "type": "string",
+                "minLength": 1,
+                "description": "OpenSSH allowed-signers file (principal, key, valid-after/valid-before) that "
+                "verifies signed approvals and overrides; relative paths are looked up like other task files.",
+            },
+            unsigned_sources={
+                "type": "array",
+                "uniqueItems": True,
+                "items": {"enum": list(UNSIGNED_SOURCES)},
+                "description": "Identity sources whose unsigned approvals count (awx only: AWX sets the identity).",
+            },
         )
         approval["properties"]["peer_review"]["properties"]["roles"] = {**_NAMES, "minItems": 1}
         risk["properties"].update(
@@ -267,6 +286,22 @@ def _sections(local: bool) -> dict:
     }
     if not local:
         props["api_version"] = {"const": API_VERSION}
+        props["override"] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "reference_pattern": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Regular expression an override's incident reference must match in full.",
+                },
+                "exemptions": {
+                    **_LABELS,
+                    "description": "Gates besides the calendar an override may exempt a change from "
+                    "(e.g. error_budget); each exemption needs a justification and opens a review.",
+                },
+            },
+        }
         # The drift gate's section of the same document; drift/policy.py validates its content.
         props["drift"] = {
             "type": "object",
@@ -406,29 +441,13 @@ def _approver_problems(doc, origin) -> list:
         if key in seen:
             problems.append(f"{origin}.approval.approvers[{i}]: approver {approver['name']} is listed twice")
         seen.add(key)
-        if approver.get("public_key") is not None:
-            why = public_key_problem(approver["public_key"])
-            if why:
-                problems.append(f"{origin}.approval.approvers[{i}].public_key: {why}")
+    pattern = (doc.get("override") or {}).get("reference_pattern")
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.append(f"{origin}.override.reference_pattern: not a regular expression ({exc})")
     return problems
-
-
-def public_key_problem(material) -> str | None:
-    """None when ``material`` is an Ed25519 public key; else why it cannot verify approvals."""
-    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.checkpoint import load_key
-    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
-
-    try:
-        key = load_key(material)
-    except LedgerError as exc:
-        return f"not a usable Ed25519 public key ({exc})"
-    except ImportError as exc:
-        return f"cannot load keys without the Python package cryptography ({exc})"
-    if key.alg != "Ed25519":
-        return "not an Ed25519 key (PEM or ed25519-pub:<base64 of 32 bytes>)"
-    if key.can_sign:
-        return "is a PRIVATE key; the policy holds public keys only - rotate this key, it has been exposed"
-    return None
 
 
 def _ordered(thresholds: Mapping, where: str) -> list:
@@ -469,7 +488,7 @@ def _with_defaults(doc: Mapping) -> dict:
     out = copy.deepcopy(DEFAULTS)
     out["api_version"] = API_VERSION
     out["blackout"] = copy.deepcopy(doc.get("blackout") or {})
-    for section in ("approval", "risk"):
+    for section in ("approval", "risk", "override"):
         given = doc.get(section) or {}
         for key, value in given.items():
             if isinstance(value, Mapping) and isinstance(out[section].get(key), Mapping):
@@ -559,7 +578,6 @@ def _approver_key(approver: Mapping) -> tuple:
         approver["name"].casefold(),
         tuple(sorted(approver["roles"])),
         approver.get("kind", "human"),
-        (approver.get("public_key") or "").strip(),
     )
 
 
@@ -673,6 +691,19 @@ class GatePolicy:
     @property
     def identity_env(self) -> str:
         return self.approval["identity"]["env"]
+
+    @property
+    def allowed_signers(self) -> str | None:
+        """The allowed-signers file as the policy names it (the action resolves a relative path)."""
+        return self.approval.get("allowed_signers")
+
+    @property
+    def unsigned_sources(self) -> tuple:
+        return tuple(self.approval.get("unsigned_sources") or ())
+
+    @property
+    def override(self) -> dict:
+        return self.data.get("override") or {"reference_pattern": None, "exemptions": []}
 
     # -- per service / team ------------------------------------------------------------------------------------
     def team_of(self, service: str) -> str | None:

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.checkpoint import generate_ed25519
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy import gate_policy as gp
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import (
     API_VERSION,
@@ -106,17 +105,27 @@ def test_every_problem_is_reported_not_just_the_first():
     assert "required_approvals.low: 'one' is not of type 'integer'" in message
 
 
-def test_a_private_key_in_the_policy_is_refused():
-    private, public = generate_ed25519()
-    doc = central(approval={"approvers": [{"name": "alice", "roles": ["peer"], "public_key": private}]})
-    assert "approval.approvers[0].public_key: is a PRIVATE key" in error_of(doc)
-    doc["approval"]["approvers"][0]["public_key"] = public
-    assert effective_policy(doc).approver("alice")["public_key"] == public
+def test_approvals_are_verified_against_an_allowed_signers_file_not_keys_in_the_policy():
+    doc = central(approval={"approvers": [{"name": "alice", "roles": ["peer"], "public_key": "ed25519-pub:x"}]})
+    assert "'public_key' was unexpected" in error_of(doc)
+    doc = central(approval={"allowed_signers": "keys/allowed_signers", "unsigned_sources": ["awx"]})
+    policy = effective_policy(doc)
+    assert (policy.allowed_signers, policy.unsigned_sources) == ("keys/allowed_signers", ("awx",))
+    defaults = effective_policy(central())
+    assert (defaults.allowed_signers, defaults.unsigned_sources) == (None, ())
 
 
-def test_an_hmac_secret_is_not_an_approver_key():
-    doc = central(approval={"approvers": [{"name": "alice", "roles": ["peer"], "public_key": "x" * 32}]})
-    assert "not an Ed25519 key" in error_of(doc)
+def test_only_awx_identities_may_be_accepted_unsigned():
+    assert "unsigned_sources[0]" in error_of(central(approval={"unsigned_sources": ["os"]}))
+
+
+def test_override_section_needs_a_valid_incident_pattern():
+    policy = effective_policy(central(override={"reference_pattern": "INC-[0-9]+", "exemptions": ["error_budget"]}))
+    assert policy.override == {"reference_pattern": "INC-[0-9]+", "exemptions": ["error_budget"]}
+    assert effective_policy(central()).override == {"reference_pattern": None, "exemptions": []}
+    assert "override.reference_pattern: not a regular expression" in error_of(
+        central(override={"reference_pattern": "INC-[0-9"})
+    )
 
 
 def test_policy_file_errors(tmp_path):
@@ -212,7 +221,9 @@ def test_local_policy_adds_windows_and_approvers_and_tightens():
         ),
         ({"risk": {"weights": {"history": 10}}}, "eu.risk: a local policy may not set weights"),
         ({"approval": {"identity": {"sources": ["os"]}}}, "eu.approval: a local policy may not set identity"),
-        ({"approval": {"require_signature": False}}, "eu.approval: a local policy may not set require_signature"),
+        ({"approval": {"allowed_signers": "mine"}}, "eu.approval: a local policy may not set allowed_signers"),
+        ({"approval": {"unsigned_sources": ["awx"]}}, "eu.approval: a local policy may not set unsigned_sources"),
+        ({"override": {"reference_pattern": ".*"}}, "eu: a local policy may not set override"),
         ({"blackout": {"override_roles": ["anyone"]}}, "eu.blackout: a local policy may not set override_roles"),
         ({"services": {"billing": {"team": "other"}}}, "eu.services.billing: a local policy may not set team"),
         (
