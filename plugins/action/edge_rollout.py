@@ -485,12 +485,13 @@ class ActionModule(ActionBase):
         if is_inline(value):
             return value
         if re.match(r"\Ahttps?://", value):
-            from ansible.module_utils.urls import open_url
+            from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import open_url_checked
 
             try:
-                # within the step's deadline (at least a second, so that a fetch can succeed at all)
+                # within the step's deadline (at least a second, so that a fetch can succeed at all);
+                # redirects checked hop by hop (never https -> http)
                 timeout = min(30.0, max(1.0, self._deadline.remaining()))
-                resp = open_url(value, timeout=timeout, validate_certs=self._args["validate_certs"])
+                resp = open_url_checked(value, timeout=timeout, validate_certs=self._args["validate_certs"])
                 return to_text(resp.read(16 * 1024 * 1024), errors="surrogate_or_strict")
             except Exception as exc:  # open_url raises many types; each means the same here
                 raise EdgeRolloutError("cannot fetch %s from %s: %s" % (what, safe_url(value), exc)) from None

@@ -19,6 +19,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ansible_collections.changeward.hybrid.plugins.module_utils import timeparse
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import (
+    REDIRECT_CODES,
+    RedirectRefused,
+    next_hop,
+)
 
 try:
     import requests
@@ -125,7 +130,9 @@ class PrometheusClient:
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                resp = self._session.get(endpoint, params=dict(params), timeout=self.timeout)
+                resp = self._follow(endpoint, params)
+            except RedirectRefused as exc:
+                raise PrometheusResponseError(f"Prometheus at {self.safe_url}: {exc}") from None
             except requests.Timeout:
                 last = f"no answer within {self.timeout:g}s"
                 continue
@@ -140,6 +147,18 @@ class PrometheusClient:
         raise PrometheusUnreachable(
             f"Prometheus at {self.safe_url} unreachable after {self.retries + 1} attempt(s): {last}"
         )
+
+    def _follow(self, endpoint: str, params: Mapping):
+        """GET with each redirect checked first (redirects.next_hop): never https -> http, and never the
+        bearer token to another origin - requests alone would follow both (dropping only Authorization)."""
+        url, query, hops = endpoint, dict(params), 0
+        credentials = bool(self._session.headers.get("Authorization")) or self._session.auth is not None
+        while True:
+            resp = self._session.get(url, params=query, timeout=self.timeout, allow_redirects=False)
+            if resp.status_code not in REDIRECT_CODES:
+                return resp
+            url = next_hop(resp.url or url, resp.headers.get("Location"), credentials=credentials, hops=hops)
+            query, hops = None, hops + 1
 
     @staticmethod
     def _api_error(resp) -> str:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import yaml
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import RedirectRefused, open_url_checked
+
 from .errors import CalendarFormatError, CalendarSourceError, GateInputError
 from .ics import load_ics
 from .localtime import get_zone
@@ -94,16 +96,19 @@ def fetch(spec, timeout=DEFAULT_TIMEOUT, resolve_path=None):
     """Bytes of a path or URL source; CalendarSourceError when they cannot be had."""
     if spec.is_url:
         try:
-            response = open_url(
+            # Redirects are checked hop by hop: never https -> http, never the headers (tokens) to another origin.
+            response = open_url_checked(
                 spec.src,
                 headers=spec.headers,
+                open_url=open_url,
                 timeout=timeout,
                 http_agent="changeward-blackout",
-                follow_redirects="safe",
             )
             with response:
                 status = response.status
                 body = response.read(MAX_BYTES + 1)
+        except RedirectRefused as exc:
+            raise CalendarSourceError(str(exc).replace(spec.src, spec.name), spec.name) from None
         except urllib.error.HTTPError as exc:
             raise CalendarSourceError(f"HTTP {exc.code} {exc.reason}", spec.name) from None
         except Exception as exc:  # any transport failure (refused, DNS, TLS, timeout) means unreachable
