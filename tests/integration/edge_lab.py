@@ -6,6 +6,7 @@ edge hosts in HOSTS only.
 """
 
 import base64
+import fcntl
 import json
 import os
 import re
@@ -24,10 +25,12 @@ sys.path.insert(0, str(REPO / "collections"))
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge import manifest as mf  # noqa: E402
+from ansible_collections.changeward.hybrid.plugins.module_utils.edge import trust  # noqa: E402
 
 HOSTS = ["edge-s1-01", "edge-s2-01", "edge-s3-01"]
 APP = "demo"
 ROOT_DIR = "/var/lib/changeward/edge"
+TRUST_FILE = trust.DEFAULT_TRUST_FILE
 CHUNK = 256 * 1024
 NGINX = REPO / "scripts" / "services" / "nginx.sh"
 NGINX_STATE = Path(os.environ.get("CW_STATE_DIR", "/var/lib/changeward-test")) / "edge-nginx"
@@ -81,27 +84,41 @@ def served(since, addr, path):
 
 
 # -- releases --------------------------------------------------------------------------------------------
+def lab_signing_key():
+    """The lab's publisher key: the one examples/lab/prepare.py signs the example release with, made once and
+    kept in the state directory. reset_device pins it on the edge hosts, as provisioning would."""
+    sys.path.insert(0, str(REPO / "examples" / "lab"))
+    import prepare
+
+    prepare.KEYS.mkdir(parents=True, exist_ok=True)
+    with open(prepare.KEYS / "prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        key, _public = prepare.signing_key()
+    return key
+
+
+def public_pem(key):
+    from cryptography.hazmat.primitives import serialization
+
+    return (
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
+
+
 class Publisher:
     """Builds release artifacts, their manifests and Ed25519 signatures, and publishes them on nginx."""
 
-    def __init__(self, workdir):
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
+    def __init__(self, workdir, key=None):
         self.workdir = Path(workdir)
-        self.key = Ed25519PrivateKey.generate()
-        self.public_pem = (
-            self.key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
+        self.key = key or lab_signing_key()
+        self.public_pem = public_pem(self.key)
         self.pub_path = self.workdir / "release.pub.pem"
         self.pub_path.write_text(self.public_pem)
         self.dir = ARTIFACTS / "edge-test"
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o755)  # noqa: S103 - nginx's workers must read the artifacts
 
-    def release(self, version, size, healthy=True, sign_with=None, name=APP):
+    def release(self, version, size, healthy=True, sign_with=None, name=APP, rotate=None):
         stage = Path(tempfile.mkdtemp(dir=self.workdir))
         (stage / "config.json").write_text(json.dumps({"version": version, "healthy": healthy}) + "\n")
         with open(stage / "payload.bin", "wb") as handle:
@@ -113,6 +130,8 @@ class Publisher:
         shutil.rmtree(stage)
         os.chmod(artifact, 0o644)
         manifest = mf.build(str(artifact), name, version, CHUNK)
+        if rotate:
+            manifest["trust"] = rotate  # a key rotation the release carries (edge trust.py)
         text = mf.dumps(manifest).decode()
         signature = base64.b64encode((sign_with or self.key).sign(text.encode())).decode()
         mpath = self.workdir / f"{name}-{version}.manifest.json"
@@ -152,6 +171,15 @@ def _vars_file(data):
 
 def edge_update(hosts, timeout=300, **args):
     """Run changeward.hybrid.edge_update on hosts; returns {host: result} (failures included)."""
+    return run_task(hosts, "changeward.hybrid.edge_update", dict(args, app=args.get("app", APP)), timeout)
+
+
+def edge_rollout(hosts, timeout=300, **args):
+    """Run a changeward.hybrid.edge_rollout step on hosts; returns {host: result} (failures included)."""
+    return run_task(hosts, "changeward.hybrid.edge_rollout", args, timeout)
+
+
+def run_task(hosts, module, args, timeout=300):
     out = Path(tempfile.mkdtemp(prefix="edge-results-"))
     play = [
         {
@@ -159,7 +187,7 @@ def edge_update(hosts, timeout=300, **args):
             "gather_facts": False,
             "tasks": [
                 {
-                    "changeward.hybrid.edge_update": dict(args, app=args.get("app", APP)),
+                    module: args,
                     "register": "r",
                     "ignore_errors": True,
                 },
@@ -229,6 +257,22 @@ def reset_device(lab, host):
         f"rm -rf {ROOT_DIR}/{APP}; service demo-service restart >/dev/null"
     )
     proc = lab.ssh(host, script, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    pin_lab_key(lab, host)
+
+
+def pin_lab_key(lab, host):
+    """The device as provisioned: it pins the lab's publisher key only (what a device image would carry)."""
+    pem = public_pem(lab_signing_key())
+    doc = {
+        "format": trust.FORMAT,
+        "keys": [{"id": trust.key_id(pem), "pem": trust.normalize_pem(pem), "added_by": "lab"}],
+    }
+    script = (
+        f"set -e; mkdir -p {os.path.dirname(TRUST_FILE)}; umask 022; cat > {TRUST_FILE}.new; "
+        f"chmod 0644 {TRUST_FILE}.new; mv -f {TRUST_FILE}.new {TRUST_FILE}"
+    )
+    proc = lab.ssh(host, script, timeout=60, input=json.dumps(doc))
     assert proc.returncode == 0, proc.stderr
 
 

@@ -9,6 +9,7 @@ bench/edge_bench.py; here the same assertions hold on a shorter schedule: 10 MB,
 two 15 s outages and one 45 s outage.
 """
 
+import base64
 import json
 import os
 import threading
@@ -25,13 +26,16 @@ from edge_lab import (
     REPO,
     ROOT_DIR,
     SOURCE,
+    TRUST_FILE,
     Publisher,
     demo_version,
+    edge_rollout,
     edge_update,
     ledger_events,
     log_position,
     open_change,
     parse_time,
+    public_pem,
     reset_device,
     run_playbook,
     served,
@@ -505,3 +509,95 @@ def test_activate_deadline_holds_under_a_cut_link(edge, clear_faults):
     committed = [e for e in ledger_events(edge["ledger"], change) if e["type"] == "io.changeward.edge.committed"]
     assert len(committed) == 1 and cut["at"] < parse_time(committed[0]["time"]) < cut["at"] + outage
     assert demo_version(lab, host) == "7.0.0"
+
+
+def test_device_trusts_only_pinned_keys_and_refuses_unauthorised_downgrades(edge):
+    """The device verifies with the keys pinned on it, not the key the controller sends; keys change only through
+    a release signed by a pinned key; an older release needs a signed downgrade authorisation naming the device.
+    Every refusal is a device event the controller records in the ledger, and leaves the slots as they were."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ansible_collections.changeward.hybrid.plugins.module_utils.edge import trust
+
+    lab, pub, ledger = edge["lab"], edge["publisher"], str(edge["ledger"])
+    host = "edge-s2-01"
+    change = "CHG-EDGE-TRUST"
+    open_change(edge["ledger"], change)
+    rogue = Ed25519PrivateKey.generate()
+    rogue_pem = public_pem(rogue)
+
+    def stage(rel, key_pem, **extra):
+        args = {"step": "stage", "change_id": change, "ledger": ledger, "manifest": rel["manifest"]}
+        args.update(signature=rel["signature"], public_key=key_pem, url=rel["url"], deadline=120, poll=3, **extra)
+        return edge_rollout([host], **args)[host]
+
+    def device_state():
+        return json.loads(lab.ssh(host, f"cat {ROOT_DIR}/{APP}/state.json").stdout or "{}")
+
+    try:
+        # 1. A release signed by a key the controller vouches for, but the device does not pin: refused on the
+        #    device (the controller's own check passes with that key), recorded, nothing downloaded.
+        since = log_position()
+        forged = pub.release("7.5.0", 300 * 1000, sign_with=rogue)
+        res = stage(forged, rogue_pem)
+        assert res["outcome"] == "refused" and "does not pin" in res["msg"], res
+        assert served(since, edge["addr"][host], forged["path"]) == []
+
+        # 2. Without pinned keys the device accepts nothing; provisioning pins once and refuses other keys later.
+        assert lab.ssh(host, f"rm -f {TRUST_FILE}").returncode == 0
+        good = pub.release("7.6.0", 300 * 1000)
+        res = stage(good, pub.public_pem)
+        assert res["outcome"] == "refused" and "no pinned publisher keys" in res["msg"], res
+        prov = edge_update([host], state="provisioned", trusted_keys=[pub.public_pem])[host]
+        assert prov["changed"] and prov["trusted_keys"] == [trust.key_id(pub.public_pem)], prov
+        again = edge_update([host], state="provisioned", trusted_keys=[rogue_pem])[host]
+        assert again["failed"] and again["error_kind"] == "trust", again
+
+        # 3. Rotation: a release signed by the pinned key carries a new key; then a release signed by the new
+        #    key is accepted. 8.0.0 is committed on the device.
+        new = Ed25519PrivateKey.generate()
+        rotating = pub.release("8.0.0", 300 * 1000, rotate={"add": [public_pem(new)]})
+        assert stage(rotating, pub.public_pem)["outcome"] == "staged"
+        act = edge_update(
+            [host],
+            state="activated",
+            change_id=change,
+            release=rotating["release"],
+            links=LINKS,
+            restart_command=["service", "demo-service", "restart"],
+            health=HEALTH,
+            wait=60,
+        )[host]
+        assert act["release_status"] == "committed", act
+        assert trust.key_id(public_pem(new)) in act["trusted_keys"], act
+        rotated = [e for e in ledger_events(edge["ledger"], change) if e["type"] == "io.changeward.edge.trust_rotated"]
+        assert len(rotated) == 1, ledger_events(edge["ledger"], change)
+        by_new = pub.release("8.1.0", 300 * 1000, sign_with=new)
+        res = stage(by_new, public_pem(new))
+        assert res["outcome"] == "staged", res
+
+        # 4. A lower version than the committed 8.0.0 is refused without an authorisation; the slots stay.
+        before = device_state()
+        older = pub.release("7.9.0", 300 * 1000)
+        res = stage(older, pub.public_pem)
+        assert res["outcome"] == "refused" and "older than the running version 8.0.0" in res["msg"], res
+        after = device_state()
+        for key in ("current", "activation", "slots", "staging"):
+            assert after[key] == before[key], key
+        assert demo_version(lab, host) == "8.0.0"
+        # An authorisation for another device does not count; one naming this device and release does.
+        for hosts, outcome in ((["edge-s1-01"], "refused"), ([host], "staged")):
+            doc = {"format": trust.DOWNGRADE_FORMAT, "app": APP, "release": older["release"], "version": "7.9.0"}
+            text = json.dumps(dict(doc, hosts=hosts), sort_keys=True)
+            sig = base64.b64encode(pub.key.sign(text.encode())).decode()
+            res = stage(older, pub.public_pem, downgrade_authorization=text, downgrade_signature=sig)
+            assert res["outcome"] == outcome, res
+        kinds = [
+            e["data"].get("kind")
+            for e in ledger_events(edge["ledger"], change)
+            if e["type"] == "io.changeward.edge.staging_refused"
+        ]
+        assert kinds.count("downgrade") == 2 and "signature" in kinds and "trust" in kinds, kinds
+    finally:
+        reset_device(lab, host)  # back to the lab's provisioning: the lab key pinned, nothing else
+    assert json.loads(lab.ssh(host, f"cat {TRUST_FILE}").stdout)["keys"][0]["id"] == trust.key_id(pub.public_pem)
