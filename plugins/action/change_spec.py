@@ -10,7 +10,9 @@ import os
 from ansible.errors import AnsibleError
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.change_spec import normalize
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.change_spec import ChangeSpecError, normalize
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.control_events import change_digest, digest
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy import pinning
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.redact import Redactor
 
 ARGUMENT_SPEC = {
@@ -18,6 +20,7 @@ ARGUMENT_SPEC = {
     "pattern_hosts": {"type": "list", "elements": "str", "required": True},
     "requester": {"type": "str", "required": True},
     "base_dir": {"type": "path"},
+    "change_id": {"type": "str"},
 }
 
 
@@ -33,10 +36,15 @@ class ActionModule(ControllerAction):
         spec = args["spec"]
         base_dir = args["base_dir"] or os.getcwd()
         role = (spec.get("apply") or {}).get("role") if isinstance(spec, dict) else None
-        tolerance = (spec.get("policy") or {}).get("tolerance") if isinstance(spec, dict) else None
-        service = None
-        if isinstance(tolerance, str) and os.path.exists(os.path.join(base_dir, tolerance)):
-            service = self.tolerance_policy(os.path.join(base_dir, tolerance)).service
+        # the policies come from the operator's inventory, never from the spec or the run (pinning.py)
+        policies = {
+            "gate": self.pinned_var(pinning.POLICY_VAR, task_vars),
+            "tolerance": self.pinned_var(pinning.TOLERANCE_VAR, task_vars) or {},
+        }
+        if not isinstance(policies["tolerance"], dict):
+            raise ChangeSpecError(
+                f"{pinning.TOLERANCE_VAR} (inventory) must map each service to its tolerance policy file"
+            )
         change = normalize(
             spec,
             pattern_hosts=args["pattern_hosts"],
@@ -44,11 +52,23 @@ class ActionModule(ControllerAction):
             base_dir=base_dir,
             role_path=self._role_path(role) if isinstance(role, str) else None,
             requester=args["requester"],
-            tolerance_service=service,
+            policies=policies,
+            change_id=args["change_id"],
         )
+        tolerance = self.tolerance_policy(change["tolerance_policy"])
+        if tolerance.service != change["service"]:
+            raise ChangeSpecError(
+                f"change_spec.service: {change['service']!r}, but the tolerance policy the inventory pins for it "
+                f"is for service {tolerance.service!r}"
+            )
+        gate = self.gate_policy({"policy": change["gate_policy"]}, task_vars, change["targets"])
         # what the ledger may hold of the spec: secret-named vars and secret-looking values masked
         redactor = Redactor()
         recorded = {"spec": redactor.value(spec), "apply": redactor.value(change["apply"])}
+        digests = {"gate": gate.digest, "tolerance": tolerance.digest}
+        change["policy_digests"] = digests
+        # what approvals are signed over: this change's id, targets, payload and policies (control_events.py)
+        change["digest"] = change_digest(change["id"], change["targets"], recorded["apply"], digest(digests))
         return {"changed": False, "change": change, "recorded": recorded}
 
     def _role_path(self, name: str) -> str | None:

@@ -10,10 +10,9 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors im
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import (
     PolicyError as GatePolicyError,
 )
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import PolicyError, load
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import PolicyError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import PrometheusError, parse_duration
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk import RiskInputError
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk_inputs import build_policy
 
 ARGUMENT_SPEC = {
     "state": {
@@ -72,8 +71,7 @@ class ActionModule(ControllerAction):
     def _service(self, args) -> tuple:
         if args["service"]:
             return args["service"], None
-        raw = args["tolerance_policy"]
-        policy = load(self.find_file(raw) if isinstance(raw, str) else raw)
+        policy = self.tolerance_policy(args["tolerance_policy"], args if args["state"] == "checked" else None)
         return policy.service, policy.digest
 
     def ensure_state(self, args, task_vars) -> dict:
@@ -126,7 +124,7 @@ class ActionModule(ControllerAction):
                     check_mode=check,
                 )
             else:
-                policy = build_policy(args["gate_policy"], None, task_vars, [], self.find_file)
+                policy = self.gate_policy({"policy": args["gate_policy"]}, task_vars)
                 identity = resolve_identity(self.extra_vars(), policy.identity_sources, policy.identity_env)
                 if state == "half_open":
                     out = breaker.half_open(

@@ -19,6 +19,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.report imp
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import IdentityError, resolve_identity
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_labels
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.pinning import POLICY_VAR
 
 ENV_RUN_ID = "CHANGEWARD_DRIFT_RUN_ID"
 ENV_CHECK_FILE = "CHANGEWARD_DRIFT_CHECK_FILE"
@@ -76,7 +77,9 @@ class ActionModule(ControllerAction):
         detectors = args["detectors"]
         run_id = args["run_id"] or os.environ.get(ENV_RUN_ID) or new_run_id()
         policy = drift_policy(
-            self._load(args["policy"] if args["policy"] is not None else task_vars.get("changeward_policy"), "policy")
+            self._load(
+                args["policy"] if args["policy"] is not None else self.pinned_var(POLICY_VAR, task_vars), "policy"
+            )
         )
         check, check_run = None, None
         if "check" in detectors:
@@ -136,7 +139,9 @@ class ActionModule(ControllerAction):
                 "phase plan needs gates.blackout, the registered result of changeward.hybrid.blackout"
             )
         policy = drift_policy(
-            self._load(args["policy"] if args["policy"] is not None else task_vars.get("changeward_policy"), "policy")
+            self._load(
+                args["policy"] if args["policy"] is not None else self.pinned_var(POLICY_VAR, task_vars), "policy"
+            )
         )
         the_plan = plan(report, policy)
         requester = args["requester"] or str(resolve_identity(self.extra_vars()).name)

@@ -75,7 +75,7 @@ class ActionModule(ControllerAction):
         return self.ensure_evaluated(args)
 
     def ensure_evaluated(self, args) -> dict:
-        policy = None if args["tolerance_policy"] is None else self.tolerance_policy(args["tolerance_policy"])
+        policy = None if args["tolerance_policy"] is None else self.tolerance_policy(args["tolerance_policy"], args)
         slo = policy.slo(args["slo"]) if policy else {}
         if args["slo"] and not policy:
             raise BudgetError("slo names an SLO of a policy: give policy too")

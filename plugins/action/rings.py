@@ -51,7 +51,7 @@ class ActionModule(ControllerAction):
         unknown = [h for h in args["hosts"] if h not in hostvars]
         if unknown:
             raise PlanError(f"hosts not in the inventory: {', '.join(unknown)}")
-        policy = None if args["tolerance_policy"] is None else self.tolerance_policy(args["tolerance_policy"])
+        policy = None if args["tolerance_policy"] is None else self.tolerance_policy(args["tolerance_policy"], args)
         canary_percent = args["canary_percent"]
         if canary_percent is None and policy is not None:
             canary_percent = policy.canary.get("size")

@@ -19,7 +19,6 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk import (
     score_change,
 )
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk_inputs import (
-    build_policy,
     resolve_targets,
 )
 
@@ -50,9 +49,9 @@ class ActionModule(ControllerAction):
         return self.ensure_scored(args, task_vars)
 
     def ensure_scored(self, args, task_vars):
-        targets, target_locals = resolve_targets(args["targets"], task_vars.get("hostvars"))
+        targets, _target_locals = resolve_targets(args["targets"], task_vars.get("hostvars"))
         # relative policy and map paths are looked up like other task files (role files/, playbook dir)
-        policy = build_policy(args["policy"], args["policy_local"], task_vars, target_locals, self.find_file)
+        policy = self.gate_policy(args, task_vars, targets)
         dependency_map = args["dependency_map"]
         if isinstance(dependency_map, str):
             dependency_map = self.load_yaml(dependency_map, "dependency_map", RiskInputError)

@@ -23,6 +23,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_label
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy import pinning
 
 
 class ControllerAction(ActionBase):
@@ -76,12 +77,83 @@ class ControllerAction(ActionBase):
         return context.ledger_target(args.get("ledger"))
 
     def gate_policy(self, args: dict, task_vars: dict, targets=()):
-        """The effective gate policy: policy (else changeward_policy) plus the regional layers - policy_local, else
-        changeward_policy_local of this host and of every target host named in targets."""
+        """The effective gate policy: policy (else the pinned changeward_policy) plus the regional layers -
+        policy_local, else the pinned changeward_policy_local of this host and of every target host named in
+        targets. With change_id, it must be the policy the change was opened under (pinning.py)."""
+        policy = self._gate_policy(args, task_vars, targets)
+        if args.get("change_id"):
+            self.check_policy_digest(
+                args, "gate", lambda record: self._gate_policy(args, task_vars, record.get("targets") or targets)
+            )
+        return policy
+
+    def _gate_policy(self, args: dict, task_vars: dict, targets=()):
         hostvars = task_vars.get("hostvars") or {}
         names = [t for t in targets or () if isinstance(t, str)]
-        layers = context.host_locals(names, hostvars) if names and args.get("policy_local") in (None, "") else []
-        return context.effective_policy(args.get("policy"), args.get("policy_local"), task_vars, layers, self.find_file)
+        layers = []
+        if args.get("policy_local") in (None, ""):
+            for name in names:
+                self.pinned_var(pinning.LOCAL_VAR, task_vars, host=name)
+            layers = context.host_locals(names, hostvars) if names else []
+        own = task_vars.get("inventory_hostname")
+        pinned = {
+            pinning.POLICY_VAR: self.pinned_var(pinning.POLICY_VAR, task_vars),
+            pinning.LOCAL_VAR: self.pinned_var(pinning.LOCAL_VAR, task_vars),
+            "inventory_hostname": own,
+        }
+        return context.effective_policy(args.get("policy"), args.get("policy_local"), pinned, layers, self.find_file)
+
+    def pinned_var(self, name: str, task_vars: dict, host: str | None = None):
+        """The inventory's value of a pinned policy variable for host (default: this task's host), or None.
+        Refused (PolicyNotPinned) when the run gave or changed it: extra vars, play/role/block/task vars, facts."""
+        host = host or task_vars.get("inventory_hostname") or "localhost"
+        manager = self._task.get_variable_manager() if hasattr(self._task, "get_variable_manager") else None
+        in_facts = False
+        if manager is not None:
+            for cache_name in ("_nonpersistent_fact_cache", "_vars_cache", "_fact_cache"):
+                cache = getattr(manager, cache_name, None)
+                # a fact cache plugin's get() raises KeyError for a host it has nothing for
+                if cache is not None and (cache.contains(host) if hasattr(cache, "contains") else host in cache):
+                    in_facts = in_facts or name in (cache.get(host) or {})
+        hostvars = task_vars.get("hostvars") or {}
+        inventory = pinning._MISSING
+        if host in hostvars:
+            found = hostvars.raw_get(host) if hasattr(hostvars, "raw_get") else hostvars[host]
+            if hasattr(found, "get") and name in found:
+                inventory = found[name]
+        own = host == (task_vars.get("inventory_hostname") or host)
+        task_value = task_vars[name] if own and name in task_vars else pinning._MISSING
+        problem = pinning.origin_problem(
+            name,
+            host,
+            from_extra_vars=name in self.extra_vars(),
+            from_facts=in_facts,
+            task_value=task_value,
+            inventory_value=inventory if hostvars else task_value,
+        )
+        if problem:
+            raise pinning.PolicyNotPinned(problem)
+        return None if inventory is pinning._MISSING else inventory
+
+    def check_policy_digest(self, args: dict, kind: str, policy_for) -> None:
+        """Refuse when change args[change_id] was opened under another kind (gate | tolerance) policy than the one
+        policy_for(record) gives now. A change without recorded digests, or not in the ledger, is not checked."""
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import CHANGE_OPENED
+
+        target = self.ledger_target(args)
+        if not context.ledger_exists(target):
+            return
+        with open_ledger(target, key=args.get("key"), create=False) as ledger:
+            record = ledger.get_change(args["change_id"])
+            # the digests are in the change's opened event, written before any task of the change ran
+            opened = list(ledger.events(subject=args["change_id"], types=[CHANGE_OPENED]))
+        recorded = (opened[0].event["data"].get(pinning.DIGESTS_KEY) if opened and record else None) or {}
+        if not recorded.get(kind):
+            return
+        problem = pinning.digest_mismatch(args["change_id"], kind, recorded[kind], policy_for(record).digest)
+        if problem:
+            raise pinning.PolicyNotPinned(problem)
 
     def record_gate_decision(self, args: dict, entry: dict, events=()) -> dict:
         """Record this action's decision in its change (args change_id) unless in check mode or without one.
@@ -121,8 +193,15 @@ class ControllerAction(ActionBase):
         except yaml.YAMLError as exc:
             raise error(f"{what} {src} is not valid YAML: {exc}") from None
 
-    def tolerance_policy(self, raw):
-        """A tolerance policy: a mapping, or a file looked up like other task files (it must exist)."""
+    def tolerance_policy(self, raw, args: dict | None = None):
+        """A tolerance policy: a mapping, or a file looked up like other task files (it must exist). With a
+        change_id in args, it must be the tolerance policy the change was opened under (pinning.py)."""
+        policy = self._tolerance_policy(raw)
+        if args and args.get("change_id"):
+            self.check_policy_digest(args, "tolerance", lambda record: policy)
+        return policy
+
+    def _tolerance_policy(self, raw):
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.tolerance import PolicyError, load
 
         if isinstance(raw, str):

@@ -67,7 +67,7 @@ SCHEMA = {
     "title": "changeward change spec",
     "type": "object",
     "additionalProperties": False,
-    "required": ["summary", "targets", "apply", "policy"],
+    "required": ["summary", "service", "targets", "apply"],
     "properties": {
         "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"},
         "summary": {"type": "string", "minLength": 1, "maxLength": 500},
@@ -131,12 +131,6 @@ SCHEMA = {
             },
         },
         "health_checks": {"type": "array", "items": _HEALTH_CHECK},
-        "policy": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["gate", "tolerance"],
-            "properties": {"gate": {"type": "string", "minLength": 1}, "tolerance": {"type": "string", "minLength": 1}},
-        },
         "bake_times": {"type": "object", "additionalProperties": _DURATION},
         "ring_steps": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}},
         "data": {"type": "object"},
@@ -144,6 +138,9 @@ SCHEMA = {
 }
 
 ROLE_META = os.path.join("meta", "changeward.yml")
+
+
+TOLERANCE_VAR = "changeward_tolerance_policies"
 
 
 class ChangeSpecError(ChangewardError, ValueError):
@@ -183,6 +180,12 @@ def validate(spec) -> None:
     """Raise ChangeSpecError naming every wrong field (the spec's variable, dotted path, what is wrong)."""
     if not isinstance(spec, dict):
         raise ChangeSpecError(f"{SPEC_VAR}: must be a mapping (the change spec), got {type(spec).__name__}")
+    if "policy" in spec:
+        # the person a policy constrains cannot choose it (docs/trust-model.md)
+        raise ChangeSpecError(
+            f"{SPEC_VAR}.policy: a change cannot choose the policies it runs under; the operator pins them in the "
+            "inventory (changeward_policy, changeward_tolerance_policies) - remove policy from the spec"
+        )
     _check(SCHEMA, spec, "change spec")
 
 
@@ -288,14 +291,16 @@ def normalize(
     base_dir: str,
     role_path: str | None = None,
     requester: str,
-    tolerance_service: str | None = None,
+    policies: dict,
+    change_id: str | None = None,
     now: datetime | None = None,
 ) -> dict:
     """The change the main job runs: validated, targets resolved, paths absolute, snapshot scope decided.
 
     pattern_hosts: the hosts the inventory gives for targets.pattern (all hosts when it is not set);
-    role_path: where apply.role was found (the caller asks Ansible's role search); tolerance_service: the
-    service the tolerance policy is for.
+    role_path: where apply.role was found (the caller asks Ansible's role search); policies: the pinned
+    policies, {"gate": path, "tolerance": {service: path}} as the operator's inventory gives them;
+    change_id: an id given by the launcher, which wins over the spec's.
     """
     validate(spec)
     apply = spec["apply"]
@@ -315,14 +320,31 @@ def normalize(
             raise ChangeSpecError(
                 f"{SPEC_VAR}.apply.edge: an edge release goes to edge hosts only; not edge: {', '.join(not_edge)}"
             )
-    policy = {name: resolve_path(path, base_dir, f"policy.{name}") for name, path in spec["policy"].items()}
-    service = spec.get("service") or tolerance_service
-    if tolerance_service and service != tolerance_service:
+    service = spec["service"]
+    gate = policies.get("gate")
+    if not gate:
         raise ChangeSpecError(
-            f"{SPEC_VAR}.service: {service!r} but the tolerance policy is for service {tolerance_service!r}"
+            "no gate policy: the operator pins it as changeward_policy in the inventory (group_vars/all), "
+            "a path or a mapping"
         )
-    if not service:
-        raise ChangeSpecError(f"{SPEC_VAR}.service: not given and the tolerance policy names none")
+    known = policies.get("tolerance") or {}
+    tolerance = known.get(service)
+    if not tolerance:
+        raise ChangeSpecError(
+            f"{SPEC_VAR}.service: no tolerance policy for service {service!r}; the operator pins one per service "
+            f"in changeward_tolerance_policies (inventory), which has: {', '.join(sorted(known)) or 'none'}"
+        )
+    policy = {}
+    for name, value, var in (("gate", gate, "changeward_policy"), ("tolerance", tolerance, TOLERANCE_VAR)):
+        if isinstance(value, str):
+            full = os.path.normpath(os.path.join(base_dir, os.path.expanduser(value)))
+            if not os.path.exists(full):
+                raise ChangeSpecError(
+                    f"the {name} policy {value} ({var} in the inventory) does not exist "
+                    f"(relative paths are read from {base_dir})"
+                )
+            value = full
+        policy[name] = value
     kind = "edge" if edge else ("role" if apply.get("role") else "tasks")
     out_apply = {"kind": kind, "vars": dict(apply.get("vars") or {})}
     if kind == "role":
@@ -334,7 +356,7 @@ def normalize(
     else:
         out_apply["edge"] = dict(edge)
     return {
-        "id": spec.get("id") or new_change_id(now),
+        "id": change_id or spec.get("id") or new_change_id(now),
         "type": spec.get("type", "standard"),
         "summary": spec["summary"],
         "requester": spec.get("requester") or requester,

@@ -91,7 +91,7 @@ def effective_policy(
     origin = None
     if isinstance(central, str) and central.strip():
         origin = central.strip()
-        central = resolve_path(origin) if resolve_path else origin
+        central = _with_calendars_beside(resolve_path(origin) if resolve_path else origin, origin)
     if local_arg not in (None, ""):
         items = local_arg if isinstance(local_arg, list) else [local_arg]
         layers = [(item, f"policy_local[{i}]") for i, item in enumerate(items)]
@@ -106,6 +106,20 @@ def effective_policy(
             item = resolve_path(item)
         resolved.append((item, where))
     return merge(central if central not in (None, "", {}) else None, resolved, central_origin=origin)
+
+
+def _with_calendars_beside(path: str, origin: str) -> dict:
+    """The policy document in path, its relative calendar paths made relative to the policy file's directory
+    (where its author put them), not to wherever the run started."""
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import read_document
+
+    doc, _origin = read_document(path, origin)
+    base = os.path.dirname(os.path.abspath(os.path.expanduser(path)))
+    for item in (doc.get("blackout") or {}).get("calendars") or [] if isinstance(doc, dict) else []:
+        src = item.get("src") if isinstance(item, dict) else None
+        if isinstance(src, str) and "://" not in src and not os.path.isabs(os.path.expanduser(src)):
+            item["src"] = os.path.normpath(os.path.join(base, src))
+    return doc
 
 
 def gate_decision(gate: str, decision: str, reason: str, time: str | None = None, **extra) -> dict:

@@ -179,6 +179,10 @@ class World:
         (self.inventory / "host_vars" / f"{FAKE_EDGE}.yml").write_text(
             yaml.safe_dump({"ansible_ssh_retries": 0, "ansible_ssh_args": "-o ConnectTimeout=4 -o ControlMaster=no"})
         )
+        # the drift policy is the operator's: pinned in the inventory, as -e cannot give it
+        group_all = self.inventory / "group_vars" / "all.yml"
+        shared = yaml.safe_load(group_all.read_text()) or {}
+        group_all.write_text(yaml.safe_dump({**shared, "changeward_policy": POLICY}))
         self.ledger = base / "ledger.db"
         self.reports = base / "reports"
         self.artifacts = base / "artifacts"
@@ -398,7 +402,7 @@ def test_remediation_inside_a_blackout_window_is_refused(world):
     proc = world.playbook(
         REPO / "playbooks" / "drift_remediation.yml",
         REAL,
-        {"changeward_policy": POLICY, "drift_calendars": [calendar]},
+        {"drift_calendars": [calendar]},
         fresh=new_change_id,
     )
     change_id = world.last_vars["drift_change_id"]
@@ -417,7 +421,7 @@ def test_remediation_restores_the_declared_state_and_defers_the_offline_edge_hos
     proc = world.playbook(
         REPO / "playbooks" / "drift_remediation.yml",
         [*REAL, FAKE_EDGE],
-        {"changeward_policy": POLICY, "drift_calendars": [calendar]},
+        {"drift_calendars": [calendar]},
         fresh=new_change_id,
     )
     change_id = world.last_vars["drift_change_id"]

@@ -81,6 +81,16 @@ def plain_inventory(hosts: list[HostSpec]) -> dict:
     return {"all": {"children": groups}}
 
 
+def pinned_policies() -> dict:
+    """The operator's policies for the lab: the example gate policy and the demo service's tolerance policy.
+    Inventory variables, because a change's requester cannot replace those (docs/trust-model.md)."""
+    repo = Path(__file__).resolve().parents[3]
+    return {
+        "changeward_policy": str(repo / "examples" / "policies" / "lab-gates.yml"),
+        "changeward_tolerance_policies": {"demo": str(repo / "docs" / "examples" / "policies" / "demo.yml")},
+    }
+
+
 def connection_vars(private_key: Path) -> dict:
     return {
         "ansible_user": "root",
@@ -108,7 +118,10 @@ def write(outdir: Path, hosts: list[HostSpec], private_key: Path) -> list[Path]:
         "onprem.yml": _yaml(onprem(hosts), "On-prem datacenters of the changeward lab."),
         "edge_sites.yml": _yaml(edge_sites(hosts), "Edge sites of the changeward lab."),
         "hybrid.yml": _yaml(hybrid, "The changeward lab through the hybrid inventory plugin."),
-        "group_vars/all.yml": _yaml(connection_vars(private_key), "How Ansible reaches lab hosts."),
+        "group_vars/all.yml": _yaml(
+            {**connection_vars(private_key), **pinned_policies()},
+            "How Ansible reaches lab hosts, and the policies the operator pins for the lab's changes.",
+        ),
         "lab_hosts.yml": _yaml(plain_inventory(hosts), "The changeward lab as a plain YAML inventory (no plugin)."),
     }
     written = []

@@ -30,8 +30,8 @@ def spec(**over):
         "summary": "raise somaxconn",
         "targets": {"pattern": "all"},
         "apply": {"tasks": "tasks.yml"},
+        "service": "demo",
         "snapshot": {"paths": ["/etc/sysctl.d/60-changeward.conf"]},
-        "policy": {"gate": "gates.yml", "tolerance": "tolerance.yml"},
     }
     base.update(over)
     return base
@@ -46,7 +46,7 @@ def base(tmp_path):
 
 def resolve(data, base, hosts=None, **kw):
     kw.setdefault("requester", "alice")
-    kw.setdefault("tolerance_service", "demo")
+    kw.setdefault("policies", {"gate": "gates.yml", "tolerance": {"demo": "tolerance.yml"}})
     hosts = list(HOSTVARS) if hosts is None else hosts
     return normalize(data, pattern_hosts=hosts, hostvars=HOSTVARS, base_dir=str(base), **kw)
 
@@ -62,7 +62,7 @@ def resolve(data, base, hosts=None, **kw):
         (spec(snapshot={"paths": ["etc/x"]}), "change_spec.snapshot.paths[0]: 'etc/x' does not match"),
         (spec(health_checks=[{"url": "http://x/", "command": ["true"]}]), "change_spec.health_checks[0]: a health"),
         (spec(bake_times={"canary": None}), "change_spec.bake_times.canary"),
-        (spec(policy={"gate": "g.yml"}), "change_spec.policy: 'tolerance' is a required property"),
+        (spec(policy={"gate": "g.yml"}), "change_spec.policy: a change cannot choose the policies it runs under"),
         (spec(colour="blue"), "Additional properties are not allowed ('colour' was unexpected)"),
         (spec(apply={"role": "r", "vars": {"ansible_user": "x"}}), "change_spec.apply.vars: 'ansible_user' does not"),
         (spec(apply={"role": "r", "vars": {"changeward_change": {}}}), "'changeward_change' does not match"),
@@ -147,18 +147,27 @@ def test_paths_are_read_from_the_base_dir_and_must_exist(base):
     assert change["gate_policy"] == str(base / "gates.yml") and change["tolerance_policy"] == str(
         base / "tolerance.yml"
     )
-    with pytest.raises(ChangeSpecError, match=re.escape("change_spec.policy.gate: missing.yml does not exist")):
-        resolve(spec(policy={"gate": "missing.yml", "tolerance": "tolerance.yml"}), base)
+    with pytest.raises(
+        ChangeSpecError, match=re.escape("the gate policy missing.yml (changeward_policy in the inventory) does not")
+    ):
+        resolve(spec(), base, policies={"gate": "missing.yml", "tolerance": {"demo": "tolerance.yml"}})
     with pytest.raises(ChangeSpecError, match=re.escape("change_spec.apply.tasks: nope.yml does not exist")):
         resolve(spec(apply={"tasks": "nope.yml"}), base)
 
 
-def test_the_service_must_be_the_tolerance_policys(base):
-    assert resolve(spec(), base, tolerance_service="demo")["service"] == "demo"
+def test_the_service_needs_a_tolerance_policy_the_operator_pinned(base):
+    assert resolve(spec(), base)["service"] == "demo"
     with pytest.raises(
-        ChangeSpecError, match=re.escape("change_spec.service: 'web' but the tolerance policy is for service")
+        ChangeSpecError,
+        match=re.escape("change_spec.service: no tolerance policy for service 'web'; the operator pins one per"),
     ):
-        resolve(spec(service="web"), base, tolerance_service="demo")
+        resolve(spec(service="web"), base)
+    with pytest.raises(ChangeSpecError, match=re.escape("no gate policy: the operator pins it as changeward_policy")):
+        resolve(spec(), base, policies={"gate": None, "tolerance": {"demo": "tolerance.yml"}})
+
+
+def test_an_id_from_the_launcher_wins_over_the_specs(base):
+    assert resolve(spec(id="CHG-7"), base, change_id="CHG-9")["id"] == "CHG-9"
 
 
 EDGE = {
@@ -203,5 +212,4 @@ def test_every_shipped_example_is_valid(path):
     doc = yaml.safe_load(path.read_text())
     assert set(doc) == {"change_spec"}
     validate(doc["change_spec"])
-    for name in ("gate", "tolerance"):
-        assert (REPO / doc["change_spec"]["policy"][name]).is_file()
+    assert "policy" not in doc["change_spec"]

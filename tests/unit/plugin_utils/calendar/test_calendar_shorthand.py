@@ -34,12 +34,11 @@ def test_docs_policy_example_loads_and_decides():
     import yaml
 
     policy = yaml.safe_load((EXAMPLES / "policy.yml").read_text())
-    repo = EXAMPLES.parents[2]
     result = gate.check(
         policy=policy,
         at="2025-01-04T02:30:00+01:00",  # Saturday 02:30 Berlin: inside db maintenance, before the freeze
         scope={"service": "db"},
-        resolve_path=lambda src: str(repo / src),
+        resolve_path=lambda src: str(EXAMPLES / src),  # relative to the policy file
     )
     assert result["errors"] == []
     assert result["blocked"] is False
@@ -49,7 +48,7 @@ def test_docs_policy_example_loads_and_decides():
         at="2025-01-04T03:30:00+01:00",
         scope={"service": "db"},
         enforce=False,
-        resolve_path=lambda src: str(repo / src),
+        resolve_path=lambda src: str(EXAMPLES / src),  # relative to the policy file
     )
     assert result["blocked"] is True
     assert result["next_allowed_at"] == "2025-01-04T03:00:00Z"  # 04:00 CET, freeze over, maintenance on

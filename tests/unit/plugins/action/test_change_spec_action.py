@@ -1,6 +1,6 @@
 """The change_spec action: the role is found by Ansible's own role search (the project's roles_path), the
-tolerance policy names the service, relative paths are read from base_dir, and a bad spec fails the task
-with the field named."""
+policies are the ones the inventory pins (never the run's), the change carries their digests and its own, and a
+bad spec fails the task with the field named."""
 
 import re
 from pathlib import Path
@@ -12,24 +12,28 @@ from ansible.errors import AnsibleActionFail
 from ansible_collections.changeward.hybrid.plugins.action import change_spec
 
 REPO = Path(__file__).resolve().parents[4]
+PINNED = {
+    "changeward_policy": "examples/policies/lab-gates.yml",
+    "changeward_tolerance_policies": {"demo": "docs/examples/policies/demo.yml"},
+}
 HOSTVARS = {
     "c1": {"changeward_labels": {"env_type": "cloud", "region": "eu-west-1"}},
     "o1": {"env_type": "onprem", "region": "dc"},
+    "localhost": PINNED,
 }
 
 
-def run(args):
-    return run_action(
-        change_spec.ActionModule, "change_spec", args, {"hostvars": HOSTVARS}, basedir=str(REPO / "playbooks")
-    )
+def run(args, task_vars=None):
+    task_vars = task_vars or {"hostvars": HOSTVARS, "inventory_hostname": "localhost", **PINNED}
+    return run_action(change_spec.ActionModule, "change_spec", args, task_vars, basedir=str(REPO / "playbooks"))
 
 
 def spec(**over):
     data = {
         "summary": "raise somaxconn",
         "targets": {"labels": {"env_type": "cloud"}},
+        "service": "demo",
         "apply": {"role": "sysctl_setting", "vars": {"sysctl_setting_values": {"net.core.somaxconn": 8192}}},
-        "policy": {"gate": "examples/policies/lab-gates.yml", "tolerance": "docs/examples/policies/demo.yml"},
     }
     data.update(over)
     return {"spec": data, "pattern_hosts": list(HOSTVARS), "requester": "alice", "base_dir": str(REPO)}
@@ -51,6 +55,8 @@ def test_a_spec_resolves_with_the_role_the_project_ships(monkeypatch):
         "source": "role",
     }
     assert change["gate_policy"] == str(REPO / "examples" / "policies" / "lab-gates.yml")
+    assert set(change["policy_digests"]) == {"gate", "tolerance"}
+    assert change["digest"].startswith("sha256:")
 
 
 def test_a_role_not_on_the_roles_path_is_refused(monkeypatch):
@@ -63,11 +69,25 @@ def test_a_role_not_on_the_roles_path_is_refused(monkeypatch):
         run(spec())
 
 
-def test_a_service_other_than_the_tolerance_policys_is_refused():
+def test_a_service_whose_pinned_tolerance_policy_is_for_another_is_refused():
+    task_vars = {
+        "hostvars": {
+            **HOSTVARS,
+            "localhost": {
+                **PINNED,
+                "changeward_tolerance_policies": {"billing": PINNED["changeward_tolerance_policies"]["demo"]},
+            },
+        },
+        "inventory_hostname": "localhost",
+    }
+    task_vars.update(task_vars["hostvars"]["localhost"])
     with pytest.raises(
-        AnsibleActionFail, match=re.escape("change_spec.service: 'billing' but the tolerance policy is for")
+        AnsibleActionFail, match=re.escape("change_spec.service: 'billing', but the tolerance policy the inventory")
     ):
-        run(spec(service="billing", apply={"tasks": "playbooks/tasks/apply_change.yml"}, snapshot={"paths": ["/x"]}))
+        run(
+            spec(service="billing", apply={"tasks": "playbooks/tasks/apply_change.yml"}, snapshot={"paths": ["/x"]}),
+            task_vars,
+        )
 
 
 def test_what_is_recorded_of_the_spec_masks_its_secrets(monkeypatch):
