@@ -23,14 +23,15 @@ from .backend import Entry
 from .canonical import canonical_text, parse_json
 from .chain import entry_hash
 from .checkpoint import load_key, make_checkpoint
-from .errors import LedgerConfigError, LedgerCorrupt, LedgerInvalidInput, LedgerKeyError
+from .errors import LedgerConfigError, LedgerCorrupt, LedgerInvalidInput, LedgerKeyError, LedgerRowMismatch
 from .model import (
     CHANGE_CLOSED,
     CHANGE_OPENED,
     CHANGE_UPDATED,
-    carries_record,
+    ROW_COLUMNS,
     close_record,
     new_event,
+    row_columns,
     update_record,
     utc_now,
     validate_event,
@@ -73,12 +74,41 @@ class LedgerEntry(NamedTuple):
         return {"seq": self.seq, "prev_hash": self.prev_hash, "hash": self.hash, "event": self.event}
 
 
-def _entry(raw: Entry) -> LedgerEntry:
+def checked_event(raw: Entry, target: str = "") -> dict:
+    """The event a stored row holds, once the row is shown to agree with it; else LedgerRowMismatch.
+
+    The stored hash must be the hash of the stored content at the stored seq, and every query column
+    (event_id, type, subject, event_time, is_record) must be what that hashed content says. A reader answers
+    only from the hashed body, and refuses a row whose copies disagree with it rather than guessing which is
+    right. (The link to the previous entry is ledger_verify's business: it needs the neighbours.)
+    """
+    where = f"ledger {target}: the stored row at seq {raw.seq}" if target else f"the stored row at seq {raw.seq}"
     try:
         event = json.loads(raw.body)
-    except ValueError:
-        raise LedgerCorrupt(f"the stored event at seq {raw.seq} is not valid JSON; run ledger_verify") from None
-    return LedgerEntry(raw.seq, raw.prev_hash, raw.hash, event)
+    except (TypeError, ValueError):
+        raise LedgerRowMismatch(
+            f"{where} is not valid JSON; refusing to read it - run ledger_verify", raw.seq
+        ) from None
+    if not isinstance(event, dict) or entry_hash(raw.seq, raw.prev_hash, raw.body) != raw.hash:
+        raise LedgerRowMismatch(
+            f"{where} does not match its stored hash (its content, seq or links were edited); refusing to read it "
+            "- run ledger_verify",
+            raw.seq,
+        )
+    stored = raw.columns()
+    if stored != (None,) * len(stored):  # the columns were read with the row
+        for name, have, want in zip(ROW_COLUMNS, stored, row_columns(event), strict=True):
+            if have != want:
+                raise LedgerRowMismatch(
+                    f"{where}: its {name} column holds {have!r} but its hashed event says {want!r}; refusing to read "
+                    "it - run ledger_verify",
+                    raw.seq,
+                )
+    return event
+
+
+def _entry(raw: Entry, target: str = "") -> LedgerEntry:
+    return LedgerEntry(raw.seq, raw.prev_hash, raw.hash, checked_event(raw, target))
 
 
 def open_backend(target: str, *, create: bool, readonly: bool = False, timeout: float | None = None, schema=None):
@@ -218,19 +248,7 @@ class Ledger:
         for event, body in prepared:
             seq += 1
             h = entry_hash(seq, prev, body)
-            rows.append(
-                (
-                    seq,
-                    event["id"],
-                    event["type"],
-                    event["subject"],
-                    event["time"],
-                    int(carries_record(event)),
-                    prev,
-                    h,
-                    body,
-                )
-            )
+            rows.append((seq, *row_columns(event), prev, h, body))
             cp = None
             last = len(results) == len(prepared) - 1
             if (self.checkpoint_interval and seq % self.checkpoint_interval == 0) or (
@@ -266,7 +284,7 @@ class Ledger:
             raise LedgerInvalidInput(f"change {record['id']!r}: a change is opened with status open")
         self._require_signer()
         with self.backend.write() as cur:
-            if self.backend.latest_record_body(cur, record["id"]) is not None:
+            if self._latest_record(cur, record["id"]) is not None:
                 raise LedgerInvalidInput(f"change {record['id']!r} is already in the ledger")
             event = new_event(CHANGE_OPENED, record["id"], {**(data or {}), "record": record}, source=self.source)
             return self._append_locked(cur, [self._prepare(event)])[0]
@@ -290,18 +308,35 @@ class Ledger:
     def _transition(self, change_id, change, event_type, data) -> Appended:
         self._require_signer()
         with self.backend.write() as cur:
-            body = self.backend.latest_record_body(cur, change_id)
-            if body is None:
+            current = self._latest_record(cur, change_id)
+            if current is None:
                 raise LedgerInvalidInput(f"change {change_id!r} is not in the ledger")
-            record = change(json.loads(body)["data"]["record"])
+            record = change(current)
             event = new_event(event_type, change_id, {**(data or {}), "record": record}, source=self.source)
             return self._append_locked(cur, [self._prepare(event)], seal=event_type == CHANGE_CLOSED)[0]
 
     def get_change(self, change_id: str) -> dict | None:
-        """The current state of a change record (from its latest record event), or None."""
+        """The current state of a change record (from its latest record event), or None.
+
+        Raises LedgerRowMismatch when that event's row disagrees with its hashed body: never another change's
+        record, never an older state of this one chosen by an edited column.
+        """
         with self.backend.read() as cur:
-            body = self.backend.latest_record_body(cur, change_id)
-        return json.loads(body)["data"]["record"] if body is not None else None
+            return self._latest_record(cur, change_id)
+
+    def _latest_record(self, cur, change_id: str) -> dict | None:
+        raw = self.backend.latest_record(cur, change_id)
+        if raw is None:
+            return None
+        event = checked_event(raw, self.target)
+        record = event.get("data", {}).get("record") if isinstance(event.get("data"), dict) else None
+        if event.get("subject") != change_id or not isinstance(record, dict) or record.get("id") != change_id:
+            raise LedgerRowMismatch(
+                f"ledger {self.target}: the stored row at seq {raw.seq} was selected as change {change_id!r}'s record "
+                f"but its hashed event is {event.get('subject')!r}'s; refusing to read it - run ledger_verify",
+                raw.seq,
+            )
+        return record
 
     def change_ids(self) -> list:
         return self.backend.record_subjects()
@@ -314,7 +349,7 @@ class Ledger:
     def entries(self, after_seq: int = 0, limit: int | None = None) -> Iterator[LedgerEntry]:
         """Events with seq > after_seq, in order, streamed (use inside ``snapshot()`` for consistency)."""
         for raw in self.backend.entries(after_seq, limit):
-            yield _entry(raw)
+            yield _entry(raw, self.target)
 
     def events_after(self, seq: int, limit: int = 1000) -> list:
         """Up to ``limit`` entries after ``seq``, in order."""
@@ -385,15 +420,37 @@ class Ledger:
             limit=limit,
             newest_first=bool(newest_first),
         )
-        return (_entry(raw) for raw in raws)
+        return (self._selected(raw, subject, wanted) for raw in raws)
+
+    def _selected(self, raw: Entry, subject, types) -> LedgerEntry:
+        """A row a query selected, checked against its hashed body and against the query itself."""
+        entry = _entry(raw, self.target)
+        event = entry.event
+        if (subject is not None and event.get("subject") != subject) or (types and event.get("type") not in types):
+            raise LedgerRowMismatch(
+                f"ledger {self.target}: the stored row at seq {raw.seq} answered a query for "
+                f"{subject or 'any subject'} / {', '.join(types) or 'any type'} but its hashed event is "
+                f"{event.get('subject')!r} / {event.get('type')!r}; refusing to read it - run ledger_verify",
+                raw.seq,
+            )
+        return entry
 
     def entry(self, seq: int) -> LedgerEntry | None:
         raw = self.backend.entry(seq)
-        return _entry(raw) if raw else None
+        return _entry(raw, self.target) if raw else None
 
     def entry_by_event_id(self, event_id: str) -> LedgerEntry | None:
         raw = self.backend.entry_by_event_id(event_id)
-        return _entry(raw) if raw else None
+        if not raw:
+            return None
+        entry = _entry(raw, self.target)
+        if entry.event.get("id") != event_id:
+            raise LedgerRowMismatch(
+                f"ledger {self.target}: the stored row at seq {raw.seq} answered event id {event_id!r} but its hashed "
+                f"event is {entry.event.get('id')!r}; refusing to read it - run ledger_verify",
+                raw.seq,
+            )
+        return entry
 
     def snapshot(self):
         """Context manager: reads inside see one consistent state of the ledger."""

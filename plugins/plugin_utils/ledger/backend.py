@@ -18,21 +18,38 @@ from .errors import LedgerCorrupt
 
 SCHEMA_VERSION = "1"
 FORMAT = "changeward-ledger/1"
-# Indexes for queries by subject and by event type (Ledger.events). Created with the schema, and added to
-# a ledger made before they existed when it is next opened for writing: same schema version, faster reads.
-INDEXES = (
-    ("ledger_events_subject", "CREATE INDEX IF NOT EXISTS ledger_events_subject ON ledger_events (subject, seq)"),
-    ("ledger_events_type", "CREATE INDEX IF NOT EXISTS ledger_events_type ON ledger_events (type, seq)"),
-)
+# Every query column of ledger_events (event_id, type, subject, event_time, is_record) is a copy of what the
+# hashed body says (model.row_columns). Queries never select on those copies: they select on expressions
+# over the body itself (each backend's X_* below), served by expression indexes, so editing a column can
+# neither move a row into another change's answer nor hide it from its own. Readers still compare the
+# copies with the body and refuse a row that disagrees (api._entry); ledger_verify reports it.
+# The indexes are created with the schema, and added to a ledger made before they existed when it is next
+# opened for writing (same schema version). Earlier versions indexed the columns (ledger_events_subject,
+# ledger_events_type); a ledger that has those keeps them, unused.
+# The columns a row is read with (Entry's fields, in order).
+ROW = "seq, prev_hash, hash, body, event_id, type, subject, event_time, is_record"
 
 
 class Entry(NamedTuple):
-    """One stored event: its place in the chain and the canonical event text."""
+    """One stored event: its place in the chain, the canonical event text and the stored query columns."""
 
     seq: int
     prev_hash: str
     hash: str
     body: str
+    event_id: object = None
+    type: object = None
+    subject: object = None
+    time: object = None
+    is_record: object = None
+
+    @classmethod
+    def of(cls, row) -> Entry:
+        return cls(int(row[0]), *row[1:])
+
+    def columns(self) -> tuple:
+        """(event_id, type, subject, time, is_record) as stored."""
+        return (self.event_id, self.type, self.subject, self.time, self.is_record)
 
 
 class SqlBackend:
@@ -41,6 +58,9 @@ class SqlBackend:
     kind = "sql"
     target = "?"
     _param = "?"
+    # SQL expressions over the hashed body (set by each backend) and the indexes that serve them.
+    X_SUBJECT = X_TYPE = X_ID = X_RECORD = ""
+    INDEXES: tuple = ()
 
     def __init__(self):
         self._conn = None
@@ -70,7 +90,8 @@ class SqlBackend:
                 raise RuntimeError("ledger: a write cannot start inside a read snapshot")
             self._depth += 1
             try:
-                yield self._cur
+                with self._guard(what):  # a driver error inside is a typed LedgerError here too
+                    yield self._cur
             finally:
                 self._depth -= 1
             return
@@ -180,11 +201,11 @@ class SqlBackend:
         while remaining is None or remaining > 0:
             n = batch if remaining is None else min(batch, remaining)
             rows = self._all(
-                "SELECT seq, prev_hash, hash, body FROM ledger_events WHERE seq > ? ORDER BY seq LIMIT ?",
+                f"SELECT {ROW} FROM ledger_events WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
                 (after_seq, n),
             )
             for row in rows:
-                yield Entry(int(row[0]), row[1], row[2], row[3])
+                yield Entry.of(row)
             if len(rows) < n:
                 return
             after_seq = int(rows[-1][0])
@@ -204,15 +225,16 @@ class SqlBackend:
     ) -> Iterator[Entry]:
         """Entries of one subject and/or of some types, streamed in batches (keyset paging on seq).
 
-        Served by the (subject, seq) and (type, seq) indexes. ``types`` empty means every type; callers
-        validate their arguments (api.Ledger.events does).
+        Selected on the hashed body (the subject and type expressions and their indexes), never on the
+        stored copies. ``types`` empty means every type; callers validate their arguments (api.Ledger.events
+        does).
         """
         filters, fixed = [], []
         if subject is not None:
-            filters.append("subject = ?")
+            filters.append(f"{self.X_SUBJECT} = ?")
             fixed.append(subject)
         if types:
-            filters.append(f"type IN ({', '.join('?' * len(types))})")
+            filters.append(f"{self.X_TYPE} IN ({', '.join('?' * len(types))})")
             fixed.extend(types)
         order = "DESC" if newest_first else "ASC"
         low, high, remaining = after_seq, before_seq, limit
@@ -224,12 +246,12 @@ class SqlBackend:
                 args.insert(1, high)
             # Only fixed fragments and placeholders are joined here; every value goes as a parameter.
             rows = self._all(
-                f"SELECT seq, prev_hash, hash, body FROM ledger_events WHERE {' AND '.join(where)}"  # noqa: S608
+                f"SELECT {ROW} FROM ledger_events WHERE {' AND '.join(where)}"  # noqa: S608
                 f" ORDER BY seq {order} LIMIT ?",
                 (*args, n),
             )
             for row in rows:
-                yield Entry(int(row[0]), row[1], row[2], row[3])
+                yield Entry.of(row)
             if len(rows) < n:
                 return
             if newest_first:
@@ -240,34 +262,47 @@ class SqlBackend:
                 remaining -= len(rows)
 
     def last_entry(self) -> Entry | None:
-        row = self._one("SELECT seq, prev_hash, hash, body FROM ledger_events ORDER BY seq DESC LIMIT 1")
-        return Entry(int(row[0]), row[1], row[2], row[3]) if row else None
+        row = self._one(f"SELECT {ROW} FROM ledger_events ORDER BY seq DESC LIMIT 1")  # noqa: S608
+        return Entry.of(row) if row else None
 
     def checkpoint_rows(self) -> list:
-        """(seq column, body) of every stored checkpoint, in seq order."""
-        return [(int(r[0]), r[1]) for r in self._all("SELECT seq, body FROM ledger_checkpoints ORDER BY seq")]
+        """(seq column, body, hash column, time column) of every stored checkpoint, in seq order."""
+        return [
+            (int(r[0]), r[1], r[2], r[3])
+            for r in self._all("SELECT seq, body, hash, cp_time FROM ledger_checkpoints ORDER BY seq")
+        ]
 
     def entry(self, seq: int) -> Entry | None:
-        row = self._one("SELECT seq, prev_hash, hash, body FROM ledger_events WHERE seq = ?", (seq,))
-        return Entry(int(row[0]), row[1], row[2], row[3]) if row else None
+        row = self._one(f"SELECT {ROW} FROM ledger_events WHERE seq = ?", (seq,))  # noqa: S608
+        return Entry.of(row) if row else None
 
     def entry_by_event_id(self, event_id: str) -> Entry | None:
-        row = self._one("SELECT seq, prev_hash, hash, body FROM ledger_events WHERE event_id = ?", (event_id,))
-        return Entry(int(row[0]), row[1], row[2], row[3]) if row else None
+        """The entry whose hashed body has this id (the id expression's index, not the event_id column)."""
+        row = self._one(
+            f"SELECT {ROW} FROM ledger_events WHERE {self.X_ID} = ? ORDER BY seq LIMIT 1",  # noqa: S608
+            (event_id,),
+        )
+        return Entry.of(row) if row else None
 
     def count(self) -> int:
         return int(self._one("SELECT count(*) FROM ledger_events")[0])
 
-    def latest_record_body(self, cur, subject: str):
+    def latest_record(self, cur, subject: str) -> Entry | None:
+        """The newest entry of ``subject`` whose hashed body carries a change record."""
         cur.execute(
-            self._sql("SELECT body FROM ledger_events WHERE subject = ? AND is_record = 1 ORDER BY seq DESC LIMIT 1"),
+            self._sql(
+                f"SELECT {ROW} FROM ledger_events WHERE {self.X_SUBJECT} = ? AND {self.X_RECORD}"  # noqa: S608
+                " ORDER BY seq DESC LIMIT 1"
+            ),
             (subject,),
         )
         row = cur.fetchone()
-        return row[0] if row else None
+        return Entry.of(row) if row else None
 
     def record_subjects(self) -> list:
-        rows = self._all("SELECT DISTINCT subject FROM ledger_events WHERE is_record = 1 ORDER BY subject")
+        rows = self._all(
+            f"SELECT DISTINCT {self.X_SUBJECT} FROM ledger_events WHERE {self.X_RECORD} ORDER BY 1"  # noqa: S608
+        )
         return [r[0] for r in rows]
 
     # -- checkpoints -----------------------------------------------------------------------------------

@@ -12,12 +12,17 @@ Key material (a string, e.g. from CHANGEWARD_LEDGER_KEY or Ansible Vault), surro
 - anything else (optionally prefixed ``hmac:``) is an HMAC-SHA256 secret of at least 16 bytes.
 
 An Ed25519 public key can verify but not sign, so auditors need no secret.
+
+A verifier's key ring (``load_keys``) is one key, or a list across rotations whose items are key material
+or ``{key | public_key | path, not_before, not_after}``: a signature counts only when the signed time lies in
+its key's validity range. The same signing scheme signs export headers (``sign_object``/``check_signature``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -25,7 +30,7 @@ from collections.abc import Mapping
 from .canonical import canonical_bytes
 from .chain import is_hash
 from .errors import LedgerConfigError, LedgerInvalidInput, LedgerKeyError
-from .model import check_time, utc_now
+from .model import TIME_RE, check_time, utc_now
 
 ALG_HMAC = "HMAC-SHA256"
 ALG_ED25519 = "Ed25519"
@@ -37,6 +42,7 @@ CHECKPOINT_FIELDS = ("alg", "count", "hash", "interval", "key_id", "ledger_id", 
 class HmacKey:
     alg = ALG_HMAC
     can_sign = True
+    not_before = not_after = None  # validity range (RFC 3339), set by load_keys
 
     def __init__(self, secret: bytes):
         if len(secret) < MIN_HMAC_BYTES:
@@ -58,6 +64,7 @@ class HmacKey:
 
 class Ed25519Key:
     alg = ALG_ED25519
+    not_before = not_after = None
 
     def __init__(self, private=None, public=None):
         from cryptography.hazmat.primitives import serialization
@@ -82,6 +89,13 @@ class Ed25519Key:
             return False
         return True
 
+    def public_text(self) -> str:
+        """The public key as ``ed25519-pub:<base64>`` (safe to record and publish)."""
+        from cryptography.hazmat.primitives import serialization
+
+        raw = self._public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return "ed25519-pub:" + base64.b64encode(raw).decode()
+
     def __repr__(self):
         return f"<Ed25519Key {self.key_id}{' private' if self.can_sign else ''}>"
 
@@ -102,6 +116,12 @@ def load_key(material):
     if not isinstance(material, str) or not material.strip():
         raise LedgerKeyError("the checkpoint key is empty")
     text = material.strip()
+    if text[:2] in ("['", '["') and text.endswith("]"):
+        # What a list becomes when it is passed to a string option: never take it for an HMAC secret.
+        raise LedgerConfigError(
+            "the checkpoint key looks like a list of keys turned into text; pass several keys as a list (the keys "
+            "option), one key as a string"
+        )
     if text.startswith("-----BEGIN"):
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -135,16 +155,82 @@ def load_key(material):
     return HmacKey(text.encode("utf-8"))
 
 
+KEY_SPEC_FIELDS = ("key", "public_key", "path", "not_before", "not_after")
+
+
+def _spec_key(spec: Mapping, n: int):
+    """One key of a ring from ``{key | public_key | path, not_before, not_after}``."""
+    what = f"keys[{n}]"
+    unknown = sorted(set(spec) - set(KEY_SPEC_FIELDS))
+    if unknown:
+        raise LedgerConfigError(f"{what}: unknown field(s) {', '.join(map(str, unknown))} (allowed: {KEY_SPEC_FIELDS})")
+    given = [f for f in ("key", "public_key", "path") if spec.get(f) not in (None, "")]
+    if len(given) != 1:
+        raise LedgerConfigError(f"{what}: give exactly one of key, public_key or path")
+    if given[0] == "path":
+        import os
+
+        try:
+            with open(os.path.expanduser(str(spec["path"])), encoding="utf-8") as fh:
+                material = fh.read()
+        except OSError as exc:
+            raise LedgerConfigError(f"{what}: cannot read key file {spec['path']}: {exc.strerror}") from None
+    else:
+        material = spec[given[0]]
+    key = copy.copy(load_key(material))
+    for field in ("not_before", "not_after"):
+        value = spec.get(field)
+        if value not in (None, ""):
+            try:
+                check_time(value, f"{what}.{field}")
+            except LedgerInvalidInput as exc:
+                raise LedgerConfigError(str(exc)) from None
+            setattr(key, field, value)
+    if key.not_before and key.not_after and instant(key.not_after) < instant(key.not_before):
+        raise LedgerConfigError(f"{what}: not_after {key.not_after} is before not_before {key.not_before}")
+    return key
+
+
 def load_keys(material) -> dict:
-    """A key ring {key_id: key} from one key, or a list of keys (old and new, across a rotation)."""
+    """A key ring {key_id: key} from one key, or a list of keys (old and new, across a rotation).
+
+    Items are key material (a string or a loaded key) or ``{key | public_key | path, not_before, not_after}``.
+    A key given twice is an error (its validity would be ambiguous).
+    """
     if material is None:
         return {}
     items = material if isinstance(material, (list, tuple)) else [material]
     ring = {}
-    for item in items:
-        key = load_key(item)
+    for n, item in enumerate(items):
+        key = _spec_key(item, n) if isinstance(item, Mapping) else load_key(item)
+        if key.key_id in ring:
+            raise LedgerConfigError(f"key {key.key_id} is given twice in the key list")
         ring[key.key_id] = key
     return ring
+
+
+def instant(value: str) -> tuple:
+    """An RFC 3339 UTC time as a tuple that orders correctly (fractions of any length)."""
+    m = TIME_RE.match(value)
+    if m is None:
+        raise LedgerInvalidInput(f"not an RFC 3339 UTC time: {value!r}")
+    *whole, frac = m.groups()
+    return (*(int(g) for g in whole), int(((frac or ".")[1:] + "000000000")[:9]))
+
+
+def key_valid_at(key, when) -> str | None:
+    """None when ``when`` lies in the key's validity range; else why not."""
+    if key.not_before is None and key.not_after is None:
+        return None
+    try:
+        t = instant(when)
+    except (LedgerInvalidInput, TypeError):
+        return f"its time {when!r} is not an RFC 3339 UTC time"
+    if key.not_before is not None and t < instant(key.not_before):
+        return f"signed at {when}, before key {key.key_id} is valid (not_before {key.not_before})"
+    if key.not_after is not None and t > instant(key.not_after):
+        return f"signed at {when}, after key {key.key_id} expired (not_after {key.not_after})"
+    return None
 
 
 def generate_ed25519() -> tuple[str, str]:
@@ -160,9 +246,50 @@ def generate_ed25519() -> tuple[str, str]:
     return "ed25519:" + base64.b64encode(seed).decode(), "ed25519-pub:" + base64.b64encode(pub).decode()
 
 
-def signed_part(checkpoint: Mapping) -> bytes:
-    """The bytes a signature covers: the canonical checkpoint without its sig."""
-    return canonical_bytes({k: v for k, v in checkpoint.items() if k != "sig"})
+def signed_part(checkpoint: Mapping, without: str = "sig") -> bytes:
+    """The bytes a signature covers: the canonical object without its signature member."""
+    return canonical_bytes({k: v for k, v in checkpoint.items() if k != without})
+
+
+def sign_object(key, obj: Mapping) -> dict:
+    """``{alg, key_id, sig}`` over the canonical JSON of ``obj`` (an export header, a key endorsement)."""
+    key = load_key(key)
+    if not key.can_sign:
+        raise LedgerKeyError(f"key {key.key_id} can only verify; signing needs a signing key")
+    return {"alg": key.alg, "key_id": key.key_id, "sig": base64.b64encode(key.sign(canonical_bytes(obj))).decode()}
+
+
+def check_signature(message: bytes, signature, keys: Mapping, when=None) -> str | None:
+    """None when ``signature`` ({alg, key_id, sig}) signs ``message`` with a key of ``keys`` valid at ``when``."""
+    if not isinstance(signature, Mapping) or not all(
+        isinstance(signature.get(f), str) for f in ("alg", "key_id", "sig")
+    ):
+        return "the signature is missing or malformed (alg, key_id and sig strings)"
+    if signature["alg"] not in ALGORITHMS:
+        return f"unknown signature algorithm {signature['alg']!r}"
+    key = keys.get(signature["key_id"])
+    if key is None:
+        have = ", ".join(sorted(keys)) or "none"
+        return f"signed with key {signature['key_id']}, which is not a verification key given (have: {have})"
+    if key.alg != signature["alg"]:
+        return f"alg {signature['alg']} does not match key {key.key_id} ({key.alg})"
+    try:
+        sig = base64.b64decode(signature["sig"], validate=True)
+    except (binascii.Error, ValueError):
+        return "signature is not valid base64"
+    if not key.verify(message, sig):
+        return f"signature does not verify with key {key.key_id}"
+    if when is not None:
+        return key_valid_at(key, when)
+    return None
+
+
+ROTATION_FIELDS = ("ledger_id", "previous_key_id", "key_id", "alg", "public_key", "time")
+
+
+def rotation_statement(data: Mapping) -> dict:
+    """What both keys of a rotation sign: the ledger, the key retired, the key taking over and when."""
+    return {"statement": "changeward ledger key rotation", **{f: data.get(f) for f in ROTATION_FIELDS}}
 
 
 def make_checkpoint(key, *, ledger_id: str, seq: int, entry_hash: str, interval: int, time: str | None = None) -> dict:
@@ -212,16 +339,5 @@ def verify_checkpoint(checkpoint, keys: Mapping) -> str | None:
         return f"unknown signature algorithm {checkpoint['alg']!r}"
     if checkpoint["count"] != checkpoint["seq"]:
         return f"count {checkpoint['count']} does not equal seq {checkpoint['seq']}"
-    key = keys.get(checkpoint["key_id"])
-    if key is None:
-        have = ", ".join(sorted(keys)) or "none"
-        return f"signed with key {checkpoint['key_id']}, which is not a verification key given (have: {have})"
-    if key.alg != checkpoint["alg"]:
-        return f"alg {checkpoint['alg']} does not match key {key.key_id} ({key.alg})"
-    try:
-        sig = base64.b64decode(checkpoint["sig"], validate=True)
-    except (binascii.Error, ValueError):
-        return "signature is not valid base64"
-    if not key.verify(signed_part(checkpoint), sig):
-        return f"signature does not verify with key {key.key_id}"
-    return None
+    signature = {f: checkpoint[f] for f in ("alg", "key_id", "sig")}
+    return check_signature(signed_part(checkpoint), signature, keys, when=checkpoint["time"])

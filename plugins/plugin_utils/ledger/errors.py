@@ -36,3 +36,14 @@ class LedgerEmpty(LedgerError):
 
 class LedgerInvalidInput(LedgerError, ValueError):
     """An event, change record, cursor or anchor given to the ledger is malformed."""
+
+
+class LedgerRowMismatch(LedgerCorrupt):
+    """A stored row disagrees with its own hashed event (an edited column, or content that is not its hash).
+
+    Readers refuse the row rather than answer from it; ``seq`` names it (ledger_verify reports it too).
+    """
+
+    def __init__(self, message: str, seq=None):
+        super().__init__(message)
+        self.seq = seq

@@ -78,7 +78,7 @@ def _write(backend: SqlBackend, out, after_seq: int, digest) -> dict:
             raise LedgerInvalidInput(f"cannot export after seq {after_seq}: ledger {backend.target} has no such event")
         start_hash = start.hash
     checkpoints: dict = {}
-    for seq, body in backend.checkpoint_rows():
+    for seq, body, *_columns in backend.checkpoint_rows():
         if seq > after_seq:
             checkpoints.setdefault(seq, []).append(body)
     header = {

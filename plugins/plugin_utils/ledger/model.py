@@ -55,6 +55,8 @@ RECORD_FIELDS = (
 )
 # Fields only the lifecycle functions set (update_record refuses them).
 LIFECYCLE_FIELDS = ("id", "status", "outcome", "opened_at", "closed_at")
+# Set when the change is opened (the implementer at the latest by the approval check) and never changed after.
+FIXED_PARTIES = ("requester", "implementer")
 
 CHANGE_ID_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 EVENT_TYPE_RE = re.compile(r"\Aio\.changeward(\.[a-z][a-z0-9_]*){2,}\Z")
@@ -232,6 +234,12 @@ def update_record(record: Mapping, set_fields: Mapping | None = None, add: Mappi
     for key, value in (set_fields or {}).items():
         if key in LIFECYCLE_FIELDS or key not in RECORD_FIELDS:
             raise LedgerInvalidInput(f"change {record.get('id')!r}: field {key!r} cannot be set by an update")
+        # Segregation of duties rests on who asked and who implements: fixed once known (docs/trust-model.md).
+        if key in FIXED_PARTIES and record.get(key) not in (None, value):
+            raise LedgerInvalidInput(
+                f"change {record.get('id')!r}: {key} is {record.get(key)!r} since the change was opened and cannot "
+                "be changed"
+            )
         new[key] = copy.deepcopy(value)
     for key, value in (add or {}).items():
         if key not in LIST_FIELDS:
@@ -313,3 +321,16 @@ def validate_event(event) -> dict:
 
 def carries_record(event: Mapping) -> bool:
     return isinstance(event.get("data"), Mapping) and isinstance(event["data"].get("record"), Mapping)
+
+
+ROW_COLUMNS = ("event_id", "type", "subject", "event_time", "is_record")
+
+
+def row_columns(event) -> tuple:
+    """What a stored row's query columns must hold, derived from its hashed event (ROW_COLUMNS order).
+
+    The one derivation: appends store it, readers and ledger_verify compare the stored columns with it.
+    """
+    if not isinstance(event, Mapping):
+        return (None, None, None, None, 0)
+    return (event.get("id"), event.get("type"), event.get("subject"), event.get("time"), int(carries_record(event)))

@@ -13,12 +13,31 @@ import contextlib
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from .backend import INDEXES, SCHEMA_VERSION, SqlBackend
+from .backend import SCHEMA_VERSION, SqlBackend
 from .errors import LedgerConfigError, LedgerCorrupt, LedgerInvalidInput, LedgerLocked, LedgerUnavailable
 
 # Arbitrary but fixed: serialises schema creation by concurrent first openers of one database.
 INIT_LOCK_KEY = 0x63776C6467  # "cwldg"
 SCHEMA_RE = re.compile(r"\A[a-z_][a-z0-9_]{0,62}\Z")
+
+# The hashed body's subject, type, id and "carries a record" (backend.py: queries select on these). The body
+# is text (byte-exact); the cast to json (not jsonb, which refuses \u0000) is immutable, so it can be indexed.
+X_SUBJECT = "((body::json) ->> 'subject')"
+X_TYPE = "((body::json) ->> 'type')"
+X_ID = "((body::json) ->> 'id')"
+X_RECORD = "(json_typeof((body::json) -> 'data' -> 'record') = 'object')"
+INDEXES = (
+    (
+        "ledger_events_body_subject",
+        f"CREATE INDEX IF NOT EXISTS ledger_events_body_subject ON ledger_events ({X_SUBJECT}, seq)",
+    ),
+    ("ledger_events_body_type", f"CREATE INDEX IF NOT EXISTS ledger_events_body_type ON ledger_events ({X_TYPE}, seq)"),
+    ("ledger_events_body_id", f"CREATE INDEX IF NOT EXISTS ledger_events_body_id ON ledger_events ({X_ID})"),
+    (
+        "ledger_events_body_record",
+        f"CREATE INDEX IF NOT EXISTS ledger_events_body_record ON ledger_events ({X_SUBJECT}, seq) WHERE {X_RECORD}",
+    ),
+)
 
 DDL = (
     "CREATE TABLE IF NOT EXISTS ledger_meta (key text PRIMARY KEY, value text NOT NULL)",
@@ -56,6 +75,7 @@ def redact_dsn(dsn: str) -> str:
 class PostgresBackend(SqlBackend):
     kind = "PostgreSQL"
     _param = "%s"
+    X_SUBJECT, X_TYPE, X_ID, X_RECORD, INDEXES = X_SUBJECT, X_TYPE, X_ID, X_RECORD, INDEXES
 
     def __init__(
         self, dsn: str, *, create: bool = True, readonly: bool = False, timeout: float = 10.0, schema: str | None = None
@@ -121,6 +141,11 @@ class PostgresBackend(SqlBackend):
             ) from None
         except (errors.UndefinedTable, errors.UndefinedColumn) as exc:
             raise LedgerCorrupt(f"{self.target} is not a changeward ledger ({_first_line(exc)})") from None
+        except self._psycopg.DataError as exc:  # e.g. a body the expression indexes cannot read as JSON
+            raise LedgerCorrupt(
+                f"PostgreSQL ledger {self.target}: stored data cannot be read during {what} ({_first_line(exc)}); "
+                "run ledger_verify"
+            ) from None
         except self._psycopg.OperationalError as exc:
             raise LedgerUnavailable(
                 f"PostgreSQL ledger {self.target} failed during {what}: {_first_line(exc)}"
@@ -157,7 +182,9 @@ class PostgresBackend(SqlBackend):
 
         Checked first so the usual open takes no table lock: CREATE INDEX would wait for running appends.
         """
-        missing = [statement for name, statement in INDEXES if self._one("SELECT to_regclass(%s)", (name,))[0] is None]
+        missing = [
+            statement for name, statement in self.INDEXES if self._one("SELECT to_regclass(%s)", (name,))[0] is None
+        ]
         if not missing:
             return
         with self._guard("index"):

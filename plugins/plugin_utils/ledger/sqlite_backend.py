@@ -13,10 +13,28 @@ import os
 import sqlite3
 from urllib.parse import quote
 
-from .backend import INDEXES, SCHEMA_VERSION, SqlBackend
+from .backend import SCHEMA_VERSION, SqlBackend
 from .errors import LedgerCorrupt, LedgerError, LedgerInvalidInput, LedgerLocked, LedgerUnavailable
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# The hashed body's subject, type, id and "carries a record" (backend.py: queries select on these).
+X_SUBJECT = "json_extract(body, '$.subject')"
+X_TYPE = "json_extract(body, '$.type')"
+X_ID = "json_extract(body, '$.id')"
+X_RECORD = "json_type(body, '$.data.record') = 'object'"
+INDEXES = (
+    (
+        "ledger_events_body_subject",
+        f"CREATE INDEX IF NOT EXISTS ledger_events_body_subject ON ledger_events ({X_SUBJECT}, seq)",
+    ),
+    ("ledger_events_body_type", f"CREATE INDEX IF NOT EXISTS ledger_events_body_type ON ledger_events ({X_TYPE}, seq)"),
+    ("ledger_events_body_id", f"CREATE INDEX IF NOT EXISTS ledger_events_body_id ON ledger_events ({X_ID})"),
+    (
+        "ledger_events_body_record",
+        f"CREATE INDEX IF NOT EXISTS ledger_events_body_record ON ledger_events ({X_SUBJECT}, seq) WHERE {X_RECORD}",
+    ),
+)
 
 DDL = (
     "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -39,6 +57,7 @@ def is_sqlite_file(path: str) -> bool:
 
 class SQLiteBackend(SqlBackend):
     kind = "SQLite"
+    X_SUBJECT, X_TYPE, X_ID, X_RECORD, INDEXES = X_SUBJECT, X_TYPE, X_ID, X_RECORD, INDEXES
 
     def __init__(self, path: str, *, create: bool = True, readonly: bool = False, timeout: float = 10.0):
         super().__init__()
@@ -105,6 +124,10 @@ class SQLiteBackend(SqlBackend):
             if "locked" in msg or "busy" in msg:
                 raise LedgerLocked(
                     f"SQLite ledger {self.path} is locked by another process; gave up after {self.timeout:g}s ({what})"
+                ) from None
+            if "malformed JSON" in msg:  # a body the expression indexes or queries cannot read
+                raise LedgerCorrupt(
+                    f"SQLite ledger {self.path}: a stored event is not valid JSON ({what}); run ledger_verify"
                 ) from None
             if "no such table" in msg or "no such column" in msg:
                 raise LedgerCorrupt(f"{self.path} is a SQLite database but not a changeward ledger ({msg})") from None

@@ -18,8 +18,14 @@ its claimed seq, from the entry its prev_hash points to, or by a bounded search.
 - ``gap``: seq numbers skip while the chain itself is unbroken (entries renumbered, nothing lost);
 - ``checkpoint_missing``: no checkpoint at a multiple of the checkpoint interval, or the anchor's
   checkpoint is not in the ledger;
-- ``checkpoint_invalid``: a checkpoint that is malformed, signed with an unknown key, or whose
-  signature does not verify (never trusted for anything else).
+- ``checkpoint_invalid``: a checkpoint that is malformed, signed with an unknown key, outside its key's
+  validity range, with a key the ledger had rotated out (or not yet in), or whose signature does not
+  verify (never trusted for anything else);
+- ``column_modified``: a stored column a query uses (a row's event_id, type, subject, event_time,
+  is_record; a checkpoint row's hash or time; the metadata's checkpoint interval) disagrees with the hashed
+  event or the signed checkpoint it copies;
+- ``rotation_invalid``: a key rotation event whose endorsement by the previous key or acceptance by the
+  new key does not verify, or whose previous key is not the key the ledger had.
 
 An untampered ledger is checked in one streaming pass; the detailed analysis only runs when that pass
 finds something wrong.
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import json
 import os
 from collections import deque
 from collections.abc import Mapping
@@ -36,8 +43,19 @@ from typing import NamedTuple
 
 from .canonical import canonical_text, parse_json
 from .chain import GENESIS_HASH, entry_hash, finish, hash_prefix, is_hash
-from .checkpoint import load_keys, verify_checkpoint
-from .errors import LedgerCorrupt, LedgerEmpty, LedgerError, LedgerInvalidInput, LedgerKeyError, LedgerUnavailable
+from .checkpoint import check_signature, load_key, load_keys, rotation_statement, verify_checkpoint
+from .errors import (
+    LedgerConfigError,
+    LedgerCorrupt,
+    LedgerEmpty,
+    LedgerError,
+    LedgerInvalidInput,
+    LedgerKeyError,
+    LedgerUnavailable,
+)
+from .model import ROW_COLUMNS, row_columns
+
+KEY_ROTATED = "io.changeward.ledger.key_rotated"  # control_events.KEY_ROTATED (a reserved control event)
 
 KINDS = (
     "modified",
@@ -48,6 +66,8 @@ KINDS = (
     "checkpoint_missing",
     "checkpoint_invalid",
     "gap",
+    "column_modified",
+    "rotation_invalid",
 )
 SEARCH_WINDOW = 16
 SEARCH_BUDGET = 3_000_000  # hash attempts spent looking for the true seq of renumbered entries
@@ -60,6 +80,7 @@ class Row(NamedTuple):
     hash: object
     text: object  # canonical event text, None when unreadable
     where: str
+    cols: object = None  # the stored query columns (ROW_COLUMNS order) of a database row; None in an export
 
 
 class Info(NamedTuple):
@@ -97,15 +118,28 @@ class DbSource:
         )
 
     def checkpoints(self):
-        for seq, body in self.backend.checkpoint_rows():
+        for seq, body, hash_col, time_col in self.backend.checkpoint_rows():
             try:
-                yield seq, parse_json(body), None
+                yield seq, parse_json(body), None, (hash_col, time_col)
             except LedgerInvalidInput as exc:
-                yield seq, None, str(exc)
+                yield seq, None, str(exc), None
 
     def rows(self):
         for e in self.backend.entries():
-            yield Row(e.seq, e.prev_hash, e.hash, e.body, f"row seq {e.seq}")
+            yield Row(e.seq, e.prev_hash, e.hash, e.body, f"row seq {e.seq}", e.columns())
+
+    def rotations(self) -> list:
+        """(seq, event) of the key rotation events, as stored (their rows are verified by the pass)."""
+        try:
+            found = list(self.backend.select_entries(types=(KEY_ROTATED,)))
+        except LedgerCorrupt:  # a body the type expression cannot read: look at every row instead
+            marker = f'"type":"{KEY_ROTATED}"'
+            found = [e for e in self.backend.entries() if isinstance(e.body, str) and marker in e.body]
+        out = []
+        for e in found:
+            with contextlib.suppress(ValueError):
+                out.append((e.seq, json.loads(e.body)))
+        return out
 
 
 class JsonlSource:
@@ -144,11 +178,21 @@ class JsonlSource:
                 elif obj.get("record") == "checkpoint":
                     cp = obj.get("checkpoint")
                     if isinstance(cp, dict):
-                        cps.append((None, cp, None))
+                        cps.append((None, cp, None, None))
                     else:
-                        cps.append((_int(obj.get("seq")), None, f"line {n} holds no checkpoint object"))
+                        cps.append((_int(obj.get("seq")), None, f"line {n} holds no checkpoint object", None))
             self._scanned = (headers, cps)
         return self._scanned
+
+    def rotations(self) -> list:
+        out = []
+        for _n, line in self._lines():
+            if line.startswith('{"event":') and f'"type":"{KEY_ROTATED}"' in line:
+                with contextlib.suppress(LedgerInvalidInput):
+                    obj = parse_json(line)
+                    if isinstance(obj.get("event"), dict) and _int(obj.get("seq")) is not None:
+                        out.append((obj["seq"], obj["event"]))
+        return out
 
     def info(self) -> Info:
         headers = self._scan()[0]
@@ -244,6 +288,7 @@ class _Verifier:
         self.valid_cps: dict = {}
         self.cp_seqs: set = set()
         self.head = info.head
+        self.rotation_keys: list = []  # (seq of the rotation, key before, key after), in seq order
 
     def place_head(self, hashes: dict) -> None:
         """Where the head row's hash sits in the chain is where the head really is: a head row whose seq
@@ -258,8 +303,84 @@ class _Verifier:
         self.problems.append({"kind": kind, "seq": seq, "detail": detail})
 
     # -- checkpoints and anchor ----------------------------------------------------------------------
+    # -- key rotations ---------------------------------------------------------------------------------
+    def check_rotations(self, rotations) -> None:
+        """Which key the ledger had at each seq, from its key rotation events; report a rotation that the
+        previous key did not endorse, the new key did not accept, or that does not follow the one before."""
+        before = None
+        for seq, event in sorted(rotations, key=lambda r: r[0]):
+            data = event.get("data") if isinstance(event, Mapping) else None
+            if not isinstance(data, Mapping) or not all(
+                isinstance(data.get(f), str) for f in ("previous_key_id", "key_id", "ledger_id")
+            ):
+                self.problem("rotation_invalid", seq, f"key rotation at seq {seq} is malformed")
+                continue
+            why = None
+            if self.info.ledger_id and data["ledger_id"] != self.info.ledger_id:
+                why = f"it rotates the key of ledger {data['ledger_id']}, not of this ledger {self.info.ledger_id}"
+            elif before is not None and data["previous_key_id"] != before:
+                why = f"it rotates from key {data['previous_key_id']}, but the ledger's key was {before}"
+            else:
+                why = self._why_rotation_unsigned(data, event.get("time"))
+            if why:
+                self.problem("rotation_invalid", seq, f"key rotation at seq {seq}: {why}")
+            self.rotation_keys.append((seq, data["previous_key_id"], data["key_id"]))
+            before = data["key_id"]
+
+    def _why_rotation_unsigned(self, data: Mapping, when) -> str | None:
+        message = canonical_text(rotation_statement(data)).encode("utf-8")
+        endorsement, acceptance = data.get("endorsement"), data.get("acceptance")
+        if not isinstance(endorsement, Mapping) or endorsement.get("key_id") != data["previous_key_id"]:
+            return f"it is not endorsed by the previous key {data['previous_key_id']}"
+        why = check_signature(message, endorsement, self.keys, when=when)
+        if why:
+            return f"endorsement by the previous key: {why}"
+        ring = dict(self.keys)
+        if isinstance(data.get("public_key"), str):  # an Ed25519 key publishes itself: its proof verifies anywhere
+            try:
+                new = load_key(data["public_key"])
+            except LedgerConfigError as exc:
+                return f"its public key cannot be loaded: {exc}"
+            if new.key_id != data["key_id"]:
+                return f"its public key is key {new.key_id}, not {data['key_id']}"
+            ring.setdefault(new.key_id, new)
+        if not isinstance(acceptance, Mapping) or acceptance.get("key_id") != data["key_id"]:
+            return f"it is not accepted by the new key {data['key_id']}"
+        why = check_signature(message, acceptance, ring)
+        return f"acceptance by the new key: {why}" if why else None
+
+    def key_expected_at(self, seq: int):
+        """(key id, rotation seq) the ledger signed with at ``seq``; (None, None) when it never rotated.
+
+        The rotation event is sealed by the key it retires, so a checkpoint at the rotation's own seq is
+        the previous key's; every later one is the new key's.
+        """
+        for r, previous, _new in self.rotation_keys:
+            if seq <= r:
+                return previous, r
+        if self.rotation_keys:
+            return self.rotation_keys[-1][2], self.rotation_keys[-1][0]
+        return None, None
+
+    # -- stored columns -----------------------------------------------------------------------------------
+    @staticmethod
+    def column_mismatch(row: Row) -> str | None:
+        """What a database row's query columns get wrong about its hashed event, or None."""
+        if row.cols is None or row.text is None:
+            return None
+        try:
+            event = json.loads(row.text)
+        except ValueError:
+            return None  # the content check reports it
+        wrong = [
+            f"{name} holds {have!r}, the hashed event says {want!r}"
+            for name, have, want in zip(ROW_COLUMNS, row.cols, row_columns(event), strict=True)
+            if have != want
+        ]
+        return f"{row.where}: " + "; ".join(wrong) if wrong else None
+
     def check_checkpoints(self, entries) -> None:
-        for col_seq, cp, err in entries:
+        for col_seq, cp, err, cols in entries:
             seq = _int(cp.get("seq")) if isinstance(cp, dict) else None
             seq = seq if seq is not None else col_seq
             if seq is not None:
@@ -275,7 +396,15 @@ class _Verifier:
             why = self._why_invalid(cp)
             if why:
                 self.problem("checkpoint_invalid", seq, f"checkpoint at seq {seq}: {why}")
-            elif seq in self.valid_cps and self.valid_cps[seq]["hash"] != cp["hash"]:
+                continue
+            if cols is not None and (cols[0] != cp["hash"] or cols[1] != cp["time"]):
+                self.problem(
+                    "column_modified",
+                    seq,
+                    f"checkpoint row seq {seq}: its hash/cp_time columns ({_short(cols[0])}, {cols[1]!r}) disagree "
+                    f"with the signed checkpoint ({_short(cp['hash'])}, {cp['time']!r})",
+                )
+            if seq in self.valid_cps and self.valid_cps[seq]["hash"] != cp["hash"]:
                 self.problem("checkpoint_invalid", seq, f"two validly signed checkpoints at seq {seq} disagree")
             else:
                 self.valid_cps.setdefault(seq, cp)
@@ -284,6 +413,13 @@ class _Verifier:
         why = verify_checkpoint(cp, self.keys)
         if why is None and self.info.ledger_id and cp["ledger_id"] != self.info.ledger_id:
             why = f"it belongs to ledger {cp['ledger_id']}, not to this ledger {self.info.ledger_id}"
+        if why is None:
+            expected, rotated = self.key_expected_at(cp["seq"])
+            if expected is not None and cp["key_id"] != expected:
+                why = (
+                    f"signed with key {cp['key_id']}, but at seq {cp['seq']} the ledger's key is {expected} "
+                    f"(key rotation at seq {rotated})"
+                )
         return why
 
     def check_anchor(self) -> None:
@@ -331,7 +467,7 @@ class _Verifier:
         needed = set(self.trusted_hashes())
         if self.head is not None:
             needed.add(self.head[0])
-        expected, prev, n, hashes = self.start_seq + 1, self.start_hash, 0, {}
+        expected, prev, n, hashes, columns = self.start_seq + 1, self.start_hash, 0, {}, []
         for row in self.source.rows():
             n += 1
             if (
@@ -342,10 +478,16 @@ class _Verifier:
                 or entry_hash(expected, prev, row.text) != row.hash
             ):
                 return False, n, None, None
+            if row.cols is not None:
+                wrong = self.column_mismatch(row)
+                if wrong:
+                    columns.append((expected, wrong))
             if expected in needed:
                 hashes[expected] = row.hash
             prev = row.hash
             expected += 1
+        for seq, detail in columns:  # kept only when the pass completes (analyse() checks every row again)
+            self.problem("column_modified", seq, detail)
         return True, n, hashes, expected - 1
 
     # -- the analysis pass ---------------------------------------------------------------------------------
@@ -570,6 +712,13 @@ class _Verifier:
                     "gap", cb, f"{rows[i].where}: seq {cb} repeats or goes backwards while the chain is unbroken"
                 )
 
+        # Query columns of the authentic rows (a row whose content changed is reported as such already).
+        for i in range(m):
+            if orig[i] is not None and i not in inserted:
+                wrong = self.column_mismatch(rows[i])
+                if wrong:
+                    self.problem("column_modified", orig[i], wrong)
+
         hashes = {s: rows[i].hash for s, i in placed.items() if is_hash(rows[i].hash)}
         return m, hashes, last
 
@@ -609,6 +758,17 @@ class _Verifier:
                 )
             mismatch_reported = True
         interval = self.interval()
+        if (
+            self.info.kind != "JSONL"
+            and self.valid_cps
+            and self.explicit_interval is None
+            and self.info.interval != interval
+        ):
+            self.problem(
+                "column_modified",
+                None,
+                f"ledger_meta says checkpoint_interval {self.info.interval!r}, the signed checkpoints say {interval}",
+            )
         if interval:
             first = (self.start_seq // interval + 1) * interval
             for s in range(first, last + 1, interval):
@@ -675,6 +835,7 @@ def verify_source(
                 "(pass key or set CHANGEWARD_LEDGER_KEY); refusing to report it valid unchecked"
             )
         v = _Verifier(source, info, keys, dict(anchor) if anchor is not None else None, checkpoint_interval)
+        v.check_rotations(source.rotations())
         v.check_checkpoints(cp_entries)
         v.check_anchor()
         ok, n, hash_at, last = v.fast_pass()

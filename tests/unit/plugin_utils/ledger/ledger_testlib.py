@@ -94,3 +94,50 @@ def check_queries(ledger):
     assert len(ledger.events(types=[QUERY_TYPES[0]])) == 402  # i // 3 = 0, 3, ..., 399: 134 triples
     assert len(ledger.events(subject="CHG-Q1", types=[QUERY_TYPES[0]], newest_first=True, limit=5)) == 5
     return len(cases)
+
+
+# -- stored columns bound to the hashed body (SQLite unit tests and the PostgreSQL integration test) ---------
+TWO_CHANGES_INTERVAL = 5
+# (case, table, column, seq, value written over the stored copy)
+COLUMN_CASES = (
+    ("subject", "ledger_events", "subject", 13, "CHG-B"),
+    ("is_record", "ledger_events", "is_record", 13, 0),
+    ("type", "ledger_events", "type", 13, "io.changeward.change.updated"),
+    ("event_id", "ledger_events", "event_id", 7, "00000000-0000-4000-8000-000000000000"),
+    ("event_time", "ledger_events", "event_time", 7, "2000-01-01T00:00:00Z"),
+    ("checkpoint_hash", "ledger_checkpoints", "hash", 10, "0" * 64),
+    ("checkpoint_time", "ledger_checkpoints", "cp_time", 10, "2000-01-01T00:00:00Z"),
+)
+
+
+def fill_two_changes(ledger):
+    """CHG-A and CHG-B opened (seq 1, 2), ten results of CHG-A (3..12), CHG-A closed as failed (13, sealed)."""
+    ledger.open_change(model.new_record("CHG-A", "normal", "upgrade nginx", "alice", targets=["web1"]))
+    ledger.open_change(model.new_record("CHG-B", "normal", "rotate certs", "bob", targets=["web2"]))
+    ledger.append_many([task_event(i, subject="CHG-A") for i in range(3, 13)])
+    ledger.close_change("CHG-A", "failed", ["nginx did not start"])
+
+
+def check_readers_refuse(ledger, case, original_event_id):
+    """Every read that would answer from the edited row raises LedgerRowMismatch naming its seq."""
+    import pytest
+
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerRowMismatch
+
+    name, table, _column, seq, _value = case
+    if table != "ledger_events":
+        assert ledger.get_change("CHG-A")["status"] == "closed"  # checkpoints are not read by queries
+        return
+    reads = [lambda: ledger.entry(seq), lambda: list(ledger.entries()), lambda: ledger.events(subject="CHG-A")]
+    if seq == 13:
+        reads += [lambda: ledger.get_change("CHG-A"), lambda: ledger.events(types=[model.CHANGE_CLOSED])]
+    if name == "event_id":
+        reads.append(lambda: ledger.entry_by_event_id(original_event_id))
+    for read in reads:
+        with pytest.raises(LedgerRowMismatch, match=f"seq {seq}\\b") as err:
+            read()
+        assert err.value.seq == seq
+    # The other change reads as itself, never as the change whose row was edited.
+    record = ledger.get_change("CHG-B")
+    assert record["id"] == "CHG-B" and record["status"] == "open"
+    assert [e.seq for e in ledger.events(subject="CHG-B")] == [2]

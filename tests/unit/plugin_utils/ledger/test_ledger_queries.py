@@ -5,7 +5,8 @@ import sqlite3
 import pytest
 from ledger_testlib import KEY, QUERY_TYPES, check_queries, fill_for_queries, task_event
 
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import api
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import api, sqlite_backend
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.backend import ROW
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerInvalidInput
 
 
@@ -74,17 +75,24 @@ def test_bad_query_arguments_are_refused_when_the_query_is_made(filled, kwargs, 
         filled.iter_events(**kwargs)  # not deferred to the first next()
 
 
-# The statements select_entries builds (newest first, as the breaker reads).
+# The statements the backend builds (newest first, as the breaker reads), over the hashed body's expressions.
+_B = sqlite_backend.SQLiteBackend
+
+
+def _select(where: str, tail: str) -> str:
+    return " ".join(("SELECT", ROW, "FROM ledger_events WHERE", where, tail))
+
+
 PLANS = {
-    "ledger_events_subject": "SELECT seq, prev_hash, hash, body FROM ledger_events WHERE seq > ? AND seq < ?"
-    " AND subject = ? ORDER BY seq DESC LIMIT ?",
-    "ledger_events_type": "SELECT seq, prev_hash, hash, body FROM ledger_events WHERE seq > ? AND type IN (?, ?)"
-    " ORDER BY seq ASC LIMIT ?",
+    "ledger_events_body_subject": _select(f"seq > ? AND seq < ? AND {_B.X_SUBJECT} = ?", "ORDER BY seq DESC LIMIT ?"),
+    "ledger_events_body_type": _select(f"seq > ? AND {_B.X_TYPE} IN (?, ?)", "ORDER BY seq ASC LIMIT ?"),
+    "ledger_events_body_id": _select(f"{_B.X_ID} = ?", "ORDER BY seq LIMIT 1"),
+    "ledger_events_body_record": _select(f"{_B.X_SUBJECT} = ? AND {_B.X_RECORD}", "ORDER BY seq DESC LIMIT 1"),
 }
 
 
 @pytest.mark.parametrize("index", sorted(PLANS))
-def test_subject_and_type_queries_use_their_indexes(filled, index):
+def test_queries_use_the_indexes_on_the_hashed_body(filled, index):
     statement = PLANS[index]
     con = sqlite3.connect(filled.target)
     try:
@@ -100,12 +108,12 @@ def test_a_ledger_made_without_the_type_index_gets_it_when_opened_for_writing(tm
     with api.open_ledger(path, key=KEY) as ledger:
         ledger.append(task_event(1))
     con = sqlite3.connect(path)
-    con.execute("DROP INDEX ledger_events_type")
+    con.execute("DROP INDEX ledger_events_body_type")
     con.close()
-    assert "ledger_events_type" not in indexes(path)
+    assert "ledger_events_body_type" not in indexes(path)
     with api.open_ledger(path, readonly=True) as ledger:
         assert len(ledger.events(types="io.changeward.run.task_result")) == 1  # works, just unindexed
-    assert "ledger_events_type" not in indexes(path)  # a read-only open changes nothing
+    assert "ledger_events_body_type" not in indexes(path)  # a read-only open changes nothing
     with api.open_ledger(path, key=KEY) as ledger:
         assert len(ledger.events(types="io.changeward.run.task_result")) == 1
-    assert {"ledger_events_type", "ledger_events_subject"} <= indexes(path)
+    assert set(PLANS) <= indexes(path)

@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 from ledger_testlib import INTERVAL, KEY, N_EVENTS, task_event
 
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import api, verify
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import api, sqlite_backend, verify
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.canonical import canonical_text
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.chain import entry_hash
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerCorrupt
@@ -408,8 +408,14 @@ def test_unreadable_stored_checkpoint_is_invalid_in_the_database_and_its_export(
 
 
 def test_unreadable_stored_event_is_a_typed_error_for_readers(ledger_path):
+    # The indexes on the body refuse a body that is not JSON: whoever edits the file drops them first.
+    with pytest.raises(sqlite3.OperationalError, match="malformed JSON"):
+        sql(ledger_path, "UPDATE ledger_events SET body = '{broken' WHERE seq = 5")
+    sql(ledger_path, *(f"DROP INDEX {name}" for name, _statement in sqlite_backend.INDEXES))
     sql(ledger_path, "UPDATE ledger_events SET body = '{broken' WHERE seq = 5")
     with api.open_ledger(ledger_path, create=False, readonly=True) as ledger:
         with pytest.raises(LedgerCorrupt, match="seq 5"):
             ledger.events_after(0, 10)
+        with pytest.raises(LedgerCorrupt, match="not valid JSON"):
+            ledger.events(subject="CHG0001")
     assert found(check(ledger_path)) == [("modified", 5)]
