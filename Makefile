@@ -12,14 +12,14 @@ PYTEST    := $(PY) -m pytest
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup demo test test-fast lint ruff ansible-lint sanity sanity-all unit integration \
+.PHONY: help setup demo test test-fast lint ruff ansible-lint sanity sanity-all unit molecule integration \
         lab-up lab-down lab-status build install-check bench-lab clean
 
 help:
 	@echo "make demo          set up, bring the lab up and run playbooks/change.yml on it"
 	@echo "make test          set up and run every test (lint, sanity, unit, integration on the lab)"
 	@echo "make test-fast     ruff + unit tests only (no lab, no sanity)"
-	@echo "make lint | sanity | unit | integration"
+	@echo "make lint | sanity | unit | molecule | integration"
 	@echo "make lab-up [HOSTS=48] | lab-down | lab-status"
 	@echo "make build | install-check | bench-lab"
 
@@ -56,6 +56,10 @@ sanity-all: sanity
 
 unit: setup
 	$(PYTEST) tests/unit -q
+
+# The lab-free molecule scenarios (extensions/molecule); the lab one runs in the integration suite.
+molecule: setup
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH NO_COLOR=1 $(VENV)/bin/molecule test -s drift_baseline -s ring_rollout
 
 # -n 2: suites that reserve different lab hosts run side by side (tests/lab/README.md)
 integration: setup

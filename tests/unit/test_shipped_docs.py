@@ -22,7 +22,7 @@ DEFAULT_IGNORE = ["MANIFEST.json", "FILES.json", "galaxy.yml", "galaxy.yaml", ".
 DEFAULT_IGNORE += ["tests/output", "changeward-hybrid-*.tar.gz"]
 IGNORE_DIRS = {"CVS", ".bzr", ".hg", ".git", ".svn", "__pycache__", ".tox"}
 # Bare backticked paths under these name the operator project, not the collection.
-OPERATOR_PREFIXES = ("tests/", "scripts/", "bench/", "examples/", "inventories/", "requirements/", "molecule/")
+OPERATOR_PREFIXES = ("tests/", "scripts/", "bench/", "examples/", "inventories/", "requirements/", "extensions/molecule/")
 
 LINK = re.compile(r"\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
 REF_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s.*)?$")
