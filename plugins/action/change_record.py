@@ -3,6 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of changeward.hybrid.change_record (documented in plugins/modules/change_record.py)."""
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import control_events
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError, LedgerInvalidInput
@@ -28,6 +29,14 @@ REQUIRED_IF = [
     ["state", "closed", ["outcome", "observations"]],
 ]
 SOURCE = "changeward.hybrid.change_record"
+# Record fields only their verifying plugin writes: approvers (changeward.hybrid.approval, with the approval
+# event). Requester and implementer are fixed once the change is open (ledger.model.FIXED_PARTIES).
+RESERVED_FIELDS = ("approvers",)
+
+
+class ControlRefused(LedgerInvalidInput):
+    """The update would bypass a control (a reserved event type, a reserved field, another requester or
+    implementer); nothing of it was written, the refusal was recorded."""
 
 
 class ActionModule(ControllerAction):
@@ -56,6 +65,14 @@ class ActionModule(ControllerAction):
             if record is None:
                 raise LedgerInvalidInput(f"change {change_id} is not in the ledger {ledger.target}; open it first")
             if state == "updated":
+                why = self._control_problem(args, record)
+                if why:
+                    if not check:
+                        data = {"tool": SOURCE, "reason": why, "event_type": args["event_type"]}
+                        data["fields"] = sorted(set(args["set"]) | set(args["add"]))
+                        seq = ledger.record(control_events.CONTROL_REFUSED, change_id, data).seq
+                        why += f" (refusal recorded at seq {seq})"
+                    raise ControlRefused(why)
                 new = model.update_record(record, args["set"], args["add"])  # validates, also in check mode
                 if new == record:
                     return {"changed": False, "record": record}
@@ -73,6 +90,26 @@ class ActionModule(ControllerAction):
                 ledger.close_change(change_id, args["outcome"], args["observations"], data=args["data"])
                 new = ledger.get_change(change_id)
             return {"changed": True, "record": new}
+
+    @staticmethod
+    def _control_problem(args, record) -> str | None:
+        """Why this update may not be written by change_record, or None."""
+        change_id = args["change_id"]
+        if args["event_type"] and control_events.is_reserved(args["event_type"]):
+            return control_events.reserved_message(args["event_type"], "change_record", change_id)
+        for field in model.FIXED_PARTIES:
+            if field in args["set"] and args["set"][field] != record.get(field):
+                return (
+                    f"change_record refused to set {field} of change {change_id}: the {field} "
+                    f"({record.get(field)!r}) is fixed once the change is opened (segregation of duties rests on it)"
+                )
+        for field in RESERVED_FIELDS:
+            if field in args["set"] or field in args["add"]:
+                return (
+                    f"change_record refused to write {field} of change {change_id}: only changeward.hybrid.approval "
+                    "writes approvers, with the verified approval"
+                )
+        return None
 
     def _open(self, ledger, args, record, check) -> dict:
         change_id = args["change_id"]

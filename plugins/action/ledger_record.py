@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import context, control_events
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
@@ -37,6 +37,11 @@ ARGUMENT_SPEC = {
 
 class RecordInputError(ChangewardError):
     """The request cannot be recorded as given; nothing was written."""
+
+
+class ReservedEventRefused(RecordInputError):
+    """A reserved control event (control_events.RESERVED): only its verifying plugin writes it. Nothing of the
+    request was written; the refusal itself is recorded in the change when it is in the ledger."""
 
 
 class ActionModule(ControllerAction):
@@ -102,6 +107,9 @@ class ActionModule(ControllerAction):
             raise RecordInputError(f"change_id must match {model.CHANGE_ID_RE.pattern}, got {args['change_id']!r}")
         events = self.events_from(args)
         target = self._target(args)
+        reserved = [e for e in events if control_events.is_reserved(e["type"])]
+        if reserved:
+            raise ReservedEventRefused(self._refuse_reserved(args, target, reserved, check_mode))
         if args["timeout"] <= 0:
             raise RecordInputError("timeout must be > 0")
         change = args["change"]
@@ -129,6 +137,25 @@ class ActionModule(ControllerAction):
             "msg": f"recorded {len(rows)} event(s) for change {args['change_id']} in {where}"
             + (f"; {len(present)} already recorded" if present else ""),
         }
+
+    def _refuse_reserved(self, args, target, reserved, check_mode) -> str:
+        """Record the refusal (never the refused events) when the change is in the ledger; the message."""
+        change_id = args["change_id"]
+        msg = "; ".join(control_events.reserved_message(e["type"], "ledger_record", change_id) for e in reserved)
+        if check_mode or not context.ledger_exists(target):
+            return msg
+        with open_ledger(
+            target, key=args["key"], create=False, timeout=args["timeout"], schema=args["pg_schema"]
+        ) as led:
+            if led.get_change(change_id) is None:
+                return msg
+            data = {
+                "tool": "changeward.hybrid.ledger_record",
+                "refused": [{"type": e["type"], "id": e["id"], "source": e["source"]} for e in reserved],
+                "reason": msg,
+            }
+            seq = led.record(control_events.CONTROL_REFUSED, change_id, data).seq
+        return f"{msg} (refusal recorded at seq {seq})"
 
     def _plan(self, args, target, events) -> dict:
         """Check mode: everything is checked that can be without writing."""

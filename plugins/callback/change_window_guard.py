@@ -27,11 +27,14 @@ description:
     M(changeward.hybrid.risk_score) and M(changeward.hybrid.approval) read; validated, and it may not loosen the
     central policy). They apply to those hosts only. The older host variable C(changeward_local_calendars) (a
     list of the same entries) is still read.
-  - "Emergency override: set the extra variable C(changeward_override) (C(reference), C(approver), C(role)) or
-    the environment variables C(CHANGEWARD_OVERRIDE_REFERENCE), C(CHANGEWARD_OVERRIDE_APPROVER) and
-    C(CHANGEWARD_OVERRIDE_ROLE), with change type V(emergency) and a role listed in the policy
-    C(blackout.override_roles). The guard then lets the batch run and prints the override as a CloudEvent
-    for retroactive review."
+  - "Emergency override: set the extra variable C(changeward_override) to the override statement its approver
+    signed (C(statement) and C(signature), or C(file), the statement file with the signature beside it as
+    C(<file>.sig)), with change type V(emergency). The guard verifies it as M(changeward.hybrid.blackout) does -
+    signature against the policy's C(approval.allowed_signers), an approver with a role listed in
+    C(blackout.override_roles), a reference matching C(override.reference_pattern), a justification - except the
+    change digest, which only the change's own blackout gate knows. It then lets the batch run and prints the
+    override as a CloudEvent for retroactive review. An unsigned override (C(reference), C(approver), C(role), or
+    the C(CHANGEWARD_OVERRIDE_*) environment variables) is refused: nobody has verified its approver."
 requirements:
   - enabled in C(callbacks_enabled) in ansible.cfg
   - for ad-hoc C(ansible) commands, C(bin_ansible_callbacks = True) in ansible.cfg (ansible-core loads no
@@ -135,6 +138,7 @@ from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar import gate
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.localtime import iso_utc
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.override import check_override
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.policy import blackout_policy
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.context import LOCAL_VAR, effective_policy
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_label
@@ -263,11 +267,31 @@ class CallbackModule(CallbackBase):
         return blackout_policy(effective_policy(self._resolve(path) if path else None, None, {}, layers).data)
 
     def _override(self, extra_vars):
+        """The run's override, verified like the blackout action does (signed statement, allowed signers, role,
+        incident id, justification); the guard knows no change digest, the change's blackout gate binds it."""
         override = extra_vars.get("changeward_override")
         if override:
-            return dict(override)
-        env = {k: os.environ.get(f"CHANGEWARD_OVERRIDE_{k.upper()}") for k in ("reference", "approver", "role")}
-        return env if any(env.values()) else None
+            raw = dict(override)
+        else:
+            env = {k: os.environ.get(f"CHANGEWARD_OVERRIDE_{k.upper()}") for k in ("reference", "approver", "role")}
+            if not any(env.values()):
+                return None
+            raw = env
+        if isinstance(raw.get("file"), str):
+            path = self._resolve(raw.pop("file"))
+            with open(path, encoding="utf-8") as stmt, open(path + ".sig", encoding="utf-8") as sig:
+                raw.update(statement=stmt.read(), signature=sig.read())
+        policy_file = self.get_option("policy_file")
+        policy = effective_policy(self._resolve(policy_file) if policy_file else None, None, {}, [])
+        return check_override(
+            raw,
+            policy=policy,
+            change_id=extra_vars.get("changeward_change_id"),
+            change_digest=None,
+            signers=self._resolve(policy.allowed_signers) if policy.allowed_signers else None,
+            override_roles=blackout_policy(policy.data).override_roles,
+            bind=False,
+        )
 
     def _scope(self, host_vars):
         scope = {}

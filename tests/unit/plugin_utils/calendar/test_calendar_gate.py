@@ -5,12 +5,25 @@ from calendar_testlib import fixture_path
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar import gate
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.errors import GateInputError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.override import CheckedOverride
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.policy import blackout_policy
 
 CAL = [fixture_path("edges.ics")]
 BLOCKED_AT = "2025-01-13T22:00:00Z"  # nightly window 21:00Z-01:00Z
 POLICY = {"blackout": {"override_roles": ["incident-commander"]}, "approval": {"ignored": "by this gate"}}
-OVERRIDE = {"reference": "INC-4711", "approver": "alice", "role": "incident-commander"}
+# An override as check_override passes it on once verified (its verification: test_override.py).
+OVERRIDE = CheckedOverride(
+    {
+        "reference": "INC-4711",
+        "approver": "alice",
+        "role": "incident-commander",
+        "justification": "auth outage, hotfix needed now",
+        "exemptions": [],
+        "change_digest": "sha256:" + "0" * 64,
+        "statement_text": "{}",
+        "signature": "sig",
+    }
+)
 
 
 def run(**kw):
@@ -35,9 +48,14 @@ def test_emergency_override_by_allowed_role():
     assert len(event["id"]) == 36
     data = event["data"]
     assert (data["approver"], data["role"], data["change_type"]) == ("alice", "incident-commander", "emergency")
+    assert data["justification"] == "auth outage, hotfix needed now"
     assert data["scope"] == {"change_type": ["emergency"], "service": ["auth"]}
     assert [w["uid"] for w in data["active_windows"]] == ["nightly"]
     assert data["review_required"] is True
+
+
+def unverified():
+    return CheckedOverride(OVERRIDE.values, "the override's signature does not count: forged")
 
 
 @pytest.mark.parametrize(
@@ -45,7 +63,14 @@ def test_emergency_override_by_allowed_role():
     [
         ("normal", OVERRIDE, POLICY, "only for change_type emergency, not normal"),
         ("standard", OVERRIDE, POLICY, "not standard"),
-        ("emergency", dict(OVERRIDE, role="developer"), POLICY, "role 'developer' may not override"),
+        ("emergency", unverified(), POLICY, "signature does not count: forged"),
+        (
+            "emergency",
+            {"reference": "INC-4711", "approver": "alice", "role": "incident-commander"},
+            POLICY,
+            "a self-declared approver (alice) cannot be verified",
+        ),
+        ("emergency", CheckedOverride({**OVERRIDE.values, "role": "developer"}), POLICY, "role 'developer'"),
         ("emergency", OVERRIDE, {"blackout": {"override_roles": []}}, "override_roles is empty"),
         ("emergency", OVERRIDE, {}, "override_roles is empty"),
     ],
@@ -67,9 +92,9 @@ def test_override_unused_when_not_blocked():
     assert "ledger_event" not in result
 
 
-def test_override_needs_all_fields():
-    with pytest.raises(GateInputError, match="override needs approver, role"):
-        run(change_type="emergency", override={"reference": "INC-1"})
+def test_an_override_that_is_no_mapping_is_an_error():
+    with pytest.raises(GateInputError, match="override must be a mapping"):
+        run(change_type="emergency", override="INC-1")
 
 
 def test_change_type_is_a_scope_label(tmp_path):

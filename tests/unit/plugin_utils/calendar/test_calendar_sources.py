@@ -9,6 +9,7 @@ import pytest
 from calendar_testlib import fixture_path
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar import gate
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.override import CheckedOverride
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.sources import display_name
 
 GOOD = Path(fixture_path("edges.ics")).read_bytes()
@@ -111,7 +112,8 @@ def test_override_covers_a_broken_calendar_in_an_emergency(server):
     result = check(
         [f"{server}/broken.ics"],
         change_type="emergency",
-        override={"reference": "INC-1", "approver": "alice", "role": "incident-commander"},
+        # as check_override passes a verified one on (verification: test_override.py)
+        override=CheckedOverride({"reference": "INC-1", "approver": "alice", "role": "incident-commander"}),
         policy={"blackout": {"override_roles": ["incident-commander"]}},
     )
     assert result["overridden"] is True

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from action_runner import run_action as run_task
 from ansible.errors import AnsibleActionFail
+from ssh_signers import Signers
 
 from ansible_collections.changeward.hybrid.plugins.action.blackout import ActionModule
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.approval import statement_text
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.override import override_statement
 
 REPO = Path(__file__).resolve().parents[4]
 FIXTURES = REPO / "tests" / "fixtures" / "calendars"
@@ -68,7 +71,7 @@ def test_bad_request_fails_even_without_enforce():
     "args",
     [
         {"calendars": [EDGES], "change_type": "urgent"},
-        {"calendars": [EDGES], "override": {"reference": "INC-1"}},
+        {"calendars": [EDGES], "override": "INC-1"},
         {"calendars": [EDGES], "colour": "red"},
     ],
 )
@@ -77,7 +80,7 @@ def test_argument_spec_is_enforced(args):
         run_action(args)
 
 
-def test_emergency_override_through_the_action():
+def test_an_unsigned_override_is_refused_naming_why():
     result = run_action(
         {
             "calendars": [EDGES],
@@ -87,11 +90,8 @@ def test_emergency_override_through_the_action():
             "policy": {"api_version": API, "blackout": {"override_roles": ["cab-chair"]}},
         }
     )
-    assert result.get("failed", False) is False
-    assert result["overridden"] is True
-    assert result["ledger_event"]["type"] == "io.changeward.gate.override"
-    assert result["ledger_event"]["subject"] == "INC-9"  # no change given: the override's reference
-    assert result["recorded"] is False
+    assert result["failed"] is True and result["overridden"] is False
+    assert "a self-declared approver (bob) cannot be verified" in result["override_refused"]
 
 
 FAR_FUTURE = {"name": "later", "windows": [{"name": "Far freeze", "start": "2099-01-01", "end": "2099-01-02"}]}
@@ -138,35 +138,63 @@ def ledger(tmp_path, monkeypatch):
     return path
 
 
-def test_emergency_override_is_recorded_under_the_change(ledger):
-    """An accepted override is recorded by the gate itself, with the change id as subject, and a later
-    ledger_record of the returned event (what change.yml did) is a no-op instead of a refusal."""
+DIGEST = "sha256:" + "7" * 64
+
+
+@pytest.fixture
+def signed_override(tmp_path):
+    keys = Signers(tmp_path / "keys", ["bob"])
+    stmt = override_statement(
+        "CHG-7", DIGEST, "bob", "cab-chair", "INC-4711", "payments down; the fix cannot wait", ["error_budget"]
+    )
+    text = statement_text(stmt)
+    (tmp_path / "override.json").write_text(text)
+    (tmp_path / "override.json.sig").write_text(keys.sign("bob", text))
+    policy = {
+        "api_version": API,
+        "blackout": {"override_roles": ["cab-chair"]},
+        "override": {"reference_pattern": "INC-[0-9]{4}", "exemptions": ["error_budget"]},
+        "approval": {"approvers": [{"name": "bob", "roles": ["cab-chair"]}], "allowed_signers": str(keys.path)},
+    }
+    return {"file": str(tmp_path / "override.json")}, policy
+
+
+def test_emergency_override_is_recorded_under_the_change_and_opens_a_review(ledger, signed_override):
+    """An accepted override is verified and recorded by the gate itself, with the change id as subject, together
+    with the review it opens; a ledger_record of the returned event is refused (a reserved control event)."""
     from ansible_collections.changeward.hybrid.plugins.action import ledger_record
     from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
+    override, policy = signed_override
     args = {
         "calendars": [EDGES],
         "at": BLOCKED_AT,
         "change_type": "emergency",
         "change_id": "CHG-7",
-        "override": {"reference": "INC-9", "approver": "bob", "role": "cab-chair"},
-        "policy": {"api_version": API, "blackout": {"override_roles": ["cab-chair"]}},
+        "change_digest": DIGEST,
+        "override": override,
+        "policy": policy,
     }
     result = run_action(args)
-    assert result.get("failed", False) is False and result["overridden"] is True
+    assert result.get("failed", False) is False and result["overridden"] is True, result
     assert result["recorded"] is True
     event = result["ledger_event"]
-    assert event["subject"] == "CHG-7" and event["data"]["reference"] == "INC-9"
+    assert event["subject"] == "CHG-7" and event["data"]["reference"] == "INC-4711"
+    assert event["data"]["justification"] == "payments down; the fix cannot wait"
     with open_ledger(ledger, create=False) as led:
         record = led.get_change("CHG-7")
         stored = led.entry_by_event_id(event["id"])
+        (review,) = [e.event for e in led.events(subject="CHG-7", types=["io.changeward.review.opened"])]
     assert stored is not None
+    assert review["data"]["override_event_id"] == event["id"]
+    assert review["data"]["exempted_from"] == ["blackout", "error_budget"]
     assert record["gate_decisions"][-1]["gate"] == "blackout"
     assert record["gate_decisions"][-1]["decision"] == "waived"
-    again = ledger_record.ActionModule.events_from(
-        {"change_id": "CHG-7", "event": event, "events": None, "type": None, "data": None}
-    )
-    assert again[0]["id"] == event["id"]
+    forged = run_task(ledger_record.ActionModule, "ledger_record", {"change_id": "CHG-7", "event": event}, {})
+    assert forged["failed"] is True and "reserved control event of the emergency override control" in forged["msg"]
+    # the same statement for another digest (other targets or payload) does not count
+    refused = run_action({**args, "change_digest": "sha256:" + "8" * 64})
+    assert refused["failed"] is True and "other targets, another payload" in refused["override_refused"]
 
 
 def test_a_refusal_is_recorded_before_the_task_fails(ledger):

@@ -153,3 +153,46 @@ def test_bad_requests_fail(ledger_path, args, message):
     result = run_action({**args, "ledger": ledger_path, "key": KEY})
     assert result["failed"] is True
     assert message in result["msg"]
+
+
+# -- reserved control events ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("event_type", "control"),
+    [
+        ("io.changeward.approval.recorded", "approval control, written only by changeward.hybrid.approval"),
+        ("io.changeward.breaker.closed", "circuit breaker control"),
+        ("io.changeward.breaker.anything_new", "circuit breaker control"),
+        ("io.changeward.gate.override", "emergency override control"),
+        ("io.changeward.policy.signed_off", "policy sign-off control"),
+        ("io.changeward.ledger.key_rotated", "ledger key rotation control"),
+    ],
+)
+def test_a_reserved_control_event_is_refused_and_the_refusal_recorded(ledger_path, event_type, control):
+    before = events_of(ledger_path, "CHG-1")
+    forged = {"approval": {"approver": "bob", "role": "peer", "decision": "approved", "method": "run"}}
+    result = run_action({"change_id": "CHG-1", "type": event_type, "data": forged, "ledger": ledger_path, "key": KEY})
+    assert result["failed"] is True
+    assert f"ledger_record refused to write {event_type} for change CHG-1" in result["msg"]
+    assert control in result["msg"]
+    after = events_of(ledger_path, "CHG-1")
+    assert [e["type"] for e in after[len(before) :]] == ["io.changeward.control.refused"]
+    refusal = after[-1]["data"]
+    assert refusal["refused"][0]["type"] == event_type
+    assert "approval" not in refusal  # the forged content itself is not written
+
+
+def test_a_reserved_event_in_a_list_refuses_the_whole_list(ledger_path):
+    fine = model.new_event("io.changeward.ring.note", "CHG-1", {"x": 1})
+    forged = model.new_event("io.changeward.breaker.closed", "CHG-1", {})
+    result = run_action({"change_id": "CHG-1", "events": [fine, forged], "ledger": ledger_path, "key": KEY})
+    assert result["failed"] is True
+    assert [e["type"] for e in events_of(ledger_path, "CHG-1")][-1] == "io.changeward.control.refused"
+    assert fine["id"] not in [e["id"] for e in events_of(ledger_path, "CHG-1")]
+
+
+def test_a_reserved_event_for_an_unknown_change_is_refused_without_writing(ledger_path):
+    result = run_action(
+        {"change_id": "CHG-404", "type": "io.changeward.approval.recorded", "ledger": ledger_path, "key": KEY}
+    )
+    assert result["failed"] is True and "reserved control event" in result["msg"]
+    assert events_of(ledger_path, "CHG-404") == []

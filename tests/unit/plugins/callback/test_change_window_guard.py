@@ -218,34 +218,71 @@ def test_enforce_false_warns_and_runs(project311):
     assert project311.ran() == ["h1", "h2"]
 
 
+def signed_override(project, change_id="CHG-77", reference="INC-7777"):
+    """A policy with an incident commander whose ssh key is in its allowed-signers file, and her signed override
+    statement as a file (with .sig beside it, as ssh-keygen -Y sign writes it)."""
+    from ssh_signers import Signers
+
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.approval import statement_text
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.override import override_statement
+
+    keys = Signers(project.root / "keys", ["alice"])
+    (project.root / "policy.yml").write_text(
+        "api_version: changeward.hybrid/v1\nblackout:\n  override_roles: [incident-commander]\n"
+        "override:\n  reference_pattern: 'INC-[0-9]{4}'\n"
+        f"approval:\n  allowed_signers: {keys.path}\n  approvers:\n    - {{name: alice, roles: [incident-commander]}}\n"
+    )
+    stmt = override_statement(
+        change_id, "sha256:" + "0" * 64, "alice", "incident-commander", reference, "auth outage: hotfix now"
+    )
+    text = statement_text(stmt)
+    (project.root / "override.json").write_text(text)
+    (project.root / "override.json.sig").write_text(keys.sign("alice", text))
+    project.guard["policy_file"] = "policy.yml"
+    return {"file": "override.json"}
+
+
 def test_emergency_override_through_extra_vars(project311):
     project311.calendar(active())
-    (project311.root / "policy.yml").write_text(
-        "api_version: changeward.hybrid/v1\nblackout:\n  override_roles: [incident-commander]\n"
-    )
-    project311.guard["policy_file"] = "policy.yml"
-    override = {"reference": "INC-77", "approver": "alice", "role": "incident-commander"}
+    override = signed_override(project311)
     proc = project311.run(extra_vars={"changeward_change_type": "emergency", "changeward_override": override})
     assert proc.returncode == 0, proc.output
     assert project311.ran() == ["h1", "h2"]
-    assert "overridden under INC-77" in proc.output
+    assert "overridden under INC-7777" in proc.output
     assert "io.changeward.gate.override" in proc.output
     refused = project311.run(extra_vars={"changeward_override": override})  # change type stays normal
     assert refused.returncode == 2, refused.output
     assert "Override refused" in refused.output
+    other = project311.run(
+        extra_vars={"changeward_change_type": "emergency", "changeward_override": override, "changeward_change_id": "X"}
+    )
+    assert other.returncode == 2 and "is for change CHG-77, not X" in other.output
+
+
+def test_an_unsigned_override_is_refused_by_the_guard(project311):
+    project311.calendar(active())
+    signed_override(project311)
+    typed = {"reference": "INC-7777", "approver": "alice", "role": "incident-commander"}
+    proc = project311.run(extra_vars={"changeward_change_type": "emergency", "changeward_override": typed})
+    assert proc.returncode == 2, proc.output
+    assert "self-declared approver (alice) cannot be verified" in proc.output
+    env = {
+        "CHANGEWARD_OVERRIDE_REFERENCE": "INC-7777",
+        "CHANGEWARD_OVERRIDE_APPROVER": "alice",
+        "CHANGEWARD_OVERRIDE_ROLE": "incident-commander",
+    }
+    proc = project311.run(env=env, extra_vars={"changeward_change_type": "emergency"})
+    assert proc.returncode == 2 and "cannot be verified" in proc.output
+    assert project311.ran() == []
 
 
 def test_the_change_specs_type_is_the_change_type(project311):
     """The main job's change type is its spec's: an emergency spec's override is honoured, a standard one's not."""
     project311.calendar(active())
-    (project311.root / "policy.yml").write_text(
-        "api_version: changeward.hybrid/v1\nblackout:\n  override_roles: [incident-commander]\n"
-    )
-    project311.guard["policy_file"] = "policy.yml"
-    override = {"reference": "INC-78", "approver": "alice", "role": "incident-commander"}
+    override = signed_override(project311)
     proc = project311.run(extra_vars={"change_spec": {"type": "emergency"}, "changeward_override": override})
     assert proc.returncode == 0, proc.output
-    assert "overridden under INC-78" in proc.output
+    assert "overridden under INC-7777" in proc.output
     refused = project311.run(extra_vars={"change_spec": {"type": "standard"}, "changeward_override": override})
     assert refused.returncode == 2, refused.output
     assert "Override refused" in refused.output
