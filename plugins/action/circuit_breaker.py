@@ -80,15 +80,28 @@ class ActionModule(ControllerAction):
         service, digest = self._service(args)
         check = bool(self._task.check_mode)
         state = args["state"]
+        target = self.ledger_target(args)
+        # A check or a read never creates a ledger: where the breaker's history should be and is not, it cannot
+        # decide (a fresh, empty ledger would answer "closed").
+        if state in ("read", "checked") and not context.ledger_exists(target):
+            raise breaker.BreakerError(
+                f"the ledger {target} does not exist, so the breaker of service {service} has no history to "
+                "decide on; give the ledger the service's changes are recorded in"
+            )
         with open_ledger(
-            self.ledger_target(args), key=args["key"], create=state != "read", source=breaker.SOURCE
+            target, key=args["key"], create=state not in ("read", "checked"), source=breaker.SOURCE
         ) as ledger:
+            if state == "checked" and ledger.get_change(args["change_id"]) is None:
+                raise breaker.BreakerError(
+                    f"change {args['change_id']} is not in the ledger {ledger.target}: a breaker is checked for a "
+                    "change opened in the ledger that holds its service's history (this one is empty or another's)"
+                )
             if state == "read":
                 out = {"changed": False, "state": breaker.status(ledger, service).state}
                 out["breaker"] = breaker.status(ledger, service).as_dict()
             elif state == "checked":
                 out = breaker.admit(ledger, service, args["change_id"], check_mode=check)
-                if not check and ledger.get_change(args["change_id"]) is not None:
+                if not check:
                     # The decision goes into the change too (the breaker's own events are under its subject).
                     entry = context.gate_decision(
                         "circuit_breaker", "pass" if out["allowed"] else "fail", out["reason"]

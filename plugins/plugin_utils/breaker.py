@@ -34,6 +34,7 @@ FAILURE = "io.changeward.breaker.failure_recorded"
 REFUSED = "io.changeward.breaker.refused"
 TRIAL = "io.changeward.breaker.trial_started"
 TRANSITIONS = {OPENED: "open", HALF_OPENED: "half_open", CLOSED: "closed"}
+WRITTEN_HERE = frozenset({*TRANSITIONS, FAILURE, TRIAL})  # the events the state is read from
 STATES = ("closed", "open", "half_open")
 FAILURE_KINDS = ("ring", "host")
 DEFAULT_AUTHORISED_ROLES = ("change-manager", "incident-commander")
@@ -129,6 +130,13 @@ def _read(ledger, service: str) -> State:
     for seq, event in _newest_first(ledger, subject(service)):
         kind = event["type"]
         data = event.get("data") or {}
+        if kind in WRITTEN_HERE and event.get("source") != SOURCE:
+            # ledger_record refuses breaker events (control_events.RESERVED); one from elsewhere was forged
+            raise BreakerError(
+                f"the ledger {ledger.target} has a breaker event for service {service} at seq {seq} ({kind}) that "
+                f"changeward.hybrid.circuit_breaker did not write (source {event.get('source')!r}); the breaker "
+                "cannot be trusted and stays shut for every change - have the ledger operator investigate"
+            )
         if kind in TRANSITIONS:
             state.state = TRANSITIONS[kind]
             state.since = event["time"]
@@ -163,7 +171,8 @@ def status(ledger, service: str) -> State:
 
 def _event(ledger, kind: str, service: str, data: Mapping) -> dict:
     payload = {"service": service, **data}
-    appended = ledger.append(new_event(kind, subject(service), payload, source=ledger.source or SOURCE))
+    # always this source: the reader trusts only what the breaker wrote
+    appended = ledger.append(new_event(kind, subject(service), payload, source=SOURCE))
     return {"type": kind, "seq": appended.seq, "event_id": appended.event_id}
 
 

@@ -109,6 +109,9 @@ def breaker(args, **kw):
 
 
 def test_circuit_breaker_action_through_a_whole_cycle(ledger, monkeypatch):
+    opened()  # creates the ledger; a check is for a change opened in it
+    for change in ("CHG-2", "CHG-3", "CHG-4"):
+        opened(change)
     assert breaker({"change_id": "CHG-1"})["allowed"] is True
     tripped = breaker({"state": "open", "change_id": "CHG-1", "reason": "canary breached", "evidence": {"v": 0.3}})
     assert tripped["state"] == "open" and tripped["service"] == "demo"
@@ -129,6 +132,32 @@ def test_circuit_breaker_action_through_a_whole_cycle(ledger, monkeypatch):
     closed = breaker({"state": "closed", "change_id": "CHG-3", "reason": "trial reached every ring"})
     assert closed["state"] == "closed"
     assert breaker({"state": "read"})["breaker"]["state"] == "closed"
+
+
+def test_a_breaker_check_never_creates_a_ledger_and_needs_the_change_in_it(ledger):
+    with pytest.raises(AnsibleActionFail, match="does not exist, so the breaker of service demo has no history"):
+        breaker({"change_id": "CHG-1"})
+    with pytest.raises(AnsibleActionFail, match="does not exist"):
+        breaker({"state": "read"})
+    assert not Path(ledger).exists()
+    opened("CHG-OTHER")
+    with pytest.raises(AnsibleActionFail, match="change CHG-1 is not in the ledger"):
+        breaker({"change_id": "CHG-1"})
+
+
+def test_a_breaker_transition_the_breaker_did_not_write_is_refused(ledger):
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils import breaker as core
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import new_event
+
+    opened()
+    assert breaker({"state": "open", "change_id": "CHG-1", "reason": "canary breached"})["state"] == "open"
+    # someone with the ledger's key appends a "closed" through the API, bypassing ledger_record's refusal
+    with open_ledger(ledger, key=KEY) as led:
+        led.append(
+            new_event(core.CLOSED, "breaker:demo", {"service": "demo"}, source="changeward.hybrid.ledger_record")
+        )
+    with pytest.raises(AnsibleActionFail, match="that changeward.hybrid.circuit_breaker did not write.*stays shut"):
+        breaker({"change_id": "CHG-1"})
 
 
 def test_circuit_breaker_action_opens_on_a_burning_error_budget_only(ledger):
