@@ -11,6 +11,7 @@ import os
 import secrets
 import tempfile
 
+from ansible_collections.changeward.hybrid.plugins.module_utils.filemodes import private_dir
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift import markdown, record, schema
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.errors import DriftInputError
@@ -116,7 +117,10 @@ class ActionModule(ControllerAction):
         if self._task.check_mode:
             return out
         if args["output_dir"]:
-            out["files"] = write_report(args["output_dir"], report, text)
+            warnings = []
+            out["files"] = write_report(args["output_dir"], report, text, warnings)
+            if warnings:
+                out["warnings"] = warnings
         ledger_path = self._ledger_target(args)
         if ledger_path:
             with self._open_ledger(ledger_path, args["key"]) as ledger:
@@ -293,10 +297,13 @@ def _plain(value):
         raise DriftInputError(f"a value cannot be read as plain data: {exc}") from None
 
 
-def write_report(directory, report, text):
-    """drift-<run>.json / .md and latest.json / latest.md, each written atomically, mode 0600."""
+def write_report(directory, report, text, warnings=None):
+    """drift-<run>.json / .md and latest.json / latest.md, each written atomically, mode 0600, in a 0700
+    directory (an existing looser one is tightened; the warning goes to ``warnings``)."""
     directory = os.path.expanduser(directory)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    warning = private_dir(directory)
+    if warning and warnings is not None:
+        warnings.append("drift report directory " + warning)
     body = json.dumps(report, indent=2, sort_keys=True) + "\n"
     files = {}
     for name, content in (

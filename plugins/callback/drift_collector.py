@@ -70,6 +70,7 @@ from ansible import context
 from ansible.playbook.handler import Handler
 from ansible.plugins.callback import CallbackBase
 
+from ansible_collections.changeward.hybrid.plugins.module_utils.filemodes import private_dir
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.collect import Collector, host_status
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.redact import Redactor
 
@@ -193,7 +194,9 @@ class CallbackModule(CallbackBase):
         doc = self.collector.document(self.run_id, complete, started_at=self.started, playbook=self.playbook)
         directory = os.path.dirname(self.path)
         try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
+            warning = private_dir(directory)
+            if warning:
+                self._display.warning("drift_collector: evidence directory " + warning)
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".check-", suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(doc, handle, sort_keys=True, default=str)

@@ -15,6 +15,7 @@ import socket
 import stat
 import time
 
+from ansible_collections.changeward.hybrid.plugins.module_utils.filemodes import private_dir
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import archive as archive_mod
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import manifest as mf
 from ansible_collections.changeward.hybrid.plugins.module_utils.snapshot import packages as pk
@@ -486,8 +487,10 @@ def take(
     snapshot_id = mf.new_snapshot_id(change_id)
     final_dir = mf.snapshot_dir(store, snapshot_id)
     partial = final_dir + mf.PARTIAL
-    if not os.path.isdir(store):
-        os.makedirs(store, 0o700)
+    # The store holds copies of whatever the scope covers (keys, configs): 0700, a looser one is tightened.
+    warning = private_dir(store)
+    if warning:
+        result.setdefault("warnings", []).append("snapshot store " + warning)
     os.mkdir(partial, 0o700)
     methods = result["method_counts"]
     try:

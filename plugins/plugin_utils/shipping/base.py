@@ -9,6 +9,7 @@ at any point means "send again later" (at-least-once; receivers deduplicate on t
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import time
@@ -163,6 +164,31 @@ def resolve_secret(spec: Mapping, field: str, *, required: bool) -> str | None:
     if required:
         raise SinkConfigError(spec["name"], field, f"is required (give {field} or {field}_env)")
     return None
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses written as such (no DNS lookup: names can change)."""
+    host = (host or "").strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport(spec: Mapping, field: str, secure: bool, host: str) -> None:
+    """Refuse sending audit events (and the sink's credentials) without TLS to anything but loopback, unless
+    the operator set ``allow_insecure_transport: true`` on the sink."""
+    if secure or is_loopback(host) or spec.get("allow_insecure_transport"):
+        return
+    raise SinkConfigError(
+        spec["name"],
+        field,
+        f"sends to {host} without TLS; use TLS (https, or tls: true for syslog), or set "
+        "allow_insecure_transport: true on the sink to accept that the events and credentials cross the network "
+        "in clear text",
+    )
 
 
 def check_readable(spec: Mapping, field: str) -> None:

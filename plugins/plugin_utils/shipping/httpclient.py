@@ -45,6 +45,10 @@ def check_url(sink: str, field: str, url) -> str:
     return url
 
 
+def host_of(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
 def safe_url(url: str) -> str:
     """The URL without query string (which may carry tokens) for messages."""
     p = urlsplit(url)

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+
+from ansible_collections.changeward.hybrid.plugins.module_utils.filemodes import loose_file
 
 from ..ledger.canonical import canonical_text
 from ..ledger.chain import HASH_ALG
@@ -101,9 +104,24 @@ class JsonlSink(Sink):
     def describe(self) -> str:
         return f"file://{self.path}"
 
+    def _check_modes(self, what: str) -> None:
+        """The export is created 0600 (its directory 0700 when the sink creates it); an existing file others can
+        read or write, or a directory others can write into (and so replace the file), is refused."""
+        problem = loose_file(self.path)
+        parent = os.path.dirname(self.path)
+        try:
+            st = os.stat(parent)
+        except OSError:
+            st = None
+        if problem is None and st is not None and st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+            problem = f"directory {parent} is writable by group or others, who could replace the export"
+        if problem:
+            raise DeliveryError(f"{what}: refused: {problem}", retryable=False)
+
     def _load_state(self, what: str):
         try:
             os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            self._check_modes(what)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             os.close(fd)
             last_event, last_cp, ledger_id, intact = _scan_tail(self.path)
@@ -155,6 +173,8 @@ class JsonlSink(Sink):
             size = None
         if self._state is None or size != self._size:
             self._state = self._load_state(what)
+        else:
+            self._check_modes(what)  # the mode may have been loosened since: checked before every write
         state = self._state
         out = self.lines(items, state)
         if not out:

@@ -18,7 +18,7 @@ import uuid
 from datetime import datetime, timezone
 
 from . import httpclient
-from .base import Option, Sink, check_readable, resolve_secret
+from .base import Option, Sink, check_readable, check_transport, resolve_secret
 from .errors import DeliveryError, SinkConfigError
 
 EVENT_PATH = "/services/collector/event"
@@ -49,11 +49,13 @@ class SplunkHecSink(Sink):
         "channel": Option("str", None),
         "ca_file": Option("str", None),
         "verify_tls": Option("bool", True),
+        "allow_insecure_transport": Option("bool", False),
     }
 
     def __init__(self, spec):
         super().__init__(spec)
         base = httpclient.check_url(self.name, "url", spec["url"]).rstrip("/")
+        check_transport(spec, "url", base.lower().startswith("https:"), httpclient.host_of(base))
         for suffix in (EVENT_PATH, "/services/collector"):
             if base.endswith(suffix):
                 base = base[: -len(suffix)]

@@ -22,7 +22,7 @@ import re
 import socket
 import ssl
 
-from .base import Option, Sink, check_readable, remaining
+from .base import Option, Sink, check_readable, check_transport, remaining
 from .errors import DeliveryError, SinkConfigError
 from .httpclient import tls_context
 
@@ -83,6 +83,7 @@ class SyslogSink(Sink):
         "cert_file": Option("str", None),
         "key_file": Option("str", None),
         "verify_tls": Option("bool", True),
+        "allow_insecure_transport": Option("bool", False),
         "server_name": Option("str", None),
         "facility": Option("str", "local0", choices=tuple(FACILITIES)),
         "app_name": Option("str", "changeward"),
@@ -107,6 +108,7 @@ class SyslogSink(Sink):
                 self._ctx = tls_context(spec["ca_file"], spec["verify_tls"], spec["cert_file"], spec["key_file"])
             except (OSError, ssl.SSLError) as exc:
                 raise SinkConfigError(self.name, "ca_file/cert_file", f"cannot load TLS material: {exc}") from None
+        check_transport(spec, "tls", spec["tls"], self.host)
         self.facility = FACILITIES[spec["facility"]]
         self.hostname = _header_field(spec["hostname"] or socket.gethostname(), 255)
         self.app_name = _header_field(spec["app_name"], 48)

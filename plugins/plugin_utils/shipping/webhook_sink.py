@@ -19,7 +19,7 @@ import json
 
 from ..ledger.model import utc_now
 from . import httpclient
-from .base import Option, Sink, check_readable, resolve_secret
+from .base import Option, Sink, check_readable, check_transport, resolve_secret
 from .errors import SinkConfigError
 
 SIGNATURE_HEADER = "X-Changeward-Signature"
@@ -49,11 +49,13 @@ class WebhookSink(Sink):
         "headers": Option("dict", {}),
         "ca_file": Option("str", None),
         "verify_tls": Option("bool", True),
+        "allow_insecure_transport": Option("bool", False),
     }
 
     def __init__(self, spec):
         super().__init__(spec)
         self.url = httpclient.check_url(self.name, "url", spec["url"])
+        check_transport(spec, "url", self.url.lower().startswith("https:"), httpclient.host_of(self.url))
         secret = resolve_secret(spec, "secret", required=True)
         if len(secret.encode("utf-8")) < MIN_SECRET_BYTES:
             raise SinkConfigError(self.name, "secret", f"must be at least {MIN_SECRET_BYTES} bytes")

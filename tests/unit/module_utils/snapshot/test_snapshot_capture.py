@@ -291,3 +291,18 @@ def test_ledger_event_is_cloudevents_shaped(tmp_path, tree):
     assert event["source"] == "changeward.hybrid/web-1"
     assert event["data"]["snapshot_id"] == result["snapshot_id"]
     assert event["data"]["item_count"] == result["item_count"]
+
+
+def test_snapshot_files_are_private_and_a_loose_store_is_tightened_with_a_warning(tmp_path, tree):
+    store = tmp_path / "store"
+    store.mkdir()
+    store.chmod(0o755)  # pre-created by someone, readable by every user
+    result = capture.take("CHG-1", {"paths": [tree]}, store=str(store), min_free=0, archive=True)
+    assert oct(store.stat().st_mode & 0o777) == "0o700"
+    assert result["warnings"] == [f"snapshot store {store} had mode 0755, tightened to 0700: it holds private files"]
+    snap = Path(result["manifest"]).parent
+    for path in [snap, *(Path(p) for p in all_files(snap)), Path(result["archive"])]:
+        expected = 0o700 if path.is_dir() else 0o600
+        assert path.stat().st_mode & 0o777 == expected, path
+    again = capture.take("CHG-2", {"paths": [tree]}, store=str(store), min_free=0)
+    assert "warnings" not in again

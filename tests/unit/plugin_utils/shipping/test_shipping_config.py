@@ -94,7 +94,7 @@ def test_duplicate_names_are_refused(tmp_path):
 
 def test_secrets_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("CW_HOOK_SECRET", SECRET)
-    sink = config.build_sinks([{"name": "h", "type": "webhook", "url": "http://h/x", "secret_env": "CW_HOOK_SECRET"}])[
+    sink = config.build_sinks([{"name": "h", "type": "webhook", "url": "https://h/x", "secret_env": "CW_HOOK_SECRET"}])[
         0
     ]
     assert SECRET not in repr(sink)
@@ -130,3 +130,33 @@ def test_unreadable_or_invalid_sink_files(tmp_path):
     (tmp_path / "bad.yml").write_text("sinks: [\n")
     with pytest.raises(SinkConfigError, match="is not valid YAML"):
         config.collect(None, str(tmp_path / "bad.yml"))
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"name": "w", "type": "webhook", "url": "http://198.18.0.1:8080/in", "secret": SECRET},
+        {"name": "w", "type": "webhook", "url": "http://audit.example.org/in", "secret": SECRET},
+        {"name": "s", "type": "splunk_hec", "url": "http://10.0.0.5:8088", "token": "t"},
+        {"name": "y", "type": "syslog", "host": "198.18.0.1", "port": 601},
+    ],
+)
+def test_plain_transport_to_another_host_needs_the_operators_explicit_allowance(entry):
+    with pytest.raises(SinkConfigError, match=r"without TLS.*allow_insecure_transport"):
+        config.build_sinks([entry])
+    assert config.build_sinks([dict(entry, allow_insecure_transport=True)])
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"name": "w", "type": "webhook", "url": "http://127.0.0.1:8080/in", "secret": SECRET},
+        {"name": "w", "type": "webhook", "url": "http://[::1]:8080/in", "secret": SECRET},
+        {"name": "w", "type": "webhook", "url": "http://localhost/in", "secret": SECRET},
+        {"name": "w", "type": "webhook", "url": "https://audit.example.org/in", "secret": SECRET},
+        {"name": "y", "type": "syslog", "host": "127.0.0.2", "port": 601},
+        {"name": "y", "type": "syslog", "host": "audit.example.org", "tls": True},
+    ],
+)
+def test_loopback_and_tls_need_no_allowance(entry):
+    assert config.build_sinks([entry])

@@ -38,7 +38,7 @@ def build(entry):
 
 
 def test_syslog_frame_is_octet_counted_rfc5424():
-    sink = build({"name": "s", "type": "syslog", "host": "h", "hostname": "ctl 01", "facility": "local3"})
+    sink = build({"name": "s", "type": "syslog", "host": "localhost", "hostname": "ctl 01", "facility": "local3"})
     data = sink.frames([ITEM, ITEM])
     first_len, rest = data.split(b" ", 1)
     msg = rest[: int(first_len)]
@@ -59,7 +59,7 @@ def test_frame_counts_octets():
 
 
 def test_syslog_refuses_oversized_messages_without_retrying():
-    sink = build({"name": "s", "type": "syslog", "host": "h", "max_message_bytes": 480})
+    sink = build({"name": "s", "type": "syslog", "host": "localhost", "max_message_bytes": 480})
     big = ITEM._replace(body={**ITEM.body, "event": {**EVENT, "data": {"x": "y" * 1000}}})
     with pytest.raises(DeliveryError) as err:
         sink.frames([big])
@@ -67,7 +67,7 @@ def test_syslog_refuses_oversized_messages_without_retrying():
 
 
 def test_webhook_body_signature_and_headers():
-    sink = build({"name": "w", "type": "webhook", "url": "http://h/in", "secret": "s" * 20})
+    sink = build({"name": "w", "type": "webhook", "url": "http://127.0.0.1/in", "secret": "s" * 20})
     sink.bind("L1", 100)
     body = sink.payload([ITEM])
     doc = json.loads(body)

@@ -69,3 +69,32 @@ def test_a_file_of_another_ledger_is_refused(tmp_path):
         report = ship(b, jsonl_sink(out))
         assert report.pending == 3 and report.attempts == 1
         assert f"holds ledger {a.ledger_id}" in report.error
+
+
+def test_the_export_is_private_and_a_loose_one_is_refused(tmp_path):
+    out = tmp_path / "audit" / "export.jsonl"
+    with make_ledger(tmp_path / "l.db", events=5) as ledger:
+        sink = jsonl_sink(out)
+        assert ship(ledger, sink).pending == 0
+        assert (out.stat().st_mode & 0o777) == 0o600 and (out.parent.stat().st_mode & 0o777) == 0o700
+        size = out.stat().st_size
+        out.chmod(0o644)  # someone loosened it: nothing more is written into it, the events stay pending
+        ledger.record("io.changeward.task.result", "CHG-2", {"i": 1})
+        report = ship(ledger, sink)
+        assert report.pending == 1 and "mode 0644" in report.error and "refused" in report.error
+        assert out.stat().st_size == size and (out.stat().st_mode & 0o777) == 0o644
+
+
+def test_a_pre_created_loose_export_or_a_shared_writable_directory_is_refused(tmp_path):
+    loose = tmp_path / "pre" / "export.jsonl"
+    loose.parent.mkdir()
+    loose.touch(mode=0o666)
+    loose.chmod(0o666)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with make_ledger(tmp_path / "l.db", events=3) as ledger:
+        for path, message in ((loose, "mode 0666"), (shared / "export.jsonl", "writable by group or others")):
+            report = ship(ledger, jsonl_sink(path))
+            assert report.pending == 3 and message in report.error, report
+            assert loose.stat().st_size == 0 and not (shared / "export.jsonl").exists()
