@@ -49,8 +49,27 @@ class ControllerAction(ActionBase):
         try:
             result.update(self.ensure(args, task_vars or {}))
         except (ChangewardError, *self.ERRORS) as exc:
+            self.record_refusal(exc, args)
             result.update(self.failure(exc, args))
         return result
+
+    def record_refusal(self, exc: Exception, args: dict) -> None:
+        """A control's refusal (an error whose class names its CONTROL) goes into the change it was about, as an
+        io.changeward.control.refused event: the attempt to get around a control is evidence too. Nothing is
+        written in check mode, without a change id, or when the ledger or the change is not there."""
+        control = getattr(exc, "CONTROL", None)
+        change_id = args.get("change_id")
+        if not control or not change_id or self._task.check_mode:
+            return
+        target = self.ledger_target(args)
+        if not context.ledger_exists(target):
+            return
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.control_events import CONTROL_REFUSED
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+        with open_ledger(target, key=args.get("key"), create=False, source=f"changeward.hybrid.{self.NAME}") as led:
+            if led.get_change(change_id) is not None:
+                led.record(CONTROL_REFUSED, change_id, {"control": control, "action": self.NAME, "reason": str(exc)})
 
     @classmethod
     def argument_spec(cls) -> dict:

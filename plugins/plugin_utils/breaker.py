@@ -50,6 +50,12 @@ class BreakerInputError(BreakerError, ValueError):
     """The request is wrong: unknown service name, a transition the state does not allow, bad thresholds."""
 
 
+class BreakerUntrusted(BreakerError):
+    """The ledger holds a breaker event the breaker did not write: its state cannot be trusted."""
+
+    CONTROL = "circuit breaker"
+
+
 class NotAuthorised(BreakerError):
     """The identity of the run may not move this breaker."""
 
@@ -132,7 +138,7 @@ def _read(ledger, service: str) -> State:
         data = event.get("data") or {}
         if kind in WRITTEN_HERE and event.get("source") != SOURCE:
             # ledger_record refuses breaker events (control_events.RESERVED); one from elsewhere was forged
-            raise BreakerError(
+            raise BreakerUntrusted(
                 f"the ledger {ledger.target} has a breaker event for service {service} at seq {seq} ({kind}) that "
                 f"changeward.hybrid.circuit_breaker did not write (source {event.get('source')!r}); the breaker "
                 "cannot be trusted and stays shut for every change - have the ledger operator investigate"

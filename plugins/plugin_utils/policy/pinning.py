@@ -27,6 +27,8 @@ _MISSING = object()
 class PolicyNotPinned(ChangewardError):
     """A policy came from somewhere its requester can write, or differs from the one its change opened under."""
 
+    CONTROL = "pinned policy"  # the refusal is recorded in the change (ControllerAction.record_refusal)
+
 
 def origin_problem(
     name: str,

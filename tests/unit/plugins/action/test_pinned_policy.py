@@ -112,6 +112,11 @@ def test_a_gate_refuses_another_policy_than_its_change_was_opened_under(monkeypa
         monkeypatch=monkeypatch,
     )
     assert other["failed"]
+    with open_ledger(ledger_path, create=False, readonly=True) as ledger:
+        refused = [e.event["data"] for e in ledger.events(subject="CHG-P1", types=["io.changeward.control.refused"])]
+    assert (
+        refused and refused[-1]["control"] == "pinned policy" and "not the one change CHG-P1" in refused[-1]["reason"]
+    )
     assert re.search(
         r"the gate policy now in force \(sha256:\w+\) is not the one change CHG-P1 was opened under", other["msg"]
     )

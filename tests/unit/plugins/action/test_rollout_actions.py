@@ -158,6 +158,9 @@ def test_a_breaker_transition_the_breaker_did_not_write_is_refused(ledger):
         )
     with pytest.raises(AnsibleActionFail, match="that changeward.hybrid.circuit_breaker did not write.*stays shut"):
         breaker({"change_id": "CHG-1"})
+    with open_ledger(ledger, key=KEY) as led:  # the attempt is evidence, recorded in the change
+        refused = [e.event["data"] for e in led.events(subject="CHG-1", types=["io.changeward.control.refused"])]
+    assert [r["control"] for r in refused] == ["circuit breaker"]
 
 
 def test_circuit_breaker_action_opens_on_a_burning_error_budget_only(ledger):
