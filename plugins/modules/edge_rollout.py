@@ -89,7 +89,7 @@ options:
   public_key:
     description:
       - The publisher's Ed25519 public key (PEM text or a path on the controller) the controller verifies the
-        manifest with. Devices do not trust it by itself: each verifies with the keys pinned on it (see
+        manifest with. Devices do not trust it by itself - each verifies with the keys pinned on it (see
         M(changeward.hybrid.edge_update) O(changeward.hybrid.edge_update#module:trust_file)) and refuses a key it
         does not pin (outcome C(refused)).
     type: str
