@@ -71,7 +71,7 @@ options:
     description:
       - The publisher's Ed25519 public key (PEM) the controller verified the manifest with. Optional and never
         trusted by itself - the device verifies with its pinned keys; when given, it must be one of them
-        (and with O(signature_check=auto) on a device without OpenSSL 3 it is required: the controller's
+        (and with O(signature_check=auto) on a device without OpenSSL 3 it is required - the controller's
         check with that pinned key then stands).
     type: str
   trust_file:
@@ -89,7 +89,8 @@ options:
     default: []
   downgrade_authorization:
     description:
-      - For V(staged) of a release older than the running one. JSON text
+      - >-
+        For V(staged) of a release older than the running one. JSON text
         C({"format": "changeward-edge-downgrade/1", "app": ..., "release": ..., "version": ..., "hosts": [...],
         "not_after": "YYYY-MM-DDTHH:MM:SSZ"}) (C(not_after) optional), naming this app, the release id,
         its version and this device's host name.
