@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(
 
 def render(tmp_path, packages):
     cfg = tmp_path / "ansible.cfg"
-    cfg.write_text(f"[defaults]\ncollections_path = {REPO / 'collections'}\nstdout_callback = ansible.builtin.default\n")
+    cfg.write_text(f"[defaults]\ncollections_path = {REPO / 'collections'}\n")
     play = [
         {
             "hosts": "localhost",
