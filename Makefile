@@ -21,7 +21,7 @@ help:
 	@echo "make test-fast     ruff + unit tests only (no lab, no sanity)"
 	@echo "make lint | sanity | unit | molecule | integration"
 	@echo "make lab-up [HOSTS=48] | lab-down | lab-status"
-	@echo "make build | install-check | bench-lab"
+	@echo "make build | install-check | bench-lab   (build: tarball and release notes, build/CHANGELOG.rst)"
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -72,9 +72,9 @@ test-fast: setup
 test: setup
 	@bash scripts/test.sh
 
+# The tarball, with release notes (antsibull-changelog) for galaxy.yml's version in its CHANGELOG.rst.
 build: setup
-	rm -rf build/dist && mkdir -p build/dist
-	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/dist .
+	bash scripts/build-collection.sh $(VENV)
 
 install-check: build
 	bash scripts/install-check.sh $(VENV)

@@ -41,7 +41,7 @@ wait "$molecule_pid"
 echo "== molecule (lab-free scenarios)"; grep -E "^[a-z_]+ > [a-z]+: Executed" build/logs/molecule.log
 if [ "$(cat build/logs/molecule.rc)" = 0 ]; then echo "== molecule: ok"; else
   tail -n 60 build/logs/molecule.log; echo "== molecule: FAILED"; failed+=(molecule); fi
-step build-and-install bash -c 'rm -rf build/dist && mkdir -p build/dist && .venv/bin/ansible-galaxy collection build --force --output-path build/dist . >/dev/null && bash scripts/install-check.sh .venv'
+step build-and-install bash -c 'bash scripts/build-collection.sh .venv >/dev/null && bash scripts/install-check.sh .venv'
 
 wait "${sanity_pids[@]}"
 for vc in "${sanity_cores[@]}"; do
