@@ -22,7 +22,7 @@ from typing import NamedTuple
 from .backend import Entry
 from .canonical import canonical_text, parse_json
 from .chain import entry_hash
-from .checkpoint import load_key, make_checkpoint
+from .checkpoint import Ed25519Key, load_key, make_checkpoint, rotation_statement, sign_object
 from .errors import LedgerConfigError, LedgerCorrupt, LedgerInvalidInput, LedgerKeyError, LedgerRowMismatch
 from .model import (
     CHANGE_CLOSED,
@@ -40,6 +40,7 @@ from .model import (
 from .postgres_backend import PostgresBackend, is_dsn
 from .sqlite_backend import SQLiteBackend
 
+KEY_ROTATED = "io.changeward.ledger.key_rotated"  # control_events.KEY_ROTATED: written only by rotate_key
 ENV_LEDGER = "CHANGEWARD_LEDGER"
 ENV_KEY = "CHANGEWARD_LEDGER_KEY"
 ENV_INTERVAL = "CHANGEWARD_LEDGER_CHECKPOINT_INTERVAL"
@@ -244,6 +245,7 @@ class Ledger:
         # seal: also sign the last event (when a key is at hand), so a closed change is covered by a
         # checkpoint at once instead of waiting for the next multiple of the interval.
         seq, prev = self.backend.checked_head(cur)
+        self._check_signer_current()
         rows, results, checkpoints = [], [], []
         for event, body in prepared:
             seq += 1
@@ -270,6 +272,70 @@ class Ledger:
         return make_checkpoint(
             self.signer, ledger_id=self.ledger_id, seq=seq, entry_hash=h, interval=self.checkpoint_interval
         )
+
+    # -- signing key rotation ------------------------------------------------------------------------------
+    def _check_signer_current(self) -> None:
+        """A writer holding a key the ledger rotated out is refused at once, not only when a checkpoint is due."""
+        if self.signer is None:
+            return
+        current = self.current_key()
+        if current is not None and current[0] != self.signer.key_id:
+            raise LedgerKeyError(
+                f"ledger {self.target} rotated its checkpoint key to {current[0]} at seq {current[1]}; key "
+                f"{self.signer.key_id} is retired and signs nothing more (use the new key)"
+            )
+
+    def current_key(self):
+        """(key id, seq) of the latest key rotation, or None when the ledger never rotated its key."""
+        for entry in self.iter_events(types=[KEY_ROTATED], newest_first=True, limit=1):
+            return entry.event["data"]["key_id"], entry.seq
+        return None
+
+    def rotate_key(self, new_key, *, reason: str | None = None) -> dict:
+        """Hand checkpoint signing over from the current key (``key`` of open_ledger) to ``new_key``.
+
+        One transaction appends an ``io.changeward.ledger.key_rotated`` event - the ledger, the key retired, the
+        key taking over (an Ed25519 public key in full), signed by both keys - and seals it with a checkpoint
+        signed by the retiring key. Every later checkpoint must be the new key's: this Ledger signs with it
+        from now on, the retired key is refused (LedgerKeyError), and ledger_verify reports a checkpoint
+        signed after the rotation with any other key.
+        """
+        old = self.signer
+        if old is None or not old.can_sign:
+            raise LedgerKeyError(f"rotating the key of ledger {self.target} needs the current signing key")
+        new = load_key(new_key)
+        if not new.can_sign:
+            raise LedgerKeyError(f"the new key {new.key_id} can only verify; the ledger needs a signing key")
+        if new.key_id == old.key_id:
+            raise LedgerInvalidInput(f"the new key is the current key {old.key_id}; nothing to rotate")
+        if reason is not None and (not isinstance(reason, str) or not reason.strip()):
+            raise LedgerInvalidInput("the reason for a key rotation must be a non-empty string when given")
+        with self.backend.write() as cur:
+            time = utc_now()
+            data = {
+                "ledger_id": self.ledger_id,
+                "previous_key_id": old.key_id,
+                "key_id": new.key_id,
+                "alg": new.alg,
+                "public_key": new.public_text() if isinstance(new, Ed25519Key) else None,
+                "time": time,
+            }
+            statement = rotation_statement(data)
+            data["endorsement"] = sign_object(old, statement)
+            data["acceptance"] = sign_object(new, statement)
+            if reason is not None:
+                data["reason"] = reason
+            event = new_event(KEY_ROTATED, f"ledger:{self.ledger_id}", data, source=self.source, time=time)
+            appended = self._append_locked(cur, [self._prepare(event)], seal=True)[0]
+        self.signer = new
+        return {
+            "seq": appended.seq,
+            "hash": appended.hash,
+            "event_id": appended.event_id,
+            "previous_key_id": old.key_id,
+            "key_id": new.key_id,
+            "checkpoint": appended.checkpoint,
+        }
 
     def record(self, event_type: str, subject: str, data: Mapping | None = None, **kwargs) -> Appended:
         """Build a CloudEvent (new_event) and append it."""
@@ -466,6 +532,7 @@ class Ledger:
             raise LedgerKeyError(f"an on-demand checkpoint of ledger {self.target} needs the signing key ({ENV_KEY})")
         with self.backend.write() as cur:
             seq, h = self.backend.checked_head(cur)
+            self._check_signer_current()
             if seq == 0:
                 return None
             existing = self.backend.checkpoint_body(seq, cur)
@@ -529,11 +596,16 @@ class Ledger:
         keys = key if key is not None else self.signer
         return verify_source(DbSource(self.backend), key=keys, anchor=anchor, **kwargs)
 
-    def export_jsonl(self, dest, after_seq: int = 0):
-        """Write a JSONL export for auditors (see export.export_jsonl)."""
+    def export_jsonl(self, dest, after_seq: int | None = None, *, sign: bool = True, previous=None):
+        """Write a JSONL export for auditors (see export.export_jsonl): its header is signed with the signing
+        key when this Ledger has one (``sign=False`` to leave it unsigned); ``previous`` chains it to the
+        export before."""
         from .export import export_jsonl
 
-        return export_jsonl(self.backend, dest, after_seq=after_seq)
+        if sign:
+            self._check_signer_current()  # a retired key signs no header either
+        key = self.signer if sign and self.signer is not None and self.signer.can_sign else None
+        return export_jsonl(self.backend, dest, after_seq=after_seq, key=key, previous=previous)
 
 
 def load_anchor(anchor):

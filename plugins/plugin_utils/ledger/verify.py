@@ -24,6 +24,8 @@ its claimed seq, from the entry its prev_hash points to, or by a bounded search.
 - ``column_modified``: a stored column a query uses (a row's event_id, type, subject, event_time,
   is_record; a checkpoint row's hash or time; the metadata's checkpoint interval) disagrees with the hashed
   event or the signed checkpoint it copies;
+- ``header_invalid``: a JSONL export's signed header whose signature does not verify (unknown key, outside
+  its validity range, or the header was edited);
 - ``rotation_invalid``: a key rotation event whose endorsement by the previous key or acceptance by the
   new key does not verify, or whose previous key is not the key the ledger had.
 
@@ -68,6 +70,7 @@ KINDS = (
     "gap",
     "column_modified",
     "rotation_invalid",
+    "header_invalid",
 )
 SEARCH_WINDOW = 16
 SEARCH_BUDGET = 3_000_000  # hash attempts spent looking for the true seq of renumbered entries
@@ -219,6 +222,11 @@ class JsonlSource:
 
     def checkpoints(self):
         return list(self._scan()[1])
+
+    def signed_header(self):
+        """The first header when it is signed, else None."""
+        headers = self._scan()[0]
+        return headers[0] if headers and "signature" in headers[0] else None
 
     def rows(self):
         for n, line in self._lines():
@@ -828,14 +836,25 @@ def verify_source(
     with source.snapshot():
         info = source.info()
         cp_entries = list(source.checkpoints())
-        if (cp_entries or anchor is not None) and not keys:
-            what = f"{len(cp_entries)} signed checkpoint(s)" if cp_entries else "an anchor"
+        signed_header = source.signed_header() if isinstance(source, JsonlSource) else None
+        if (cp_entries or anchor is not None or signed_header is not None) and not keys:
+            what = (
+                f"{len(cp_entries)} signed checkpoint(s)"
+                if cp_entries
+                else "an anchor"
+                if anchor is not None
+                else "a signed export header"
+            )
             raise LedgerKeyError(
                 f"{info.name} has {what} to verify but no verification key was given "
                 "(pass key or set CHANGEWARD_LEDGER_KEY); refusing to report it valid unchecked"
             )
         v = _Verifier(source, info, keys, dict(anchor) if anchor is not None else None, checkpoint_interval)
         v.check_rotations(source.rotations())
+        if signed_header is not None:
+            why = header_signature_problem(signed_header, keys)
+            if why:
+                v.problem("header_invalid", None, f"export header: {why}")
         v.check_checkpoints(cp_entries)
         v.check_anchor()
         ok, n, hash_at, last = v.fast_pass()
@@ -859,6 +878,14 @@ def verify_source(
         "source_kind": info.kind,
         "checkpoint_interval": v.interval(),
     }
+
+
+def header_signature_problem(header: Mapping, keys: Mapping) -> str | None:
+    """None when an export header's signature verifies with a key valid when it was exported."""
+    body = {k: v for k, v in header.items() if k != "signature"}
+    return check_signature(
+        canonical_text(body).encode("utf-8"), header.get("signature"), keys, header.get("exported_at")
+    )
 
 
 def detect_kind(src: str) -> str:
