@@ -116,8 +116,9 @@ options:
         key: record_args
   record_messages:
     description:
-      - Record the C(msg) of failed and unreachable results, with secret patterns and the plaintext of every
-        vaulted variable of the play masked.
+      - Record the C(msg) of failed and unreachable results, with secret patterns, the plaintext of every
+        vaulted variable of the play, and the values of extra vars that are secrets by name (password, token,
+        key, ...) or by look masked.
     type: bool
     default: false
     env:
@@ -449,6 +450,9 @@ class CallbackModule(CallbackBase):
             key = self._ledger_key()
             if key:
                 self._redactor.add_secret(key)
+            if self._redactor.record_messages:
+                # -e values are plain text: mask secret-named and secret-looking ones in messages, like vault values
+                redact.learn_named_secrets(self._redactor, extra_vars)
             self._job_id = awx_job_id(extra_vars)  # IdentityError is a ValueError
         except (ShippingError, ValueError) as exc:
             self._fail(str(exc), EXIT_CONFIG)

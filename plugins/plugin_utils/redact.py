@@ -284,3 +284,22 @@ def learn_vault_secrets(redactor: Redactor, data, reveal: Callable[[object], str
     if isinstance(data, (list, tuple)):
         return sum(learn_vault_secrets(redactor, v, reveal, depth + 1) for v in data)
     return 0
+
+
+def learn_named_secrets(redactor: Redactor, data, depth: int = 0, named: bool = False) -> int:
+    """Teach ``redactor`` the values of variables that are secrets by name or by look (extra vars: plain
+    text, so a failure message could otherwise show them). Every string under a secret-named key counts, and
+    every string that matches a secret pattern. Returns how many were learned."""
+    if depth > MAX_DEPTH * 2:
+        return 0
+    if isinstance(data, Mapping):
+        return sum(
+            learn_named_secrets(redactor, v, depth + 1, named or redactor.secret_key(str(k))) for k, v in data.items()
+        )
+    if isinstance(data, (list, tuple)):
+        return sum(learn_named_secrets(redactor, v, depth + 1, named) for v in data)
+    if isinstance(data, str) and (named or redactor.looks_secret(str.__str__(data))):
+        before = redactor.secret_count
+        redactor.add_secret(data)
+        return int(redactor.secret_count > before)
+    return 0

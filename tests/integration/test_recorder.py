@@ -458,6 +458,35 @@ def test_canary_secrets_appear_nowhere(tmp_path, venv, rsyslog, http_sink):
     assert all(d.get("censored") or d.get("no_log") for d in nolog) and len(nolog) == 4
 
 
+@pytest.mark.parametrize("venv", VENVS)
+def test_extra_var_secrets_are_masked_in_recorded_messages(tmp_path, venv):
+    """-e values are plain text: with record_messages on, a failure message that shows a secret-named or
+    secret-looking extra var is recorded with it masked, while ordinary extra vars stay readable."""
+    tag = uuid.uuid4().hex[:10]
+    secret, token = f"pw-{tag}-secret", f"Bearer tok{tag}0123"
+    pb = playbook(
+        tmp_path / "pb.yml",
+        [
+            {
+                "name": "a failure that shows extra vars",
+                "ansible.builtin.fail": {"msg": "login {{ db_password }} / {{ auth_header }} in {{ region }}"},
+                "ignore_errors": True,
+            }
+        ],
+    )
+    inv = inventory(tmp_path / "inv.yml", venv)
+    env = recorder_env(
+        tmp_path / "ledger.db", [], venv=venv, CHANGEWARD_CHANGE_ID="CHG-XV", CHANGEWARD_RECORD_MESSAGES="true"
+    )
+    extra = json.dumps({"db_password": secret, "auth_header": token, "region": f"eu-{tag}"})
+    out = run_playbook(pb, inv, env, venv=venv, args=("-e", extra))
+    assert out.returncode == 0, out.stdout + out.stderr
+    ledger = b"".join(p.read_bytes() for p in tmp_path.glob("ledger.db*"))
+    assert secret.encode() not in ledger and f"tok{tag}".encode() not in ledger
+    failure = next(e["data"] for e in ledger_events(tmp_path / "ledger.db") if e["data"].get("status") == "failed")
+    assert failure["msg"] == f"login ******** / ******** in eu-{tag}"
+
+
 # -- delivery guarantees --------------------------------------------------------------------------------------
 
 

@@ -181,3 +181,17 @@ def test_invalid_patterns_name_the_setting():
         Redactor(extra_patterns=["("])
     with pytest.raises(redact.RedactionConfigError, match="secret_key_names"):
         Redactor(extra_keys=["["])
+
+
+def test_extra_var_secrets_are_learned_by_name_and_by_look():
+    r = Redactor(record_messages=True)
+    extra = {
+        "db_password": "hunter2hunter2",
+        "deploy": {"api_token": ["tok-aaaa1111", "tok-bbbb2222"], "region": "eu-west-1"},
+        "note": "Bearer abcdefgh12345678",
+        "release": "1.2.3",
+    }
+    assert redact.learn_named_secrets(r, extra) == 4
+    msg = "login as db with hunter2hunter2 and tok-bbbb2222 failed in eu-west-1 for 1.2.3"
+    out = r.result({"msg": msg}, "failed")["msg"]
+    assert out == "login as db with ******** and ******** failed in eu-west-1 for 1.2.3"
