@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Publish what the example change specs need in the lab, on the lab's artifact server (scripts/services/nginx.sh,
 http://198.18.0.1:8088): a flat APT repository with three versions of the example package cw-example-tool, and a
-signed edge release of the demo service. Idempotent: run it again and it serves the same content (the edge
-signing key is made once and kept in the state directory).
+signed edge release of the demo service; and make the lab approvers' ssh keys with the allowed-signers file the
+lab gate policy (examples/policies/lab-gates.yml) verifies approvals and overrides against. Idempotent: run it
+again and it serves the same content (keys are made once and kept in the state directory).
 
-    .venv/bin/python examples/lab/prepare.py            # make demo and the example tests run it
+    .venv/bin/python examples/lab/prepare.py             # make demo and the example tests run it
+    .venv/bin/python examples/lab/prepare.py --approvers # only the approvers' keys and allowed-signers file
 
 Paths: the artifacts under <state>/edge-nginx/artifacts/examples, the signing key pair under <state>/examples,
-where <state> is CW_STATE_DIR (default /var/lib/changeward-test), as for the lab's other services.
+the approvers' keys and allowed_signers under <state>/examples/approvers, where <state> is CW_STATE_DIR (default
+/var/lib/changeward-test), as for the lab's other services. No private key is part of the repository.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ STATE = Path(os.environ.get("CW_STATE_DIR", "/var/lib/changeward-test"))
 ARTIFACTS = STATE / "edge-nginx" / "artifacts" / "examples"
 KEYS = STATE / "examples"
 SOURCE = "http://198.18.0.1:8088/examples"
+APPROVERS = KEYS / "approvers"
+# The lab gate policy's approvers (examples/policies/lab-gates.yml): each gets an ed25519 key, as a person would
+# use their own ssh key, listed for the changeward-approval namespace only.
+LAB_APPROVERS = ("carol", "dana", "bob")
+APPROVAL_NAMESPACE = "changeward-approval"
 PACKAGE = "cw-example-tool"
 # 1.2.0 is the bad release: its self-test fails, so the change spec's health check fails it on every host.
 PACKAGE_VERSIONS = {"1.0.0": True, "1.1.0": True, "1.2.0": False}
@@ -142,13 +150,35 @@ def edge_release() -> dict:
     }
 
 
+def approver_keys() -> dict:
+    """Each lab approver's ssh key pair (made once) and the allowed-signers file that lists their public keys."""
+    APPROVERS.mkdir(parents=True, exist_ok=True)
+    APPROVERS.chmod(0o700)
+    lines = []
+    for name in LAB_APPROVERS:
+        private = APPROVERS / name
+        if not private.exists():
+            argv = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{name}@changeward-lab", "-f", str(private)]
+            subprocess.run(argv, check=True, capture_output=True)
+        key_type, key = (APPROVERS / f"{name}.pub").read_text().split()[:2]
+        lines.append(f'{name} namespaces="{APPROVAL_NAMESPACE}" {key_type} {key}')
+    signers = APPROVERS / "allowed_signers"
+    write_atomically(signers, ("\n".join(lines) + "\n").encode(), 0o644)
+    return {"allowed_signers": str(signers), "keys": {name: str(APPROVERS / name) for name in LAB_APPROVERS}}
+
+
 def main() -> int:
-    subprocess.run(["bash", str(REPO / "scripts/services/nginx.sh"), "start"], check=True, capture_output=True)
+    only_approvers = "--approvers" in sys.argv[1:]
+    if not only_approvers:
+        subprocess.run(["bash", str(REPO / "scripts/services/nginx.sh"), "start"], check=True, capture_output=True)
     KEYS.mkdir(parents=True, exist_ok=True)
     # test suites side by side may prepare at the same time: one at a time, so the key is made once
     with open(KEYS / "prepare.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        print(json.dumps({"apt_repository": apt_repository(), "edge_release": edge_release()}, indent=2))
+        out = {"approvers": approver_keys()}
+        if not only_approvers:
+            out.update(apt_repository=apt_repository(), edge_release=edge_release())
+        print(json.dumps(out, indent=2))
     return 0
 
 

@@ -167,6 +167,9 @@ class ActionModule(ControllerAction):
                 signers=signers,
                 check_mode=self._task.check_mode,
             )
+        refused = [item["msg"] for item in handed_in if item["refused"]]
+        if refused and not result["allowed"]:
+            result["msg"] += "; handed-in approval(s) refused: " + "; ".join(refused)
         return {**result, "submitted": handed_in}
 
     # -- helpers -------------------------------------------------------------------------------------------------

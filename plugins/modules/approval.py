@@ -4,53 +4,88 @@
 
 DOCUMENTATION = r"""
 module: approval
-short_description: Record approvals of a change in the ledger and check segregation of duties before implementation
+short_description: Verify signed approvals of a change, record them in the ledger and check segregation of duties
 version_added: "0.1.0"
 author: changeward maintainers (!UNKNOWN)
 description:
-  - With O(state=present), records the approval (or rejection) of a change as an event of the change in the
-    ledger. The approver is the identity of the run that records it - AWX/Tower job variables, else the
-    environment variable the policy names, else the controller's OS user - never a parameter. Or it is the owner
-    of an Ed25519 key that signed an approval statement (O(signed)), verified with the public key the policy
-    lists for that approver.
-  - With O(state=checked), decides before implementation whether the change has the approvals the policy
-    requires. The approvers must be in the policy with the role they approved in, and differ from the requester
-    and from every implementer (the identity of the checking run is always an implementer). Any target whose
+  - "An approval is a statement the approver signs with their own ssh key, over the change id, the change digest
+    (what the change will do - its targets, its payload and the digest of the policies it runs under) and the
+    decision - C(ssh-keygen -Y sign -n changeward-approval). It is verified with C(ssh-keygen -Y verify) against
+    the OpenSSH allowed-signers file the gate policy names (C(approval.allowed_signers) - principal, key,
+    C(valid-after)/C(valid-before), C(namespaces)); the policy's C(approval.approvers) give each principal its roles.
+    An approval for another change, other targets, another payload or another policy does not count."
+  - With O(state=statement), returns the statement to sign (RV(statement_text)) and the command that signs it;
+    nothing is read or written. C(playbooks/approve.yml) of the project does this from a change spec.
+  - With O(state=present), verifies one signed approval (O(signed), or one statement file in O(approvals)) and
+    records it as an C(io.changeward.approval.recorded) event of the change - a reserved control event that
+    M(changeward.hybrid.ledger_record) and M(changeward.hybrid.change_record) refuse to write.
+  - "With O(state=checked), first verifies and records the signed approvals handed in (O(approvals)), then decides
+    whether the change has the approvals the policy requires. Every recorded approval is verified again, now,
+    against O(change_digest) and the allowed-signers file: a key removed from the file or past its C(valid-before)
+    no longer counts. The approvers must hold the role they approved in and differ from the requester and from
+    every implementer (the identity of the checking run is always an implementer). Any target whose
     C(data_class) needs peer review (default V(pii)) needs a peer approval. Any target or service tagged with a
     human-approval tag (default V(auth), V(billing)) needs an approval by a human, not a service account,
-    whatever the risk. The risk class sets how many approvals are needed.
+    whatever the risk. The risk class sets how many approvals are needed."
+  - "Unsigned approvals (the identity of the run that records them: AWX job variables, the environment variable
+    the policy names, the controller's OS user) count only when the policy lists their identity source in
+    C(approval.unsigned_sources), which may name only V(awx): inside AWX/AAP the platform sets the launching
+    user, elsewhere anyone can choose C(-e awx_user_name=...) or C(CHANGEWARD_IDENTITY). See
+    docs/risk-and-approvals.md for what an AWX operator must configure."
   - A refusal - self-approval, approval by the implementer, a missing peer review, a missing human approval, too
-    few approvals, a rejection, an unknown approver - fails the task with a message naming it, and is recorded
-    in the ledger as an C(io.changeward.approval.refused) event of the change. A passing check is recorded as
-    C(io.changeward.approval.checked) and adds a gate decision to the change record.
+    few approvals, a rejection, an unknown approver or signer, a role not granted, a signature that does not
+    verify, a wrong namespace, an expired signer, an approval for another change or digest - fails the task with
+    a message naming it, and is recorded in the ledger as an C(io.changeward.approval.refused) event of the change.
+    A passing check is recorded as C(io.changeward.approval.checked) and adds a gate decision to the change record.
   - Before a check the ledger's hash chain is verified (O(verify_ledger)), so an edited ledger file stops the
     change instead of vouching for it.
-  - This module runs on the controller (it is an action plugin); the target host is not contacted.
+  - This module runs on the controller (it is an action plugin); the target host is not contacted. It needs
+    C(ssh-keygen) (OpenSSH 8.2 or later) on the controller.
 options:
   state:
     description:
-      - V(present) records an approval; V(checked) checks the change's approvals against the policy.
+      - V(statement) returns the statement to sign; V(present) records one signed approval; V(checked) checks the
+        change's approvals against the policy.
     type: str
-    choices: [present, checked]
+    choices: [present, checked, statement]
     default: present
   change_id:
-    description: The change, as opened in the ledger. It must be open.
+    description: The change. For O(state=present) and O(state=checked) it must be open in the ledger.
     type: str
     required: true
+  change_digest:
+    description:
+      - The change digest - what the change will do (the C(change.digest) that M(changeward.hybrid.change_spec)
+        returns). Required for O(state=statement).
+      - With O(state=checked), approvals count only when signed for this digest; without it no approval counts.
+      - With O(state=present), an approval signed for another digest is refused at once; without it, it is
+        checked when the change is.
+    type: str
+  approver:
+    description: With O(state=statement), your principal in the allowed-signers file.
+    type: str
   decision:
-    description: With O(state=present), approve or reject the change.
+    description: With O(state=statement) (or an unsigned O(state=present)), approve or reject the change.
     type: str
     choices: [approve, reject]
     default: approve
   role:
     description:
-      - With O(state=present), the role the approver approves in (for example V(peer) or V(change-manager)). The
-        policy must grant the approver this role. Required unless O(signed) is given.
+      - With O(state=statement) (or an unsigned O(state=present)), the role the approver approves in (for example
+        V(peer) or V(change-manager)). The policy must grant the approver this role.
     type: str
   comment:
-    description: With O(state=present), a comment stored with the approval.
+    description: With O(state=statement) (or an unsigned O(state=present)), a comment stored with the approval.
     type: str
     default: ""
+  approvals:
+    description:
+      - Signed approvals handed in - each the path of a statement file whose signature is beside it with C(.sig)
+        appended (what C(ssh-keygen -Y sign) writes), or a mapping with C(statement) and C(signature).
+      - With O(state=checked) they are verified and recorded before the check; with O(state=present) give one.
+    type: list
+    elements: raw
+    default: []
   signed:
     description:
       - With O(state=present), an approval statement signed by the approver elsewhere; the run that submits it
@@ -60,12 +95,13 @@ options:
     suboptions:
       statement:
         description:
-          - "The statement: C(type) (V(changeward.approval/v1)), C(change_id), C(approver), C(role), C(decision)
-            (V(approve) or V(reject)), C(comment) and C(time) (RFC 3339 UTC), exactly as signed."
-        type: dict
+          - "The statement exactly as signed: its text (the file the approver signed), or a mapping whose
+            canonical JSON (RFC 8785) was signed. Fields: C(type) (V(changeward.approval/v2)), C(change_id),
+            C(change_digest), C(approver), C(role), C(decision) (V(approve) or V(reject)), C(comment) and C(time)."
+        type: raw
         required: true
       signature:
-        description: Base64 Ed25519 signature over the statement.
+        description: The armored SSH signature (the C(.sig) file), namespace V(changeward-approval).
         type: str
         required: true
   implementer:
@@ -107,8 +143,9 @@ options:
     default: true
   policy:
     description:
-      - The central gate policy, a mapping or a path to its YAML file. Its C(approval) section lists approvers,
-        roles, public keys, service accounts, identity sources and approvals per risk class.
+      - The central gate policy, a mapping or a path to its YAML file. Its C(approval) section names the
+        allowed-signers file and lists approvers, roles, service accounts, identity sources and approvals per
+        risk class.
       - Defaults to the C(changeward_policy) variable; without either the built-in defaults apply, which list no
         approver, so every approval is refused.
     type: raw
@@ -134,9 +171,10 @@ attributes:
 notes:
   - Run it once per change (C(run_once) or a play on localhost).
   - "How far each identity source can be trusted: C(awx_user_name) is set by AWX from the launching user and
-    cannot be overridden inside AWX, but anyone can pass it with C(-e) outside AWX; an environment variable is as
-    trustworthy as whatever sets it; the OS user names a person only where logins are personal. See
-    docs/risk-and-approvals.md."
+    cannot be overridden inside AWX (with prompting for extra variables off), but anyone can pass it with C(-e)
+    outside AWX; an environment variable is as trustworthy as whatever sets it; the OS user names a person only
+    where logins are personal. That is why only signed approvals count unless the policy accepts AWX's identity.
+    See docs/risk-and-approvals.md."
 seealso:
   - module: changeward.hybrid.risk_score
   - module: changeward.hybrid.blackout
@@ -146,40 +184,42 @@ seealso:
 """
 
 EXAMPLES = r"""
-# In the approver's own AWX job template (identity from awx_user_name):
-- name: Approve the change as peer reviewer
+# The approver: the statement to sign (playbooks/approve.yml does this from a change spec)
+- name: Build my approval statement
   changeward.hybrid.approval:
-    change_id: "{{ change_id }}"
+    state: statement
+    change_id: CHG-42
+    change_digest: "{{ change_digest }}"   # the change spec's change.digest
+    approver: carol
     role: peer
-    comment: Reviewed the schema migration and its rollback
-    policy: policies/gates.yml
+  register: statement
   run_once: true
+# then: ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n changeward-approval CHG-42.carol.json
 
 # In the change job, before implementation:
 - name: Score the change
   changeward.hybrid.risk_score:
     targets: "{{ ansible_play_hosts_all }}"
     change_kind: schema
-    change_id: "{{ change_id }}"
-    policy: policies/gates.yml
+    change_id: "{{ changeward_change.id }}"
   register: risk
   run_once: true
 
 - name: Stop unless the change is approved as the policy requires
   changeward.hybrid.approval:
     state: checked
-    change_id: "{{ change_id }}"
+    change_id: "{{ changeward_change.id }}"
+    change_digest: "{{ changeward_change.digest }}"
+    approvals: "{{ changeward_approvals | default([]) }}"   # e.g. [approvals/CHG-42.carol.json]
     risk: "{{ risk }}"
     targets: "{{ ansible_play_hosts_all }}"
-    policy: policies/gates.yml
   run_once: true
 
-# An approval signed offline by the approver and submitted by anyone:
+# A signed approval submitted by anyone, recorded before the change job runs:
 - name: Submit a signed approval
   changeward.hybrid.approval:
-    change_id: "{{ change_id }}"
-    signed: "{{ lookup('ansible.builtin.file', 'approvals/alice.json') | from_json }}"
-    policy: policies/gates.yml
+    change_id: CHG-42
+    approvals: [approvals/CHG-42.carol.json]   # and approvals/CHG-42.carol.json.sig beside it
   run_once: true
 """
 
@@ -198,9 +238,11 @@ approval:
     approver: alice
     role: peer
     decision: approved
-    method: run
+    method: signature
+    change_digest: "sha256:5d1c..."
     time: "2025-03-01T10:00:00.000000Z"
-    identity: {"name": "alice", "source": "awx", "job_id": "812"}
+    key_fingerprint: "SHA256:+2DiT1NNqlCUga5v6F94ADQ7x5QFaXCnR0EB4tjpd64"
+    submitted_by: {"name": "dave", "source": "awx", "job_id": "812"}
 allowed:
   description: With O(state=checked), whether the change has every approval it needs.
   returned: state is checked
@@ -232,8 +274,10 @@ refusals:
   description:
     - Why the approval or the change is refused, each with a stable C(code) (self_approval, implementer_approval,
       pii_peer_review_missing, human_approval_missing, too_few_approvals, rejected, unknown_approver,
-      role_not_granted, signature_required, signature_invalid, identity_source_not_accepted) and a message.
-  returned: success
+      role_not_granted, signature_required, signature_invalid, unknown_signer, wrong_namespace, signer_expired,
+      signer_not_yet_valid, no_allowed_signers, other_change, other_change_digest, change_digest_missing,
+      no_evidence, identity_source_not_accepted) and a message.
+  returned: state is present or checked
   type: list
   elements: dict
   sample: [{"code": "self_approval", "message": "alice requested change CHG-1 and cannot approve it (self-approval)"}]
@@ -270,14 +314,45 @@ policy:
   returned: state is checked
   type: dict
   sample: {"digest": "sha256:...", "sources": ["policies/gates.yml"]}
+change_digest:
+  description: With O(state=checked), the change digest the approvals were checked against.
+  returned: state is checked
+  type: str
+  sample: "sha256:5d1c..."
+allowed_signers:
+  description: With O(state=checked), the allowed-signers file the check rested on (path and content digest).
+  returned: state is checked
+  type: dict
+  sample: {"path": "/etc/changeward/allowed_signers", "digest": "sha256:..."}
+submitted:
+  description: With O(state=checked), the outcome of each approval handed in with O(approvals).
+  returned: state is checked
+  type: list
+  elements: dict
+  sample: [{"refused": false, "msg": "carol approved change CHG-42 as peer", "ledger_seq": 12}]
+statement:
+  description: With O(state=statement), the statement.
+  returned: state is statement
+  type: dict
+  sample: {"type": "changeward.approval/v2", "change_id": "CHG-42", "approver": "carol", "role": "peer"}
+statement_text:
+  description: With O(state=statement), the exact text to write to a file and sign.
+  returned: state is statement
+  type: str
+  sample: '{"approver":"carol","change_digest":"sha256:...","change_id":"CHG-42",...}'
+sign_command:
+  description: With O(state=statement), the ssh-keygen command that signs the statement file.
+  returned: state is statement
+  type: str
+  sample: ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n changeward-approval CHG-42.carol.json
 recorded:
   description: Whether an approval or check event was written to the ledger (never in check mode).
-  returned: success
+  returned: state is present or checked
   type: bool
   sample: true
 ledger_seq:
   description: Ledger sequence number of the event written (approval, refusal or check), or null.
-  returned: success
+  returned: state is present or checked
   type: int
   sample: 17
 msg:

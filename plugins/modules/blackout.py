@@ -71,23 +71,42 @@ options:
     type: bool
   override:
     description:
-      - Emergency override. Accepted only when O(change_type=emergency) and O(override.role) is listed in the
-        policy C(blackout.override_roles). An accepted override lets a blocked change proceed, returns
-        RV(overridden) and RV(review_required) and a RV(ledger_event) for the change ledger.
+      - "Emergency override: a statement its approver signed with their ssh key (type V(changeward.override/v1):
+        C(change_id), C(change_digest), C(approver), C(role), C(reference), C(justification), C(exemptions),
+        C(time); C(ssh-keygen -Y sign -n changeward-approval)). Accepted only when O(change_type=emergency), the
+        signature verifies against the policy's C(approval.allowed_signers), the approver holds a role listed in
+        C(blackout.override_roles), the reference matches the policy's C(override.reference_pattern), a
+        justification is given, every exemption is one C(override.exemptions) allows, and the statement names
+        O(change_id) and O(change_digest)."
+      - An accepted override lets a blocked change proceed, returns RV(overridden) and RV(review_required) and a
+        RV(ledger_event); with O(change_id) it is recorded together with an C(io.changeward.review.opened) event.
+      - An unsigned override (C(reference), C(approver), C(role) typed by the caller) is refused, saying why.
     type: dict
     suboptions:
+      statement:
+        description: The override statement as signed (its text, or a mapping whose canonical JSON was signed).
+        type: raw
+      signature:
+        description: The armored SSH signature of the statement.
+        type: str
+      file:
+        description:
+          - Instead of O(override.statement) and O(override.signature), the statement file; its signature is the
+            file beside it with C(.sig) appended (what C(ssh-keygen -Y sign) writes). Looked up like other task files.
+        type: str
       reference:
-        description: Emergency change or incident reference.
+        description: Unsigned form of earlier releases; refused.
         type: str
-        required: true
       approver:
-        description: Who approved the override.
+        description: Unsigned form of earlier releases; refused.
         type: str
-        required: true
       role:
-        description: The approver's role, checked against C(blackout.override_roles).
+        description: Unsigned form of earlier releases; refused.
         type: str
-        required: true
+  change_digest:
+    description:
+      - The change digest (M(changeward.hybrid.change_spec)'s C(change.digest)) an override must be signed for.
+    type: str
   policy:
     description:
       - The central gate policy (docs/risk-and-approvals.md), a mapping or the path of a YAML file (searched like
@@ -113,8 +132,8 @@ options:
     description:
       - The change this decision is for. When given (and not in check mode), the decision is recorded in the
         change's ledger entry before the task returns - an C(io.changeward.gate.decided) event adding it to the
-        record's C(gate_decisions), and for an accepted override also the C(io.changeward.gate.override) event,
-        both with the change id as subject. The change must be open in the ledger (see O(ledger)).
+        record's C(gate_decisions), and for an accepted override also the C(io.changeward.gate.override) event
+        and the C(io.changeward.review.opened) event it opens, all with the change id as subject. The change must be open in the ledger (see O(ledger)).
     type: str
   http_timeout:
     description:
@@ -171,10 +190,9 @@ EXAMPLES = r"""
     targets: "{{ ansible_play_hosts }}"       # their changeward_policy_local calendars apply too
     change_type: emergency
     scope: {service: auth}
+    change_digest: "{{ changeward_change.digest }}"
     override:
-      reference: INC-4711
-      approver: alice
-      role: incident-commander
+      file: overrides/INC-4711.json   # signed: ssh-keygen -Y sign -n changeward-approval overrides/INC-4711.json
   register: gate
   run_once: true
 

@@ -16,7 +16,13 @@ description:
     for the same open change (same type, summary and requester) changes nothing; another change with that id is
     an error.
   - O(state=updated) sets fields (O(set)) and extends list fields (O(add) - C(gate_decisions), C(snapshots),
-    C(rings), C(approvers), C(targets), C(observations)) of the open record, as one event (type O(event_type)).
+    C(rings), C(targets), C(observations)) of the open record, as one event (type O(event_type)).
+  - "O(state=updated) refuses what would bypass a control, records the refusal as an
+    C(io.changeward.control.refused) event of the change and fails naming the control: a reserved control event
+    type as O(event_type) (approvals, breaker transitions, overrides, policy sign-offs, key rotations - written
+    only by the plugin that verifies them), C(approvers) in O(set) or O(add) (written only by
+    M(changeward.hybrid.approval)), and any change of C(requester) or C(implementer), which are fixed once the
+    change is opened (the approval check fills in an implementer not known yet)."
   - Events that do not change the record (a module's C(ledger_event), a ring's evidence) are appended with
     M(changeward.hybrid.ledger_record).
   - O(state=closed) closes the record with its O(outcome) and at least one observation.

@@ -23,6 +23,13 @@ description:
   - Fails closed - no ledger configured, a change that is not in the ledger (unless O(change) is given
     to open it), an invalid event, a missing signing key when the ledger takes periodic checkpoints, or a
     locked or unreachable ledger all fail the task and record nothing.
+  - Refuses reserved control events - approvals (C(io.changeward.approval.recorded)), circuit breaker
+    transitions (C(io.changeward.breaker.*)), accepted emergency overrides (C(io.changeward.gate.override)),
+    policy sign-offs and ledger key rotations. Only the plugin that verifies what such an event asserts writes it
+    (M(changeward.hybrid.approval), M(changeward.hybrid.circuit_breaker), M(changeward.hybrid.blackout), ...), so
+    nobody with playbook access can approve for a colleague or close a breaker by hand. Nothing of the request is
+    written; the refusal is recorded as an C(io.changeward.control.refused) event of the change when the change is
+    in the ledger, and the message names the control.
   - Runs on the controller (an action plugin).
 author:
   - changeward maintainers (!UNKNOWN)

@@ -1,8 +1,10 @@
 """risk_score and approval as users run them: real ansible-playbook runs on localhost against a SQLite ledger.
 
-The identity of each run comes from its extra vars (awx_user_name), as AWX sets them. Each refusal named by the
-issue - self-approval, approval by the implementer, missing PII peer review, missing billing approval - must fail
-the play before the implementation task and leave a refusal event in the ledger.
+Most runs approve as AWX does - the identity of each run from its extra vars (awx_user_name), which this policy
+accepts unsigned (approval.unsigned_sources: [awx]). Each refusal named by the issue - self-approval, approval by
+the implementer, missing PII peer review, missing billing approval - must fail the play before the implementation
+task and leave a refusal event in the ledger. The signed path: an approver writes the statement with
+playbooks/approve.yml's task, signs it with ssh-keygen, and the change job hands the file in.
 """
 
 import json
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ssh_signers import Signers
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import new_record
@@ -20,12 +23,14 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model imp
 REPO = Path(__file__).resolve().parents[4]
 REFUSED = "io.changeward.approval.refused"
 CHECKED = "io.changeward.approval.checked"
-CHANGES = ("CHG-SELF", "CHG-IMPL", "CHG-PII", "CHG-BILL", "CHG-OK")
+CHANGES = ("CHG-SELF", "CHG-IMPL", "CHG-PII", "CHG-BILL", "CHG-OK", "CHG-SIGNED", "CHG-DIGEST")
 
+DIGEST = "sha256:" + "5" * 64
 POLICY = {
     "api_version": "changeward.hybrid/v1",
     "approval": {
         "identity": {"sources": ["awx", "os"]},
+        "unsigned_sources": ["awx"],
         "approvers": [
             {"name": "alice", "roles": ["peer", "change-manager"]},
             {"name": "bob", "roles": ["peer"]},
@@ -68,6 +73,7 @@ APPROVE = """
     - name: Record my approval
       changeward.hybrid.approval:
         change_id: "{{ change_id }}"
+        change_digest: "{{ digest }}"
         role: "{{ role }}"
         comment: reviewed
         ledger: "{{ ledger }}"
@@ -94,6 +100,8 @@ IMPLEMENT = """
       changeward.hybrid.approval:
         state: checked
         change_id: "{{ change_id }}"
+        change_digest: "{{ digest }}"
+        approvals: "{{ approvals | default([]) }}"
         risk: "{{ risk_override | default(risk) }}"
         targets: "{{ ansible_play_hosts_all }}"
         ledger: "{{ ledger }}"
@@ -116,7 +124,9 @@ def lab(tmp_path_factory):
     (root / "inventory" / "group_vars").mkdir(parents=True)
     (root / "inventory" / "hosts.yml").write_text(yaml.safe_dump(INVENTORY))
     (root / "inventory" / "group_vars" / "eu.yml").write_text(yaml.safe_dump(EU_GROUP_VARS))
-    (root / "policy.yml").write_text(yaml.safe_dump(POLICY))
+    keys = Signers(root / "keys", ["alice", "bob"])
+    policy = {**POLICY, "approval": {**POLICY["approval"], "allowed_signers": str(keys.path)}}
+    (root / "policy.yml").write_text(yaml.safe_dump(policy))
     (root / "approve.yml").write_text(APPROVE)
     (root / "implement.yml").write_text(IMPLEMENT)
     (root / "ansible.cfg").write_text("[defaults]\nstdout_callback = ansible.builtin.default\n")
@@ -128,7 +138,13 @@ def lab(tmp_path_factory):
 
 
 def play(lab, playbook, user, **extra):
-    extra = {"ledger": str(lab / "ledger.db"), "policy": str(lab / "policy.yml"), "out": str(lab), **extra}
+    extra = {
+        "ledger": str(lab / "ledger.db"),
+        "policy": str(lab / "policy.yml"),
+        "out": str(lab),
+        "digest": DIGEST,
+        **extra,
+    }
     env = dict(
         os.environ,
         ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"),
@@ -213,3 +229,32 @@ def test_regional_approver_from_group_vars_lets_the_change_proceed(lab):
     assert record["risk"]["score"] == result["risk"]["score"]
     assert record["gate_decisions"][-1] == {**record["gate_decisions"][-1], "gate": "approval", "decision": "pass"}
     assert ledger_events(lab, "CHG-OK", CHECKED)
+
+
+def hand_in(lab, change_id, name, digest=DIGEST):
+    """name signs an approval statement of change_id with their ssh key; the files ssh-keygen leaves."""
+    keys = Signers(lab / "keys", ["alice", "bob"])
+    signed = keys.approval(change_id, digest, name, "peer")
+    path = lab / f"{change_id}.{name}.json"
+    path.write_text(signed["statement"])
+    (lab / f"{change_id}.{name}.json.sig").write_text(signed["signature"])
+    return str(path)
+
+
+def test_a_signed_approval_handed_to_the_change_job_lets_it_proceed(lab):
+    approval = hand_in(lab, "CHG-SIGNED", "bob")
+    proc = play(lab, "implement.yml", "dave", change_id="CHG-SIGNED", targets="web1", approvals=[approval])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads((lab / "implemented-CHG-SIGNED.json").read_text())
+    assert [(a["approver"], a["method"]) for a in result["gate"]["approvals"]] == [("bob", "signature")]
+    assert result["gate"]["change_digest"] == DIGEST
+    (recorded,) = ledger_events(lab, "CHG-SIGNED", "io.changeward.approval.recorded")
+    assert recorded["data"]["approval"]["submitted_by"]["name"] == "dave"
+
+
+def test_a_signed_approval_for_other_targets_or_payload_is_refused(lab):
+    approval = hand_in(lab, "CHG-DIGEST", "bob", digest="sha256:" + "6" * 64)
+    proc = play(lab, "implement.yml", "dave", change_id="CHG-DIGEST", targets="web1", approvals=[approval])
+    assert "other targets, another payload or another policy" in proc.stdout
+    assert_refused(lab, proc, "CHG-DIGEST", "too_few_approvals", "check")
+    assert "other_change_digest" in refusal_codes(ledger_events(lab, "CHG-DIGEST", REFUSED)[0])
