@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(openssh-server openssh-client iptables iproute2 prometheus procps psmisc curl git rsync make util-linux
+APT_PACKAGES=(openssh-server openssh-client iptables iproute2 prometheus prometheus-alertmanager
+              prometheus-blackbox-exporter prometheus-pushgateway procps psmisc curl git rsync make util-linux
               postgresql rsyslog rsyslog-gnutls nginx openssl rpm btrfs-progs xfsprogs e2fsprogs systemd
               dpkg-dev python3-apt)
 

@@ -73,8 +73,14 @@ def provision(root, spec):
     write(os.path.join(root, "var/lib/cwlab/provisioned"), "1\n")
 
 
-def refresh(root, spec):
+def refresh(root, spec, upper):
     """Every boot: the lab's own files (code, key, identity) follow the lab, not the host's disk."""
+    # A package installed on the machine after the host's first boot (e.g. alertmanager) shows its rc
+    # link through the lower layer; only links on the host's own disk start services in the host.
+    rc2 = os.path.join(root, "etc/rc2.d")
+    for entry in os.listdir(rc2) if os.path.isdir(rc2) else []:
+        if entry.startswith("S") and not os.path.lexists(os.path.join(upper, "etc/rc2.d", entry)):
+            os.unlink(os.path.join(rc2, entry))
     opt = os.path.join(root, "opt/cwlab")
     os.makedirs(opt, exist_ok=True)
     for name in ("init.py", "demo_service.py"):
@@ -101,7 +107,7 @@ def main():
     mount("overlay", "overlay", root, f"lowerdir=/,upperdir={upper},workdir={work}")
     if not os.path.exists(os.path.join(root, "var/lib/cwlab/provisioned")):
         provision(root, spec)
-    refresh(root, spec)
+    refresh(root, spec, upper)
     mount("proc", "proc", os.path.join(root, "proc"))
     mount("tmpfs", "tmpfs", os.path.join(root, "tmp"), "mode=1777,size=256m")
     mount("tmpfs", "tmpfs", os.path.join(root, "run"), "mode=755,size=64m")
