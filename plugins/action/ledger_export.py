@@ -11,11 +11,13 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.export import read_header
 
 ARGUMENT_SPEC = {
     "ledger": {"type": "str", "aliases": ["src"], "fallback": (env_fallback, ["CHANGEWARD_LEDGER"])},
     "dest": {"type": "path", "required": True},
-    "after_seq": {"type": "int", "default": 0},
+    "after_seq": {"type": "int"},
+    "previous": {"type": "path"},
     "checkpoint": {"type": "bool", "default": False},
     "key": {"type": "str", "no_log": True, "fallback": (env_fallback, ["CHANGEWARD_LEDGER_KEY"])},
     "timeout": {"type": "float", "default": 10.0},
@@ -34,32 +36,36 @@ class ActionModule(ControllerAction):
 
     @staticmethod
     def ensure_exported(args: dict, check_mode: bool) -> dict:
-        if args["after_seq"] < 0 or args["timeout"] <= 0:
+        if (args["after_seq"] is not None and args["after_seq"] < 0) or args["timeout"] <= 0:
             raise AnsibleActionFail("after_seq must be >= 0 and timeout > 0")
         if args["checkpoint"] and not args["key"]:
             raise AnsibleActionFail("checkpoint=true needs the signing key (key or CHANGEWARD_LEDGER_KEY)")
         writable = args["checkpoint"] and not check_mode
         with open_ledger(
             context.ledger_target(args["ledger"]),
-            key=args["key"] if writable else None,
+            key=args["key"] or None,
             create=False,
             readonly=not writable,
             timeout=args["timeout"],
             schema=args["pg_schema"],
         ) as ledger:
+            after = args["after_seq"]
+            if args["previous"] is not None and after is None:
+                after = read_header(args["previous"])["last"]["seq"]
             if check_mode:
                 last = ledger.head()[0]
+                count = max(0, last - (after or 0))
                 return {
                     "changed": True,
                     "dest": args["dest"],
-                    "events": max(0, last - args["after_seq"]),
+                    "events": count,
                     "last_seq": last,
-                    "msg": f"would export {max(0, last - args['after_seq'])} events to {args['dest']}",
+                    "msg": f"would export {count} events to {args['dest']}",
                 }
             out = {}
             if args["checkpoint"]:
                 out["checkpoint"] = ledger.checkpoint()
-            summary = ledger.export_jsonl(args["dest"], after_seq=args["after_seq"])
+            summary = ledger.export_jsonl(args["dest"], after_seq=args["after_seq"], previous=args["previous"])
         out.update(
             changed=True,
             dest=summary["path"],
@@ -67,6 +73,10 @@ class ActionModule(ControllerAction):
             checkpoints=summary["checkpoints"],
             last_seq=summary["last_seq"],
             sha256=summary["sha256"],
-            msg=f"exported {summary['events']} events to {summary['path']}",
+            sequence=summary["sequence"],
+            signed_by=summary["signed_by"],
+            header_digest=summary["header_digest"],
+            msg=f"exported {summary['events']} events to {summary['path']}"
+            + ("" if summary["signed_by"] else " (header unsigned: no signing key)"),
         )
         return out

@@ -9,14 +9,28 @@ from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import series
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.checkpoint import load_keys
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerConfigError, LedgerError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.postgres_backend import is_dsn, redact_dsn
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.verify import summary, verify
 
+KEY_SPEC = {
+    "key": {"type": "str", "no_log": True},
+    "public_key": {"type": "str"},
+    "path": {"type": "path"},
+    "not_before": {"type": "str"},
+    "not_after": {"type": "str"},
+}
 ARGUMENT_SPEC = {
     "ledger": {"type": "str", "aliases": ["src"], "fallback": (env_fallback, ["CHANGEWARD_LEDGER"])},
-    "key": {"type": "str", "no_log": True, "fallback": (env_fallback, ["CHANGEWARD_LEDGER_KEY"])},
+    # raw, so that a list given here is refused by name instead of being turned into text and used as a secret
+    "key": {"type": "raw", "no_log": True, "fallback": (env_fallback, ["CHANGEWARD_LEDGER_KEY"])},
+    "keys": {"type": "list", "elements": "dict", "options": KEY_SPEC},
     "anchor": {"type": "raw"},
+    "exports": {"type": "list", "elements": "path"},
+    "start_time": {"type": "str"},
+    "end_time": {"type": "str"},
     "report_only": {"type": "bool", "default": False},
     "checkpoint_interval": {"type": "int"},
     "allow_empty": {"type": "bool", "default": False},
@@ -26,6 +40,17 @@ ARGUMENT_SPEC = {
 }
 
 
+def key_ring(key, keys) -> dict:
+    """The verification key ring: the single ``key`` (a string, as before) plus the ``keys`` list."""
+    if key is not None and not isinstance(key, str):
+        raise LedgerConfigError(
+            f"key takes one key as a string, got a {type(key).__name__}; give several keys (with their validity "
+            "ranges) as keys"
+        )
+    items = ([key] if key else []) + [{k: v for k, v in item.items() if v is not None} for item in keys or []]
+    return load_keys(items) if items else {}
+
+
 class ActionModule(ControllerAction):
     NAME = "ledger_verify"
     ARGUMENT_SPEC = ARGUMENT_SPEC
@@ -33,10 +58,13 @@ class ActionModule(ControllerAction):
     ERROR_KIND = True
 
     def ensure(self, args, task_vars):
+        if args["exports"]:
+            return {"changed": False, **self.ensure_exports_validated(args)}
         return {"changed": False, **self.shown_src(args), **self.ensure_verified(args)}
 
     def failure(self, exc, args):
-        return {**self.shown_src(args), **super().failure(exc, args)}
+        shown = {} if args.get("exports") else self.shown_src(args)
+        return {**shown, **super().failure(exc, args)}
 
     @staticmethod
     def shown_src(args: dict) -> dict:
@@ -51,9 +79,11 @@ class ActionModule(ControllerAction):
             raise AnsibleActionFail("checkpoint_interval must be >= 0")
         if args["timeout"] <= 0 or args["max_problems"] < 1:
             raise AnsibleActionFail("timeout must be > 0 and max_problems >= 1")
+        if args["start_time"] or args["end_time"]:
+            raise AnsibleActionFail("start_time and end_time select exports: they need exports")
         report = verify(
             context.ledger_target(args["ledger"]),
-            key=args["key"] or None,
+            key=key_ring(args["key"], args["keys"]),
             anchor=args["anchor"] or None,
             checkpoint_interval=args["checkpoint_interval"],
             allow_empty=args["allow_empty"],
@@ -63,6 +93,25 @@ class ActionModule(ControllerAction):
         )
         out = {k: v for k, v in report.items() if k != "source"}
         out["msg"] = summary(report)
+        if not report["valid"] and not args["report_only"]:
+            out["failed"] = True
+        return out
+
+    @staticmethod
+    def ensure_exports_validated(args: dict) -> dict:
+        """Validate a series of exports (continuity over a time range); raises LedgerError when it cannot."""
+        if args["anchor"]:
+            raise AnsibleActionFail("anchor applies to one ledger or export, not to a series of exports")
+        report = series.validate_exports(
+            args["exports"],
+            key=key_ring(args["key"], args["keys"]),
+            start_time=args["start_time"],
+            end_time=args["end_time"],
+        )
+        out = dict(report)
+        out["problems"] = report["problems"][: args["max_problems"]]
+        out["valid"] = report["valid"]
+        out["msg"] = series.summary(report)
         if not report["valid"] and not args["report_only"]:
             out["failed"] = True
         return out

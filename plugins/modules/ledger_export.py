@@ -12,7 +12,12 @@ version_added: 0.1.0
 description:
   - Writes the events of a change ledger (SQLite or PostgreSQL), with their seq, prev_hash and hash, and its
     signed checkpoints to a JSONL file that M(changeward.hybrid.ledger_verify) verifies without the database.
-  - The file is written atomically with mode 0600; its SHA-256 is returned so it can be recorded elsewhere.
+  - The file is written atomically with mode 0600 (a directory it creates is 0700); its SHA-256 is returned so
+    it can be recorded elsewhere.
+  - With the signing O(key), the export's header is signed - the seq and time range it covers, the hash
+    before its first event and of its last, and (with O(previous)) the digest of the previous export's header -
+    so successive exports form a chain that M(changeward.hybrid.ledger_verify) validates over a time range
+    (O(changeward.hybrid.ledger_verify#module:exports)), naming a dropped, reordered or altered export.
   - The export reproduces the store as it is - a damaged ledger exports its damage, and verifying the export
     reports it.
   - Runs on the controller (an action plugin).
@@ -34,15 +39,22 @@ options:
     required: true
   key:
     description:
-      - Checkpoint signing key, needed with O(checkpoint=true). Defaults to E(CHANGEWARD_LEDGER_KEY). Never shown
-        or recorded.
+      - Checkpoint signing key. Defaults to E(CHANGEWARD_LEDGER_KEY). Never shown or recorded.
+      - Signs the export's header when given (a verify-only public key leaves it unsigned); needed with
+        O(checkpoint=true). A key the ledger has rotated out is refused.
     type: str
   after_seq:
     description:
       - Export only events after this seq (the header records where the export starts, so a partial export
         still verifies from that point).
+      - Defaults to where the O(previous) export ended, else V(0) (the whole ledger).
     type: int
-    default: 0
+  previous:
+    description:
+      - The previous export of this ledger, which this one continues - its events start right after it and its
+        header links to the previous header's digest.
+      - The previous export must end on this ledger's chain (its last hash is this ledger's hash at that seq).
+    type: path
   checkpoint:
     description:
       - Take an on-demand signed checkpoint at the head first, so the export ends with a checkpoint.
@@ -81,6 +93,13 @@ EXAMPLES = r"""
     key: "{{ vault_ledger_key }}"
   register: export
 
+- name: This month's export, continuing last month's (a chain an auditor validates over a time range)
+  changeward.hybrid.ledger_export:
+    src: /var/lib/changeward/ledger.db
+    dest: /srv/audit/ledger-2026-02.jsonl
+    previous: /srv/audit/ledger-2026-01.jsonl
+    key: "{{ vault_ledger_key }}"
+
 - name: Verify the export without the database
   changeward.hybrid.ledger_verify:
     src: "{{ export.dest }}"
@@ -113,6 +132,21 @@ sha256:
   returned: success and not check mode
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+sequence:
+  description: The export's number in its series (the previous export's plus one; 1 without O(previous)).
+  returned: success and not check mode
+  type: int
+  sample: 2
+signed_by:
+  description: Key id that signed the header; null when it is unsigned (no signing key).
+  returned: success and not check mode
+  type: str
+  sample: ed25519-0f3c5a1b2d4e6f70
+header_digest:
+  description: Digest of the header (what the next export's header links to).
+  returned: success and not check mode
+  type: str
+  sample: sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
 checkpoint:
   description: The checkpoint taken at the head when O(checkpoint=true).
   returned: when O(checkpoint=true) and not check mode

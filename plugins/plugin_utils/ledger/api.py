@@ -208,6 +208,11 @@ class Ledger:
         self.close()
 
     @property
+    def warnings(self) -> list:
+        """What opening the ledger had to fix, e.g. a ledger file others could read, made 0600."""
+        return list(self.backend.warnings)
+
+    @property
     def target(self) -> str:
         """Where the ledger lives (a PostgreSQL DSN is shown without its password)."""
         return self.backend.target

@@ -30,6 +30,19 @@ FORMAT = "changeward-ledger/1"
 ROW = "seq, prev_hash, hash, body, event_id, type, subject, event_time, is_record"
 
 
+def warn(sink: list, message: str) -> None:
+    """Keep a warning for the caller (Ledger.warnings) and show it the way Ansible shows warnings."""
+    sink.append(message)
+    try:
+        from ansible.utils.display import Display
+    except ImportError:  # used outside Ansible (bench, scripts): Python's warnings
+        import warnings
+
+        warnings.warn(message, stacklevel=3)
+    else:
+        Display().warning(message)
+
+
 class Entry(NamedTuple):
     """One stored event: its place in the chain, the canonical event text and the stored query columns."""
 
@@ -63,6 +76,7 @@ class SqlBackend:
     INDEXES: tuple = ()
 
     def __init__(self):
+        self.warnings: list = []  # what opening it had to fix (a loose file mode), for the caller to show
         self._conn = None
         self._cur = None
         self._depth = 0

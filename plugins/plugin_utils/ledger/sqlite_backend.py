@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 from urllib.parse import quote
 
-from .backend import SCHEMA_VERSION, SqlBackend
+from .backend import SCHEMA_VERSION, SqlBackend, warn
 from .errors import LedgerCorrupt, LedgerError, LedgerInvalidInput, LedgerLocked, LedgerUnavailable
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -98,6 +99,8 @@ class SQLiteBackend(SqlBackend):
                     raise LedgerCorrupt(f"{self.path} is not a SQLite database (bad header); not a ledger")
             except OSError as exc:
                 raise LedgerUnavailable(f"cannot read SQLite ledger {self.path}: {exc.strerror}") from None
+            if not self.readonly:  # a reader (ledger_verify) changes nothing about what it checks
+                self._tighten()
             return
         if not create:
             raise LedgerUnavailable(f"SQLite ledger {self.path} does not exist")
@@ -108,6 +111,29 @@ class SQLiteBackend(SqlBackend):
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except OSError as exc:
             raise LedgerUnavailable(f"cannot create SQLite ledger {self.path}: {exc.strerror}") from None
+
+    def _tighten(self) -> None:
+        """An existing ledger file (and its -wal/-shm) readable or writable by others is made 0600, with a
+        warning; one that cannot be (another owner) is refused rather than written to."""
+        for path in (self.path, self.path + "-wal", self.path + "-shm"):
+            try:
+                mode = stat.S_IMODE(os.stat(path).st_mode)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise LedgerUnavailable(f"cannot inspect SQLite ledger file {path}: {exc.strerror}") from None
+            if not mode & 0o077:
+                continue
+            try:
+                os.chmod(path, mode & 0o600)
+            except OSError as exc:
+                raise LedgerUnavailable(
+                    f"SQLite ledger file {path} has mode {mode:04o} (others may read or write it) and cannot be made "
+                    f"0600 ({exc.strerror}); refusing to use it - fix its mode or owner"
+                ) from None
+            warn(
+                self.warnings, f"SQLite ledger file {path} had mode {mode:04o}; it was tightened to {mode & 0o600:04o}"
+            )
 
     @contextlib.contextmanager
     def _guard(self, what: str):
