@@ -394,7 +394,7 @@ ARGUMENT_SPEC = {
     "signature": {"type": "str"},
     "public_key": {"type": "str"},
     "trust_file": {"type": "path", "default": "/etc/changeward/edge/trusted-keys.json"},
-    "trusted_keys": {"type": "list", "elements": "str", "default": []},
+    "trusted_keys": {"type": "list", "elements": "str", "default": [], "no_log": False},  # public keys
     "downgrade_authorization": {"type": "str"},
     "downgrade_signature": {"type": "str"},
     "signature_check": {"type": "str", "default": "required", "choices": ["required", "auto"]},
