@@ -51,7 +51,11 @@ attributes:
     support: full
     details: The scan only reads; it behaves the same in check mode.
   diff_mode:
-    support: none
+    support: partial
+    details:
+      - The result's C(diff) holds each drifted attribute as the host has it (before) and as the baseline declares
+        it (after) - what a remediation would change. The scan changes nothing, so Ansible prints no diff for it;
+        a registered result or a callback reads it.
   platform:
     platforms: posix
 notes:

@@ -66,8 +66,11 @@ attributes:
     support: full
     description: Reports what would be restored; nothing is changed.
   diff_mode:
-    support: none
-    description: Not supported.
+    support: full
+    description:
+      - Before, every item that differs from the snapshot (what is, or in check mode would be, restored); after,
+        what still differs - in check mode what cannot be restored, after a real run what failed, cannot be
+        restored or does not verify. No diff when the host already matches the snapshot.
   platform:
     support: full
     platforms: posix
@@ -101,14 +104,17 @@ snapshot_id:
   description: The snapshot restored.
   returned: when a snapshot was found
   type: str
+  sample: CHG-42.20250101T120000000000Z.a1b2c3
 change_id:
   description: Its change.
   returned: when a snapshot was found
   type: str
+  sample: CHG-42
 store:
   description: The snapshot store.
   returned: when a snapshot was found
   type: str
+  sample: /var/lib/changeward/snapshots
 restored:
   description: What was (or in check mode would be) restored, one line per item, with what differed.
   returned: when a snapshot was found
@@ -120,30 +126,36 @@ unchanged:
   returned: when a snapshot was found
   type: list
   elements: str
+  sample: ["file:/etc/app/tls.conf", "dir:/etc/app"]
 cannot_restore:
   description:
     - Items the host cannot be brought back to (for example a package version with no archive), with the reason.
   returned: when a snapshot was found
   type: list
   elements: dict
+  sample: [{item: "package:nginx", reason: "is 1.22.1-9, snapshot had 1.22.1-8: no archive of nginx 1.22.1-8"}]
 failed:
   description: Items whose restore failed, with the error.
   returned: when a snapshot was found
   type: list
   elements: dict
+  sample: [{item: "file:/etc/app/app.conf", error: "[Errno 28] No space left on device"}]
 verification:
   description: Every difference between the host and the manifest found after the rollback (empty when verified).
   returned: when the rollback ran to the end
   type: list
   elements: dict
+  sample: [{item: "file:/etc/app/app.conf", problem: "differs from the snapshot: content"}]
 verified:
   description: True when every item matches the snapshot and nothing failed or was left unrestorable.
   returned: when a snapshot was found
   type: bool
+  sample: true
 resumed:
   description: True when an earlier run of this rollback did not finish and this run completed it.
   returned: when a snapshot was found
   type: bool
+  sample: false
 method:
   description:
     - How the contents of restored files were written. V(reflink) when every one was cloned from the snapshot
@@ -167,16 +179,28 @@ duration_seconds:
   description: Time the rollback took.
   returned: when a snapshot was found
   type: float
+  sample: 1.207
 deadline_seconds:
   description: The deadline it ran under.
   returned: when a snapshot was found
   type: float
+  sample: 300.0
 ledger_event:
   description:
     - CloudEvents-shaped event for the change's ledger, C(io.changeward.rollback.completed) or
       C(io.changeward.rollback.failed); null in check mode.
   returned: when a snapshot was found
   type: dict
+  sample:
+    specversion: "1.0"
+    id: 0b6f3c1e-2f4d-4c8e-9a1b-5d7e8f9a0b1c
+    source: changeward.hybrid/web-01
+    type: io.changeward.rollback.completed
+    time: "2025-01-01T12:00:01.123456Z"
+    subject: CHG-42
+    datacontenttype: application/json
+    data: {snapshot_id: CHG-42.20250101T120000000000Z.a1b2c3, restored: 2, unchanged: 16, cannot_restore: 0,
+           failed: 0, verified: true, duration_seconds: 1.207, deadline_seconds: 300.0, resumed: false}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -138,8 +138,11 @@ attributes:
     support: full
     description: Reports what would be captured and its size; nothing is written.
   diff_mode:
-    support: none
-    description: Not supported.
+    support: full
+    description:
+      - The snapshot store before and after - the new snapshot with its id (in check mode, the one that would be
+        taken), the counts of what it captures, its coverage and what it does not cover; for a reused snapshot
+        whose archive is written, the archive. No diff when nothing changes.
   platform:
     support: full
     platforms: posix
@@ -192,22 +195,27 @@ archive:
   description: Path of the tar archive to fetch, when O(archive=true).
   returned: always
   type: str
+  sample: /var/lib/changeward/snapshots/CHG-42.20250101T120000000000Z.a1b2c3.tar
 store:
   description: The snapshot store.
   returned: always
   type: str
+  sample: /var/lib/changeward/snapshots
 change_id:
   description: The change id.
   returned: always
   type: str
+  sample: CHG-42
 item_count:
   description: Number of captured items (files, directories, links, absent paths, packages, services).
   returned: always
   type: int
+  sample: 18
 bytes:
   description: Bytes of content stored (files and package archives, counted once per distinct content).
   returned: always
   type: int
+  sample: 40960
 captured:
   description: Counts per kind of what was (or would be) captured.
   returned: when something was captured or planned
@@ -224,22 +232,27 @@ coverage:
     labelled partial), V(none) for a host labelled none.
   returned: always
   type: str
+  sample: full
 restorable:
   description: False when the host is labelled rollback_capability none.
   returned: always
   type: bool
+  sample: true
 rollback_capability:
   description: The label value the module was given.
   returned: always
   type: str
+  sample: full
 reused:
   description: True when an existing snapshot of the change was returned instead of a new one.
   returned: always
   type: bool
+  sample: false
 space:
   description: Free, needed and headroom bytes of the store's file system at the space check.
   returned: when a snapshot was taken or planned
   type: dict
+  sample: {free_bytes: 8589934592, needed_bytes: 61440, headroom_bytes: 536870912, total_bytes: 10737418240}
 method:
   description:
     - How file contents were stored. V(reflink) when every file was cloned (the store and the files share
@@ -258,6 +271,7 @@ duration_seconds:
   description: Time the module took.
   returned: always
   type: float
+  sample: 0.412
 ledger_event:
   description:
     - CloudEvents-shaped event for the change's ledger (type C(io.changeward.snapshot.taken), or
@@ -265,6 +279,16 @@ ledger_event:
       (check mode, reused snapshot).
   returned: always
   type: dict
+  sample:
+    specversion: "1.0"
+    id: 0b6f3c1e-2f4d-4c8e-9a1b-5d7e8f9a0b1c
+    source: changeward.hybrid/web-01
+    type: io.changeward.snapshot.taken
+    time: "2025-01-01T12:00:01.123456Z"
+    subject: CHG-42
+    datacontenttype: application/json
+    data: {snapshot_id: CHG-42.20250101T120000000000Z.a1b2c3, coverage: full, item_count: 18, bytes: 40960,
+           not_covered: 0, archive: true, duration_seconds: 0.412}
 """
 
 from ansible.module_utils.basic import AnsibleModule

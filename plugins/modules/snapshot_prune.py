@@ -69,40 +69,57 @@ store:
   description: The snapshot store.
   returned: always
   type: str
+  sample: /var/lib/changeward/snapshots
 pruned:
   description: Snapshots removed (or that would be), with snapshot_id, change_id, created and reason.
   returned: always
   type: list
   elements: dict
+  sample: [{snapshot_id: CHG-40.20241201T080000000000Z.9f8e7d, change_id: CHG-40, created: "2024-12-01T08:00:00Z",
+            reason: "older than max_age (2678400s > 2592000s)"}]
 kept:
   description: Ids of unprotected snapshots kept.
   returned: always
   type: list
   elements: str
+  sample: [CHG-41.20241215T100000000000Z.1a2b3c]
 protected:
   description: Ids of snapshots kept because their change is open.
   returned: always
   type: list
   elements: str
+  sample: [CHG-42.20250101T120000000000Z.a1b2c3]
 damaged:
   description: Snapshots whose manifest does not check out, with the error; never removed automatically.
   returned: always
   type: list
   elements: dict
+  sample: [{snapshot_id: CHG-39.20241130T090000000000Z.4d5e6f, error: "manifest.json: sha256 of item 3 does not match"}]
 abandoned:
   description: Interrupted captures and archive temp files removed.
   returned: always
   type: list
   elements: str
+  sample: [/var/lib/changeward/snapshots/CHG-43.20250102T090000000000Z.7a8b9c.partial]
 freed_bytes:
   description: Bytes freed (or that would be).
   returned: always
   type: int
+  sample: 1048576
 ledger_events:
   description: One CloudEvents-shaped C(io.changeward.snapshot.pruned) event per change whose snapshots were removed.
   returned: always
   type: list
   elements: dict
+  sample:
+    - specversion: "1.0"
+      id: 0b6f3c1e-2f4d-4c8e-9a1b-5d7e8f9a0b1c
+      source: changeward.hybrid/web-01
+      type: io.changeward.snapshot.pruned
+      time: "2025-01-01T12:00:01.123456Z"
+      subject: CHG-40
+      datacontenttype: application/json
+      data: {snapshot_ids: [CHG-40.20241201T080000000000Z.9f8e7d], store: /var/lib/changeward/snapshots}
 """
 
 from ansible.module_utils.basic import AnsibleModule
