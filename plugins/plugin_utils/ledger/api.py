@@ -246,7 +246,7 @@ class Ledger:
             raise LedgerInvalidInput(f"event {event['id']} is {len(body)} bytes; the limit is {MAX_EVENT_BYTES}")
         return event, body
 
-    def _append_locked(self, cur, prepared, seal: bool = False) -> list:
+    def _append_locked(self, cur, prepared, seal: bool = False, seal_time: str | None = None) -> list:
         # seal: also sign the last event (when a key is at hand), so a closed change is covered by a
         # checkpoint at once instead of waiting for the next multiple of the interval.
         seq, prev = self.backend.checked_head(cur)
@@ -261,7 +261,7 @@ class Ledger:
             if (self.checkpoint_interval and seq % self.checkpoint_interval == 0) or (
                 seal and last and self.signer is not None
             ):
-                cp = self._sign(seq, h)
+                cp = self._sign(seq, h, seal_time if last else None)
                 checkpoints.append(cp)
             results.append(Appended(seq, h, event["id"], cp))
             prev = h
@@ -271,11 +271,11 @@ class Ledger:
         self.backend.set_head(cur, seq, prev)
         return results
 
-    def _sign(self, seq: int, h: str) -> dict:
+    def _sign(self, seq: int, h: str, time: str | None = None) -> dict:
         if self.signer is None:
             raise LedgerKeyError(f"a checkpoint of ledger {self.target} must be signed but no key was given")
         return make_checkpoint(
-            self.signer, ledger_id=self.ledger_id, seq=seq, entry_hash=h, interval=self.checkpoint_interval
+            self.signer, ledger_id=self.ledger_id, seq=seq, entry_hash=h, interval=self.checkpoint_interval, time=time
         )
 
     # -- signing key rotation ------------------------------------------------------------------------------
@@ -331,7 +331,8 @@ class Ledger:
             if reason is not None:
                 data["reason"] = reason
             event = new_event(KEY_ROTATED, f"ledger:{self.ledger_id}", data, source=self.source, time=time)
-            appended = self._append_locked(cur, [self._prepare(event)], seal=True)[0]
+            # The retiring key's last signature is dated the rotation itself, so "valid until the rotation" holds.
+            appended = self._append_locked(cur, [self._prepare(event)], seal=True, seal_time=time)[0]
         self.signer = new
         return {
             "seq": appended.seq,

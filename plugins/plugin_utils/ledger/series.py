@@ -171,6 +171,8 @@ def validate_exports(paths, *, key=None, start_time: str | None = None, end_time
         else:
             selected = selected[: upto + 1]
     if not selected:
+        if problems:  # nothing usable is left, and why is reported
+            return _report(exports, problems, ledger_id, None, None, 0)
         raise LedgerEmpty("no export given holds events of the time range asked")
 
     # Continuity: each selected export links to the one before it.
@@ -216,15 +218,19 @@ def validate_exports(paths, *, key=None, start_time: str | None = None, end_time
         else:
             problem("altered", ex, f"{ex.name} does not chain to {prev.name} (it follows another export)")
 
-    first, last = selected[0], selected[-1]
+    events = sum(ex.report["events"] for ex in selected)
+    return _report(exports, problems, ledger_id, (selected[0].start_seq or 0) + 1, selected[-1].last_seq, events)
+
+
+def _report(exports, problems, ledger_id, first_seq, last_seq, events) -> dict:
     return {
         "valid": not problems,
         "exports": [ex.summary() for ex in exports],
         "problems": problems,
         "problems_total": len(problems),
-        "first_seq": (first.start_seq or 0) + 1,
-        "last_seq": last.last_seq,
-        "events": sum(ex.report["events"] for ex in selected),
+        "first_seq": first_seq,
+        "last_seq": last_seq,
+        "events": events,
         "ledger_id": ledger_id,
     }
 
