@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 import yaml
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy import conflicts_policy
 
 try:
     import jsonschema
@@ -284,6 +285,8 @@ def _sections(local: bool) -> dict:
         },
         "description": _TEXT,
     }
+    # conflicts with provider maintenance, other changes, blackouts and SaaS health (policy/conflicts_policy.py)
+    props["conflicts"] = conflicts_policy.schema(local)
     if not local:
         props["api_version"] = {"const": API_VERSION}
         props["override"] = {
@@ -497,6 +500,7 @@ def _with_defaults(doc: Mapping) -> dict:
                 out[section][key] = copy.deepcopy(value)
     out["services"] = copy.deepcopy(doc.get("services") or {})
     out["teams"] = copy.deepcopy(doc.get("teams") or {})
+    out["conflicts"] = conflicts_policy.with_defaults(doc.get("conflicts"))
     if doc.get("description"):
         out["description"] = doc["description"]
     return out
@@ -562,6 +566,7 @@ def _tighten(central: dict, local: Mapping, origin: str) -> list:
             (entry.get("approval") or {}).get("required_approvals"),
             pol.required_approvals([], [name]),
         )
+    problems += conflicts_policy.tighten_problems(central, local, origin)
     known = {a["name"].casefold(): a for a in central["approval"]["approvers"]}
     for i, approver in enumerate(approval.get("approvers") or []):
         existing = known.get(approver["name"].casefold())
@@ -602,6 +607,7 @@ def _combine(merged: dict, local: Mapping, origin: str) -> None:
     calendars = (local.get("blackout") or {}).get("calendars") or []
     if calendars:
         merged["blackout"]["calendars"] = _union(merged["blackout"].get("calendars") or [], copy.deepcopy(calendars))
+    _raise(conflicts_policy.combine(merged, local, origin))
     approval = local.get("approval") or {}
     mine = merged["approval"]
     by_name = {a["name"].casefold(): a for a in mine["approvers"]}
@@ -704,6 +710,11 @@ class GatePolicy:
     @property
     def override(self) -> dict:
         return self.data.get("override") or {"reference_pattern": None, "exemptions": []}
+
+    @property
+    def conflicts(self) -> dict:
+        """The conflicts section with its defaults (policy/conflicts_policy.py)."""
+        return self.data.get("conflicts") or conflicts_policy.with_defaults(None)
 
     # -- per service / team ------------------------------------------------------------------------------------
     def team_of(self, service: str) -> str | None:
