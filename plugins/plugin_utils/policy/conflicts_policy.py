@@ -78,7 +78,7 @@ def schema(local: bool) -> dict:
         "decisions": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {kind: action for kind in KINDS},
+            "properties": dict.fromkeys(KINDS, action),
         },
         "change_duration": {**_DURATION, "description": "how long a change is assumed to run (its window)"},
         "feeds": {"type": "array", "items": _FEED},
