@@ -259,27 +259,41 @@ outcome:
       release status, for example C(staged) or C(activated)).
   returned: stage, activate, status
   type: str
+  sample: committed
 release:
   description: Release id.
   returned: verify, stage, activate, status
   type: str
+  sample: demo-1.2.0-3f2a9c1b0d4e
 release_status:
   description: The device's last answer about the release (see M(changeward.hybrid.edge_update)).
   returned: stage, activate, status
   type: str
+  sample: committed
 device:
   description: The device's current, activation, staging, transfer and watchdog as last reported.
   returned: stage, activate, status
   type: dict
+  sample:
+    current: {slot: b, release: demo-1.2.0-3f2a9c1b0d4e, version: 1.2.0}
+    activation: {release: demo-1.2.0-3f2a9c1b0d4e, slot: b, state: committed, previous: demo-1.1.0-9e8d7c6b5a4f,
+                 activated_at: "2025-01-01T12:03:10Z", committed_at: "2025-01-01T12:04:10Z"}
+    staging: {release: demo-1.2.0-3f2a9c1b0d4e, slot: b, status: staged, signature: verified}
+    transfer: {size: 10485760, offset: 10485760, verified_chunks: 10, bytes_received: 10485760, requests: 12,
+               reconnects: 2, runs: 1, running: false}
+    watchdog: {checks: 6, consecutive_ok: 6, consecutive_failed: 0}
 events:
   description: Device events this step recorded in the ledger (type, time, id).
   returned: stage, activate, status
   type: list
   elements: dict
+  sample:
+    - {type: io.changeward.edge.committed, time: "2025-01-01T12:04:10.201000Z", id: 7c9e6679-7425-40de-944b-e07fc1f90ae7}
 attempts:
   description: Calls made to the device (including unreachable ones).
   returned: stage, activate, status
   type: int
+  sample: 4
 unreachable_seconds:
   description:
     - Time the host did not answer during this step, counted from the start of the first call that was not
@@ -287,12 +301,14 @@ unreachable_seconds:
       call that was answered, or to the end of the step.
   returned: stage, activate, status
   type: float
+  sample: 31.5
 in_flight:
   description:
     - The call to the device that was still running when the deadline passed (the controller stopped waiting
       for it), else V(null). Its effect is unknown - the device may have carried it out.
   returned: stage, activate, status
   type: dict
+  sample: {state: activated, began_at: "2025-01-01T12:03:05Z", began_seconds_ago: 12.4}
   contains:
     state:
       description: The C(state) the call asked M(changeward.hybrid.edge_update) for.
@@ -307,51 +323,65 @@ elapsed:
   description: Seconds the step took.
   returned: stage, activate, status
   type: float
+  sample: 74.2
 manifest:
   description: The verified manifest's release, name, version, size, sha256, chunk_size, chunks and key_id.
   returned: verify
   type: dict
+  sample: {release: demo-1.2.0-3f2a9c1b0d4e, name: demo, version: 1.2.0, size: 10485760,
+           sha256: 3f2a9c1b0d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff, chunk_size: 1048576,
+           chunks: 10, key_id: ed25519-8a1f2b3c4d5e6f70}
 manifest_text:
   description: The manifest exactly as signed, to pass on to later steps.
   returned: verify
   type: str
+  sample: '{"app":"demo","release":"demo-1.2.0-3f2a9c1b0d4e","version":"1.2.0","size":10485760,...}'
 signature:
   description: The signature, to pass on to later steps.
   returned: verify
   type: str
+  sample: 9Zb3kQ1vR3s0n2p5Xw7u8yT6c4e2a0B1d3F5h7J9l1N3p5R7t9V1x3Z5b7D9f1H3j5L7n9P1r3T5v7X9z1B3D==
 public_key:
   description: The public key (PEM), to pass on to later steps.
   returned: verify
   type: str
+  sample: "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA...\n-----END PUBLIC KEY-----\n"
 key_id:
   description: C(ed25519-) and the first 16 hex digits of the sha256 of the raw public key.
   returned: verify
   type: str
+  sample: ed25519-8a1f2b3c4d5e6f70
 decision:
   description: C(continue), C(hold) or C(stop).
   returned: judge
   type: str
+  sample: continue
 reason:
   description: Why.
   returned: judge
   type: str
+  sample: "66.7% of the wave succeeded (threshold 50%)"
 succeeded_hosts:
   description: Hosts that committed.
   returned: judge
   type: list
   elements: str
+  sample: [edge-s1-01, edge-s2-01]
 failed_hosts:
   description: Hosts that failed, were refused or rolled back.
   returned: judge
   type: list
   elements: str
+  sample: [edge-s3-01]
 pending_hosts:
   description: Hosts without an outcome.
   returned: judge
   type: list
   elements: str
+  sample: []
 ledger_seq:
   description: Ledger sequence number of the event recorded by V(verify) or V(judge).
   returned: verify, judge
   type: int
+  sample: 1842
 """
