@@ -115,3 +115,130 @@ def test_export_then_verify_tasks_with_anchor(run, small_ledger, tmp_path):
     assert res.returncode == 0, res.stdout[-3000:]
     assert not (tmp_path / "never.jsonl").exists()
     assert KEY not in res.stdout + res.stderr
+
+
+def test_rotation_across_two_keys_verifies_through_the_module_and_the_playbook(run, small_ledger, tmp_path):
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import checkpoint
+
+    priv, pub = checkpoint.generate_ed25519()
+    (tmp_path / "new.key").write_text(priv)
+    playbook = tmp_path / "rotate.yml"
+    playbook.write_text(
+        f"""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: rotate (the current key comes from CHANGEWARD_LEDGER_KEY)
+      changeward.hybrid.ledger_rotate_key:
+        ledger: {small_ledger}
+        new_key: "{{{{ lookup('ansible.builtin.file', '{tmp_path / "new.key"}') }}}}"
+        reason: test rotation
+      register: rotated
+    - name: again, with the new key current - nothing to do
+      changeward.hybrid.ledger_rotate_key:
+        ledger: {small_ledger}
+        key: "{{{{ lookup('ansible.builtin.file', '{tmp_path / "new.key"}') }}}}"
+        new_key: "{{{{ lookup('ansible.builtin.file', '{tmp_path / "new.key"}') }}}}"
+      register: again
+    - name: several keys given to the one-key option are refused, never taken for a secret
+      changeward.hybrid.ledger_verify:
+        src: {small_ledger}
+        key: ["{{{{ lookup('ansible.builtin.env', 'CHANGEWARD_LEDGER_KEY') }}}}", "{pub}"]
+      register: as_list
+      ignore_errors: true
+    - name: verify across the rotation with both keys
+      changeward.hybrid.ledger_verify:
+        src: {small_ledger}
+        keys:
+          - public_key: "{pub}"
+            not_before: "{{{{ rotated.checkpoint.time }}}}"
+      register: verified
+    - ansible.builtin.assert:
+        that:
+          - rotated.changed and rotated.seq == 36 and rotated.checkpoint.seq == 36
+          - rotated.key_id is match('ed25519-') and rotated.previous_key_id is match('hmac-')
+          - not again.changed and again.seq == 36
+          - as_list is failed and as_list.error_kind == 'LedgerConfigError' and 'as keys' in as_list.msg
+          - verified.valid and verified.signed_through == 36
+"""
+    )
+    res = run(playbook)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert KEY not in res.stdout + res.stderr and "ed25519:" not in res.stdout + res.stderr
+    with api.open_ledger(small_ledger, key=priv) as ledger:  # the new key writes on; the next checkpoint is its
+        ledger.append_many([task_event(i) for i in range(10)])
+    keys_file = tmp_path / "keys.yml"
+    keys_file.write_text(json.dumps({"ledger_keys": [{"public_key": pub}]}))
+    report = tmp_path / "verdict.json"
+    play = REPO / "playbooks/audit_verify.yml"
+    ok = run(play, "-e", f"ledger_src={small_ledger}", "-e", f"@{keys_file}", "-e", f"ledger_report={report}")
+    assert ok.returncode == 0, ok.stdout[-2000:]
+    assert json.loads(report.read_text())["signed_through"] == 40  # the new key's checkpoint
+    old_only = run(play, "-e", f"ledger_src={small_ledger}", "-e", f"ledger_report={report}")
+    assert old_only.returncode == 2
+    verdict = json.loads(report.read_text())
+    assert verdict["status"] == "invalid"
+    assert [(p["kind"], p["seq"]) for p in verdict["problems"]] == [("checkpoint_invalid", 40)]
+
+
+def test_export_series_validation_through_the_playbook(run, small_ledger, tmp_path):
+    audit = tmp_path / "audit"
+    playbook = tmp_path / "export.yml"
+    playbook.write_text(
+        f"""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - changeward.hybrid.ledger_export:
+        src: {small_ledger}
+        dest: {audit / "ledger-01.jsonl"}
+      register: first
+    - ansible.builtin.assert:
+        that: first.sequence == 1 and first.signed_by is match('hmac-') and first.last_seq == 35
+"""
+    )
+    assert run(playbook).returncode == 0
+    with api.open_ledger(small_ledger, key=KEY) as ledger:
+        ledger.append_many([task_event(i) for i in range(9)])
+    playbook.write_text(
+        f"""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - changeward.hybrid.ledger_export:
+        src: {small_ledger}
+        dest: {audit / "ledger-02.jsonl"}
+        previous: {audit / "ledger-01.jsonl"}
+      register: second
+    - ansible.builtin.assert:
+        that: second.sequence == 2 and second.events == 9 and second.last_seq == 44
+"""
+    )
+    assert run(playbook).returncode == 0
+    report = tmp_path / "verdict.json"
+    play = REPO / "playbooks/audit_verify.yml"
+
+    def audit_run(exports):
+        res = run(play, "-e", json.dumps({"ledger_exports": exports}), "-e", f"ledger_report={report}")
+        return res, json.loads(report.read_text())
+
+    res, verdict = audit_run([str(audit / "ledger-*.jsonl")])
+    assert res.returncode == 0 and verdict["status"] == "valid", res.stdout[-2000:]
+    assert [e["sequence"] for e in verdict["exports"]] == [1, 2]
+
+    res, verdict = audit_run([str(audit / "ledger-02.jsonl"), str(audit / "ledger-01.jsonl")])
+    assert res.returncode == 2 and [p["kind"] for p in verdict["problems"]] == ["reordered"]
+    assert verdict["problems"][0]["export"].endswith("ledger-01.jsonl")
+
+    res, verdict = audit_run([str(audit / "ledger-02.jsonl")])
+    assert res.returncode == 2 and [p["kind"] for p in verdict["problems"]] == ["dropped"]
+    assert "dropped at " + str(audit / "ledger-02.jsonl") in res.stdout
+
+    lines = (audit / "ledger-01.jsonl").read_text().splitlines()
+    event = json.loads(lines[5])
+    event["event"]["data"]["rc"] = 1
+    lines[5] = json.dumps(event, separators=(",", ":"), sort_keys=True)
+    (audit / "ledger-01.jsonl").write_text("\n".join(lines) + "\n")
+    res, verdict = audit_run([str(audit / "ledger-*.jsonl")])
+    assert res.returncode == 2 and [p["kind"] for p in verdict["problems"]] == ["altered"]
+    assert verdict["problems"][0]["export"].endswith("ledger-01.jsonl")
