@@ -12,7 +12,8 @@ author: changeward maintainers (@changeward)
 description:
   - Reads cloud exports, on-prem datacenter files, edge site files and static host files, merges hosts
     that appear in several of them and gives every host the same label vocabulary (env_type, provider,
-    region, az, site, tenant, ring, data_class, rollback_capability, criticality, owner_team, services).
+    region, az, site, tenant, ring, data_class, rollback_capability, criticality, owner_team, services,
+    instance_id).
   - Labels a source does not state are derived from the host address by longest-prefix match against
     declared subnets (for example the availability zone of a cloud instance), then filled from
     defaults. The vocabulary, every default and the file formats are documented in docs/labels.md

@@ -33,6 +33,7 @@ LABELS = (
     "criticality",
     "owner_team",
     "services",
+    "instance_id",
 )
 
 ENUM_LABELS = {
@@ -43,7 +44,7 @@ ENUM_LABELS = {
 }
 # Free-form labels are identifiers: they become group names and appear in ledger records, so
 # spaces, quotes and template characters are refused rather than silently rewritten.
-NAME_LABELS = ("provider", "region", "az", "site", "tenant", "owner_team")
+NAME_LABELS = ("provider", "region", "az", "site", "tenant", "owner_team", "instance_id")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 # owner_team may be a team mail address.
 OWNER_TEAM_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,126}$")

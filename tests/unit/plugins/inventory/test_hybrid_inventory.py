@@ -89,6 +89,7 @@ def test_hosts_get_address_labels_and_changeward_labels(inventory_loader, lab):
         "criticality",
         "owner_team",
         "services",
+        "instance_id",
     }
 
 
