@@ -23,22 +23,146 @@ description:
 options:
   baseline:
     description:
-      - The desired state, a mapping with any of the sections C(files), C(trees), C(packages), C(services),
-        C(sysctls), C(ports) and C(users), each a list. Unknown sections and keys are refused.
-      - "C(files): C(path) (absolute), C(state) (V(file), V(directory), V(link) or V(absent); default V(file)),
-        C(sha256), C(mode) (octal string such as V('0644')), C(owner), C(group) (names or numeric ids),
-        C(target) (links)."
-      - "C(trees): C(path), C(mode), C(owner), C(group) of the directory, C(entries) (relative path to
-        C(type) (V(file), V(directory), V(link)), C(sha256), C(mode), C(owner), C(group), C(target)),
-        C(exact) (default V(true): anything not declared is drift) and C(ignore) (glob patterns)."
-      - "C(packages): C(name), C(state) (V(present) or V(absent)), C(version) (exact installed version)."
-      - "C(services): C(name), C(state) (V(running) or V(stopped)), C(enabled) (boolean); at least one of the two."
-      - "C(sysctls): C(name) (dotted or slash form), C(value) (compared with whitespace normalised)."
-      - "C(ports): C(port), C(protocol) (V(tcp) or V(udp)), C(address) (optional: this address exactly),
-        C(state) (V(listening) or V(closed))."
-      - "C(users): C(name), C(state) (V(present) or V(absent)), C(uid), C(gid), C(home), C(shell)."
+      - The desired state, a mapping with any of the sections below, each a list. Unknown sections and keys are
+        refused; a value that cannot be used fails the task with the item and key named (C(files[2].mode)).
+      - Values are checked by the module, not converted by Ansible, so V('0644') and the YAML integer 0644 are the
+        same mode, and an owner may be a name or a numeric id.
     type: dict
     required: true
+    suboptions:
+      files:
+        description: Files, directories, links and paths that must not exist.
+        type: list
+        elements: dict
+        suboptions:
+          path:
+            description: Absolute path (required).
+            type: raw
+          state:
+            description: V(file), V(directory), V(link) or V(absent); V(file) when not given.
+            type: raw
+          sha256:
+            description: sha256 of the content (files).
+            type: raw
+          mode:
+            description: Octal mode, such as V('0644').
+            type: raw
+          owner:
+            description: Owner, a name or a numeric id.
+            type: raw
+          group:
+            description: Group, a name or a numeric id.
+            type: raw
+          target:
+            description: Where a link points.
+            type: raw
+      trees:
+        description: Directory trees compared entry by entry.
+        type: list
+        elements: dict
+        suboptions:
+          path:
+            description: Absolute path of the directory (required).
+            type: raw
+          mode:
+            description: Octal mode of the directory.
+            type: raw
+          owner:
+            description: Owner of the directory.
+            type: raw
+          group:
+            description: Group of the directory.
+            type: raw
+          entries:
+            description:
+              - Relative path to its attributes - C(type) (V(file), V(directory), V(link)), C(sha256), C(mode),
+                C(owner), C(group), C(target).
+            type: raw
+          exact:
+            description: Anything in the tree that is not declared is drift; V(true) when not given.
+            type: raw
+          ignore:
+            description: Glob patterns of entries that are never drift.
+            type: raw
+      packages:
+        description: Installed packages (dpkg or rpm).
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: Package name (required).
+            type: raw
+          state:
+            description: V(present) or V(absent); V(present) when not given.
+            type: raw
+          version:
+            description: The exact installed version.
+            type: raw
+      services:
+        description: Services - running and enabled at boot; at least one of C(state) and C(enabled).
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: Service name (required).
+            type: raw
+          state:
+            description: V(running) or V(stopped).
+            type: raw
+          enabled:
+            description: Whether it starts at boot (a boolean).
+            type: raw
+      sysctls:
+        description: Kernel parameters read from C(/proc/sys).
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: Parameter name, dotted or slash form (required).
+            type: raw
+          value:
+            description: Its value, compared with whitespace normalised.
+            type: raw
+      ports:
+        description: Listening ports (C(/proc/net/tcp), C(udp) and their IPv6 twins).
+        type: list
+        elements: dict
+        suboptions:
+          port:
+            description: Port number (required).
+            type: raw
+          protocol:
+            description: V(tcp) or V(udp); V(tcp) when not given.
+            type: raw
+          address:
+            description: This address exactly; any address when not given.
+            type: raw
+          state:
+            description: V(listening) or V(closed); V(listening) when not given.
+            type: raw
+      users:
+        description: Local users (C(/etc/passwd)).
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: User name (required).
+            type: raw
+          state:
+            description: V(present) or V(absent); V(present) when not given.
+            type: raw
+          uid:
+            description: User id.
+            type: raw
+          gid:
+            description: Primary group id.
+            type: raw
+          home:
+            description: Home directory.
+            type: raw
+          shell:
+            description: Login shell.
+            type: raw
   command_timeout:
     description: Seconds each external query (dpkg-query, rpm, systemctl, an init script's status) may take.
     type: int
@@ -156,17 +280,43 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.drift.errors imp
 from ansible_collections.changeward.hybrid.plugins.module_utils.drift.proc import Runner
 from ansible_collections.changeward.hybrid.plugins.module_utils.drift.scan import scan
 
+
+def _section(*keys):
+    # raw: the module_utils spec checks and normalises every value itself (a YAML 0644 is the mode 0644, not "420")
+    return {"type": "list", "elements": "dict", "options": {key: {"type": "raw"} for key in keys}}
+
+
+BASELINE_OPTIONS = {
+    "files": _section("path", "state", "sha256", "mode", "owner", "group", "target"),
+    "trees": _section("path", "mode", "owner", "group", "entries", "exact", "ignore"),
+    "packages": _section("name", "state", "version"),
+    "services": _section("name", "state", "enabled"),
+    "sysctls": _section("name", "value"),
+    "ports": _section("port", "protocol", "address", "state"),
+    "users": _section("name", "state", "uid", "gid", "home", "shell"),
+}
+
 ARGUMENT_SPEC = {
     "ledger": {"type": "str"},  # module_defaults of the group; its action never sends it
     "key": {"type": "str", "no_log": True},
-    "baseline": {"type": "dict", "required": True},
+    "baseline": {"type": "dict", "required": True, "options": BASELINE_OPTIONS},
     "command_timeout": {"type": "int", "default": 20},
 }
 
 
+def declared(value):
+    """The baseline as the task wrote it: Ansible fills every suboption the task left out with None."""
+    if isinstance(value, dict):
+        return {k: declared(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [declared(v) for v in value]
+    return value
+
+
 def ensure_scanned(module):
     """The scan result; reading is all this module does, in or out of check mode."""
-    return scan(module.params["baseline"], run=Runner(module.run_command), timeout=module.params["command_timeout"])
+    baseline = declared(module.params["baseline"])
+    return scan(baseline, run=Runner(module.run_command), timeout=module.params["command_timeout"])
 
 
 def run(module):
