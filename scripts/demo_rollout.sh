@@ -7,6 +7,8 @@
 #   (d) only an authorised person may move the breaker to half-open;
 #   (e) the next change of the service - here a kernel parameter, examples/changes/sysctl-somaxconn.yml - is
 #       the breaker's one trial; it closes the breaker when it reaches every ring.
+# Each change is approved by a lab approver who signs its statement with their own ssh key (playbooks/approve.yml,
+# ssh-keygen -Y sign; keys and allowed-signers file from examples/lab/prepare.py) and hands it to the change job.
 # Every change is a change spec (docs/change-spec.md): (a)-(c) are the lab demo's spec
 # (examples/changes/demo-release.yml) with another release. Each step streams its rings as they start, bake
 # and are decided, then prints what happened ring by ring. The lab must be up (make lab-up); it is left as it is.
@@ -33,6 +35,22 @@ if [ -z "${CHANGEWARD_LEDGER_KEY:-}" ]; then
   CHANGEWARD_LEDGER_KEY=$(cat "$STATE/ledger.key")
   export CHANGEWARD_LEDGER_KEY
 fi
+
+# Signed approvals from the lab's approvers: examples/lab/prepare.py makes their ssh keys and the allowed-signers
+# file the lab gate policy names. An approver writes the statement of a change with playbooks/approve.yml and
+# signs it with their own key (ssh-keygen -Y sign); the change job gets the statement file (changeward_approvals).
+"$VENV/bin/python" examples/lab/prepare.py --approvers >/dev/null
+APPROVER_KEYS=${CW_STATE_DIR:-/var/lib/changeward-test}/examples/approvers
+approve() { # spec file, change id, approver, role: writes and signs the statement, prints -e for the change job
+  local file=$1 id=$2 who=$3 role=$4 dir="$PWD/$STATE/approvals"
+  "$VENV/bin/ansible-playbook" playbooks/approve.yml -e "@$file" -e "changeward_change_id=$id" \
+    -e "approver=$who" -e "role=$role" -e "approval_dir=$dir" >"$STATE/approve-$id.log" 2>&1 \
+    || { echo "demo: $who could not write the statement of $id (see $STATE/approve-$id.log)" >&2; return 1; }
+  rm -f "$dir/$id.$who.json.sig"
+  ssh-keygen -q -Y sign -f "$APPROVER_KEYS/$who" -n changeward-approval "$dir/$id.$who.json" 2>/dev/null
+  echo "  $who signed the approval of $id as $role ($dir/$id.$who.json.sig)" >&2
+  printf '{"changeward_approvals": ["%s"]}' "$dir/$id.$who.json"
+}
 
 # Print a debug task's message (the ring-by-ring report, what ran where) from a run's log, unquoted.
 show() {
@@ -81,6 +99,7 @@ run_change() { # name, log, spec file, extra args...
   show "$log" "Show the ring plan" | sed 's/^/  plan: /'
   show "$log" "Print what happened, ring by ring"
   show "$log" "Print what ran where, by environment type"
+  grep -o "has the approvals it needs: [^\"]*" "$log" | head -1 | sed 's/^/  approvals: /' || true
   grep -o "refused at '[^']*': .*" "$log" | head -1 | sed 's/^/  /' || true
   echo "  (exit code $rc; full log: $log)"
   return 0
@@ -91,12 +110,14 @@ echo "== lab"
 PYTHONPATH=tests/lab "$VENV/bin/python" -m cwlab status | tail -n 2
 
 spec demo-release "$STATE/a-good.yml" "1.2.$stamp" 0
+signed=$(approve "$STATE/a-good.yml" "CHG-DEMO-GOOD-$stamp" carol peer)
 run_change "(a) good release 1.2.$stamp: every ring, edge last" "$STATE/a-good.log" "$STATE/a-good.yml" \
-  -e "changeward_change_id=CHG-DEMO-GOOD-$stamp"
+  -e "changeward_change_id=CHG-DEMO-GOOD-$stamp" -e "$signed"
 
 spec demo-release "$STATE/b-bad.yml" "1.3.$stamp-bad" 0.3
+signed=$(approve "$STATE/b-bad.yml" "CHG-DEMO-BAD-$stamp" carol peer)
 run_change "(b) bad release 1.3.$stamp (30% of requests fail)" "$STATE/b-bad.log" "$STATE/b-bad.yml" \
-  -e "changeward_change_id=CHG-DEMO-BAD-$stamp"
+  -e "changeward_change_id=CHG-DEMO-BAD-$stamp" -e "$signed"
 
 spec demo-release "$STATE/c-next.yml" "1.4.$stamp" 0
 run_change "(c) another rollout of the demo service while the breaker is open" "$STATE/c-refused.log" \
@@ -118,8 +139,9 @@ for who in bob carol; do
 done
 
 spec sysctl-somaxconn "$STATE/e-sysctl.yml"
+signed=$(approve "$STATE/e-sysctl.yml" "CHG-DEMO-SYSCTL-$stamp" bob peer)
 run_change "(e) a kernel parameter on the EU cloud hosts: the breaker's trial change" "$STATE/e-sysctl.log" \
-  "$STATE/e-sysctl.yml" -e "changeward_change_id=CHG-DEMO-SYSCTL-$stamp"
+  "$STATE/e-sysctl.yml" -e "changeward_change_id=CHG-DEMO-SYSCTL-$stamp" -e "$signed"
 
 echo
 echo "== the ledger ($CHANGEWARD_LEDGER)"
