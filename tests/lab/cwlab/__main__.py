@@ -43,6 +43,8 @@ def cmd_status(lab: Lab, args) -> int:
         )
     p = st["prometheus"]
     print(f"prometheus: {'up' if p['running'] else 'DOWN'} {p['url']} (pid {p['pid']})")
+    for service, m in sorted((st.get("monitoring") or {}).items()):
+        print(f"{service}: {'up' if m['running'] else 'DOWN'} (pid {m['pid']})")
     up = sum(h["state"] == "up" for h in st["hosts"])
     print(f"lab: {up}/{len(st['hosts'])} hosts up; state {st['labdir']}")
     return 0 if st["up"] else 3

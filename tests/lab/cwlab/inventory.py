@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from . import monitoring
 from .fleet import CLOUD_AZS, DATACENTERS, HostSpec
 from .prom import URL as PROMETHEUS_URL
 
@@ -88,6 +89,7 @@ def pinned_policies() -> dict:
     return {
         "changeward_policy": str(repo / "examples" / "policies" / "lab-gates.yml"),
         "changeward_tolerance_policies": {"demo": str(repo / "docs" / "examples" / "policies" / "demo.yml")},
+        "changeward_alert_policy": str(repo / "examples" / "policies" / "lab-alerts.yml"),
     }
 
 
@@ -98,6 +100,11 @@ def connection_vars(private_key: Path) -> dict:
         "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
         "ansible_python_interpreter": "/usr/bin/python3",
         "changeward_prometheus_url": PROMETHEUS_URL,
+        # the lab's monitoring (monitoring.py); the blackbox exporter's config lives beside the lab key's directory
+        "changeward_alertmanager_url": monitoring.ALERTMANAGER_URL,
+        "changeward_pushgateway_url": monitoring.PUSHGATEWAY_URL,
+        "changeward_blackbox_url": monitoring.BLACKBOX_URL,
+        "changeward_blackbox_config": str(private_key.parents[1] / "monitoring" / "blackbox" / "blackbox.yml"),
     }
 
 

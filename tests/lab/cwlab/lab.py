@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import inventory, keeper, net, prom, volumes
+from . import inventory, keeper, monitoring, net, prom, volumes
 from .fleet import DEFAULT_HOSTS, HostSpec, plan_fleet, select
 from .sysutil import LabError, alive, children, kill, missing_binaries, proc_comm, proc_start_time, run, wait_gone
 
@@ -41,6 +41,7 @@ REQUIRED_BINARIES = [
     "/usr/sbin/sshd",
     "/usr/bin/python3",
     prom.BINARY,
+    *monitoring.BINARIES.values(),
 ]
 
 
@@ -81,7 +82,14 @@ class Lab:
     def prom_dir(self) -> Path:
         return self.labdir / "prometheus"
 
+    @property
+    def monitoring_dir(self) -> Path:
+        return self.labdir / "monitoring"
+
     prometheus_url = prom.URL
+    alertmanager_url = monitoring.ALERTMANAGER_URL
+    pushgateway_url = monitoring.PUSHGATEWAY_URL
+    blackbox_url = monitoring.BLACKBOX_URL
 
     def host_dir(self, name: str) -> Path:
         return self.hosts_dir / name
@@ -226,10 +234,12 @@ class Lab:
             with ThreadPoolExecutor(max_workers=8) as pool:
                 list(pool.map(lambda s: self._boot(s, state["hosts"][s.name]), to_boot))
             self._ensure_prometheus(state, specs)
+            self._ensure_monitoring(state)
             self._write_state(state)
             self.write_inventory(specs)
         log(f"lab: booting {len(to_boot)} of {n} hosts, waiting for sshd, demo service and Prometheus ...")
         self._wait_ready(specs, timeout, prometheus=True)
+        self._wait_monitoring(timeout)
         elapsed = time.monotonic() - t0
         log(f"lab up: {n} hosts ({len(to_boot)} started) in {elapsed:.1f}s; Prometheus {prom.URL}")
         log(f"inventory: {self.inventory_dir}")
@@ -292,6 +302,48 @@ class Lab:
         pid, start = keeper.spawn(self.labdir, prom.argv(self.prom_dir), self.prom_dir / "prometheus.log")
         (self.prom_dir / "prometheus.pid").write_text(f"{pid} {start}\n")
         state["prometheus"] = {"pid": pid, "start": start}
+
+    def _ensure_monitoring(self, state: dict) -> None:
+        """Alertmanager, the pushgateway, the blackbox exporter and the webhook sink (monitoring.py): each one
+        not running is started; running ones are left alone. Prometheus reads its rules and targets again."""
+        mondir = self.monitoring_dir
+        monitoring.write_configs(mondir)
+        procs = state.setdefault("monitoring", {})
+        for service in monitoring.SERVICES:
+            p = procs.get(service) or {}
+            if alive(p.get("pid"), p.get("start")):
+                continue
+            if monitoring.is_ready(service):
+                raise LabError(f"something already serves {monitoring.ready_url(service)}; run `cwlab down`")
+            pid, start = keeper.spawn(self.labdir, monitoring.argv(service, mondir), mondir / service / "service.log")
+            (mondir / service / "service.pid").write_text(f"{pid} {start}\n")
+            procs[service] = {"pid": pid, "start": start}
+        prom.reload()  # a Prometheus that was already running picks up the rules, Alertmanager and the pushgateway
+
+    def _wait_monitoring(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        waiting = list(monitoring.SERVICES)
+        while waiting and time.monotonic() < deadline:
+            waiting = [s for s in waiting if not monitoring.is_ready(s)]
+            if waiting:
+                time.sleep(0.25)
+        if waiting:
+            logs = ", ".join(str(self.monitoring_dir / s / "service.log") for s in waiting)
+            raise LabError(f"lab monitoring not ready after {timeout:.0f}s: {', '.join(waiting)} (logs: {logs})")
+
+    def _stop_monitoring(self, state: dict) -> list[tuple[int, int | None]]:
+        candidates = [(p["pid"], p.get("start")) for p in (state.get("monitoring") or {}).values() if p.get("pid")]
+        for service in monitoring.SERVICES:  # after a lost state file: the pid files
+            with contextlib.suppress(OSError, ValueError):
+                pid, start = (int(x) for x in (self.monitoring_dir / service / "service.pid").read_text().split())
+                candidates.append((pid, start))
+        stopped = [(pid, start) for pid, start in set(candidates) if kill(pid, start, signal.SIGTERM)]
+        if wait_gone(stopped, timeout=5):
+            for pid, start in stopped:
+                kill(pid, start)
+        for service in monitoring.SERVICES:
+            (self.monitoring_dir / service / "service.pid").unlink(missing_ok=True)
+        return stopped
 
     def _wait_ready(self, specs: list[HostSpec], timeout: float, prometheus: bool = False) -> None:
         deadline = time.monotonic() + timeout
@@ -361,6 +413,7 @@ class Lab:
                     if kill(entry.get(key), entry.get(start_key)):
                         victims.append((entry[key], entry[start_key]))
             victims += self._stop_prometheus(state)
+            victims += self._stop_monitoring(state)
             for ns in net.lab_netns():
                 victims += self._kill_netns_procs(ns)
             left = wait_gone(victims, timeout=10)
@@ -431,7 +484,7 @@ class Lab:
             mounted = [line.split()[4] for line in fh if line.split()[4].startswith(prefix)]
         if mounted:
             raise LabError(f"refusing to delete lab disks while mounted: {', '.join(mounted)}")
-        for path in (self.hosts_dir, self.prom_dir):
+        for path in (self.hosts_dir, self.prom_dir, self.monitoring_dir):
             if path.exists():
                 run(["rm", "-rf", "--one-file-system", str(path)], timeout=120)
 
@@ -617,11 +670,16 @@ class Lab:
                 }
             )
         p = state.get("prometheus") or {}
+        mon = {
+            service: {"pid": e.get("pid"), "running": alive(e.get("pid"), e.get("start"))}
+            for service, e in (state.get("monitoring") or {}).items()
+        }
         return {
             "up": self.is_up(),
             "labdir": str(self.labdir),
             "hosts": rows,
             "prometheus": {"url": prom.URL, "pid": p.get("pid"), "running": alive(p.get("pid"), p.get("start"))},
+            "monitoring": mon,
         }
 
     def write_inventory(self, specs: list[HostSpec] | None = None) -> list[Path]:

@@ -9,6 +9,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from . import monitoring
 from .fleet import CONTROLLER_IP, HostSpec
 
 PORT = 9090
@@ -50,8 +51,21 @@ def write_config(promdir: Path, hosts: list[HostSpec]) -> Path:
     tmp.write_text(json.dumps(targets(hosts), indent=2) + "\n")
     os.replace(tmp, tfile)
     cfg = promdir / "prometheus.yml"
-    cfg.write_text(CONFIG.format(targets=tfile, controller=CONTROLLER_IP, port=PORT))
+    # Alert rules, Alertmanager and the pushgateway (monitoring.py) beside the demo targets.
+    monitoring.write_rules(promdir)
+    text = CONFIG.format(targets=tfile, controller=CONTROLLER_IP, port=PORT) + monitoring.PUSHGATEWAY_SCRAPE
+    cfg.write_text(text + monitoring.prometheus_extra(promdir))
     return cfg
+
+
+def reload() -> bool:
+    """Ask a running Prometheus to read its configuration again (--web.enable-lifecycle); False when it did not."""
+    req = urllib.request.Request(f"{URL}/-/reload", method="POST")  # noqa: S310 - fixed lab URL
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - fixed lab URL
+            return resp.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
 
 
 def argv(promdir: Path) -> list[str]:
