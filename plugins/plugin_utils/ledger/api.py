@@ -19,6 +19,10 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.control_events import (
+    KEY_ROTATED,
+)  # reserved: rotate_key writes it
+
 from .backend import Entry
 from .canonical import canonical_text, parse_json
 from .chain import entry_hash
@@ -40,7 +44,6 @@ from .model import (
 from .postgres_backend import PostgresBackend, is_dsn
 from .sqlite_backend import SQLiteBackend
 
-KEY_ROTATED = "io.changeward.ledger.key_rotated"  # control_events.KEY_ROTATED: written only by rotate_key
 ENV_LEDGER = "CHANGEWARD_LEDGER"
 ENV_KEY = "CHANGEWARD_LEDGER_KEY"
 ENV_INTERVAL = "CHANGEWARD_LEDGER_CHECKPOINT_INTERVAL"

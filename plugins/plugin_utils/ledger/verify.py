@@ -43,6 +43,10 @@ from collections import deque
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.control_events import (
+    KEY_ROTATED,
+)  # reserved: rotate_key writes it
+
 from .canonical import canonical_text, parse_json
 from .chain import GENESIS_HASH, entry_hash, finish, hash_prefix, is_hash
 from .checkpoint import check_signature, load_key, load_keys, rotation_statement, verify_checkpoint
@@ -56,8 +60,6 @@ from .errors import (
     LedgerUnavailable,
 )
 from .model import ROW_COLUMNS, row_columns
-
-KEY_ROTATED = "io.changeward.ledger.key_rotated"  # control_events.KEY_ROTATED (a reserved control event)
 
 KINDS = (
     "modified",
