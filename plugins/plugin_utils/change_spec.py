@@ -133,7 +133,7 @@ SCHEMA = {
         "health_checks": {"type": "array", "items": _HEALTH_CHECK},
         "bake_times": {"type": "object", "additionalProperties": _DURATION},
         "ring_steps": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}},
-        # SaaS services the change depends on: the saas_health gate checks them (gate policy conflicts.saas_dependencies)
+        # SaaS the change depends on: the saas_health gate checks them (gate policy conflicts.saas_dependencies)
         "saas_dependencies": {"type": "array", "uniqueItems": True, "items": _NAME},
         "data": {"type": "object"},
     },
