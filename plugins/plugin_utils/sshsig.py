@@ -89,7 +89,7 @@ def parse_signature(armored: str) -> dict:
         offset = len(MAGIC) + 4
         public, offset = _read_string(blob, offset)
         namespace, offset = _read_string(blob, offset)
-        key_type, _ = _read_string(public, 0)
+        key_type = _read_string(public, 0)[0]
     except ValueError:
         raise ValueError("the SSH signature is truncated") from None
     return {
@@ -117,7 +117,7 @@ def _split_options(text: str) -> tuple[dict, str]:
                 quoted = not quoted
             i += 1
         item = text[start:i]
-        name, _, value = item.partition("=")
+        name, _sep, value = item.partition("=")
         options[name.lower()] = value.strip('"') if value else True
         if i < n and text[i] == ",":
             i += 1
@@ -133,7 +133,7 @@ def parse_allowed_signers(text: str) -> list:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        principals, _, rest = line.partition(" ")
+        principals, _sep, rest = line.partition(" ")
         rest = rest.lstrip()
         options = {}
         if rest and not rest.startswith(("ssh-", "ecdsa-", "sk-")):
