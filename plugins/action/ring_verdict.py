@@ -42,6 +42,7 @@ CARRIED = {
         "rollback",
         "watch_summary",
         "judge_summary",
+        "synthetic_summary",
     ),
 }
 ORDER = ("started", "applied", "decided", "recorded")
@@ -56,6 +57,8 @@ ARGUMENT_SPEC = {
     "error_budget": {"type": "bool", "default": True},
     "watch": {"type": "raw"},
     "judge": {"type": "raw"},
+    "synthetic": {"type": "raw"},
+    "synthetic_required": {"type": "bool", "default": False},
     "budget": {"type": "raw"},
     "on_inconclusive": {"type": "str", "default": "rollback", "choices": list(rollout.ON_INCONCLUSIVE)},
     "rollback_earlier": {"type": "bool", "default": False},
@@ -250,6 +253,8 @@ class ActionModule(ControllerAction):
             budget_required=bool(previous["budget"]),
             on_inconclusive=args["on_inconclusive"],
             ring=ring["name"],
+            synthetic=args["synthetic"],
+            synthetic_required=args["synthetic_required"],
         )
         earlier_hosts = [h for r in args["ring_results"] for h in r.get("hosts") or []]
         targets = rollout.rollback_targets(
@@ -268,6 +273,7 @@ class ActionModule(ControllerAction):
             "rollback": targets,
             "watch_summary": rollout.watch_summary(args["watch"]),
             "judge_summary": rollout.judge_summary(args["judge"]),
+            "synthetic_summary": rollout.synthetic_summary(args["synthetic"]),
             "changed": False,
         }
         verb = (
@@ -312,6 +318,7 @@ class ActionModule(ControllerAction):
             errors=previous["apply_errors"] or {},
             watch=previous["watch_summary"],
             judge=previous["judge_summary"],
+            synthetic=previous["synthetic_summary"],
             breaker=self._breaker_state(args["breaker_updates"], previous["breaker"]),
             rollback=rollback,
             rolled_back_at=rolled_back_at,

@@ -76,6 +76,16 @@ options:
   budget:
     description: With O(state=decided), the registered M(changeward.hybrid.error_budget) result.
     type: raw
+  synthetic:
+    description:
+      - With O(state=decided), the registered M(changeward.hybrid.synthetic_check) result of the ring's journeys.
+      - A failing journey rolls the ring back and opens the circuit breaker, like a bake watch breach, whatever the
+        metrics say; the evidence goes into the ring's result (C(synthetic)).
+    type: raw
+  synthetic_required:
+    description: With O(state=decided), whether the ring had journeys to run (then no result is no pass).
+    type: bool
+    default: false
   on_inconclusive:
     description: With O(state=decided), what a ring that could not be shown healthy gets.
     type: str
@@ -252,7 +262,8 @@ reason:
   type: str
   sample: "bake watch breach: error_ratio of cloud-euw1b-02 is 0.21, beyond 0.005"
 evidence:
-  description: What a tripped breaker records - ring, hosts, breach, judge verdict and score, burn rates.
+  description:
+    - What a tripped breaker records - ring, hosts, breach, judge verdict and score, burn rates, failing journeys.
   returned: from O(state=decided)
   type: dict
 rollback:
@@ -279,7 +290,8 @@ rollback:
 result:
   description:
     - The ring's result, also the data of its C(io.changeward.ring.<status>) event - index, name, hosts, env_types,
-      regions, domains, status, note, since, ended, failed_hosts, apply_errors, unreachable, watch, judge, breaker,
+      regions, domains, status, note, since, ended, failed_hosts, apply_errors, unreachable, watch, judge, synthetic,
+      breaker,
       rollback (per host - rolled_back, verified, seconds, restored, error, note - and earlier), timings.
   returned: from O(state=recorded)
   type: dict

@@ -51,6 +51,8 @@ class Case(enum.StrEnum):
     BREAKER_OPEN = "breaker_open"
     UNREACHABLE = "unreachable"
     FAILED_HOSTS = "failed_hosts"
+    SYNTHETIC_FAIL = "synthetic_fail"
+    SYNTHETIC_INCONCLUSIVE = "synthetic_inconclusive"
     BREACH = "breach"
     WATCH_INCONCLUSIVE = "watch_inconclusive"
     JUDGE_FAIL = "judge_fail"
@@ -152,6 +154,8 @@ def decide(
     budget_required: bool = False,
     on_inconclusive: str = "rollback",
     ring: str = "",
+    synthetic: Mapping | None = None,
+    synthetic_required: bool = False,
 ) -> Decision:
     """The verdict on one ring.
 
@@ -161,7 +165,9 @@ def decide(
     unreachable ones). watch, judge, budget: the registered ``bake_watch``, ``canary_judge`` and
     ``error_budget`` results, or None / a skipped result when the step did not run. judge_required and
     budget_required: whether the ring was to be judged and its budget read (then a missing result is not a
-    pass). on_inconclusive: ``rollback`` or ``hold`` for a ring that could not be shown healthy.
+    pass). on_inconclusive: ``rollback`` or ``hold`` for a ring that could not be shown healthy. synthetic: the
+    registered ``synthetic_check`` result (its journeys after the ring was changed); synthetic_required: the ring had
+    journeys to run, so a missing result is not a pass. A failing journey decides like a watch breach.
     """
     hosts = _hosts(ring_hosts, "ring_hosts")
     if not hosts:
@@ -203,6 +209,26 @@ def decide(
         parts = [f"the change failed on {', '.join(broken)}"] if broken else []
         parts += [f"unreachable, nothing applied: {', '.join(unreachable)}"] if unreachable else []
         return verdict(Case.FAILED_HOSTS, RingAction.ROLLBACK, "; ".join(parts), failure=FailureKind.HOST)
+
+    # 3b. Synthetic journeys, run once the ring was changed: a failing journey is a breach on its own, whatever the
+    # metrics say; journeys that were due and did not run (or could not) are no pass.
+    if ran(synthetic) and synthetic.get("verdict") == "fail":
+        evidence["synthetic"] = {"reasons": list(synthetic.get("reasons") or []), "journeys": synthetic.get("journeys")}
+        reasons = "; ".join(str(r) for r in synthetic.get("reasons") or []) or "a journey failed"
+        return verdict(Case.SYNTHETIC_FAIL, RingAction.ROLLBACK, f"synthetic check failed: {reasons}", trip=True)
+    if synthetic_required or ran(synthetic):
+        said = synthetic.get("verdict") if ran(synthetic) else None
+        if not ran(synthetic) or said != "pass":
+            why = (
+                "the ring had journeys to run and has no result"
+                if not ran(synthetic)
+                else f"it could not run: {_msg(synthetic)}"
+                if _failed(synthetic)
+                else f"unknown verdict {said!r}"
+            )
+            return verdict(
+                Case.SYNTHETIC_INCONCLUSIVE, unproven, f"synthetic check inconclusive: {why}", failure=FailureKind.RING
+            )
 
     # 4-5. The bake watch. No result is no pass.
     if not ran(watch):
@@ -278,6 +304,8 @@ def decide(
 
     # 10. Healthy.
     reason = f"watched {watch.get('polls', 0)} polls without a breach"
+    if ran(synthetic):
+        reason += f", {len(synthetic.get('journeys') or [])} synthetic journey run(s) passed"
     if judged:
         reason += f", canary judge {judge.get('verdict')} (score {_score(judge)})"
     return verdict(Case.PASS, RingAction.PROMOTE, reason)
@@ -344,6 +372,19 @@ def judge_summary(judge) -> dict | None:
     }
 
 
+def synthetic_summary(synthetic) -> dict | None:
+    """What is recorded of the ring's synthetic check: its verdict, reasons and per host and journey the steps."""
+    if not ran(synthetic):
+        return None
+    if synthetic.get("verdict") not in ("pass", "fail"):
+        return {"verdict": "inconclusive", "reasons": [f"it could not run: {_msg(synthetic)}"], "journeys": []}
+    return {
+        "verdict": synthetic.get("verdict"),
+        "reasons": list(synthetic.get("reasons") or []),
+        "journeys": list(synthetic.get("journeys") or []),
+    }
+
+
 def host_rollback(registered, *, unreachable: bool = False, not_restorable: bool = False) -> dict:
     """One host's rollback from its registered ``changeward.hybrid.rollback`` result (None: it did not run)."""
     out = {"rolled_back": False, "verified": False, "seconds": None, "restored": 0, "error": "", "note": ""}
@@ -407,6 +448,7 @@ def ring_result(
     breaker: str | None = None,
     rollback: Mapping | None = None,
     rolled_back_at: float | None = None,
+    synthetic=None,
 ) -> dict:
     """The ring's result: the data of its ``io.changeward.ring.<status>`` event and a row of the ring report.
 
@@ -431,6 +473,7 @@ def ring_result(
         "unreachable": unreachable,
         "watch": watch,
         "judge": judge,
+        "synthetic": synthetic,
         "breaker": breaker,
         "rollback": dict(rollback) if rollback is not None else None,
         "timings": timings(watch, rolled_back_at) if rollback is not None else None,
