@@ -1,0 +1,199 @@
+"""The conflicts and saas_health gates in a real ansible-playbook run on localhost, against the recorded provider
+documents (examples/lab/providers) replayed so their maintenance starts in ten minutes: an AWS Health scheduled
+event blocks the change on its instance and names the event, a change on other hosts passes, an Azure Freeze
+blocks, an open change on the same service conflicts, a degraded Statuspage component blocks and an unreachable
+status page cannot be decided. Each recorded decision is read back from the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+REPO = Path(__file__).resolve().parents[4]
+KEY = "hmac:unit-test-conflicts-playbook-key-01"
+ARN_PART = "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED_7c1d0f5e"
+AZURE_EVENT = "602d9444-d2cd-49c7-8624-8643e7171297"
+
+
+def replay(tmp: Path) -> Path:
+    spec = importlib.util.spec_from_file_location("provider_feeds", REPO / "examples" / "lab" / "provider_feeds.py")
+    feeds = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(feeds)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=10)
+    feeds.publish(start, "unit", root=tmp / "served")
+    return tmp / "served" / "unit"
+
+
+def host(provider, region, az, instance_id, services="demo"):
+    labels = {"env_type": "cloud", "provider": provider, "region": region, "az": az, "instance_id": instance_id}
+    return {"ansible_connection": "local", "changeward_labels": {**labels, "services": [services]}}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("conflicts")
+    docs = replay(tmp)
+    policy = {
+        "api_version": "changeward.hybrid/v1",
+        "conflicts": {
+            "feeds": [
+                {"name": "aws-health", "format": "aws_health", "src": str(docs / "aws-health-describe-events.json")},
+                {
+                    "name": "azure-imds",
+                    "format": "azure_scheduled_events",
+                    "src": str(docs / "azure-scheduled-events.json"),
+                },
+            ],
+            "saas_dependencies": {
+                "payfast": {"statuspage": str(docs / "statuspage-degraded.json"), "components": ["API"]},
+                "payfast-down": {"statuspage": "http://127.0.0.1:9/api/v2/summary.json"},
+                "payfast-ok": {"statuspage": str(docs / "statuspage-operational.json"), "components": ["Dashboard"]},
+            },
+        },
+    }
+    inventory = {
+        "all": {
+            "hosts": {
+                "aws-1": host("aws", "eu-west-1", "eu-west-1a", "i-0a1b2c3d4e5f60718"),
+                "aws-2": host("aws", "eu-west-1", "eu-west-1a", "i-0ffffffffffffff00"),
+                "aws-3": host("aws", "eu-west-1", "eu-west-1a", "i-0eeeeeeeeeeeeee00"),
+                "az-1": host("azure", "westeurope", "westeurope-1", "cw-az-vm-01"),
+                "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+            }
+        }
+    }
+    (tmp / "inventory.yml").write_text(yaml.safe_dump(inventory))
+
+    def gate(module, name, **args):
+        return {
+            "name": name,
+            f"changeward.hybrid.{module}": {"policy": policy, **args},
+            "register": name,
+            "ignore_errors": True,
+        }
+
+    def opened(cid, service, targets):
+        return {
+            "name": f"Open {cid}",
+            "changeward.hybrid.change_record": {
+                "change_id": cid,
+                "type": "normal",
+                "summary": f"{service} change",
+                "requester": "alice",
+                "targets": targets,
+                "data": {"service": service},
+            },
+        }
+
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    names = ["aws_blocked", "aws_other", "azure_blocked", "same_service", "saas_degraded", "saas_down", "saas_ok"]
+    tasks = [
+        opened("CHG-OPEN", "billing", ["aws-2"]),
+        opened("CHG-AWS", "web", ["aws-1"]),
+        gate("conflicts", "aws_blocked", change_id="CHG-AWS", targets=["aws-1"], service="web"),
+        gate("conflicts", "aws_other", targets=["aws-3"], service="search"),
+        gate("conflicts", "azure_blocked", targets=["az-1"], service="search"),
+        gate("conflicts", "same_service", targets=["az-1"], service="billing", start=later),
+        opened("CHG-PAY", "payments", ["aws-2"]),
+        gate("saas_health", "saas_degraded", change_id="CHG-PAY", dependencies=["payfast"]),
+        gate("saas_health", "saas_down", dependencies=["payfast-down"]),
+        gate("saas_health", "saas_ok", dependencies=["payfast-ok"]),
+        {
+            "name": "Keep the results",
+            "ansible.builtin.copy": {
+                "content": "{{ {" + ", ".join(f"'{n}': {n}" for n in names) + "} | to_json }}",
+                "dest": str(tmp / "end.json"),
+                "mode": "0600",
+            },
+        },
+    ]
+    (tmp / "play.yml").write_text(
+        yaml.safe_dump([{"name": "Conflicts", "hosts": "localhost", "gather_facts": False, "tasks": tasks}])
+    )
+    (tmp / "ansible.cfg").write_text(f"[defaults]\ncollections_path = {REPO / 'collections'}\n")
+    ledger = tmp / "ledger.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHANGEWARD_", "ANSIBLE_"))}
+    env.pop("PYTHONPATH", None)
+    env.update(
+        ANSIBLE_CONFIG=str(tmp / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        CHANGEWARD_LEDGER=str(ledger),
+        CHANGEWARD_LEDGER_KEY=KEY,
+    )
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            str(tmp / "inventory.yml"),
+            str(tmp / "play.yml"),
+        ],
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return json.loads((tmp / "end.json").read_text()), ledger
+
+
+def test_an_aws_health_scheduled_event_blocks_the_change_on_its_instance_and_names_it(run):
+    end, ledger = run
+    result = end["aws_blocked"]
+    assert result["failed"] and result["blocked"]
+    assert ARN_PART in result["msg"] and "on aws-1" in result["msg"]
+    (conflict,) = [c for c in result["conflicts"] if c["kind"] == "provider_maintenance"]
+    assert conflict["hosts"] == ["aws-1"] and conflict["decision"] == "refuse"
+    with open_ledger(str(ledger), create=False) as led:
+        (decision,) = led.get_change("CHG-AWS")["gate_decisions"]
+    assert (decision["gate"], decision["decision"]) == ("conflicts", "fail")
+    assert ARN_PART in decision["conflicts"][0]["with"]
+
+
+def test_a_change_on_other_hosts_proceeds(run):
+    result = run[0]["aws_other"]
+    assert not result.get("failed") and not result["blocked"]
+    assert [f["events"] for f in result["feeds"]] == [1, 2]
+    assert result["conflicts"] == []
+
+
+def test_an_azure_freeze_blocks_the_change_on_its_vm(run):
+    result = run[0]["azure_blocked"]
+    assert result["failed"] and AZURE_EVENT in result["msg"] and "Freeze" in result["msg"]
+
+
+def test_an_open_change_on_the_same_service_conflicts_with_a_change_planned_within_its_window(run):
+    result = run[0]["same_service"]
+    assert result["failed"]
+    (change,) = [c for c in result["conflicts"] if c["kind"] == "change"]
+    assert change["with"] == "CHG-OPEN" and "service billing" in change["why"]
+
+
+def test_a_degraded_statuspage_component_blocks_and_is_recorded(run):
+    end, ledger = run
+    result = end["saas_degraded"]
+    assert result["failed"] and "payfast: component API is degraded performance" in result["msg"]
+    with open_ledger(str(ledger), create=False) as led:
+        (decision,) = led.get_change("CHG-PAY")["gate_decisions"]
+    assert (decision["gate"], decision["decision"]) == ("saas_health", "fail")
+
+
+def test_an_unreachable_status_page_blocks_with_cannot_decide(run):
+    result = run[0]["saas_down"]
+    assert result["failed"] and "cannot decide" in result["msg"] and "unreachable" in result["msg"]
+
+
+def test_a_healthy_component_without_maintenance_in_the_window_passes(run):
+    result = run[0]["saas_ok"]
+    assert not result.get("failed") and result["findings"] == []
