@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import LABELS, host_label, host_labels
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.monitoring.synthetics import SCHEMA as _JOURNEYS
 
 SPEC_VAR = "change_spec"
 
@@ -131,6 +132,7 @@ SCHEMA = {
             },
         },
         "health_checks": {"type": "array", "items": _HEALTH_CHECK},
+        "synthetic_checks": _JOURNEYS,  # journeys run against each ring once it is changed (docs/monitoring.md)
         "bake_times": {"type": "object", "additionalProperties": _DURATION},
         "ring_steps": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}},
         # SaaS the change depends on: the saas_health gate checks them (gate policy conflicts.saas_dependencies)
