@@ -58,6 +58,7 @@ def ledger_changes(ledger) -> list:
                 "targets": [t if isinstance(t, str) else t.get("host") for t in record.get("targets") or []],
                 "opened_at": record.get("opened_at"),
                 "closed_at": record.get("closed_at"),
+                "rings_started": bool(record.get("rings")),
             }
         )
     return out

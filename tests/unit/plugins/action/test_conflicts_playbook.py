@@ -43,8 +43,18 @@ def host(provider, region, az, instance_id, services="demo"):
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("conflicts")
     docs = replay(tmp)
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
     policy = {
         "api_version": "changeward.hybrid/v1",
+        "blackout": {
+            "calendars": [
+                {
+                    "name": "freeze",
+                    "tz": "UTC",
+                    "windows": [{"name": "Payroll freeze", "start": soon, "duration": "PT1H"}],
+                }
+            ]
+        },
         "conflicts": {
             "feeds": [
                 {"name": "aws-health", "format": "aws_health", "src": str(docs / "aws-health-describe-events.json")},
@@ -96,7 +106,16 @@ def run(tmp_path_factory):
         }
 
     later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    names = ["aws_blocked", "aws_other", "azure_blocked", "same_service", "saas_degraded", "saas_down", "saas_ok"]
+    names = [
+        "calendar",
+        "aws_blocked",
+        "aws_other",
+        "azure_blocked",
+        "same_service",
+        "saas_degraded",
+        "saas_down",
+        "saas_ok",
+    ]
     tasks = [
         opened("CHG-OPEN", "billing", ["aws-2"]),
         opened("CHG-AWS", "web", ["aws-1"]),
@@ -108,6 +127,11 @@ def run(tmp_path_factory):
         gate("saas_health", "saas_degraded", change_id="CHG-PAY", dependencies=["payfast"]),
         gate("saas_health", "saas_down", dependencies=["payfast-down"]),
         gate("saas_health", "saas_ok", dependencies=["payfast-ok"]),
+        {
+            "name": "calendar",
+            "changeward.hybrid.calendar_publish": {"policy": policy, "dest": str(tmp / "changes.ics")},
+            "register": "calendar",
+        },
         {
             "name": "Keep the results",
             "ansible.builtin.copy": {
@@ -145,11 +169,11 @@ def run(tmp_path_factory):
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    return json.loads((tmp / "end.json").read_text()), ledger
+    return json.loads((tmp / "end.json").read_text()), ledger, tmp / "changes.ics"
 
 
 def test_an_aws_health_scheduled_event_blocks_the_change_on_its_instance_and_names_it(run):
-    end, ledger = run
+    end, ledger, _ics = run
     result = end["aws_blocked"]
     assert result["failed"] and result["blocked"]
     assert ARN_PART in result["msg"] and "on aws-1" in result["msg"]
@@ -165,7 +189,9 @@ def test_a_change_on_other_hosts_proceeds(run):
     result = run[0]["aws_other"]
     assert not result.get("failed") and not result["blocked"]
     assert [f["events"] for f in result["feeds"]] == [1, 2]
-    assert result["conflicts"] == []
+    # the payroll freeze starts while the change is expected to run: a warning by default, not a refusal
+    assert [(c["kind"], c["decision"]) for c in result["conflicts"]] == [("blackout", "warn")]
+    assert "Payroll freeze" in result["warnings"][0]
 
 
 def test_an_azure_freeze_blocks_the_change_on_its_vm(run):
@@ -181,7 +207,7 @@ def test_an_open_change_on_the_same_service_conflicts_with_a_change_planned_with
 
 
 def test_a_degraded_statuspage_component_blocks_and_is_recorded(run):
-    end, ledger = run
+    end, ledger, _ics = run
     result = end["saas_degraded"]
     assert result["failed"] and "payfast: component API is degraded performance" in result["msg"]
     with open_ledger(str(ledger), create=False) as led:
@@ -197,3 +223,21 @@ def test_an_unreachable_status_page_blocks_with_cannot_decide(run):
 def test_a_healthy_component_without_maintenance_in_the_window_passes(run):
     result = run[0]["saas_ok"]
     assert not result.get("failed") and result["findings"] == []
+
+
+def test_the_published_calendar_parses_and_holds_the_changes_and_windows(run):
+    from icalendar import Calendar
+
+    end, _ledger, ics = run
+    assert end["calendar"]["counts"] == {"changes": 3, "blackout": 1, "maintenance": 0, "provider_maintenance": 2}
+    cal = Calendar.from_ical(ics.read_bytes())
+    assert cal["VERSION"] == "2.0" and cal["PRODID"]
+    events = {str(e["SUMMARY"]): e for e in cal.walk("VEVENT")}
+    assert "[planned] CHG-OPEN: billing change" in events
+    assert "Blackout: Payroll freeze" in events
+    assert events["Blackout: Payroll freeze"]["X-CHANGEWARD-KIND"] == "blackout"
+    aws = events["AWS maintenance: AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED (aws-1)"]
+    assert aws["DTEND"].dt - aws["DTSTART"].dt == dt.timedelta(hours=2)
+    assert "AZURE maintenance: Freeze (az-1)" in events
+    for event in cal.walk("VEVENT"):  # what common clients need of every event
+        assert event["UID"] and event["DTSTAMP"] and event["DTSTART"].dt.tzinfo is not None and event["DTEND"]
