@@ -17,6 +17,7 @@ ARGUMENT_SPEC = {
     "change_id": {"type": "str"},
     "service": {"type": "str"},
     "dependencies": {"type": "list", "elements": "str", "default": []},
+    "targets": {"type": "list", "elements": "str", "default": []},
     "start": {"type": "raw"},
     "duration": {"type": "raw"},
     "report_only": {"type": "bool", "default": False},
@@ -30,7 +31,7 @@ class ActionModule(ControllerAction):
     ERRORS = (TimeFormatError,)
 
     def ensure(self, args, task_vars):
-        policy = self.gate_policy(args, task_vars)
+        policy = self.gate_policy(args, task_vars, args["targets"])
         section = policy.conflicts
         described = section.get("saas_dependencies") or {}
         window = core.change_window(args["start"], args["duration"], section, time.time())

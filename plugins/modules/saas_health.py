@@ -34,6 +34,12 @@ options:
     type: list
     elements: str
     default: []
+  targets:
+    description:
+      - The change's hosts; their C(changeward_policy_local) layers (a regional team's SaaS dependencies) apply.
+    type: list
+    elements: str
+    default: []
   start:
     description: When the change starts (ISO 8601 with a UTC offset, unix seconds, or V(now), the default).
     type: raw
@@ -52,7 +58,7 @@ options:
   policy_local:
     description:
       - Local policies merged into O(policy); they may add dependencies and turn a warning into a refusal.
-      - Defaults to the C(changeward_policy_local) variable of this host.
+      - Defaults to the C(changeward_policy_local) variable of this host and of each of O(targets).
     type: raw
 extends_documentation_fragment:
   - changeward.hybrid.ledger
