@@ -16,10 +16,15 @@ description:
   - Resolves it into the change C(playbooks/change.yml) runs - the id (generated when the spec has none), the
     target hosts (the pattern's hosts whose labels match C(targets.labels)), where the role or tasks file is, the
     snapshot scope (the spec's, else what the role declares in C(meta/changeward.yml); an edge release adds the
-    paths its links switch), normalised health checks and absolute policy paths.
+    paths its links switch), normalised health checks, and the policies it runs under.
+  - "The policies are pinned by the operator, never chosen by the spec: the gate policy is the inventory's
+    C(changeward_policy), the tolerance policy the inventory's C(changeward_tolerance_policies[service]). Either
+    given by C(-e), play/role/task vars or C(set_fact) is refused, and so is a spec with C(policy)."
+  - Returns the policies' digests (C(policy_digests)) and the change's digest (C(digest) - id, targets, payload
+    and policies), what approvals of the change are signed over.
   - A change with nothing to snapshot, no matching host, an edge release aimed at hosts that are not edge hosts, a
-    role Ansible cannot find, a policy file that does not exist or a C(service) other than the tolerance policy's
-    is refused.
+    role Ansible cannot find, a service with no pinned tolerance policy, or a pinned policy file that does not
+    exist is refused.
   - Writes nothing. See docs/change-spec.md for every field.
 options:
   spec:
@@ -40,9 +45,14 @@ options:
     required: true
   base_dir:
     description:
-      - Directory relative paths of the spec (policies, tasks files) are read from. Defaults to the directory the
+      - Directory relative paths (a tasks file, pinned policy files) are read from. Defaults to the directory the
         playbook runs in - the project checkout, where AWX runs its jobs too.
     type: path
+  change_id:
+    description:
+      - The change's id as the launcher names it (the main job passes C(changeward_change_id)); it wins over the
+        spec's C(id). The change digest is computed over it.
+    type: str
 extends_documentation_fragment:
   - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes
@@ -140,13 +150,23 @@ change:
       sample: [{kind: url, name: demo, url: "http://127.0.0.1:8080/healthz", status: [200], contains: "",
                 retries: 10, delay: 2, index: 0}]
     gate_policy:
-      description: Absolute path of the gate policy.
-      type: str
-      sample: /srv/project/examples/policies/lab-gates.yml
+      description: The gate policy the inventory pins (C(changeward_policy)) - an absolute path, or a mapping.
+      type: raw
+      sample: /srv/project/policies/gates.yml
     tolerance_policy:
-      description: Absolute path of the tolerance policy.
+      description: The tolerance policy the inventory pins for the service - an absolute path, or a mapping.
+      type: raw
+      sample: /srv/project/policies/demo.yml
+    policy_digests:
+      description: Digests of the effective gate policy (for the targets, regional layers merged) and of the
+        tolerance policy; recorded when the change opens, checked by every gate of the change.
+      type: dict
+      sample: {gate: "sha256:4f1c...", tolerance: "9ab0..."}
+    digest:
+      description: The change's digest (RFC 8785 JSON of id, sorted targets, recorded payload and policy digests,
+        SHA-256) - what approvals and overrides of the change are signed over.
       type: str
-      sample: /srv/project/examples/policies/demo.yml
+      sample: "sha256:0d3e..."
     bake_times:
       description: Bake times by ring name (override of the tolerance policy's).
       type: dict

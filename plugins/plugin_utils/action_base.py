@@ -21,12 +21,13 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.arguments import NamedArgumentValidation
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_label
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy import pinning
 
 
-class ControllerAction(ActionBase):
+class ControllerAction(NamedArgumentValidation, ActionBase):
     """An action that decides on the controller: it never connects to the target."""
 
     TRANSFERS_FILES = False
