@@ -19,9 +19,8 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
 
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.control_events import (
-    KEY_ROTATED,
-)  # reserved: rotate_key writes it
+# A reserved control event: only Ledger.rotate_key writes it.
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.control_events import KEY_ROTATED
 
 from .backend import Entry
 from .canonical import canonical_text, parse_json
@@ -199,6 +198,7 @@ class Ledger:
         self.created = meta.get("created")
         self.signer = signer
         self.source = source
+        self._key_checked_at = None  # head seq at which the signer was last known current (see rotate_key)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:
@@ -253,7 +253,7 @@ class Ledger:
         # seal: also sign the last event (when a key is at hand), so a closed change is covered by a
         # checkpoint at once instead of waiting for the next multiple of the interval.
         seq, prev = self.backend.checked_head(cur)
-        self._check_signer_current()
+        self._check_signer_current(seq)
         rows, results, checkpoints = [], [], []
         for event, body in prepared:
             seq += 1
@@ -272,6 +272,7 @@ class Ledger:
         for cp in checkpoints:
             self.backend.insert_checkpoint(cur, cp["seq"], cp["hash"], cp["time"], canonical_text(cp))
         self.backend.set_head(cur, seq, prev)
+        self._key_checked_at = seq if self.signer is not None else None
         return results
 
     def _sign(self, seq: int, h: str, time: str | None = None) -> dict:
@@ -282,9 +283,13 @@ class Ledger:
         )
 
     # -- signing key rotation ------------------------------------------------------------------------------
-    def _check_signer_current(self) -> None:
-        """A writer holding a key the ledger rotated out is refused at once, not only when a checkpoint is due."""
-        if self.signer is None:
+    def _check_signer_current(self, head_seq: int | None = None) -> None:
+        """A writer holding a key the ledger rotated out is refused at once, not only when a checkpoint is due.
+
+        Called under the write lock with the head's seq: when the head is where this Ledger's own last append
+        (or check) left it, nobody else wrote - so nobody rotated - and the lookup is skipped.
+        """
+        if self.signer is None or (head_seq is not None and head_seq == self._key_checked_at):
             return
         current = self.current_key()
         if current is not None and current[0] != self.signer.key_id:
@@ -292,6 +297,7 @@ class Ledger:
                 f"ledger {self.target} rotated its checkpoint key to {current[0]} at seq {current[1]}; key "
                 f"{self.signer.key_id} is retired and signs nothing more (use the new key)"
             )
+        self._key_checked_at = head_seq
 
     def current_key(self):
         """(key id, seq) of the latest key rotation, or None when the ledger never rotated its key."""
@@ -541,7 +547,7 @@ class Ledger:
             raise LedgerKeyError(f"an on-demand checkpoint of ledger {self.target} needs the signing key ({ENV_KEY})")
         with self.backend.write() as cur:
             seq, h = self.backend.checked_head(cur)
-            self._check_signer_current()
+            self._check_signer_current(seq)
             if seq == 0:
                 return None
             existing = self.backend.checkpoint_body(seq, cur)

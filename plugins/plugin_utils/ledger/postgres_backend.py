@@ -25,6 +25,7 @@ SCHEMA_RE = re.compile(r"\A[a-z_][a-z0-9_]{0,62}\Z")
 X_SUBJECT = "((body::json) ->> 'subject')"
 X_TYPE = "((body::json) ->> 'type')"
 X_ID = "((body::json) ->> 'id')"
+X_TIME = "((body::json) ->> 'time')"
 X_RECORD = "(json_typeof((body::json) -> 'data' -> 'record') = 'object')"
 INDEXES = (
     (
@@ -75,7 +76,8 @@ def redact_dsn(dsn: str) -> str:
 class PostgresBackend(SqlBackend):
     kind = "PostgreSQL"
     _param = "%s"
-    X_SUBJECT, X_TYPE, X_ID, X_RECORD, INDEXES = X_SUBJECT, X_TYPE, X_ID, X_RECORD, INDEXES
+    X_SUBJECT, X_TYPE, X_ID, X_TIME, X_RECORD, INDEXES = X_SUBJECT, X_TYPE, X_ID, X_TIME, X_RECORD, INDEXES
+    DISTINCT = "IS DISTINCT FROM"
 
     def __init__(
         self, dsn: str, *, create: bool = True, readonly: bool = False, timeout: float = 10.0, schema: str | None = None
@@ -152,6 +154,17 @@ class PostgresBackend(SqlBackend):
             ) from None
         except self._psycopg.Error as exc:
             raise LedgerUnavailable(f"PostgreSQL ledger {self.target}: cannot {what}: {_first_line(exc)}") from None
+
+    def column_suspects(self) -> set:
+        """As SqlBackend's, parsing each body once (json_to_record) rather than once per column."""
+        rows = self._all(
+            "SELECT seq FROM ledger_events,"
+            " json_to_record(body::json) AS b(id text, type text, subject text, time text, data json)"
+            " WHERE event_id IS DISTINCT FROM b.id OR ledger_events.type IS DISTINCT FROM b.type"
+            " OR ledger_events.subject IS DISTINCT FROM b.subject OR event_time IS DISTINCT FROM b.time"
+            " OR is_record IS DISTINCT FROM (CASE WHEN json_typeof(b.data -> 'record') = 'object' THEN 1 ELSE 0 END)"
+        )
+        return {int(r[0]) for r in rows}
 
     def _begin_write(self, cur) -> None:
         if self.readonly:

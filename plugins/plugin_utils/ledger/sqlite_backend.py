@@ -23,6 +23,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 X_SUBJECT = "json_extract(body, '$.subject')"
 X_TYPE = "json_extract(body, '$.type')"
 X_ID = "json_extract(body, '$.id')"
+X_TIME = "json_extract(body, '$.time')"
 X_RECORD = "json_type(body, '$.data.record') = 'object'"
 INDEXES = (
     (
@@ -58,7 +59,7 @@ def is_sqlite_file(path: str) -> bool:
 
 class SQLiteBackend(SqlBackend):
     kind = "SQLite"
-    X_SUBJECT, X_TYPE, X_ID, X_RECORD, INDEXES = X_SUBJECT, X_TYPE, X_ID, X_RECORD, INDEXES
+    X_SUBJECT, X_TYPE, X_ID, X_TIME, X_RECORD, INDEXES = X_SUBJECT, X_TYPE, X_ID, X_TIME, X_RECORD, INDEXES
 
     def __init__(self, path: str, *, create: bool = True, readonly: bool = False, timeout: float = 10.0):
         super().__init__()
