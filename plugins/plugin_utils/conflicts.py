@@ -259,6 +259,7 @@ def change_window(start=None, duration=None, section: Mapping | None = None, now
     from ansible_collections.changeward.hybrid.plugins.module_utils.timeparse import parse_duration
 
     now = time.time() if now is None else now
-    begin = now if start in (None, "", "now") else parse_instant(start, "start", now=now)
+    # whole seconds: the window is shown and recorded, and sub-second precision says nothing here
+    begin = float(int(now if start in (None, "", "now") else parse_instant(start, "start", now=now)))
     length = parse_duration(duration if duration not in (None, "") else (section or {}).get("change_duration", "2h"))
     return begin, begin + length
