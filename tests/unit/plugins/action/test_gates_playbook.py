@@ -1,6 +1,7 @@
 """The gates as the main job calls them, in a real ansible-playbook run on localhost with a temporary SQLite
-ledger: a regional calendar from group_vars blocks its hosts, and an accepted emergency override is recorded by
-the gate under the change, so the run goes on to the end (recording the returned event again is a no-op)."""
+ledger: a regional calendar from group_vars blocks its hosts, and an accepted emergency override - signed by the
+incident commander's ssh key - is recorded by the gate under the change with the review it opens, so the run goes
+on to the end; an unsigned one is refused."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import sys
 from pathlib import Path
 
 import yaml
+from ssh_signers import Signers
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.approval import statement_text
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.override import override_statement
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
 REPO = Path(__file__).resolve().parents[4]
@@ -24,10 +28,13 @@ POLICY = {
         "calendars": [{"name": "later", "windows": [{"name": "Far", "start": "2099-01-01", "end": "2099-01-02"}]}],
         "override_roles": ["incident-commander"],
     },
+    "override": {"reference_pattern": "INC-[0-9]+"},
+    "approval": {"approvers": [{"name": "dana", "roles": ["incident-commander"]}]},
 }
+DIGEST = "sha256:" + "9" * 64
 
 
-def play(tmp: Path, change_type: str, override: dict | None):
+def play(tmp: Path, change_type: str, override: dict | str | None):
     ledger = tmp / "ledger.db"
     (tmp / "group_vars").mkdir(exist_ok=True)
     # The regional team's layer: their calendar, in their group_vars.
@@ -38,8 +45,16 @@ def play(tmp: Path, change_type: str, override: dict | None):
         f"[eu]\neu1 ansible_connection=local\n[us]\nus1 ansible_connection=local\n"
         f"[local]\nlocalhost ansible_connection=local ansible_python_interpreter={sys.executable}\n"
     )
+    keys = Signers(tmp / "keys", ["dana"])
+    policy = {**POLICY, "approval": {**POLICY["approval"], "allowed_signers": str(keys.path)}}
+    if override == "signed":
+        stmt = override_statement("CHG-9", DIGEST, "dana", "incident-commander", "INC-9", "auth is down, fix now")
+        (tmp / "override.json").write_text(statement_text(stmt))
+        (tmp / "override.json.sig").write_text(keys.sign("dana", statement_text(stmt)))
+        override = {"file": str(tmp / "override.json")}
     gate = {
-        "policy": POLICY,
+        "policy": policy,
+        "change_digest": DIGEST,
         "targets": "{{ groups['eu'] + groups['us'] }}",
         "change_id": "CHG-9",
         "change_type": change_type,
@@ -59,15 +74,9 @@ def play(tmp: Path, change_type: str, override: dict | None):
         },
         {"name": "Gate", "changeward.hybrid.blackout": gate, "register": "gate"},
         {
-            "name": "Record the override as the main job did",
-            "changeward.hybrid.ledger_record": {"change_id": "CHG-9", "event": "{{ gate.ledger_event }}"},
-            "when": "gate.ledger_event is defined",
-            "register": "again",
-        },
-        {
             "name": "Reached the end",
             "ansible.builtin.copy": {
-                "content": "{{ {'gate': gate, 'again': again} | to_json }}",
+                "content": "{{ {'gate': gate} | to_json }}",
                 "dest": str(tmp / "end.json"),
                 "mode": "0600",
             },
@@ -114,14 +123,24 @@ def test_a_regional_calendar_in_group_vars_blocks_the_change(tmp_path):
 
 
 def test_an_accepted_emergency_override_runs_to_the_end(tmp_path):
-    override = {"reference": "INC-9", "approver": "dana", "role": "incident-commander"}
-    proc, end, ledger = play(tmp_path, "emergency", override)
+    proc, end, ledger = play(tmp_path, "emergency", "signed")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert end["gate"]["overridden"] is True and end["gate"]["recorded"] is True
     assert end["gate"]["ledger_event"]["subject"] == "CHG-9"
-    assert end["again"]["changed"] is False and len(end["again"]["already_recorded"]) == 1
     with open_ledger(str(ledger), create=False) as led:
         record = led.get_change("CHG-9")
         stored = led.entry_by_event_id(end["gate"]["ledger_event"]["id"])
+        reviews = list(led.events(subject="CHG-9", types=["io.changeward.review.opened"]))
     assert record["gate_decisions"][-1]["decision"] == "waived"
     assert stored.event["data"]["reference"] == "INC-9"
+    assert stored.event["data"]["justification"] == "auth is down, fix now"
+    assert [r.event["data"]["override_event_id"] for r in reviews] == [stored.event["id"]]
+
+
+def test_an_unsigned_emergency_override_is_refused(tmp_path):
+    override = {"reference": "INC-9", "approver": "dana", "role": "incident-commander"}
+    proc, end, ledger = play(tmp_path, "emergency", override)
+    assert proc.returncode == 2 and end is None
+    assert "self-declared approver (dana) cannot be verified" in proc.stdout
+    with open_ledger(str(ledger), create=False) as led:
+        assert [d["decision"] for d in led.get_change("CHG-9")["gate_decisions"]] == ["fail"]
