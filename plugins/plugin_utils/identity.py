@@ -14,7 +14,10 @@ Sources, tried in the order the policy gives (``approval.identity.sources``, def
   person only on a controller where each person logs in with their own account; a shared account (root, awx)
   names nobody, which is why those are service accounts in the default policy.
 
-A signed approval (Ed25519, see approval.py) does not depend on the run at all: its identity is the key's owner.
+Who runs a task is not an approval: approvals are statements signed with the approver's ssh key (approval.py),
+whose identity is the principal the allowed-signers file lists for the key. A run's identity counts as an
+approver only when the policy accepts its source unsigned (``approval.unsigned_sources``, awx only); it always
+counts as an implementer.
 
 The AWX/AAP job id of a run (``awx_job_id``) has one convention, shared by the recorder callback and approvals
 (docs/ledger.md): the extra var ``awx_job_id``, else the extra var ``tower_job_id`` (AWX injects both), else the
@@ -34,7 +37,7 @@ TRUST = {
     "awx": "platform: set by AWX/AAP from the user who launched the job; forgeable outside AWX (-e awx_user_name)",
     "env": "launcher: set by the process that started Ansible; as trustworthy as that launcher",
     "os": "os: the controller account of the effective uid; names a person only where logins are personal",
-    "signature": "signature: Ed25519 signature verified against the approver's public key in the policy",
+    "signature": "signature: ssh signature verified against the policy's allowed-signers file",
 }
 AWX_VARS = ("awx_user_name", "tower_user_name")
 JOB_ID_VARS = ("awx_job_id", "tower_job_id")  # extra vars, in this order
