@@ -20,6 +20,10 @@ description:
   - Records opened without O(changeward.hybrid.change_record#module:close_on_abort) are left alone, so a change
     that spans several runs (for example one job opens it and waits for approval, a later job implements it) is
     never closed by the first run.
+  - Before it closes such a record, it ends the change's monitoring state as the main job would have - the
+    Alertmanager silences the change created (M(changeward.hybrid.alert_silence)) are expired and its metadata
+    (M(changeward.hybrid.change_metadata)) leaves the pushgateway, each recorded in the change; where that fails,
+    the observation says so (the silences still end at the end of their window).
   - Nothing is written in check mode. A run stopped by a signal (Ctrl-C, AWX cancel) does not reach the end of
     the run, so its records stay open; close them with M(changeward.hybrid.change_record).
 requirements:
@@ -74,6 +78,7 @@ class CallbackModule(CallbackBase):
         if not self._owned:
             return
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.monitoring.cleanup import withdraw
 
         unreachable, failed = sorted(stats.dark), sorted(stats.failures)
         why = "; ".join(
@@ -92,10 +97,13 @@ class CallbackModule(CallbackBase):
                     record = ledger.get_change(change_id)
                     if record is None or record["status"] == "closed":
                         continue
+                    problems = withdraw(ledger, change_id)  # silences and metadata end with the change
+                    for problem in problems:
+                        self._display.warning(f"{PREFIX}: {problem}")
                     ledger.close_change(
                         change_id,
                         outcome,
-                        [observation],
+                        [observation, *problems],
                         data={"closed_by": SOURCE, "unreachable": unreachable, "failed": failed},
                     )
             except LedgerError as exc:

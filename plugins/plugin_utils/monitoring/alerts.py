@@ -125,7 +125,11 @@ def load_policy(raw) -> dict:
             raise AlertPolicyError(f"alert policy {raw} is not valid YAML: {exc}") from None
     if not isinstance(raw, Mapping):
         raise AlertPolicyError("the alert policy must be a mapping")
+    import json
+
     import jsonschema
+
+    raw = json.loads(json.dumps(raw))  # plain JSON types: what a YAML dumper and the ledger take
 
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(raw), key=lambda e: list(e.path))
     if errors:

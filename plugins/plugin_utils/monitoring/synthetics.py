@@ -69,6 +69,10 @@ def validate(journeys) -> list[dict]:
     """Journeys checked against the schema and normalised (defaults filled, durations in seconds)."""
     import jsonschema
 
+    try:  # plain JSON types from here on (what a YAML dumper and the ledger take), whatever the caller passed
+        journeys = json.loads(json.dumps(journeys))
+    except (TypeError, ValueError) as exc:
+        raise JourneyError(f"synthetic_checks must be plain data (mappings, lists, text, numbers): {exc}") from None
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(journeys), key=lambda e: list(e.path))
     if errors:
         err = errors[0]

@@ -105,6 +105,9 @@ def connection_vars(private_key: Path) -> dict:
         "changeward_pushgateway_url": monitoring.PUSHGATEWAY_URL,
         "changeward_blackbox_url": monitoring.BLACKBOX_URL,
         "changeward_blackbox_config": str(private_key.parents[1] / "monitoring" / "blackbox" / "blackbox.yml"),
+        "changeward_alertmanager_config": str(
+            private_key.parents[1] / "monitoring" / "alertmanager" / "alertmanager.yml"
+        ),
     }
 
 

@@ -37,7 +37,8 @@ SINK = Path(__file__).resolve().parent / "webhook_sink.py"
 # The demo service's alerts. A change's alert names the change: while a change runs, the pushgateway holds
 # changeward_change_info for each of its hosts, and the join copies its change_id, owner_team and version onto the
 # alert (`or ... unless` keeps the alert for a host no change is on). A host with several changes on it at once
-# gets one alert per change.
+# gets one alert per change. The error alerts fire at the first evaluation ("for: 0s"): a bad canary is rolled back
+# within seconds, and its alert must still reach people with the change's id.
 _CHANGE = "max by (host, change_id, owner_team, version) (changeward_change_info)"
 
 
@@ -58,7 +59,7 @@ RULES = {
                 {
                     "alert": "DemoHighErrorRate",
                     "expr": _joined(f"{_ERROR_RATIO} > 0.05"),
-                    "for": "5s",
+                    "for": "0s",
                     "labels": {"severity": "critical", "service": "demo"},
                     "annotations": {
                         "summary": "{{ $labels.host }}: more than 5% of demo requests fail",
@@ -68,7 +69,7 @@ RULES = {
                 {
                     "alert": "DemoErrorsElevated",
                     "expr": _joined(f"{_ERROR_RATIO} > 0.01"),
-                    "for": "5s",
+                    "for": "0s",
                     "labels": {"severity": "warning", "service": "demo"},
                     "annotations": {
                         "summary": "{{ $labels.host }}: more than 1% of demo requests fail",
