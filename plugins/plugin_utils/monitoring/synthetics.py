@@ -26,7 +26,13 @@ CHECKED = "io.changeward.synthetic.checked"
 DEFAULT_TIMEOUT = 10.0
 MODULE_PREFIX = "changeward_"
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$"}
-_DURATION = {"oneOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "minLength": 1}]}
+# a duration as timeparse reads it (30s, 1h30m, 500ms, or seconds), so a spec with another is refused before any gate
+_DURATION = {
+    "oneOf": [
+        {"type": "number", "exclusiveMinimum": 0},
+        {"type": "string", "pattern": r"^(([0-9]+(\.[0-9]+)?(ms|s|m|h|d|w|y))+|[0-9]+(\.[0-9]+)?)$"},
+    ]
+}
 STEP_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
@@ -87,16 +93,23 @@ def validate(journeys) -> list[dict]:
         journey.setdefault("scheme", "http")
         journey.setdefault("port", 443 if journey["scheme"] == "https" else 80)
         where = f"synthetic_checks[{i}]"
-        journey["timeout"] = timeparse.parse_duration(journey.get("timeout", DEFAULT_TIMEOUT), f"{where}.timeout")
+        journey["timeout"] = _seconds(journey.get("timeout", DEFAULT_TIMEOUT), f"{where}.timeout")
         for k, step in enumerate(journey["steps"]):
             step.setdefault("method", "GET")
             step.setdefault("status", [200])
             if "max_latency" in step:
-                step["max_latency"] = timeparse.parse_duration(step["max_latency"], f"{where}.steps[{k}].max_latency")
+                step["max_latency"] = _seconds(step["max_latency"], f"{where}.steps[{k}].max_latency")
                 if step["max_latency"] > journey["timeout"]:
                     raise JourneyError(f"{where}.steps[{k}].max_latency is longer than the journey's timeout")
         out.append(journey)
     return out
+
+
+def _seconds(value, what: str) -> float:
+    try:
+        return timeparse.parse_duration(value, what)
+    except timeparse.TimeFormatError as exc:
+        raise JourneyError(str(exc)) from None
 
 
 def module_name(journey: Mapping, step: Mapping) -> str:
