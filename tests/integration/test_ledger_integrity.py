@@ -71,6 +71,18 @@ def test_moving_the_failed_close_to_another_change_is_refused_on_postgresql(pg_d
             ledger.get_change("CHG-A")
 
 
+def test_a_body_that_is_not_json_is_reported_not_an_error_on_postgresql(pg_dsn, schema):
+    with api.open_ledger(pg_dsn, key=KEY, schema=schema, checkpoint_interval=TWO_CHANGES_INTERVAL) as ledger:
+        fill_two_changes(ledger)
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):  # the body indexes refuse it...
+        sql(pg_dsn, schema, "UPDATE ledger_events SET body = '{broken' WHERE seq = 7")
+    for name in ("subject", "type", "id", "record"):  # ...so whoever edits the table drops them first
+        sql(pg_dsn, schema, f"DROP INDEX ledger_events_body_{name}")
+    sql(pg_dsn, schema, "UPDATE ledger_events SET body = '{broken' WHERE seq = 7")
+    problems = verify.verify(pg_dsn, key=KEY, schema=schema)["problems"]
+    assert [(p["kind"], p["seq"]) for p in problems] == [("modified", 7)]
+
+
 def test_a_rotation_and_chained_exports_verify_on_postgresql(pg_dsn, schema, tmp_path):
     priv, pub = checkpoint.generate_ed25519()
     with api.open_ledger(pg_dsn, key=KEY, schema=schema, checkpoint_interval=10) as ledger:

@@ -132,6 +132,11 @@ class SqlBackend:
         """Consistent read snapshot."""
         return self._txn(self._begin_read, "read")
 
+    @contextlib.contextmanager
+    def tolerant(self):
+        """Statements inside may fail without spoiling the transaction around them (PostgreSQL: a savepoint)."""
+        yield
+
     def _one(self, statement: str, args=()):
         with self.read() as cur:
             cur.execute(self._sql(statement), args)

@@ -155,6 +155,18 @@ class PostgresBackend(SqlBackend):
         except self._psycopg.Error as exc:
             raise LedgerUnavailable(f"PostgreSQL ledger {self.target}: cannot {what}: {_first_line(exc)}") from None
 
+    @contextlib.contextmanager
+    def tolerant(self):
+        # A failed statement aborts a PostgreSQL transaction; roll back to here so the snapshot goes on.
+        with self.read() as cur:
+            cur.execute("SAVEPOINT ledger_tolerant")
+            try:
+                yield
+            except BaseException:
+                cur.execute("ROLLBACK TO SAVEPOINT ledger_tolerant")
+                raise
+            cur.execute("RELEASE SAVEPOINT ledger_tolerant")
+
     def column_suspects(self) -> set:
         """As SqlBackend's, parsing each body once (json_to_record) rather than once per column."""
         rows = self._all(

@@ -135,14 +135,16 @@ class DbSource:
     def column_suspects(self):
         """Seqs of rows whose columns the database finds different from their body; None: check every row."""
         try:
-            return self.backend.column_suspects()
+            with self.backend.tolerant():
+                return self.backend.column_suspects()
         except LedgerCorrupt:  # a body the database cannot read as JSON: every row is checked in Python
             return None
 
     def rotations(self) -> list:
         """(seq, event) of the key rotation events, as stored (their rows are verified by the pass)."""
         try:
-            found = list(self.backend.select_entries(types=(KEY_ROTATED,)))
+            with self.backend.tolerant():
+                found = list(self.backend.select_entries(types=(KEY_ROTATED,)))
         except LedgerCorrupt:  # a body the type expression cannot read: look at every row instead
             marker = f'"type":"{KEY_ROTATED}"'
             found = [e for e in self.backend.entries() if isinstance(e.body, str) and marker in e.body]
