@@ -422,10 +422,25 @@ def correlate(
 
 
 def ledger_histories(ledger, since: float | None = None) -> list:
-    """The ChangeHistory of every change in an open Ledger (changes opened before since are left out)."""
+    """The ChangeHistory of every change in an open Ledger; with since, only those that were opened or reached a
+    host at or after since."""
     types = [OPENED, CLOSED, RING_STARTED, *RING_OUTCOMES]
-    found = histories(e.event for e in ledger.iter_events(types=types))
-    return [finish(c) for c in found.values() if since is None or c.opened is None or c.opened >= since]
+    found = [finish(c) for c in histories(e.event for e in ledger.iter_events(types=types)).values()]
+    if since is None:
+        return found
+    return [c for c in found if max([c.opened or 0.0, *(e.since for e in c.exposures.values())]) >= since]
+
+
+def report(result: Mapping, limit: int = 5) -> list:
+    """Lines for a person: the answer, then the best candidates with their scores and explanations."""
+    lines = [result["reason"] if result["confident"] else result["reason"].capitalize()]
+    for c in result["candidates"][:limit]:
+        lines.append(
+            f"{c['rank']}. {c['change_id']} score {c['score']:.2f} ({c['summary'] or '-'}): {c['explanation']}"
+        )
+    if len(result["candidates"]) > limit:
+        lines.append(f"... and {len(result['candidates']) - limit} more")
+    return lines
 
 
 def annotation(result: Mapping) -> dict:

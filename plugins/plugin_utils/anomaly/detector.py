@@ -95,9 +95,9 @@ class DetectorConfig:
     season_cycles: int = 3  # past periods the seasonal baseline looks at
     season_min_corr: float = 0.3  # autocorrelation at the period needed to use it
     short: int = 3  # points averaged for the likelihood
-    long: int = 2000  # surprises the likelihood is fitted to
+    long: int = 1000  # surprises the likelihood is fitted to
     alarm_level: float = 0.5  # a score from this level on opens a quiet period
-    quiet: int = 0  # points damped after an alarm (0: a tenth of warm-up ... set by the caller)
+    quiet: int = 100  # points damped after an alarm (0: none)
     damping: float = 0.0  # damped scores are multiplied by this
     step: float | None = None  # seconds between points (None: learned from the timestamps)
 

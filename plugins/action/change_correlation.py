@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of changeward.hybrid.change_correlation (documented in plugins/modules/change_correlation.py)."""
+
+import time
+
+from ansible_collections.changeward.hybrid.plugins.module_utils.timeparse import parse_duration, parse_instant
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.correlation import (
+    CorrelationError,
+    Incident,
+    Settings,
+    annotation,
+    correlate,
+    ledger_histories,
+    report,
+)
+
+ARGUMENT_SPEC = {
+    "host": {"type": "str", "required": True},
+    "service": {"type": "str"},
+    "at": {"type": "raw", "default": "now"},
+    "alert": {"type": "str", "default": ""},
+    "anomalies": {"type": "list", "elements": "dict"},
+    "dependency_map": {"type": "raw"},
+    "lookback": {"type": "str", "default": "1d"},
+    "half_life": {"type": "str", "default": "30m"},
+    "min_score": {"type": "float", "default": 0.5},
+    "margin": {"type": "float", "default": 0.15},
+}
+
+
+class ActionModule(ControllerAction):
+    NAME = "change_correlation"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+
+    def ensure(self, args, task_vars):
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+        now = time.time()
+        incident = Incident(args["host"], args["service"], parse_instant(args["at"], "at", now), args["alert"])
+        settings = Settings(
+            half_life=parse_duration(args["half_life"], "half_life"),
+            lookback=parse_duration(args["lookback"], "lookback"),
+            min_score=args["min_score"],
+            margin=args["margin"],
+        )
+        dependencies = args["dependency_map"]
+        if isinstance(dependencies, str):
+            dependencies = self.load_yaml(dependencies, "dependency map", CorrelationError)
+        target = self.ledger_target(args)
+        # fail closed: no ledger is not "no change did it"
+        if not context.ledger_exists(target):
+            raise CorrelationError(f"no ledger at {target}: cannot tell which change did it")
+        with open_ledger(target, key=args.get("key"), create=False, readonly=True) as ledger:
+            changes = ledger_histories(ledger, since=incident.time - settings.lookback)
+        result = correlate(incident, changes, dependencies, args["anomalies"], settings)
+        return {
+            "changed": False,
+            **result,
+            "annotations": annotation(result),
+            "report": report(result),
+            "msg": result["reason"],
+        }
