@@ -87,6 +87,9 @@ def ensure_host(spec: HostSpec, faults: dict | None = None) -> None:
     run(["ip", "-n", ns, "addr", "replace", f"{spec.address}/32", "dev", "eth0"])
     run(["ip", "-n", ns, "route", "replace", "default", "via", CONTROLLER_IP, "dev", "eth0", "onlink"])
     run(["ip", "route", "replace", f"{spec.address}/32", "dev", veth, "src", CONTROLLER_IP])
+    # Hosts reach each other through the controller (services with upstreams on other hosts). Forwarding is
+    # switched on for the lab's links only, never machine-wide (net.ipv4.ip_forward stays as it is).
+    run(["sysctl", "-qw", f"net.ipv4.conf.{veth}.forwarding=1"], check=False)
     apply_faults(spec, faults or {})
 
 
