@@ -11,6 +11,12 @@ a broken release is a bad release. /etc/demo-service/flags.json is optional and 
 file format; only each flag's state and defaultVariant are evaluated (no targeting). An invalid
 flags file is ignored in favour of the last good one, as flagd does, and reported by the
 demo_flags_valid gauge. A built-in load generator sends ~5 requests/s to / so metrics always move.
+
+Upstreams: /etc/demo-service/upstreams.json (optional, re-read when it changes), e.g.
+{"upstreams": [{"url": "http://198.18.12.10:8080/healthz"}], "interval": 1}, makes the service call each
+upstream once per interval over one kept-alive connection (so the host's connection table shows it) and
+count the calls in demo_upstream_requests_total{upstream="<host:port>",code="..."} - a client metric as an
+HTTP client library exports it. Without the file the service calls nothing.
 """
 
 import json
@@ -20,11 +26,13 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.client import HTTPConnection
+from http.client import HTTPConnection, HTTPException
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 CONFIG_PATH = os.environ.get("DEMO_CONFIG", "/etc/demo-service/config.json")
 FLAGS_PATH = os.environ.get("DEMO_FLAGS", "/etc/demo-service/flags.json")
+UPSTREAMS_PATH = os.environ.get("DEMO_UPSTREAMS", "/etc/demo-service/upstreams.json")
 PORT = int(os.environ.get("DEMO_PORT", "8080"))
 LOAD_RPS = float(os.environ.get("DEMO_LOAD_RPS", "5"))
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -93,6 +101,7 @@ class State:
         self.buckets = [0] * len(BUCKETS)
         self.duration_sum = 0.0
         self.duration_count = 0
+        self.upstream_calls = {}  # (host:port, code) -> count
 
     def refresh(self):
         stamp = _stamp(CONFIG_PATH)
@@ -159,6 +168,12 @@ class State:
                 "# HELP demo_kill_switch 1 while the kill-switch flag is on.",
                 "# TYPE demo_kill_switch gauge",
                 "demo_kill_switch {}".format(1 if self.flags.get("kill-switch") is True else 0),
+                "# HELP demo_upstream_requests_total Calls to upstream services by upstream and status code.",
+                "# TYPE demo_upstream_requests_total counter",
+            ]
+            lines += [
+                f'demo_upstream_requests_total{{upstream="{u}",code="{c}"}} {n}'
+                for (u, c), n in sorted(self.upstream_calls.items())
             ]
         return "\n".join(lines) + "\n"
 
@@ -244,6 +259,50 @@ def load_generator():
             time.sleep(max(0.0, nxt - time.monotonic()))
 
 
+def read_upstreams():
+    """[(host, port, path)] and the interval from upstreams.json; none when absent or invalid."""
+    try:
+        with open(UPSTREAMS_PATH) as fh:
+            data = json.load(fh)
+        out = []
+        for item in data.get("upstreams") or []:
+            parsed = urlsplit(item["url"])
+            if parsed.scheme != "http" or not parsed.hostname:
+                continue
+            out.append((parsed.hostname, parsed.port or 80, parsed.path or "/"))
+        return out, max(0.1, float(data.get("interval", 1)))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return [], 1.0
+
+
+def upstream_caller():
+    conns = {}
+    stamp, upstreams, interval = "unset", [], 1.0
+    while True:
+        if _stamp(UPSTREAMS_PATH) != stamp:
+            stamp = _stamp(UPSTREAMS_PATH)
+            upstreams, interval = read_upstreams()
+            for conn in conns.values():
+                conn.close()
+            conns = {}
+        for host, port, path in upstreams:
+            key = f"{host}:{port}"
+            code = "error"
+            try:
+                conn = conns.get(key) or conns.setdefault(key, HTTPConnection(host, port, timeout=5))
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                code = str(response.status)
+            except (OSError, HTTPException):
+                broken = conns.pop(key, None)
+                if broken is not None:
+                    broken.close()
+            with STATE.lock:
+                STATE.upstream_calls[(key, code)] = STATE.upstream_calls.get((key, code), 0) + 1
+        time.sleep(interval)
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     # A listen backlog like a real service's: the default of 5 drops SYNs under a burst of connects.
@@ -255,6 +314,7 @@ def main():
     server = Server(("0.0.0.0", PORT), Handler)  # noqa: S104 - the service's whole point
     if LOAD_RPS > 0:
         threading.Thread(target=load_generator, daemon=True).start()
+    threading.Thread(target=upstream_caller, daemon=True).start()
     server.serve_forever()
 
 
