@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(openssh-server openssh-client iptables iproute2 prometheus prometheus-alertmanager
               prometheus-blackbox-exporter prometheus-pushgateway procps psmisc curl git rsync make util-linux
               postgresql rsyslog rsyslog-gnutls nginx openssl rpm btrfs-progs xfsprogs e2fsprogs systemd
-              dpkg-dev python3-apt)
+              dpkg-dev python3-apt
+              # Debian's python3 has no venv/ensurepip without it: bootstrap's venvs, ansible-test's --venv
+              # and its offline pip stand-in all need it.
+              python3-venv)
 
 die() { echo "bootstrap: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (the lab needs network namespaces, overlayfs and iptables)"
