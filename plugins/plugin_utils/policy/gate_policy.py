@@ -268,6 +268,27 @@ def _sections(local: bool) -> dict:
                 "description": "Points (out of 100) per factor; all weights together must make 100.",
                 "properties": {f: {"type": "integer", "minimum": 0, "maximum": 100} for f in FACTORS},
             },
+            # Blast radius (plugin_utils/risk.py, docs/dependencies.md): not in DEFAULTS, so policies without
+            # it keep their digests; absent means no class floor and weight 1 per consumer of unknown criticality.
+            blast_radius={
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["weighted_consumers"],
+                "description": "A change whose transitive downstream consumers, weighted by their criticality, "
+                "reach weighted_consumers is at least of class `class` (default high), whatever its score.",
+                "properties": {
+                    "weighted_consumers": {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
+                    "class": {"enum": list(THRESHOLD_CLASSES)},
+                    "criticality_weights": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            c: {"type": "number", "minimum": 0, "maximum": 100}
+                            for c in ("low", "medium", "high", "critical", "unknown")
+                        },
+                    },
+                },
+            },
         )
     props = {
         "blackout": blackout,
