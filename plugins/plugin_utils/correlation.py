@@ -433,7 +433,8 @@ def ledger_histories(ledger, since: float | None = None) -> list:
 
 def report(result: Mapping, limit: int = 5) -> list:
     """Lines for a person: the answer, then the best candidates with their scores and explanations."""
-    lines = [result["reason"] if result["confident"] else result["reason"].capitalize()]
+    reason = result["reason"]
+    lines = [reason[:1].upper() + reason[1:]]
     for c in result["candidates"][:limit]:
         lines.append(
             f"{c['rank']}. {c['change_id']} score {c['score']:.2f} ({c['summary'] or '-'}): {c['explanation']}"
