@@ -59,8 +59,13 @@ options:
     type: str
   dependency_map:
     description:
-      - "Who consumes which service: a mapping of service to the list of services that consume it, or a path to
-        a YAML file with that mapping. Consumers are followed transitively."
+      - "Who consumes which service: a mapping of service to the list of services that consume it, a dependency
+        graph as M(changeward.hybrid.dependency_map) stores it (documented and observed edges, each service's
+        criticality), or a path to a YAML or JSON file with either. Consumers are followed transitively."
+      - Each consumer counts with the weight of its criticality (policy C(risk.blast_radius.criticality_weights),
+        default low 0.5, medium 1, high 2, critical 3, unknown 1); the downstream factor is the weighted sum / 10.
+        When the weighted sum reaches the policy's C(risk.blast_radius.weighted_consumers), the change is at
+        least of class C(risk.blast_radius.class) (default high) whatever its score.
       - Without it the downstream factor is not assessed and counts as moderate (0.5).
     type: raw
   next_blackout_in:
@@ -162,6 +167,19 @@ class:
   returned: success
   type: str
   sample: medium
+blast_radius:
+  description:
+    - The transitive downstream consumers of the changed services, weighted by criticality; null without
+      O(dependency_map).
+  returned: success
+  type: dict
+  sample:
+    services: [auth]
+    consumers: [{service: billing, distance: 1, criticality: critical, weight: 3.0}]
+    weighted: 3.0
+    teams: [payments]
+    floor: high
+    rule: {weighted_consumers: 3, class: high}
 thresholds:
   description: The thresholds used (a score at or above one is in that class; below medium is low).
   returned: success

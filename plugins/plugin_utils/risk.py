@@ -165,6 +165,28 @@ def downstream_consumers(dependency_map, services: Iterable) -> list:
     return sorted(seen)
 
 
+def service_blast_radius(dependency_map, services: Iterable, rule: Mapping | None) -> dict:
+    """Transitive consumers of the services weighted by criticality (dependencies.graph.blast_radius), and the
+    class the policy's ``risk.blast_radius`` puts the change in at least (``floor``), or None."""
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.dependencies.graph import (
+        DependencyError,
+        blast_radius,
+        graph_from_value,
+    )
+
+    rule = rule or {}
+    try:
+        radius = blast_radius(graph_from_value(dependency_map), services, rule.get("criticality_weights"))
+    except DependencyError as exc:
+        raise RiskInputError(f"dependency_map: {exc}") from None
+    floor = None
+    if rule.get("weighted_consumers") is not None and radius["weighted"] >= rule["weighted_consumers"]:
+        floor = rule.get("class") or "high"
+    radius["floor"] = floor
+    radius["rule"] = dict(rule) or None
+    return radius
+
+
 def parse_time(value, what: str) -> datetime.datetime:
     """An aware UTC datetime of an instant (module_utils.timeparse: ISO 8601 with a UTC offset, unix seconds, now)."""
     try:
@@ -342,6 +364,7 @@ def score_change(
             f"({sum(1 for v in rollbacks.values() if v == worst_rb)} of {n} target(s))",
         ),
     ]
+    radius = None
     if dependency_map is None:
         factors.append(
             _factor(
@@ -353,13 +376,15 @@ def score_change(
             )
         )
     else:
-        consumers = downstream_consumers(dependency_map, services)
+        radius = service_blast_radius(dependency_map, services, policy.risk.get("blast_radius"))
+        names = [c["service"] for c in radius["consumers"]]
         factors.append(
             _factor(
                 "downstream",
-                len(consumers) / DOWNSTREAM_SATURATION,
+                radius["weighted"] / DOWNSTREAM_SATURATION,
                 weights["downstream"],
-                f"{len(consumers)} downstream consumer(s): {', '.join(consumers) or 'none'}",
+                f"{len(names)} downstream consumer(s), {radius['weighted']:g} weighted by criticality: "
+                f"{', '.join(names) or 'none'}",
             )
         )
     factors.append(
@@ -398,12 +423,19 @@ def score_change(
     total = sum(f["points"] for f in factors)
     score = min(100, max(0, math.floor(total + 0.5)))
     thresholds = policy.thresholds(services, teams)
+    cls = classify(score, thresholds)
+    floor = None
+    if radius and radius["floor"]:
+        floor = radius["floor"]
+        if RISK_CLASSES.index(floor) > RISK_CLASSES.index(cls):
+            cls = floor
     complexity_weight = sum(f["weight"] for f in factors if f["name"] != "history")
     complexity = sum(f["points"] for f in factors if f["name"] != "history")
     return {
         "score": score,
-        "class": classify(score, thresholds),
+        "class": cls,
         "thresholds": thresholds,
+        "blast_radius": radius,
         "factors": factors,
         "complexity": round(complexity / complexity_weight, ROUND) if complexity_weight else 0.0,
         "history": history.as_dict(),
