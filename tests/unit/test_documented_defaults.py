@@ -19,6 +19,12 @@ REPO = Path(__file__).resolve().parents[2]
 CODE = re.compile(r"^`([^`]+)`$")
 
 
+def described(option: dict) -> str:
+    """An option's description as one text (a string or a list of paragraphs)."""
+    text = option.get("description") or ""
+    return text if isinstance(text, str) else " ".join(text)
+
+
 def table(path: Path, first_header: str) -> list[list[str]]:
     """The rows of the Markdown table whose header row starts with first_header, as lists of cell texts."""
     rows, inside = [], False
@@ -70,7 +76,7 @@ def test_role_readme_defaults_are_the_argument_specs(role):
         elif "default" not in option:
             # computed when the role runs: the README must name the source the argument spec names
             source = cell.strip("`")
-            assert source and source in " ".join(option["description"]), (name, cell)
+            assert source and source in described(option), (name, cell)
         elif not structured(option["default"]):
             # (a structured default is summarised in prose; the argument spec test holds it to defaults/main.yml)
             is_literal, value = literal(cell)

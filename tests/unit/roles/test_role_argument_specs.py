@@ -21,6 +21,12 @@ BIN = Path(sys.executable).parent
 ROLES = ("ring_rollout", "drift_baseline")
 
 
+def described(option: dict) -> str:
+    """An option's description as one text (a string or a list of paragraphs)."""
+    text = option.get("description") or ""
+    return text if isinstance(text, str) else " ".join(text)
+
+
 def specs(role: str) -> dict:
     return yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
 
@@ -56,8 +62,11 @@ def play(tmp: Path, role: str, role_vars: dict, tasks_from: str = "main") -> sub
     ]
     (tmp / "play.yml").write_text(yaml.safe_dump(book, sort_keys=False))
     return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--tags", "no-such-tag"]
-        + ["-e", f"ansible_python_interpreter={sys.executable}", str(tmp / "play.yml")],
+        [
+            str(BIN / "ansible-playbook"),
+            *("-i", "localhost,", "-c", "local", "--tags", "no-such-tag"),
+            *("-e", f"ansible_python_interpreter={sys.executable}", str(tmp / "play.yml")),
+        ],
         cwd=tmp,
         env=env_for(tmp),
         capture_output=True,
@@ -105,7 +114,7 @@ def test_documented_defaults_are_the_roles_defaults(role):
         for name, option in options.items():
             if name in defaults and str(defaults[name]).startswith("{{"):
                 assert "default" not in option and not option.get("required"), (entry, name)
-                assert "Defaults to" in " ".join(option["description"]), (entry, name)
+                assert "Defaults to" in described(option), (entry, name)
             elif name in defaults:
                 assert option.get("default") == defaults[name], (entry, name)
                 assert not option.get("required"), (entry, name)
