@@ -51,7 +51,7 @@ def change_items(changes: Iterable[Mapping], now: float, duration: float, recent
                 "summary": f"[{state}] {change['id']}: {change.get('summary') or ''}".rstrip(),
                 "start": opened,
                 "end": end,
-                "categories": ["change", f"service={change.get('service')}" if change.get("service") else "change"],
+                "categories": ["change"] + ([f"service={change['service']}"] if change.get("service") else []),
                 "status": "CANCELLED" if change.get("outcome") == "aborted" else "CONFIRMED",
                 "description": "\n".join(
                     [
