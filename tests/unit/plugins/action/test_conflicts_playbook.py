@@ -84,6 +84,13 @@ def run(tmp_path_factory):
     }
     (tmp / "inventory.yml").write_text(yaml.safe_dump(inventory))
 
+    down = {
+        "api_version": "changeward.hybrid/v1",
+        "conflicts": {
+            "feeds": [{"name": "aws-health", "format": "aws_health", "src": "http://127.0.0.1:9/events.json"}]
+        },
+    }
+
     def gate(module, name, **args):
         return {
             "name": name,
@@ -108,6 +115,7 @@ def run(tmp_path_factory):
     later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     names = [
         "calendar",
+        "feed_down",
         "aws_blocked",
         "aws_other",
         "azure_blocked",
@@ -121,6 +129,7 @@ def run(tmp_path_factory):
         opened("CHG-AWS", "web", ["aws-1"]),
         gate("conflicts", "aws_blocked", change_id="CHG-AWS", targets=["aws-1"], service="web"),
         gate("conflicts", "aws_other", targets=["aws-3"], service="search"),
+        gate("conflicts", "feed_down", targets=["aws-3"], service="search", policy=down),
         gate("conflicts", "azure_blocked", targets=["az-1"], service="search"),
         gate("conflicts", "same_service", targets=["az-1"], service="billing", start=later),
         opened("CHG-PAY", "payments", ["aws-2"]),
@@ -241,3 +250,9 @@ def test_the_published_calendar_parses_and_holds_the_changes_and_windows(run):
     assert "AZURE maintenance: Freeze (az-1)" in events
     for event in cal.walk("VEVENT"):  # what common clients need of every event
         assert event["UID"] and event["DTSTAMP"] and event["DTSTART"].dt.tzinfo is not None and event["DTEND"]
+
+
+def test_an_unreachable_feed_cannot_be_decided_and_blocks(run):
+    result = run[0]["feed_down"]
+    assert result["failed"] and result["conflicts"] == []
+    assert "cannot decide" in result["msg"] and "feed aws-health" in result["msg"] and "unreachable" in result["msg"]
