@@ -1,0 +1,121 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: dependency_report
+short_description: Hidden dependencies per team, the stale-record audit and the impact of a change, from the graph
+version_added: "0.1.0"
+author: changeward maintainers (!UNKNOWN)
+description:
+  - Runs on the controller (it is an action plugin) over the graph M(changeward.hybrid.dependency_map) stores.
+  - V(hidden) - per owning team, the agenda of its dependency workshop - edges observed but documented by no source,
+    and edges documented but never observed (or not within O(observed_within)). An edge is on the agenda of the
+    consumer's team and of the provider's; an endpoint no service claims, or a service without a team, goes to
+    V(unowned).
+  - V(stale) - services without an owning team, documented records not confirmed for O(max_age), observations
+    not seen for O(max_age). C(playbooks/dependency_audit.yml) runs it on a quarterly schedule.
+  - V(impact) - what changing O(services) touches - their transitive consumers, weighted by criticality, and the
+    teams that own them. C(playbooks/impact.yml) turns it into exit codes for CI.
+  - Each report is returned and, with O(output_dir), written as JSON and Markdown.
+  - A missing or empty graph is an error, never an empty report.
+options:
+  store:
+    description: The graph's JSON file.
+    type: path
+    required: true
+  kinds:
+    description: Which reports.
+    type: list
+    elements: str
+    choices: [hidden, stale, impact]
+    default: [hidden, stale]
+  teams:
+    description: Only these teams' sections (hidden, stale).
+    type: list
+    elements: str
+    default: []
+  observed_within:
+    description: A documented edge not observed within this duration (for example V(30d)) counts as unobserved.
+    type: str
+  max_age:
+    description: Records older than this duration are stale.
+    type: str
+    default: 90d
+  services:
+    description: The services a change touches (V(impact)); each must be in the graph.
+    type: list
+    elements: str
+    default: []
+  output_dir:
+    description: Write C(hidden-dependencies), C(stale-records) and C(impact) C(.json) and C(.md) here.
+    type: path
+  at:
+    description: The report's time (ISO 8601 with a UTC offset, unix seconds or V(now)); default now.
+    type: str
+extends_documentation_fragment:
+  - changeward.hybrid.ledger
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  action_group:
+    description: Part of the action group, so C(module_defaults) for C(group/changeward.hybrid.hybrid) apply.
+    support: full
+    membership: [changeward.hybrid.hybrid]
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Builds the reports; writes no file.
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+    details: Runs on the controller.
+seealso:
+  - module: changeward.hybrid.dependency_map
+"""
+
+EXAMPLES = r"""
+- name: The workshop agenda and the audit, per team
+  changeward.hybrid.dependency_report:
+    store: /var/lib/changeward/dependencies.json
+    kinds: [hidden, stale]
+    observed_within: 30d
+    max_age: 90d
+    output_dir: reports/dependencies
+  register: deps
+
+- name: What does changing auth touch?
+  changeward.hybrid.dependency_report:
+    store: /var/lib/changeward/dependencies.json
+    kinds: [impact]
+    services: [auth]
+  register: impact
+"""
+
+RETURN = r"""
+hidden:
+  description: Per team, C(observed_undocumented) and C(documented_unobserved) edges; C(totals).
+  returned: when V(hidden) is in O(kinds)
+  type: dict
+stale:
+  description: The audit's C(findings) (record, team, source, problem - C(owner_missing), C(not_confirmed),
+    C(not_seen) - detail), by team, and C(total).
+  returned: when V(stale) is in O(kinds)
+  type: dict
+impact:
+  description: The services, their transitive C(consumers) (service, distance, criticality, weight), C(weighted)
+    and C(teams).
+  returned: when V(impact) is in O(kinds)
+  type: dict
+files:
+  description: The files written.
+  returned: success
+  type: list
+  elements: str
+"""
