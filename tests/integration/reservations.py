@@ -47,13 +47,16 @@ GROUPS = {
             "cloud-onprem",
             "test_rollout (change.yml on cloud:onprem: every cloud and on-prem host's release, Prometheus "
             "series per host, outages on ring hosts), test_window_guard_lab (a serial rollout over every "
-            "cloud host), the cloud and on-prem example specs of test_change_specs",
+            "cloud host), the cloud and on-prem example specs of test_change_specs, test_regional_path "
+            "(docs/regional-teams.md: its change on cloud-euw1b-01 and cloud-euw1a-02)",
             hosts=CLOUD | ONPREM,
         ),
         Group(
             "edge",
             "test_edge_update (loss, rate limits, outages and a power cycle on every edge host; the artifact "
-            "server, nginx on 198.18.0.1:8088, and its access log) and the edge example spec of test_change_specs",
+            "server, nginx on 198.18.0.1:8088, and its access log), the edge example spec of test_change_specs and "
+            "test_conflicts_lab (provider documents it publishes on that server; its changes are refused before "
+            "any ring, so it touches no host)",
             hosts=EDGE,
             services=frozenset({"edge-nginx"}),
         ),
