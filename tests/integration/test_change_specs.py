@@ -242,6 +242,45 @@ def frozen_region(tmp_path, hosts):
     return inventory / "hosts.yml"
 
 
+def signed_override(tmp_path, spec, change_id, reference, inventories=()):
+    """dana's emergency override of the change, signed with her lab ssh key (examples/lab/prepare.py): the change
+    digest from playbooks/approve.yml (the change spec validated as the main job will), the override statement
+    written beside its .sig as ssh-keygen -Y sign leaves it."""
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.approval import statement_text
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.override import override_statement
+
+    keys = json.loads(
+        subprocess.run(
+            [str(REPO / ".venv/bin/python"), str(REPO / "examples/lab/prepare.py"), "--approvers"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    )["approvers"]["keys"]
+    vars_file = tmp_path / f"{change_id}.approve.json"
+    vars_file.write_text(json.dumps(change_vars(spec, change_id, approver="dana", role="incident-commander")))
+    argv = [str(REPO / ".venv/bin/ansible-playbook"), "playbooks/approve.yml", "-e", f"@{vars_file}"]
+    argv += ["-e", f"approval_dir={tmp_path}"]
+    if inventories:
+        argv += ["-i", str(INVENTORY), *[arg for inv in inventories for arg in ("-i", str(inv))]]
+    proc = subprocess.run(argv, cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    digest = json.loads((tmp_path / f"{change_id}.dana.json").read_text())["change_digest"]
+    stmt = override_statement(
+        change_id, digest, "dana", "incident-commander", reference, "regional freeze, but the fix cannot wait"
+    )
+    path = tmp_path / f"{change_id}.override.json"
+    path.write_text(statement_text(stmt))
+    subprocess.run(
+        ["ssh-keygen", "-q", "-Y", "sign", "-f", keys["dana"], "-n", "changeward-approval", str(path)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return {"file": str(path)}
+
+
 @pytest.mark.reservation("cloud-onprem")
 def test_a_regional_calendar_blocks_and_an_emergency_override_runs_to_the_end(spec_lab, tmp_path):
     region = frozen_region(tmp_path, OVERRIDE_HOSTS)
@@ -262,12 +301,15 @@ def test_a_regional_calendar_blocks_and_an_emergency_override_runs_to_the_end(sp
 
     override_id = f"CHG-SPEC-OVERRIDE-{stamp}"
     spec["type"] = "emergency"
-    override = {"reference": f"INC-{stamp}", "approver": "dana", "role": "incident-commander"}
+    override = signed_override(tmp_path, spec, override_id, f"INC-{stamp}", inventories=[region])
     proc, ledger = run(tmp_path, spec, override_id, extra={"changeward_override": override}, inventories=[region])
     assert proc.returncode == 0
     evs = events(ledger, override_id)
     assert outcome(evs) == "successful"
     overrides = [e for e in evs if e["type"] == "io.changeward.gate.override"]
     assert len(overrides) == 1 and overrides[0]["subject"] == override_id
+    assert overrides[0]["data"]["approver"] == "dana"
+    reviews = [e for e in evs if e["type"] == "io.changeward.review.opened"]
+    assert [r["data"]["override_event_id"] for r in reviews] == [overrides[0]["id"]]
     for host in OVERRIDE_HOSTS:
         assert ssh(spec_lab, host, "sysctl -n net.core.somaxconn") == str(value)
