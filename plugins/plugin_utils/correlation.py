@@ -454,3 +454,22 @@ def annotation(result: Mapping) -> dict:
         "changeward_suspect_reason": result["reason"],
         "changeward_candidates": ", ".join(f"{c['change_id']} ({c['score']:.2f})" for c in top) or "none",
     }
+
+
+def suspect(
+    ledger,
+    host: str,
+    service: str | None,
+    at: float,
+    *,
+    alert: str = "",
+    dependencies=None,
+    anomalies=None,
+    settings: Settings | None = None,
+) -> dict:
+    """The correlation result for one alert, read from an open Ledger, with its ``annotations`` - the one call an
+    alert integration needs (Alertmanager annotations, a notification's text)."""
+    settings = settings or Settings()
+    changes = ledger_histories(ledger, since=at - settings.lookback)
+    result = correlate(Incident(host, service, at, alert), changes, dependencies, anomalies, settings)
+    return {**result, "annotations": annotation(result)}

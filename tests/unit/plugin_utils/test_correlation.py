@@ -74,7 +74,7 @@ def test_a_change_rolled_back_well_before_the_incident_explains_a_fifth_as_much(
 def test_its_own_watch_breach_on_the_host_is_strong_evidence():
     found = change("CHG-1", "web", {"web-1": (T - 3600, "canary")}, findings=[("web-1", "bake watch breach", T)])
     (top,) = cor.correlate(incident(), [found])["candidates"]
-    base = 0.5 ** 2  # an hour at a 30 minute half-life
+    base = 0.5**2  # an hour at a 30 minute half-life
     assert top["score"] == pytest.approx(1 - (1 - base) * (1 - 0.9), abs=1e-4)
 
 
@@ -146,3 +146,19 @@ def test_histories_from_a_ledger(tmp_path):
     assert set(ten.exposures) == {"web-2"} and ten.exposures["web-2"].since == pytest.approx(ten.opened)
     result = cor.correlate(cor.Incident("web-1", "web", T - 270), [nine, ten])
     assert result["culprit"] == "CHG-9" and "bake watch breach" in result["candidates"][0]["explanation"]
+
+
+def test_suspect_reads_the_ledger_and_annotates(tmp_path):
+    path = tmp_path / "ledger.db"
+    with open_ledger(str(path), key=KEY) as led:
+        led.open_change(
+            model.new_record(
+                "CHG-3", "standard", "release", "alice", targets=["web-1"], opened_at="2027-01-15T07:55:00Z"
+            ),
+            data={"service": "web"},
+        )
+        led.record(cor.RING_STARTED, "CHG-3", {"ring": "canary", "hosts": ["web-1"], "since": T - 120})
+        found = cor.suspect(led, "web-1", "web", T, alert="HighErrorRate")
+    assert found["culprit"] == "CHG-3"
+    assert found["annotations"]["changeward_suspect"] == "CHG-3"
+    assert found["incident"]["what"] == "HighErrorRate"
