@@ -116,11 +116,11 @@ def load_key(material):
     if not isinstance(material, str) or not material.strip():
         raise LedgerKeyError("the checkpoint key is empty")
     text = material.strip()
-    if text[:2] in ("['", '["') and text.endswith("]"):
+    if text.startswith("[") and text.endswith("]"):
         # What a list becomes when it is passed to a string option: never take it for an HMAC secret.
         raise LedgerConfigError(
             "the checkpoint key looks like a list of keys turned into text; pass several keys as a list (the keys "
-            "option), one key as a string"
+            "option), one key as a string (an HMAC secret that really is bracketed: prefix it with hmac:)"
         )
     if text.startswith("-----BEGIN"):
         from cryptography.hazmat.primitives import serialization

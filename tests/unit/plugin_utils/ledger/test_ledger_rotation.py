@@ -146,8 +146,10 @@ def test_bad_key_rings_are_refused(ring, message):
 
 def test_a_list_turned_into_text_is_never_an_hmac_secret():
     # What Ansible makes of a list passed to a string option.
-    with pytest.raises(LedgerConfigError, match="looks like a list of keys"):
-        checkpoint.load_key(str([KEY, PUB]))
+    for as_text in (str([KEY, PUB]), str([{"key": KEY}]), '["' + KEY + '"]'):
+        with pytest.raises(LedgerConfigError, match="looks like a list of keys"):
+            checkpoint.load_key(as_text)
+    assert checkpoint.load_key("hmac:[" + KEY + "]").alg == "HMAC-SHA256"  # a bracketed secret, said so
 
 
 def test_fractional_times_compare_as_times_not_as_text():
