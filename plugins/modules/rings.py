@@ -223,10 +223,12 @@ order:
   returned: always
   type: list
   elements: str
+  sample: [cloud-euw1b-02, cloud-euw1a-01, cloud-euw1a-02, onprem-dc1-01, edge-s1-01]
 total:
   description: Number of hosts.
   returned: always
   type: int
+  sample: 12
 add_hosts:
   description: One entry per host with C(host), C(groups) and C(ring), for a loop of M(ansible.builtin.add_host).
   returned: always
@@ -237,21 +239,26 @@ rollout_group:
   description: The group with every host in ring order.
   returned: always
   type: str
+  sample: changeward_rollout
 settings:
   description: The steps, canary percentage and scope, and env order used.
   returned: always
   type: dict
+  sample: {steps: [1.0, 5.0, 25.0, 100.0], canary_percent: 5.0, canary_scope: domain, env_order: [cloud, onprem, edge]}
 warnings:
   description: What pinned hosts break of the ring rules.
   returned: always
   type: list
   elements: str
+  sample: ["edge-s1-01 is pinned to ring-1, which holds cloud hosts"]
 policy_digest:
   description: SHA-256 of the tolerance policy used.
   returned: when O(tolerance_policy) is given
   type: str
+  sample: 818c07c6498d7d2832f4b4d44a23cf29466d1c05edb74dbc5a20fce8070c4b3d
 recorded:
   description: Whether the plan was written to the change record (V(false) when it was there already).
   returned: when O(change_id) is given
   type: bool
+  sample: true
 """
