@@ -211,9 +211,9 @@ def recorded_approvals(ledger, change_id: str) -> list:
         given = data.get("approval") if isinstance(data, Mapping) else None
         # A malformed event still shows up, as an approval without evidence, never as an error or a pass.
         base = {"approver": "?", "role": "?", "decision": "?", "time": None, "method": None}
-        out.append(
-            {**base, **(given if isinstance(given, Mapping) else {}), "seq": entry.seq, "event_id": entry.event["id"]}
-        )
+        approval = {**base, **(given if isinstance(given, Mapping) else {})}
+        approval["approver"] = str(approval["approver"])
+        out.append({**approval, "seq": entry.seq, "event_id": entry.event["id"]})
     return out
 
 
