@@ -23,6 +23,7 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.edge import wave
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge.errors import EdgeError
 from ansible_collections.changeward.hybrid.plugins.module_utils.edge.transfer import safe_url
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.arguments import NamedArgumentValidation
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.deadline import (
     CallInFlight,
     Deadline,
@@ -99,7 +100,7 @@ class EdgeRolloutError(ChangewardError):
     """A request the controller cannot carry out (bad input, unverifiable manifest, ledger problem)."""
 
 
-class ActionModule(ActionBase):
+class ActionModule(NamedArgumentValidation, ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
     # The clocks of the step's deadline (tests replace them; see plugin_utils/deadline.py).
