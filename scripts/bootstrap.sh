@@ -9,6 +9,8 @@ APT_PACKAGES=(openssh-server openssh-client iptables iproute2 prometheus prometh
               prometheus-blackbox-exporter prometheus-pushgateway procps psmisc curl git rsync make util-linux
               postgresql rsyslog rsyslog-gnutls nginx openssl rpm btrfs-progs xfsprogs e2fsprogs systemd
               dpkg-dev python3-apt
+              # an HTTP proxy: the recorder's sinks are tested behind one (tests/integration)
+              tinyproxy
               # Debian's python3 has no venv/ensurepip without it: bootstrap's venvs, ansible-test's --venv
               # and its offline pip stand-in all need it.
               python3-venv)
