@@ -1,8 +1,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small Prometheus HTTP API client: instant and range queries with bounded timeouts and retries.
 
+HTTP goes through plugin_utils.http: proxies from HTTPS_PROXY/NO_PROXY, REQUESTS_CA_BUNDLE unless ca_path is given,
+keep-alive, and the collection's one retry policy (connection errors, timeouts, HTTP 429/5xx).
+
 Typed errors let callers fail closed precisely:
-  PrometheusUnreachable    no answer (connection, timeout, HTTP 5xx) after the retries
+  PrometheusUnreachable    no answer (connection, timeout, TLS, proxy) after the retries
+  PrometheusServerError    an HTTP 5xx answer after the retries (a PrometheusUnreachable: no usable answer)
   PrometheusBadQuery       Prometheus rejected the query (HTTP 400/422, errorType bad_data/execution)
   PrometheusEmptyResult    the query ran and matched no series: empty is NOT zero
   PrometheusResponseError  the answer is not the Prometheus API format
@@ -12,26 +16,25 @@ Messages never contain the bearer token or credentials embedded in the URL.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from ansible_collections.changeward.hybrid.plugins.module_utils import timeparse
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import http
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import (
-    REDIRECT_CODES,
-    RedirectRefused,
-    next_hop,
-)
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import RedirectRefused, safe
 
-try:
-    import requests
-except ImportError as exc:  # ansible-test's import check has no requests; callers get a clear error instead
-    requests = None
-    _IMPORT_ERROR: ImportError | None = exc
-else:
-    _IMPORT_ERROR = None
+# What to change for each kind of failure (the changeward.hybrid.prometheus option names).
+FIX = {
+    "refused": "check prometheus_url and that Prometheus is running",
+    "dns": "check the host name in prometheus_url",
+    "timeout": "check that Prometheus is up, or raise prometheus_timeout",
+    "tls": "set ca_path to the CA that signed its certificate (or REQUESTS_CA_BUNDLE), or check prometheus_url",
+    "proxy": "check HTTPS_PROXY/HTTP_PROXY, or add the host to NO_PROXY",
+    "connection": "check prometheus_url and the network to it",
+    "http": "check the Prometheus server's log, or prometheus_url if it points at something else",
+}
 
 
 class PrometheusError(ChangewardError):
@@ -39,7 +42,11 @@ class PrometheusError(ChangewardError):
 
 
 class PrometheusUnreachable(PrometheusError):
-    """Prometheus did not answer within the timeouts and retries."""
+    """No usable answer from Prometheus within the timeouts and retries."""
+
+
+class PrometheusServerError(PrometheusUnreachable):
+    """Prometheus (or what prometheus_url points at) answered HTTP 5xx on every attempt."""
 
 
 class PrometheusBadQuery(PrometheusError):
@@ -102,9 +109,9 @@ class PrometheusClient:
         ca_path: str | None = None,
         session=None,
     ):
-        if _IMPORT_ERROR is not None:
+        if http.IMPORT_ERROR is not None:
             raise PrometheusError(
-                f"the Prometheus client needs the requests library on the controller: {_IMPORT_ERROR}"
+                f"the Prometheus client needs the requests library on the controller: {http.IMPORT_ERROR}"
             )
         parts = urlsplit(url or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -114,51 +121,38 @@ class PrometheusClient:
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
             raise PrometheusError(f"retries must be an integer from 0 to 10, got {retries!r}")
         self.url = url.rstrip("/")
-        self.safe_url = redact_url(self.url)
+        self.safe_url = safe(self.url)  # no credentials, no query: what messages name
         self.timeout = float(timeout)
         self.retries = retries
-        self.backoff = max(0.0, float(backoff))
-        self._session = session or requests.Session()
-        self._session.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
+        self._session = session or http.session(
+            verify=validate_certs, ca_file=ca_path, retries=retries, backoff=backoff, methods=("GET",)
+        )
         if token:
             self._session.headers["Authorization"] = f"Bearer {token}"
 
-    def _get(self, path: str, params: Mapping) -> dict:
-        endpoint = f"{self.url}/api/v1/{path}"
-        last = "no attempt made"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                resp = self._follow(endpoint, params)
-            except RedirectRefused as exc:
-                raise PrometheusResponseError(f"Prometheus at {self.safe_url}: {exc}") from None
-            except requests.Timeout:
-                last = f"no answer within {self.timeout:g}s"
-                continue
-            except requests.RequestException as exc:
-                # the exception text can carry the URL; name the error class and redact the rest
-                last = f"{type(exc).__name__}: {str(exc).replace(self.url, self.safe_url)}"
-                continue
-            if resp.status_code >= 500:
-                last = f"HTTP {resp.status_code}{self._api_error(resp)}"
-                continue
-            return self._decode(resp)
-        raise PrometheusUnreachable(
-            f"Prometheus at {self.safe_url} unreachable after {self.retries + 1} attempt(s): {last}"
-        )
+    def _attempts(self) -> str:
+        return f"{self.retries + 1} attempts" if self.retries else "1 attempt"
 
-    def _follow(self, endpoint: str, params: Mapping):
-        """GET with each redirect checked first (redirects.next_hop): never https -> http, and never the
-        bearer token to another origin - requests alone would follow both (dropping only Authorization)."""
-        url, query, hops = endpoint, dict(params), 0
-        credentials = bool(self._session.headers.get("Authorization")) or self._session.auth is not None
-        while True:
-            resp = self._session.get(url, params=query, timeout=self.timeout, allow_redirects=False)
-            if resp.status_code not in REDIRECT_CODES:
-                return resp
-            url = next_hop(resp.url or url, resp.headers.get("Location"), credentials=credentials, hops=hops)
-            query, hops = None, hops + 1
+    def _get(self, path: str, params: Mapping) -> dict:
+        try:
+            # redirects checked hop by hop (plugin_utils.redirects): never https -> http, never the token elsewhere
+            resp = http.get_checked(
+                self._session, f"{self.url}/api/v1/{path}", params=dict(params), timeout=self.timeout
+            )
+        except RedirectRefused as exc:
+            raise PrometheusResponseError(f"Prometheus at {self.safe_url}: {exc}") from None
+        except http.ERRORS as exc:  # said in words, without the library's text (it has the query)
+            failure = http.describe(exc, self.timeout)
+            raise PrometheusUnreachable(
+                f"Prometheus at {self.safe_url} cannot be queried: {failure.text} ({self._attempts()}); "
+                f"{FIX[failure.kind]}"
+            ) from None
+        if resp.status_code >= 500:
+            raise PrometheusServerError(
+                f"Prometheus at {self.safe_url} answered HTTP {resp.status_code}{self._api_error(resp)} "
+                f"({self._attempts()}); {FIX['http']}"
+            )
+        return self._decode(resp)
 
     @staticmethod
     def _api_error(resp) -> str:

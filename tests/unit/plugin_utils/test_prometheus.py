@@ -16,6 +16,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus impor
     PrometheusEmptyResult,
     PrometheusError,
     PrometheusResponseError,
+    PrometheusServerError,
     PrometheusUnreachable,
     format_duration,
     parse_duration,
@@ -93,23 +94,37 @@ def test_503_is_retried_then_answered(prom):
     assert len(prom.requests) == 3
 
 
-def test_persistent_503_is_unreachable_after_the_retries(prom):
+def test_persistent_503_is_a_server_error_after_the_retries_not_unreachable(prom):
     prom.unavailable = 100
-    with pytest.raises(PrometheusUnreachable, match=r"after 3 attempt\(s\): HTTP 503"):
+    with pytest.raises(PrometheusServerError) as err:
         client(prom.url, retries=2).instant("q")
     assert len(prom.requests) == 3
+    message = str(err.value)
+    assert message.startswith(f"Prometheus at {prom.url} answered HTTP 503")
+    assert "(3 attempts)" in message and "unreachable" not in message
+    assert isinstance(err.value, PrometheusUnreachable)  # callers still get "no usable answer"
 
 
-def test_nothing_listening_is_unreachable():
-    with pytest.raises(PrometheusUnreachable, match="ConnectionError"):
-        client(closed_port_url(), retries=1).instant("q")
+def test_nothing_listening_says_connection_refused_with_the_option_and_no_library_text():
+    url = closed_port_url()
+    with pytest.raises(PrometheusUnreachable) as err:
+        client(url, retries=1).instant('sum(rate(http_requests_total{job="demo"}[5m]))')
+    message = str(err.value)
+    assert message == (
+        f"Prometheus at {url} cannot be queried: connection refused (2 attempts); "
+        "check prometheus_url and that Prometheus is running"
+    )
+    for raw in ("Max retries", "api/v1", "query=", "http_requests_total", "HTTPConnectionPool", "urllib3"):
+        assert raw not in message
 
 
 def test_slow_server_is_cut_off_by_the_timeout_within_bounds(prom):
     prom.on_instant("q", 1.0)
     prom.delay = 1.0
     t0 = time.monotonic()
-    with pytest.raises(PrometheusUnreachable, match=r"no answer within 0\.2s"):
+    with pytest.raises(
+        PrometheusUnreachable, match=r"no answer within 0\.2s \(2 attempts\); .* raise prometheus_timeout"
+    ):
         client(prom.url, timeout=0.2, retries=1).instant("q")
     # two attempts of 0.2 s plus a 0.01 s back-off: well under the server's delay of 2 x 1 s
     assert time.monotonic() - t0 < 1.5
