@@ -41,6 +41,8 @@ options:
   ledger:
     description:
       - The ledger - a SQLite file path or a C(postgresql://) DSN. Defaults to C(~/.local/state/changeward/ledger.db).
+      - Under AWX/AAP, or ansible-runner in a container (an execution environment), the run is stopped when no
+        ledger is configured or the SQLite file is on the container's own disk, which is lost with the job.
     type: str
     env:
       - name: CHANGEWARD_LEDGER
@@ -225,6 +227,7 @@ from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import redact
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.context import require_durable_ledger
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import awx_job_id
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import default_path, open_ledger
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
@@ -472,6 +475,12 @@ class CallbackModule(CallbackBase):
                 path = target or default_path()
                 if "://" in path or os.path.exists(path):
                     self._ledger_for_shipping = path
+            return
+        try:
+            # the one ledger rule's check: a job's container would throw this ledger away with the job
+            require_durable_ledger(target or default_path(), bool(target))
+        except LedgerError as exc:
+            self._fail(str(exc), EXIT_CONFIG)
             return
         try:
             self._ledger = open_ledger(target, key=key, timeout=float(self._option("ledger_timeout", 10)))

@@ -5,7 +5,8 @@
 - shared argument specs: the ledger options (``ledger``, ``key``), the Prometheus options and the policy
   options, each with its one environment fallback and one set of defaults;
 - one rule for which ledger: the ``ledger`` option, else ``CHANGEWARD_LEDGER``, else the default ledger file
-  (``changeward/ledger.db`` under ``XDG_STATE_HOME``) - the same file the recorder callback writes;
+  (``changeward/ledger.db`` under ``XDG_STATE_HOME``) - the same file the recorder callback writes; under
+  AWX/AAP or in an execution environment, a ledger the job's container would throw away is refused;
 - one policy loader: the effective gate policy, the central layer (``policy``, else the ``changeward_policy``
   variable) plus the regional layers (``policy_local``, else ``changeward_policy_local`` of this host and of
   every target host), regional calendars included;
@@ -15,12 +16,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import InputError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import ENV_KEY, ENV_LEDGER, default_path
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerConfigError
 
 POLICY_VAR = "changeward_policy"
 LOCAL_VAR = "changeward_policy_local"
@@ -49,8 +52,87 @@ GATE_POLICY_SPEC = {
 
 
 def ledger_target(arg: str | None = None) -> str:
-    """Which ledger: the option, else CHANGEWARD_LEDGER, else the default ledger file. Never empty."""
-    return (arg or "").strip() or (os.environ.get(ENV_LEDGER) or "").strip() or default_path()
+    """Which ledger: the option, else CHANGEWARD_LEDGER, else the default ledger file. Never empty.
+
+    Under AWX/AAP or ansible-runner in a container, a ledger that would be thrown away with the job is refused
+    (require_durable_ledger)."""
+    configured = (arg or "").strip() or (os.environ.get(ENV_LEDGER) or "").strip()
+    target = configured or default_path()
+    require_durable_ledger(target, bool(configured))
+    return target
+
+
+# A job's container and its disk are thrown away when the job ends: a ledger there would silently start over
+# (breaker state, risk history, approvals) every job.
+AWX_JOB_VARS = ("JOB_ID", "AWX_HOST")  # AWX and AAP set both in every job's environment
+RUNNER_VARS = ("AWX_ISOLATED_DATA_DIR", "RUNNER_OMIT_EVENTS", "RUNNER_ONLY_FAILED_EVENTS")  # ansible-runner's
+CONTAINER_FILES = ("/run/.containerenv", "/.dockerenv")
+EPHEMERAL_FS = frozenset({"overlay", "tmpfs", "ramfs", "aufs", "fuse-overlayfs"})
+SHARED_LEDGER_HOWTO = (
+    "configure a shared ledger that outlives the job: a PostgreSQL DSN in CHANGEWARD_LEDGER (the changeward "
+    "ledger credential type injects it with CHANGEWARD_LEDGER_KEY) or the ledger option, or a SQLite file on a "
+    "volume mounted into the execution environment"
+)
+
+
+def ephemeral_job(environ: Mapping | None = None, exists: Callable[[str], bool] = os.path.exists) -> str | None:
+    """Why this run's own disk does not outlive it - an AWX/AAP job, or ansible-runner in a container - or None.
+
+    A container alone (a developer's machine may be one) is not a job, nor is ansible-runner on a host."""
+    env = os.environ if environ is None else environ
+    if all(env.get(name) for name in AWX_JOB_VARS):
+        return f"an AWX/AAP job (job {env.get('JOB_ID')})"
+    in_container = any(exists(path) for path in CONTAINER_FILES) or bool(env.get("container"))
+    in_container = in_container or bool(env.get("KUBERNETES_SERVICE_HOST"))
+    if in_container and any(name in env for name in RUNNER_VARS):
+        return "an ansible-runner job in a container (an execution environment)"
+    return None
+
+
+def mount_of(path: str, mountinfo: str | None = None) -> tuple[str, str]:
+    """(mount point, filesystem type) of the mount that holds path (its nearest existing directory)."""
+    if mountinfo is None:
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+                mountinfo = handle.read()
+        except OSError:
+            return "/", "unknown"
+    probe = os.path.abspath(os.path.expanduser(path))
+    while not os.path.isdir(probe) and probe != os.path.dirname(probe):
+        probe = os.path.dirname(probe)
+    probe = os.path.realpath(probe)
+    best = ("/", "unknown")
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields, rest = left.split(), right.split()
+        if len(fields) < 5 or not rest:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])  # \040 is a space
+        inside = probe == point or probe.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best[0]):
+            best = (point, rest[0])
+    return best
+
+
+def require_durable_ledger(
+    target: str, configured: bool, environ: Mapping | None = None, exists=os.path.exists, mountinfo=None
+) -> None:
+    """Refuse a ledger that a job's container throws away: not configured, or a SQLite file on the container's
+    own disk (its root or a tmpfs, not a mounted volume). PostgreSQL ledgers and runs outside a job pass."""
+    why = ephemeral_job(environ, exists)
+    if why is None or "://" in target:
+        return
+    if not configured:
+        raise LedgerConfigError(
+            f"this run is {why}, and no ledger is configured: the default ledger {target} is on the job's own disk "
+            f"and would be lost when the job ends; {SHARED_LEDGER_HOWTO}"
+        )
+    point, fstype = mount_of(target, mountinfo)
+    if point == "/" or fstype in EPHEMERAL_FS:
+        raise LedgerConfigError(
+            f"this run is {why}, and the ledger {target} is on the container's own disk ({fstype} on {point}), "
+            f"which is lost when the job ends; {SHARED_LEDGER_HOWTO}"
+        )
 
 
 def ledger_exists(target: str) -> bool:
