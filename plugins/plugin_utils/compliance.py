@@ -203,9 +203,24 @@ def _free_form(text: str) -> dict:
     return args
 
 
-def task_facts(path: str, display: str | None = None) -> list:
+_SIMPLE_VAR = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
+
+
+def _resolve(value, variables: Mapping):
+    """An argument that is exactly one variable ({{ name }}) takes its value from the change's vars or the role's
+    defaults; anything else stays as written (and a mode that stays a template counts as unknown)."""
+    if isinstance(value, str):
+        found = _SIMPLE_VAR.match(value.strip())
+        if found and found.group(1) in variables:
+            return variables[found.group(1)]
+    return value
+
+
+def task_facts(path: str, display: str | None = None, variables: Mapping | None = None) -> list:
     """Facts of every task in a tasks file (blocks followed), each with its file and line."""
     import yaml
+
+    variables = variables or {}
 
     display = display or path
     try:
@@ -231,6 +246,7 @@ def task_facts(path: str, display: str | None = None) -> list:
             args = _free_form(args) if isinstance(args, str) else _strip(args or {})
             if isinstance(task.get("args"), Mapping):
                 args = {**_strip(task["args"]), **args}
+            args = {k: _resolve(v, variables) for k, v in args.items()} if isinstance(args, Mapping) else {}
             short = module.rsplit(".", 1)[-1]
             target = args.get("dest") or args.get("path") or args.get("name") if short in FILE_MODULES else None
             meaning = (
@@ -256,16 +272,27 @@ def task_facts(path: str, display: str | None = None) -> list:
     return out
 
 
-def role_task_facts(role_path: str) -> list:
-    """Facts of every tasks file of a role (tasks/*.yml and *.yaml), paths shown relative to the role."""
+def role_task_facts(role_path: str, variables: Mapping | None = None) -> list:
+    """Facts of every tasks file of a role (tasks/*.yml and *.yaml), paths shown relative to the role; ``variables``
+    (the change's vars) over the role's defaults/main.yml resolve arguments that are one variable."""
+    import yaml
+
     tasks_dir = os.path.join(role_path, "tasks")
     if not os.path.isdir(tasks_dir):
         raise ComplianceError(f"role {role_path} has no tasks directory")
+    defaults = {}
+    for name in ("main.yml", "main.yaml"):
+        candidate = os.path.join(role_path, "defaults", name)
+        if os.path.exists(candidate):
+            with open(candidate, encoding="utf-8") as fh:
+                defaults = yaml.safe_load(fh) or {}
+            break
+    merged = {**(defaults if isinstance(defaults, Mapping) else {}), **(variables or {})}
     out = []
     name = os.path.basename(role_path.rstrip("/"))
     for entry in sorted(os.listdir(tasks_dir)):
         if entry.endswith((".yml", ".yaml")):
-            out += task_facts(os.path.join(tasks_dir, entry), f"{name}/tasks/{entry}")
+            out += task_facts(os.path.join(tasks_dir, entry), f"{name}/tasks/{entry}", merged)
     return out
 
 

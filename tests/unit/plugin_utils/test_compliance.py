@@ -156,3 +156,17 @@ def test_a_rule_that_cannot_be_evaluated_fails_closed_and_a_bad_rule_is_an_error
 def test_an_unreadable_tasks_file_is_an_error(tmp_path):
     with pytest.raises(ComplianceError, match="cannot read tasks file"):
         task_facts(str(tmp_path / "none.yml"))
+
+
+def test_a_mode_given_by_a_variable_is_read_from_the_change_vars_over_the_role_defaults(tmp_path):
+    role = write_role(
+        tmp_path, '- name: Token\n  ansible.builtin.copy:\n    dest: /etc/app/token\n    mode: "{{ app_mode }}"\n'
+    )
+    (tmp_path / "myrole" / "defaults").mkdir()
+    (tmp_path / "myrole" / "defaults" / "main.yml").write_text('app_mode: "0600"\n')
+    assert evaluate(compile_rules([]), {"tasks": role_task_facts(role)})["passed"]
+    opened = evaluate(compile_rules([]), {"tasks": role_task_facts(role, {"app_mode": "0644"})})
+    assert [v["rule"] for v in opened["violations"]] == ["no-world-readable-secret"]
+    # a mode that stays a template cannot be read: it counts as readable by others
+    unknown = evaluate(compile_rules([]), {"tasks": task_facts(str(tmp_path / "myrole" / "tasks" / "main.yml"))})
+    assert not unknown["passed"]
