@@ -23,6 +23,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk_inputs impo
 )
 
 RISK_SCORED = "io.changeward.risk.scored"
+DEPENDENCY_MAP_VAR = "changeward_dependency_map"
 
 ARGUMENT_SPEC = {
     "targets": {"type": "raw", "required": True},
@@ -53,6 +54,10 @@ class ActionModule(ControllerAction):
         # relative policy and map paths are looked up like other task files (role files/, playbook dir)
         policy = self.gate_policy(args, task_vars, targets)
         dependency_map = args["dependency_map"]
+        if dependency_map is None:
+            # the operator's map (dependency_map's store), from the inventory only: a change cannot shrink its
+            # own blast radius by naming another map
+            dependency_map = self.pinned_var(DEPENDENCY_MAP_VAR, task_vars)
         if isinstance(dependency_map, str):
             dependency_map = self.load_yaml(dependency_map, "dependency_map", RiskInputError)
         at = args["at"] or _now()

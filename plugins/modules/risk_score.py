@@ -66,7 +66,9 @@ options:
         default low 0.5, medium 1, high 2, critical 3, unknown 1); the downstream factor is the weighted sum / 10.
         When the weighted sum reaches the policy's C(risk.blast_radius.weighted_consumers), the change is at
         least of class C(risk.blast_radius.class) (default high) whatever its score.
-      - Without it the downstream factor is not assessed and counts as moderate (0.5).
+      - Default - the inventory's C(changeward_dependency_map) (refused when given by extra vars, play vars or
+        facts, as the pinned policies are), so the main job scores every change with the operator's map.
+      - Without either the downstream factor is not assessed and counts as moderate (0.5).
     type: raw
   next_blackout_in:
     description:

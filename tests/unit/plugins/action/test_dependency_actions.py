@@ -109,3 +109,36 @@ def test_reports_refuse_a_missing_graph_and_an_unknown_service(tmp_path):
         {"store": str(tmp_path / "deps.json"), "kinds": ["impact"], "services": ["authh"]},
     )
     assert typo["failed"] and "authh not in the dependency graph" in typo["msg"]
+
+
+def test_impact_over_the_limit_fails_the_task_and_names_the_consumers_weight(tmp_path):
+    build(tmp_path)
+    args = {"store": str(tmp_path / "deps.json"), "kinds": ["impact"], "services": ["auth"], "max_weighted": 5}
+    result = run_action(ReportAction, "dependency_report", args)
+    assert result["failed"]
+    assert "touches 2 consumer(s), 5 weighted by criticality, at or over the limit of 5" in result["msg"]
+    args["max_weighted"] = 5.5
+    assert not run_action(ReportAction, "dependency_report", args).get("failed")
+
+
+def test_risk_score_takes_the_inventorys_map_and_refuses_one_given_as_an_extra_var(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from ansible_collections.changeward.hybrid.plugins.action.risk_score import ActionModule as RiskAction
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
+
+    build(tmp_path)
+    store = str(tmp_path / "deps.json")
+    target = {"env_type": "cloud", "provider": "aws", "region": "r", "az": "r-a", "rollback_capability": "full"}
+    hostvars = {"localhost": {"changeward_dependency_map": store}, "h1": target}
+    task_vars = {"hostvars": hostvars, "inventory_hostname": "localhost", "changeward_dependency_map": store}
+    vm = SimpleNamespace(extra_vars={}, _nonpersistent_fact_cache={}, _vars_cache={}, _fact_cache={})
+    monkeypatch.setattr("ansible.playbook.task.Task.get_variable_manager", lambda self: vm)
+    monkeypatch.setattr(ControllerAction, "extra_vars", lambda self, cli=False: dict(vm.extra_vars))
+    args = {"targets": ["h1"], "change_kind": "config", "services": ["auth"]}
+    scored = run_action(RiskAction, "risk_score", args, task_vars)
+    assert not scored.get("failed"), scored
+    assert [c["service"] for c in scored["blast_radius"]["consumers"]] == ["billing", "checkout"]
+    vm.extra_vars = {"changeward_dependency_map": str(tmp_path / "empty.json")}
+    refused = run_action(RiskAction, "risk_score", args, {**task_vars, **vm.extra_vars})
+    assert refused["failed"] and "changeward_dependency_map" in refused["msg"]
