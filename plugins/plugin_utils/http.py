@@ -70,6 +70,12 @@ def require_requests(what: str) -> None:
         raise ImportError(f"{what} needs the requests library on the controller: {IMPORT_ERROR}")
 
 
+def _as_configured(request):
+    """The session's auth: leaves a request as configured. Without one requests adds ~/.netrc credentials
+    (replacing e.g. a Splunk Authorization header); proxies and CA bundles still come from the environment."""
+    return request
+
+
 class _Session(requests.Session if requests is not None else object):
     def request(self, method, url, **kwargs):
         # requests lets REQUESTS_CA_BUNDLE override a session's verify (even False or a ca_file); passing it on
@@ -93,6 +99,7 @@ def session(
     require_requests("the HTTP client")
     http = _Session()
     http.verify = ca_file if (verify and ca_file) else bool(verify)
+    http.auth = _as_configured
     http.headers["User-Agent"] = user_agent
     policy = JitteredRetry(
         total=retries,
@@ -119,7 +126,7 @@ def get_checked(http, url: str, *, params=None, headers=None, timeout: float, st
     """GET ``url``, each redirect checked by redirects.next_hop first (never https -> http; never the session's or
     these headers to another origin - requests alone would follow both, dropping only Authorization)."""
     headers = dict(headers or {})
-    credentials = bool(headers) or bool(http.headers.get("Authorization")) or http.auth is not None
+    credentials = bool(headers) or bool(http.headers.get("Authorization")) or http.auth not in (None, _as_configured)
     hops = 0
     while True:
         resp = http.get(url, params=params, headers=headers, timeout=timeout, allow_redirects=False, stream=stream)

@@ -6,6 +6,7 @@ ledger, first arrivals in ledger order (duplicates from at-least-once delivery a
 """
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -34,6 +35,17 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.runner 
 http_sink = sink_fixtures.http_sink
 rsyslog = sink_fixtures.rsyslog
 rsyslog_tls = sink_fixtures.rsyslog_tls
+tinyproxy = sink_fixtures.tinyproxy
+PROXY_VARS = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +105,7 @@ def test_sinks_down_keep_everything_pending_until_they_are_back(tmp_path, http_s
     assert elapsed < 8
     for name, rep in reports.items():
         assert rep.pending == 120 and rep.delivered == 0, name
-        assert f"sink {name!r}" in rep.error and "Connection refused" in rep.error
+        assert f"sink {name!r}" in rep.error and "connection refused" in rep.error.lower()
     assert cursors(db) == {}
     http_sink.start()
     rsyslog.start()
@@ -233,3 +245,43 @@ def test_jsonl_sink_from_the_playbook_is_verifiable(tmp_path):
     con = sqlite3.connect(db)
     assert json.loads(con.execute("SELECT body FROM ledger_checkpoints ORDER BY seq DESC").fetchone()[0])["seq"] == 150
     assert [json.loads(line)["record"] for line in export.read_text().splitlines()].count("checkpoint") == 2
+
+
+def _requests_at(http_sink):
+    """The head (path and headers) of each request the test receiver logged (its raw log: path, headers, body)."""
+    blocks = re.split(rb"(?m)^(?=/(?:webhook|services/collector))", http_sink.raw())
+    return [b.split(b"\n\n", 1)[0].decode("utf-8", "replace") for b in blocks if b.strip()]
+
+
+def test_http_sinks_behind_a_proxy_deliver_only_through_it(tmp_path, http_sink, tinyproxy):
+    """HTTP_PROXY from the environment: the playbook's webhook and Splunk HEC deliveries (events, checkpoints,
+    ack polls) all pass tinyproxy, and the receiver sees each one with tinyproxy's Via header."""
+    db = make_ledger(tmp_path / "ledger.db", 30)
+    env = dict.fromkeys(PROXY_VARS, "")
+    env.update(HTTP_PROXY=tinyproxy.url, http_proxy=tinyproxy.url)
+    out = audit_ship(db, http_sink.sink_configs(), **env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert assert_exactly_once_in_order(http_sink.items("webhook"), db, "webhook") == 0
+    assert assert_exactly_once_in_order(http_sink.items("hec"), db, "hec") == 0
+    forwarded = tinyproxy.requests()
+    webhook = f"POST http://127.0.0.1:{http_sink.port}/webhook HTTP/1.1"
+    hec = f"POST http://127.0.0.1:{http_sink.port}/services/collector/event HTTP/1.1"
+    acks = f"POST http://127.0.0.1:{http_sink.port}/services/collector/ack?channel="
+    assert webhook in forwarded and hec in forwarded and any(r.startswith(acks) for r in forwarded)
+    received = _requests_at(http_sink)
+    assert len(received) == len(forwarded)  # nothing reached the receiver around the proxy
+    assert all(re.search(r"^Via: 1\.1 .*\(tinyproxy/", head, re.M) for head in received)
+
+
+def test_no_proxy_sends_the_sinks_direct(tmp_path, http_sink, tinyproxy, monkeypatch):
+    """The counter-check of the test above: with the receiver in NO_PROXY nothing passes the proxy."""
+    db = make_ledger(tmp_path / "ledger.db", 5)
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", tinyproxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    reports = ship(db, http_sink.sink_configs()[:1])
+    assert reports["webhook"].pending == 0 and reports["webhook"].error is None
+    assert tinyproxy.requests() == []
+    received = _requests_at(http_sink)
+    assert received and not any("Via:" in head for head in received)

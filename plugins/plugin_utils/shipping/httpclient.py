@@ -1,19 +1,21 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A small HTTP(S) POST with bounded waits, shared by the webhook and Splunk HEC sinks.
+"""The HTTP(S) POST of the webhook and Splunk HEC sinks, over a plugin_utils.http session.
 
-Standard library only (http.client), one connection per request: batches are large and rare enough that
-keep-alive buys little, and a fresh connection never inherits a half-broken one.
+The session takes proxies from HTTPS_PROXY/HTTP_PROXY/NO_PROXY and verifies TLS with the sink's ca_file (else
+REQUESTS_CA_BUNDLE, else the bundled CAs), and keeps the connection alive across a pass's batches and ack polls.
+It retries nothing itself: the outbox retries a whole delivery with the collection's back-off
+(plugin_utils.http.backoff_delay) within the pass's deadline, and nothing is lost in between. Sinks follow no
+redirect (a 3xx is a refused delivery): their credentials and configured headers go only to the configured URL.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 import ssl
 from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
+from .. import http
 from .base import remaining
 from .errors import DeliveryError, SinkConfigError
 
@@ -56,6 +58,7 @@ def safe_url(url: str) -> str:
 
 
 def tls_context(ca_file=None, verify=True, cert_file=None, key_file=None) -> ssl.SSLContext:
+    """The TLS context of the syslog sink's socket (the HTTP sinks' TLS is the session's)."""
     ctx = ssl.create_default_context(cafile=ca_file)
     if not verify:
         ctx.check_hostname = False
@@ -65,33 +68,26 @@ def tls_context(ca_file=None, verify=True, cert_file=None, key_file=None) -> ssl
     return ctx
 
 
-def post(url: str, body: bytes, headers: dict, *, timeout: float, deadline: float, context=None, what: str) -> Response:
+def session(ca_file=None, verify=True):
+    """The sink's session: no retries at this layer (the outbox's), only POST."""
+    return http.session(verify=verify, ca_file=ca_file, retries=0, methods=("POST",), user_agent=USER_AGENT)
+
+
+def post(session, url: str, body: bytes, headers: dict, *, timeout: float, deadline: float, what: str) -> Response:
     """POST ``body``; any network problem or timeout becomes a retryable DeliveryError naming ``what``."""
-    parts = urlsplit(url)
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
     wait = remaining(deadline, what, timeout)
-    if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=wait, context=context)
-    else:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=wait)
     try:
-        conn.request("POST", path, body=body, headers={"User-Agent": USER_AGENT, **headers})
-        if conn.sock is not None:  # the request may have used up part of the budget
-            conn.sock.settimeout(remaining(deadline, what, timeout))
-        resp = conn.getresponse()
-        data = resp.read(MAX_RESPONSE_BYTES)
-        return Response(resp.status, data)
-    except (TimeoutError, socket.timeout):
-        raise DeliveryError(f"{what}: no answer from {safe_url(url)} within {wait:.1f}s") from None
-    except ssl.SSLError as exc:
-        raise DeliveryError(f"{what}: TLS error with {safe_url(url)}: {exc.reason or exc}") from None
-    except (OSError, http.client.HTTPException) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise DeliveryError(f"{what}: cannot reach {safe_url(url)}: {reason}") from None
-    finally:
-        conn.close()
+        resp = session.post(url, data=body, headers=headers, timeout=wait, allow_redirects=False, stream=True)
+        try:
+            data = resp.raw.read(MAX_RESPONSE_BYTES, decode_content=True)
+        finally:
+            resp.close()
+    except http.ERRORS as exc:
+        failure = http.describe(exc, wait)
+        hint = " (check HTTPS_PROXY/HTTP_PROXY and NO_PROXY)" if failure.kind == "proxy" else ""
+        hint = " (set ca_file to the CA that signed it, or REQUESTS_CA_BUNDLE)" if failure.kind == "tls" else hint
+        raise DeliveryError(f"{what}: cannot deliver to {safe_url(url)}: {failure.text}{hint}") from None
+    return Response(resp.status_code, data or b"")
 
 
 def status_error(what: str, url: str, resp: Response) -> DeliveryError:

@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
+from ..http import backoff_delay
 from ..ledger.errors import LedgerError
 from .base import checkpoint_item, event_item
 from .errors import DeliveryError
@@ -183,8 +184,7 @@ class Outbox:
                 report.error = str(exc)
                 if not exc.retryable or failures >= limit:
                     return
-                delay = min(sink.backoff * (2 ** (failures - 1)), sink.max_backoff)
-                delay *= 0.5 + self.clock.jitter() / 2
+                delay = backoff_delay(failures, sink.backoff, sink.max_backoff, self.clock.jitter)
                 if self.clock.now() + delay >= deadline:
                     return
                 self.clock.sleep(delay)

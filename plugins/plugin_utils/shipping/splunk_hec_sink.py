@@ -68,7 +68,7 @@ class SplunkHecSink(Sink):
         except ValueError:
             raise SinkConfigError(self.name, "channel", "must be a GUID (Splunk request channel)") from None
         check_readable(spec, "ca_file")
-        self._ctx = httpclient.tls_context(spec["ca_file"], spec["verify_tls"]) if base.startswith("https") else None
+        self._http = httpclient.session(spec["ca_file"], spec["verify_tls"])
         self.host = spec["host"] or socket.gethostname()
 
     def describe(self) -> str:
@@ -100,8 +100,8 @@ class SplunkHecSink(Sink):
     def deliver(self, items, deadline):
         what = f"sink {self.name!r} (splunk_hec)"
         url = self.base + EVENT_PATH
-        kw = {"timeout": self.timeout, "deadline": deadline, "context": self._ctx, "what": what}
-        resp = httpclient.post(url, self.payload(items), self._headers(), **kw)
+        kw = {"timeout": self.timeout, "deadline": deadline, "what": what}
+        resp = httpclient.post(self._http, url, self.payload(items), self._headers(), **kw)
         answer = resp.json()
         if not 200 <= resp.status < 300 or not isinstance(answer, dict) or answer.get("code", 0) != 0:
             if 200 <= resp.status < 300:
@@ -124,7 +124,7 @@ class SplunkHecSink(Sink):
         interval = self.spec["ack_poll_interval"]
         while True:
             resp = httpclient.post(
-                url, body, self._headers(), timeout=self.timeout, deadline=give_up, context=self._ctx, what=what
+                self._http, url, body, self._headers(), timeout=self.timeout, deadline=give_up, what=what
             )
             if not 200 <= resp.status < 300:
                 raise httpclient.status_error(what, url, resp)

@@ -65,9 +65,7 @@ class WebhookSink(Sink):
                 raise SinkConfigError(self.name, "headers", f"{header} is set by the sink itself")
         self.headers = dict(spec["headers"])
         check_readable(spec, "ca_file")
-        self._ctx = (
-            httpclient.tls_context(spec["ca_file"], spec["verify_tls"]) if self.url.startswith("https") else None
-        )
+        self._http = httpclient.session(spec["ca_file"], spec["verify_tls"])
 
     def describe(self) -> str:
         return httpclient.safe_url(self.url)
@@ -86,9 +84,7 @@ class WebhookSink(Sink):
             BATCH_HEADER: f"{items[0].seq}-{items[-1].seq}",
         }
         what = f"sink {self.name!r} (webhook)"
-        resp = httpclient.post(
-            self.url, body, headers, timeout=self.timeout, deadline=deadline, context=self._ctx, what=what
-        )
+        resp = httpclient.post(self._http, self.url, body, headers, timeout=self.timeout, deadline=deadline, what=what)
         if not 200 <= resp.status < 300:
             raise httpclient.status_error(what, self.url, resp)
 

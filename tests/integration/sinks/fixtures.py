@@ -2,6 +2,7 @@
 
 - HttpSink: tests/integration/sinks/http_sink_server.py (webhook + Splunk HEC with acks);
 - Rsyslog: scripts/services/rsyslog.sh (a private rsyslogd, plain TCP and TLS);
+- Tinyproxy: Debian's tinyproxy as the HTTP proxy between the controller and the HTTP sinks;
 plus helpers to run ansible-playbook with the recorder and to compare what sinks got with the ledger.
 """
 
@@ -14,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -116,6 +118,69 @@ class HttpSink:
         for sink in (webhook, hec):
             sink.update(extra)
         return [webhook, hec]
+
+
+class Tinyproxy:
+    """A private tinyproxy on loopback (an HTTP proxy as operators run one), logging every request it forwards."""
+
+    def __init__(self):
+        # Started as root, tinyproxy drops to nobody, which must reach its log: a directory of its own in the
+        # temporary directory (pytest's tmp_path is not reachable for nobody), removed on stop.
+        self.state = Path(tempfile.mkdtemp(prefix="changeward-proxy-"))
+        self.state.chmod(0o777)
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self):
+        return self.state / "tinyproxy.log"
+
+    def start(self):
+        binary = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
+        if not os.path.exists(binary):
+            pytest.fail("tinyproxy is not installed (scripts/bootstrap.sh installs it)")
+        lines = [
+            f"Port {self.port}",
+            "Listen 127.0.0.1",
+            "Allow 127.0.0.1",
+            "Timeout 30",
+            "MaxClients 20",
+            "LogLevel Info",
+            f'LogFile "{self.log}"',
+        ]
+        if os.geteuid() == 0:
+            lines += ["User nobody", "Group nogroup"]
+        conf = self.state / "tinyproxy.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        self.proc = subprocess.Popen(
+            [binary, "-d", "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+        def listening():
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+        wait_for(listening, what="tinyproxy to listen")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+        shutil.rmtree(self.state, ignore_errors=True)
+
+    def requests(self):
+        """The request lines tinyproxy forwarded, e.g. 'POST http://127.0.0.1:4711/webhook HTTP/1.1'."""
+        if not self.log.exists():
+            return []
+        return re.findall(r"Request \(file descriptor \d+\): (.+)$", self.log.read_text(errors="replace"), re.M)
 
 
 SD_RE = re.compile(r'\[changeward@32473 id="([^"]+)" kind="([a-z]+)" seq="(\d+)"')
@@ -371,6 +436,14 @@ def rsyslog(tmp_path, rsyslog_tls):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def tinyproxy():
+    proxy = Tinyproxy()
+    proxy.start()
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture

@@ -88,4 +88,4 @@ def test_drain_is_bounded_by_its_budget_when_a_sink_is_down(tmp_path):
     stdout = proc.communicate(json.dumps({"cmd": "drain", "budget": 1.5, "attempts": 50}) + "\n", timeout=15)[0]
     assert time.monotonic() - started < 4
     rep = json.loads(stdout)["sinks"]["w"]
-    assert rep["pending"] == 3 and "Connection refused" in rep["error"]
+    assert rep["pending"] == 3 and "cannot deliver to http://127.0.0.1:9/x: connection refused" in rep["error"]
