@@ -20,7 +20,8 @@ description:
     counts as readable, as the umask default 0644 is) and C(no-world-writable-file)."
   - Task facts - C(file), C(line), C(name), C(module) (short name), C(fqcn), C(args) (arguments that are one
     variable resolved from the change's vars over the role's defaults), C(path), C(mode), C(mode_bits) (-1 when
-    unknown), C(world_readable), C(world_writable), C(secret_like), C(become), C(no_log). File facts - C(host),
+    unknown), C(mode_known) (false for no mode, a template or V(preserve) - unknown counts as readable by others,
+    not as writable), C(world_readable), C(world_writable), C(secret_like), C(become), C(no_log). File facts - C(host),
     C(path), C(mode), C(mode_bits), C(world_readable), C(world_writable), C(secret_like), C(changed), C(before),
     C(after).
   - With O(change_id) the decision is recorded in the change (gate C(compliance)); a failing rule fails the task

@@ -117,12 +117,13 @@ class ComplianceError(ChangewardError, ValueError):
 def mode_bits(mode):
     """(bits or None, others_read, others_write) of a file mode as Ansible takes it: octal text ('0644', '644'), an
     int (YAML's 0644 is 420), or symbolic ('u=rw,g=r,o=r', 'o+r', 'a+rw'). No mode: a new file gets the umask
-    default (0644 with the usual 022), so it counts as readable by others. 'preserve' or a variable: unknown, and
-    counted as readable (fail closed)."""
+    default (0644 with the usual 022), so it counts as readable by others. 'preserve' or a template: unknown, and
+    counted as readable (fail closed) but not as writable (no Ansible default makes a file writable by others);
+    a policy rule can require ``task.mode_known``."""
     if mode is None:
         return None, True, False
     if isinstance(mode, bool):
-        return None, True, True
+        return None, True, False
     if isinstance(mode, int):
         return mode, bool(mode & 0o004), bool(mode & 0o002)
     text = str(mode).strip()
@@ -132,7 +133,7 @@ def mode_bits(mode):
     read = write = False
     clauses = text.split(",")
     if not all(re.fullmatch(r"[ugoa]*[=+-][rwxXst]*", c) for c in clauses):
-        return None, True, True  # a template or 'preserve': cannot tell, so assume the worst
+        return None, True, False  # a template or 'preserve': cannot tell, so assume readable
     for clause in clauses:
         who, op, perms = re.fullmatch(r"([ugoa]*)([=+-])([rwxXst]*)", clause).groups()
         if who and not set(who) & {"o", "a"}:
@@ -152,6 +153,10 @@ def mode_bits(mode):
     return None, read, write
 
 
+def _symbolic(mode) -> bool:
+    return isinstance(mode, str) and all(re.fullmatch(r"[ugoa]*[=+-][rwxXst]*", c) for c in mode.strip().split(","))
+
+
 def _file_meaning(path, mode, state=None) -> dict:
     bits, read, write = mode_bits(mode)
     if state in ("absent", "link", "hard"):
@@ -160,6 +165,7 @@ def _file_meaning(path, mode, state=None) -> dict:
         "path": path,
         "mode": None if mode is None else str(mode),
         "mode_bits": bits if bits is not None else -1,
+        "mode_known": mode is not None and not (bits is None and not _symbolic(mode)),
         "world_readable": bool(path) and read,
         "world_writable": bool(path) and write,
         "secret_like": bool(path and SECRET_NAME.search(os.path.basename(str(path)) or str(path))),

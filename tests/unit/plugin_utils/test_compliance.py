@@ -60,7 +60,7 @@ def write_role(tmp_path, text=TASKS):
         ("a+r", True, False),
         ("o-r", False, False),
         ("go+rw", True, True),
-        ("preserve", True, True),
+        ("preserve", True, False),
         (None, True, False),
     ],
 )
