@@ -21,6 +21,7 @@ import random
 import socket
 import ssl
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import REDIRECT_CODES, next_hop
 
@@ -126,7 +127,12 @@ def get_checked(http, url: str, *, params=None, headers=None, timeout: float, st
     """GET ``url``, each redirect checked by redirects.next_hop first (never https -> http; never the session's or
     these headers to another origin - requests alone would follow both, dropping only Authorization)."""
     headers = dict(headers or {})
-    credentials = bool(headers) or bool(http.headers.get("Authorization")) or http.auth not in (None, _as_configured)
+    credentials = (
+        bool(headers)
+        or bool(http.headers.get("Authorization"))
+        or http.auth not in (None, _as_configured)
+        or "@" in urlsplit(url).netloc  # user:password@ in the URL: requests sends it as basic auth
+    )
     hops = 0
     while True:
         resp = http.get(url, params=params, headers=headers, timeout=timeout, allow_redirects=False, stream=stream)

@@ -5,14 +5,13 @@ that cannot be read, answers anything but 200, or holds no event is an error, ne
 from __future__ import annotations
 
 import os
-import urllib.error
 import urllib.parse
 from dataclasses import dataclass, field
 
 import yaml
-from ansible.module_utils.urls import open_url
 
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import RedirectRefused, open_url_checked
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import http
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import RedirectRefused
 
 from .errors import CalendarFormatError, CalendarSourceError, GateInputError
 from .ics import load_ics
@@ -24,6 +23,13 @@ SPEC_KEYS = ("src", "windows", "kind", "name", "tz", "format", "allow_empty", "h
 FORMATS = ("ics", "yaml")
 MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_TIMEOUT = 10.0
+RETRIES = 2  # extra attempts after a connection error, timeout or HTTP 429/5xx (plugin_utils.http's back-off)
+# What to change for each kind of failure of a calendar URL.
+FIX = {
+    "tls": "; set REQUESTS_CA_BUNDLE to the CA that signed its certificate",
+    "proxy": "; check HTTPS_PROXY/HTTP_PROXY, or add the host to NO_PROXY",
+    "timeout": "; check the server, or raise http_timeout",
+}
 
 
 @dataclass
@@ -95,27 +101,7 @@ def parse_spec(item, index):
 def fetch(spec, timeout=DEFAULT_TIMEOUT, resolve_path=None):
     """Bytes of a path or URL source; CalendarSourceError when they cannot be had."""
     if spec.is_url:
-        try:
-            # Redirects are checked hop by hop: never https -> http, never the headers (tokens) to another origin.
-            response = open_url_checked(
-                spec.src,
-                headers=spec.headers,
-                open_url=open_url,
-                timeout=timeout,
-                http_agent="changeward-blackout",
-            )
-            with response:
-                status = response.status
-                body = response.read(MAX_BYTES + 1)
-        except RedirectRefused as exc:
-            raise CalendarSourceError(str(exc).replace(spec.src, spec.name), spec.name) from None
-        except urllib.error.HTTPError as exc:
-            raise CalendarSourceError(f"HTTP {exc.code} {exc.reason}", spec.name) from None
-        except Exception as exc:  # any transport failure (refused, DNS, TLS, timeout) means unreachable
-            reason = str(getattr(exc, "reason", None) or exc).replace(spec.src, spec.name)
-            raise CalendarSourceError(f"unreachable ({reason}; timeout {timeout:g}s)", spec.name) from None
-        if status != 200:
-            raise CalendarSourceError(f"HTTP {status}: only 200 is accepted", spec.name)
+        body = _get(spec, timeout)
     else:
         if spec.src.lower().startswith(("file:", "ftp:", "ftps:")):
             raise CalendarSourceError("only local paths and http(s) URLs are supported", spec.name)
@@ -128,6 +114,28 @@ def fetch(spec, timeout=DEFAULT_TIMEOUT, resolve_path=None):
     if len(body) > MAX_BYTES:
         raise CalendarSourceError(f"larger than {MAX_BYTES} bytes", spec.name)
     return body
+
+
+def _get(spec, timeout):
+    """Bytes of a calendar URL (only a 200 answer counts), with the environment's proxies and CA bundle and
+    RETRIES retries; redirects checked hop by hop (never https -> http, never the headers to another origin)."""
+    attempts = f"{RETRIES + 1} attempts"
+    try:
+        with http.session(retries=RETRIES, user_agent="changeward-blackout") as session:
+            resp = http.get_checked(session, spec.src, headers=spec.headers, timeout=timeout, stream=True)
+            with resp:
+                if resp.status_code != 200:
+                    why = f"HTTP {resp.status_code} {resp.reason or ''}".rstrip()
+                    why += f" ({attempts})" if resp.status_code in http.RETRY_STATUS else ""
+                    raise CalendarSourceError(f"{why}: only 200 is accepted", spec.name)
+                return resp.raw.read(MAX_BYTES + 1, decode_content=True) or b""
+    except RedirectRefused as exc:
+        raise CalendarSourceError(str(exc).replace(spec.src, spec.name), spec.name) from None
+    except http.ERRORS as exc:  # refused, DNS, TLS, proxy, timeout: said in words, never the library's text
+        failure = http.describe(exc, timeout)
+        raise CalendarSourceError(
+            f"unreachable ({failure.text}, {attempts}; timeout {timeout:g}s){FIX.get(failure.kind, '')}", spec.name
+        ) from None
 
 
 def _format(spec, body):
