@@ -20,7 +20,10 @@ options:
     type: float
     default: 10
   prometheus_retries:
-    description: Extra attempts after a connection error, timeout or HTTP 5xx, with exponential back-off from 0.5 s.
+    description:
+      - Extra attempts after a connection error, timeout, HTTP 429 or 5xx, with exponential back-off from 0.5 s
+        (jittered, capped at 10 s).
+      - Proxies come from E(HTTPS_PROXY), E(HTTP_PROXY) and E(NO_PROXY).
     type: int
     default: 2
   validate_certs:
@@ -28,6 +31,6 @@ options:
     type: bool
     default: true
   ca_path:
-    description: CA bundle to verify Prometheus' certificate with.
+    description: CA bundle to verify Prometheus' certificate with. Defaults to E(REQUESTS_CA_BUNDLE), else the CAs bundled with requests.
     type: path
 """
