@@ -101,6 +101,7 @@ class DbSource:
 
     def __init__(self, backend):
         self.backend = backend
+        self._suspects = None
 
     def snapshot(self):
         return self.backend.read()
@@ -129,16 +130,24 @@ class DbSource:
                 yield seq, None, str(exc), None
 
     def rows(self):
-        for e in self.backend.entries():
-            yield Row(e.seq, e.prev_hash, e.hash, e.body, f"row seq {e.seq}", e.columns())
+        # Once the database has named the rows whose columns differ, the pass reads only what is hashed.
+        light = self._suspects is not None
+        for e in self.backend.entries(columns=not light):
+            yield Row(e.seq, e.prev_hash, e.hash, e.body, f"row seq {e.seq}", None if light else e.columns())
+
+    def columns_at(self, seq: int):
+        """The stored query columns of the row stored at ``seq`` (a suspect the pass read without them)."""
+        entry = self.backend.entry(seq)
+        return entry.columns() if entry is not None else None
 
     def column_suspects(self):
         """Seqs of rows whose columns the database finds different from their body; None: check every row."""
         try:
             with self.backend.tolerant():
-                return self.backend.column_suspects()
+                self._suspects = self.backend.column_suspects()
         except LedgerCorrupt:  # a body the database cannot read as JSON: every row is checked in Python
-            return None
+            self._suspects = None
+        return self._suspects
 
     def rotations(self) -> list:
         """(seq, event) of the key rotation events, as stored (their rows are verified by the pass)."""
@@ -199,6 +208,9 @@ class JsonlSource:
 
     def column_suspects(self):
         return set()  # an export has no columns besides the event
+
+    def columns_at(self, seq: int):
+        return None
 
     def rotations(self) -> list:
         out = []
@@ -387,9 +399,15 @@ class _Verifier:
     # -- stored columns -----------------------------------------------------------------------------------
     def column_mismatch(self, row: Row) -> str | None:
         """What a database row's query columns get wrong about its hashed event, or None."""
-        if row.cols is None or row.text is None:
+        if row.text is None:
             return None
-        if self.suspects is not None and row.claimed not in self.suspects:
+        cols = row.cols
+        if self.suspects is not None:
+            if row.claimed not in self.suspects:
+                return None
+            if cols is None:
+                cols = self.source.columns_at(row.claimed)
+        if cols is None:
             return None
         try:
             event = json.loads(row.text)
@@ -397,7 +415,7 @@ class _Verifier:
             return None  # the content check reports it
         wrong = [
             f"{name} holds {have!r}, the hashed event says {want!r}"
-            for name, have, want in zip(ROW_COLUMNS, row.cols, row_columns(event), strict=True)
+            for name, have, want in zip(ROW_COLUMNS, cols, row_columns(event), strict=True)
             if have != want
         ]
         return f"{row.where}: " + "; ".join(wrong) if wrong else None
@@ -501,7 +519,7 @@ class _Verifier:
                 or entry_hash(expected, prev, row.text) != row.hash
             ):
                 return False, n, None, None
-            if row.cols is not None:
+            if self.suspects is None or expected in self.suspects:
                 wrong = self.column_mismatch(row)
                 if wrong:
                     columns.append((expected, wrong))
