@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write the option specs of the awx.awx modules the controller content uses, from the `ansible` package.
 
 The `ansible` package on PyPI bundles the awx.awx collection; its modules document their options

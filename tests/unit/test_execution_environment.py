@@ -53,12 +53,14 @@ def introspected(tmp_path_factory):
     # Away from the checkout's ansible.cfg, whose collections path already holds this collection.
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env["ANSIBLE_CONFIG"] = str(work / "none.cfg")
-    run = {"cwd": work, "env": env, "check": True, "capture_output": True, "text": True, "timeout": 300}
-    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(work), str(src)], **run)
+    run = {"cwd": work, "env": env, "capture_output": True, "text": True, "timeout": 300}
+    build = [str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(work), str(src)]
+    subprocess.run(build, check=True, **run)
     (tarball,) = work.glob("changeward-hybrid-*.tar.gz")
     installed = work / "installed"
-    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "-p", str(installed), str(tarball)], **run)
-    out = subprocess.run([str(BIN / "ansible-builder"), "introspect", str(installed)], **run).stdout
+    install = [str(BIN / "ansible-galaxy"), "collection", "install", "-p", str(installed), str(tarball)]
+    subprocess.run(install, check=True, **run)
+    out = subprocess.run([str(BIN / "ansible-builder"), "introspect", str(installed)], check=True, **run).stdout
     data = yaml.safe_load(out)
     assert isinstance(data, dict), out
     return {kind: [entry.split("#", 1)[0].strip() for entry in data.get(kind) or []] for kind in ("python", "system")}

@@ -50,7 +50,8 @@ def test_which_runs_are_jobs_whose_disk_is_thrown_away(environ, exists, job):
     assert (context.ephemeral_job(environ, exists) is not None) is job
 
 
-def check(target, configured, environ=AWX):
+def check(target, configured, environ=None):
+    environ = AWX if environ is None else environ
     context.require_durable_ledger(target, configured, environ=environ, exists=no_container, mountinfo=MOUNTINFO)
 
 
