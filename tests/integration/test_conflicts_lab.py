@@ -3,8 +3,8 @@ the providers' formats (examples/lab/providers), replayed by examples/lab/provid
 their maintenance starts ten minutes from now, and read over HTTP by the gates of playbooks/change.yml.
 
 A regional layer (an extra inventory, as a regional team would add) declares the feeds and the SaaS dependency and
-describes three lab cloud hosts as the instances the documents name: cloud-euw1a-01 is the EC2 instance of the AWS
-Health event, cloud-euw1b-02 the Azure VM of the Freeze. Every refused change is refused at the conflicts or SaaS
+describes lab cloud hosts as the instances the documents name: cloud-euw1a-01 is the EC2 instance of the AWS Health
+event, cloud-euw1b-02 the Azure VM of the Freeze, cloud-euw1b-01 the GCE instance with an upcoming maintenance. Every refused change is refused at the conflicts or SaaS
 gate, before any ring: no host is touched, so these tests reserve only the artifact server (the edge group).
 """
 
@@ -32,11 +32,13 @@ AWS_HOST, AZURE_HOST, OTHER_HOST, SAME_SERVICE_HOST = (
     "cloud-use1a-01",
     "cloud-use1b-01",
 )
+GCP_HOST = "cloud-euw1b-01"
 INSTANCES = {
     AWS_HOST: {"instance_id": "i-0a1b2c3d4e5f60718"},
     OTHER_HOST: {"instance_id": "i-0c0ffee0c0ffee000"},
     SAME_SERVICE_HOST: {"instance_id": "i-0d0d0d0d0d0d0d0d0"},
     AZURE_HOST: {"instance_id": "cw-az-vm-01", "provider": "azure", "region": "westeurope", "az": "westeurope-1"},
+    GCP_HOST: {"instance_id": "cw-gce-01", "provider": "gcp", "region": "europe-west1", "az": "europe-west1-b"},
 }
 AWS_EVENT = "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED_7c1d0f5e-2b1e-4a8e-9f55-3d6a2c0e9b41"
 AZURE_EVENT = "602d9444-d2cd-49c7-8624-8643e7171297"
@@ -69,6 +71,7 @@ def region(lab, tmp_path_factory):
                     "format": "azure_scheduled_events",
                     "src": f"{base}/azure-scheduled-events.json",
                 },
+                {"name": "gce", "format": "gcp_maintenance", "src": f"{base}/gcp-instance.json"},
             ],
             "saas_dependencies": {
                 "payfast": {"statuspage": f"{base}/statuspage-degraded.json", "components": ["API"]},
@@ -183,18 +186,26 @@ def gates_playbook(tmp_path, region, tasks):
     return proc
 
 
-def test_other_hosts_proceed_and_saas_health_blocks_when_degraded_or_unreachable(region, tmp_path):
+def test_other_hosts_proceed_a_gce_maintenance_blocks_and_saas_health_blocks_when_degraded_or_unreachable(
+    region, tmp_path
+):
     from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
     with open_ledger(str(tmp_path / "ledger.db"), key=LEDGER_KEY):
         pass  # an empty ledger: no other change is open
     out = tmp_path / "results.json"
-    names = ["other_hosts", "degraded", "unreachable"]
+    names = ["other_hosts", "gcp", "degraded", "unreachable"]
     tasks = [
         {
             "name": "other_hosts",
             "changeward.hybrid.conflicts": {"targets": [OTHER_HOST, SAME_SERVICE_HOST], "service": "demo"},
             "register": "other_hosts",
+        },
+        {
+            "name": "gcp",
+            "changeward.hybrid.conflicts": {"targets": [GCP_HOST], "service": "demo"},
+            "register": "gcp",
+            "ignore_errors": True,
         },
         *[
             {
@@ -219,7 +230,9 @@ def test_other_hosts_proceed_and_saas_health_blocks_when_degraded_or_unreachable
     results = json.loads(out.read_text())
     other = results["other_hosts"]
     assert other["blocked"] is False and not [c for c in other["conflicts"] if c["decision"] == "refuse"]
-    assert {f["name"]: f["events"] for f in other["feeds"]} == {"aws-health": 1, "azure-imds": 2}
+    assert {f["name"]: f["events"] for f in other["feeds"]} == {"aws-health": 1, "azure-imds": 2, "gce": 1}
+    gcp = results["gcp"]
+    assert gcp["failed"] and "gcp SCHEDULED cw-gce-01/upcomingMaintenance on cloud-euw1b-01" in gcp["msg"]
     assert results["degraded"]["failed"] and "component API is degraded performance" in results["degraded"]["msg"]
     unreachable = results["unreachable"]
     assert unreachable["failed"] and "cannot decide" in unreachable["msg"] and "unreachable" in unreachable["msg"]
