@@ -190,38 +190,64 @@ polls:
   description: Polls made.
   returned: always
   type: int
+  sample: 14
 started_at:
   description: Start of the watch (ISO 8601 UTC).
   returned: always
   type: str
+  sample: '2025-03-01T09:58:00.00Z'
 ended_at:
   description: End of the watch (ISO 8601 UTC).
   returned: always
   type: str
+  sample: '2025-03-01T10:00:10.02Z'
 since:
   description: O(since) as ISO 8601 UTC.
   returned: always
   type: str
+  sample: '2025-03-01T09:58:00.00Z'
 metrics:
   description: Per metric - reference, last values per host, worst value seen, polls without data.
   returned: always
   type: list
   elements: dict
+  sample:
+    - name: error_ratio
+      critical: true
+      direction: increase
+      allowance:
+        absolute: 0.005
+      reference: 0.0
+      last:
+        cloud-euw1b-01: 0.0
+        cloud-euw1b-02: 0.21
+      worst:
+        host: cloud-euw1b-02
+        value: 0.21
+        at: '2025-03-01T10:00:10.02Z'
+        reference: 0.0
+      nodata_polls: 0
 errors:
   description: The last Prometheus errors met (at most 10).
   returned: always
   type: list
   elements: str
+  sample:
+    - 'Prometheus at http://prometheus:9090 cannot be queried: no answer within 10s (3 attempts); check that Prometheus
+      is up, or raise prometheus_timeout'
 rollback_capability:
   description: The capability the allowances were tightened for.
   returned: always
   type: str
+  sample: partial
 bake_time:
   description: How long the ring was to be watched.
   returned: always
   type: str
+  sample: 10m
 policy_digest:
   description: SHA-256 of the policy.
   returned: always
   type: str
+  sample: 9f2c4e1a7b3d5c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6
 """

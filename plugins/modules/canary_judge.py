@@ -307,6 +307,7 @@ policy_digest:
   description: SHA-256 of the policy used (canonical JSON), to record with the decision.
   returned: when O(tolerance_policy) is given
   type: str
+  sample: 9f2c4e1a7b3d5c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6
 window:
   description: The time window of the range queries, unix seconds.
   returned: when a metric uses Prometheus
@@ -321,6 +322,10 @@ window:
     step:
       description: Step in seconds.
       type: float
+  sample:
+    start: 1740822600.0
+    end: 1740823200.0
+    step: 15.0
 metrics:
   description: Each metric's classification and evidence.
   returned: when judged
@@ -372,8 +377,28 @@ metrics:
           C(canary_median), C(allowance), C(allowed_shift), C(autocorrelation) (lag-1, within each host's
           series), C(variance_inflation), C(effective_counts) (per side) and C(autocorrelation_adjusted).
       type: dict
+  sample:
+    - name: error_rate
+      classification: high
+      reason: shift +0.04 is beyond the allowed 0.005
+      critical: true
+      direction: increase
+      nodata_strategy: fail
+      weight: 1.0
+      source: prometheus
+      queries:
+        canary: sum(rate(http_errors_total{instance=~"(?:web-3)(?::[0-9]+)?"}[1m]))
+        baseline: sum(rate(http_errors_total{instance=~"(?:web-1|web-2)(?::[0-9]+)?"}[1m]))
+      evidence:
+        baseline_count: 40
+        canary_count: 40
+        method: mann-whitney
+        p_value: 0.0001
+        shift: 0.04
+        allowed_shift: 0.005
 error:
   description: What stopped the judgement (Prometheus unreachable), when it was cut short.
   returned: when the judgement could not be made
   type: str
+  sample: 'Prometheus at http://prometheus:9090 cannot be queried: connection refused (3 attempts); check prometheus_url and that Prometheus is running'
 """

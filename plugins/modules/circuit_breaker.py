@@ -175,6 +175,7 @@ allowed:
   description: With O(state=checked), whether the change may roll out.
   returned: with O(state=checked)
   type: bool
+  sample: false
 reason:
   description: Why it was admitted or refused.
   returned: with O(state=checked)
@@ -190,24 +191,51 @@ events:
   returned: except with O(state=read)
   type: list
   elements: dict
+  sample:
+    - type: io.changeward.breaker.opened
+      seq: 42
+      event_id: 0b7c1f3e-5d2a-4c8b-9e61-3f4a2d1c0e9b
 breaker:
   description: The state in full - since, reason, the change that opened it, who moved it, the trial, failures.
   returned: always
   type: dict
+  sample:
+    service: checkout
+    state: open
+    since: '2025-03-01T10:02:11Z'
+    seq: 42
+    reason: 2 failed ring(s) within 24h (threshold 2)
+    change_id: CHG-2025-0301-001
+    by: null
+    trial: null
+    failures:
+    - time: '2025-03-01T10:02:10Z'
+      kind: ring
+      count: 1
+      change_id: CHG-2025-0301-001
+      reason: canary verdict fail
 identity:
   description: Who ran a half-open or manual close (name, source, trust).
   returned: with O(state=half_open), and O(state=closed) without O(change_id)
   type: dict
+  sample:
+    name: alice
+    source: awx
+    trust: 'platform: set by AWX/AAP from the user who launched the job; forgeable outside AWX (-e awx_user_name)'
+    job_id: '4711'
 refused:
   description: The identity was not authorised (the task failed; the refusal is recorded).
   returned: when not authorised
   type: bool
+  sample: true
 service:
   description: The service of the breaker.
   returned: always
   type: str
+  sample: checkout
 policy_digest:
   description: SHA-256 of the tolerance policy that named the service.
   returned: when O(tolerance_policy) gave the service
   type: str
+  sample: 9f2c4e1a7b3d5c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6
 """

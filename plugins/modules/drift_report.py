@@ -177,6 +177,71 @@ report:
   description: Phase V(report) - the whole report (schema docs/schemas/drift-report.schema.json).
   returned: phase report
   type: dict
+  sample:
+    format: changeward-drift-report/1
+    run_id: DRIFT-20250601T120000Z
+    generated_at: '2025-06-01T12:00:00Z'
+    detectors:
+    - scan
+    hosts:
+      dc-1:
+        env_type: onprem
+        region: onprem-eu
+        site: dc1
+        status: drifted
+        reachable: true
+        detectors:
+          scan: drifted
+        findings:
+        - detector: scan
+          class: service
+          item: app
+          attribute: state
+          expected: running
+          actual: stopped
+          id: c78e6a14dd71
+        accepted: []
+        unknown: []
+        labels:
+          rollback_capability: full
+    acceptances:
+      active: []
+      expired: []
+      unused: []
+    groups:
+    - env_type: onprem
+      region: onprem-eu
+      site: dc1
+      hosts:
+      - dc-1
+      in_sync: 0
+      drifted: 1
+      unknown: 0
+    summary:
+      hosts: 1
+      in_sync: 0
+      drifted: 1
+      unknown: 0
+      unreachable: 0
+      findings: 1
+      accepted: 0
+      unknown_items: 0
+      expired_acceptances: 0
+      by_class:
+        file: 0
+        package: 0
+        service: 1
+        sysctl: 0
+        port: 0
+        user: 0
+        task: 0
+      by_env_type:
+        onprem:
+          in_sync: 0
+          drifted: 1
+          unknown: 0
+    exit_code: 2
+    status: drifted
 status:
   description: Phase V(report) - V(in_sync), V(drifted) or V(unknown) for the run as a whole.
   returned: phase report
@@ -196,10 +261,21 @@ markdown:
   description: Phase V(report) - the Markdown summary.
   returned: phase report
   type: str
+  sample: '# Drift report DRIFT-20250601T120000Z
+
+
+  Generated 2025-06-01T12:00:00Z by scan. Overall: **drifted** (exit code 2).
+
+  '
 files:
   description: Phase V(report) - paths written (C(json), C(md), C(latest.json), C(latest.md)).
   returned: phase report
   type: dict
+  sample:
+    json: /var/lib/changeward/drift/drift-DRIFT-20250601T120000Z.json
+    md: /var/lib/changeward/drift/drift-DRIFT-20250601T120000Z.md
+    latest.json: /var/lib/changeward/drift/latest.json
+    latest.md: /var/lib/changeward/drift/latest.md
 run_id:
   description: Phase V(report) - the drift run id.
   returned: phase report
@@ -209,47 +285,82 @@ plan:
   description: Phase V(plan) - C(remediate), C(manual) (with reasons), C(deferred) and C(in_sync) hosts.
   returned: phase plan
   type: dict
+  sample:
+    remediate:
+    - dc-1
+    manual:
+    - host: dc-legacy
+      reasons:
+      - rollback_capability none not allowed for automatic remediation
+    deferred:
+    - host: edge-1
+      reason: unreachable; the next run picks it up
+    in_sync:
+    - cloud-a
+    - cloud-b
 remediate:
   description: Phase V(plan) - hosts to remediate now; empty when refused.
   returned: phase plan
   type: list
   elements: str
+  sample:
+    - dc-1
 change_id:
   description: Phase V(plan) - the remediation change record, or null when nothing is remediated automatically.
   returned: phase plan
   type: str
+  sample: CHG-DRIFT-20250601T120000Z
 review_id:
   description: Phase V(plan) - the review record for a person, or null.
   returned: phase plan
   type: str
+  sample: REV-DRIFT-20250601T120000Z
 refused:
   description: Phase V(plan) - a gate blocked the remediation; the record is closed as aborted and the task fails.
   returned: phase plan
   type: bool
+  sample: false
 reasons:
   description: Phase V(plan) - why it was refused.
   returned: phase plan
   type: list
   elements: str
+  sample:
+    - 'blackout: inside blackout window ''month-end freeze'' until 2025-06-02T00:00:00Z'
 verification:
   description: Phase V(verify) - C(restored), C(not_restored) (host and reason) and the re-scan status per host.
   returned: phase verify
   type: dict
+  sample:
+    restored:
+    - dc-1
+    not_restored: []
+    hosts:
+      dc-1:
+        status: in_sync
+        findings: 0
+        unknown: 0
 outcome:
   description: Phase V(verify) - V(successful) or V(failed) (the task fails then).
   returned: phase verify
   type: str
+  sample: successful
 snapshots:
   description: Phase V(verify) - snapshot ids recorded on the change record.
   returned: phase verify
   type: list
   elements: dict
+  sample:
+    - host: dc-1
+      id: snap-20250601-120512-dc-1
 recorded:
   description: Whether the ledger was written.
   returned: always
   type: bool
+  sample: true
 ledger_seq:
   description: Sequence number of the last ledger event written, or null.
   returned: always
   type: int
+  sample: 1207
 """

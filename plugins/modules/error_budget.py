@@ -181,6 +181,7 @@ budget_spent:
   description: Whether the budget is spent (remaining at or below 0).
   returned: always
   type: bool
+  sample: false
 burn_rates:
   description: Burn rate per window (error ratio divided by 1 - objective), the period included.
   returned: always
@@ -190,6 +191,10 @@ error_ratios:
   description: Error ratio per window as read.
   returned: always
   type: dict
+  sample:
+    30d: 0.00058
+    1h: 0.0002
+    5m: 0.0001
 windows:
   description: Each window pair with its burn rates and whether it fires.
   returned: always
@@ -214,29 +219,43 @@ windows:
     firing:
       description: Both burn rates exceed the factor.
       type: bool
+  sample:
+    - long: 1h
+      short: 5m
+      factor: 14.4
+      long_burn_rate: 0.2
+      short_burn_rate: 0.1
+      firing: false
 burning:
   description: Whether any window pair fires.
   returned: always
   type: bool
+  sample: false
 exempt:
   description: Whether O(change_type) is exempt from the budget.
   returned: always
   type: bool
+  sample: false
 objective:
   description: The SLO objective applied.
   returned: always
   type: float
+  sample: 0.999
 period:
   description: The SLO period applied.
   returned: always
   type: str
+  sample: 30d
 reasons:
   description: Human-readable lines explaining the decision.
   returned: always
   type: list
   elements: str
+  sample:
+    - 'remaining error budget over 30d: 42.0% (objective 0.999)'
 policy_digest:
   description: SHA-256 of the policy used (canonical JSON).
   returned: when O(tolerance_policy) is given
   type: str
+  sample: 9f2c4e1a7b3d5c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6
 """

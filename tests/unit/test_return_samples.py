@@ -8,7 +8,20 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLED = ("snapshot", "rollback", "snapshot_prune", "drift_scan", "edge_rollout", "rings", "feature_flag")
+SAMPLED = (
+    "snapshot",
+    "rollback",
+    "snapshot_prune",
+    "drift_scan",
+    "edge_rollout",
+    "rings",
+    "feature_flag",
+    "bake_watch",
+    "canary_judge",
+    "circuit_breaker",
+    "error_budget",
+    "drift_report",
+)
 
 
 def return_doc(module: str) -> dict:
