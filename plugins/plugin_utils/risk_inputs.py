@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.context import LOCAL_VAR, effective_policy
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.context import LOCAL_VAR
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import LABELS, LABELS_VAR
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk import (
     TAG_KEYS,
@@ -59,6 +59,3 @@ def normalise_dupes(targets: list) -> list:
         raise RiskInputError(f"targets named more than once: {', '.join(dupes)}")
     return sorted(targets, key=lambda t: t.name)
 
-
-# The one policy loader (the effective gate policy: central plus regional layers) lives in context.
-build_policy = effective_policy
