@@ -31,6 +31,7 @@ ARGUMENT_SPEC = {
     "max_age": {"type": "str", "default": "90d"},
     "services": {"type": "list", "elements": "str", "default": []},
     "output_dir": {"type": "path"},
+    "max_weighted": {"type": "float"},
     "at": {"type": "str"},
 }
 
@@ -60,9 +61,17 @@ class ActionModule(ControllerAction):
             result["stale"] = stale
             result["files"] += self._write(args, "stale", stale, report.stale_markdown(stale))
         if "impact" in args["kinds"]:
-            result["impact"] = impact(graph, args["services"])
+            result["impact"] = impact(graph, args["services"], args["max_weighted"])
             result["files"] += self._write(args, "impact", result["impact"], impact_markdown(result["impact"]))
         result["changed"] = bool(result["files"])
+        if result.get("impact", {}).get("over_limit"):
+            data = result["impact"]
+            result["failed"] = True
+            result["msg"] = (
+                f"dependency_report: changing {', '.join(data['services'])} touches {len(data['consumers'])} "
+                f"consumer(s), {data['weighted']:g} weighted by criticality, at or over the limit of "
+                f"{data['max_weighted']:g} (teams: {', '.join(data['teams']) or 'none'})"
+            )
         return result
 
     def _write(self, args, kind, data, markdown):
@@ -81,7 +90,7 @@ class ActionModule(ControllerAction):
         return written
 
 
-def impact(graph, services) -> dict:
+def impact(graph, services, max_weighted=None) -> dict:
     """What changing the services touches: their transitive consumers and teams; unknown services are an error
     (a typo must not answer "touches nothing")."""
     if not services:
@@ -91,7 +100,8 @@ def impact(graph, services) -> dict:
     if unknown:
         raise DependencyError(f"impact: {', '.join(unknown)} not in the dependency graph")
     radius = blast_radius(graph, services)
-    return {"kind": "impact", **radius}
+    over = max_weighted is not None and radius["weighted"] >= max_weighted
+    return {"kind": "impact", **radius, "max_weighted": max_weighted, "over_limit": over}
 
 
 def impact_markdown(data) -> str:

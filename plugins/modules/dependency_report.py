@@ -47,6 +47,11 @@ options:
     type: list
     elements: str
     default: []
+  max_weighted:
+    description:
+      - Fail the task (V(impact)) when the weighted consumers of O(services) reach this - the limit a CI
+        pipeline gates on; the report is still returned and written.
+    type: float
   output_dir:
     description: Write C(hidden-dependencies), C(stale-records) and C(impact) C(.json) and C(.md) here.
     type: path
