@@ -617,9 +617,9 @@ class Ledger:
         export before."""
         from .export import export_jsonl
 
-        if sign:
-            self._check_signer_current()  # a retired key signs no header either
         key = self.signer if sign and self.signer is not None and self.signer.can_sign else None
+        if key is not None:
+            self._check_signer_current()  # a retired key signs no header either
         return export_jsonl(self.backend, dest, after_seq=after_seq, key=key, previous=previous)
 
 

@@ -115,6 +115,13 @@ def test_an_export_with_an_altered_header_is_named(three, tmp_path):
     assert "is not the export ledger-2026-03.jsonl follows" in report["problems"][1]["detail"]
 
 
+def test_a_verify_only_key_exports_unsigned_even_after_a_rotation(three, tmp_path):
+    other_public = checkpoint.generate_ed25519()[1]  # not the ledger's key: it can sign nothing anyway
+    with api.open_ledger(str(tmp_path / "ledger.db"), key=other_public, readonly=True) as ledger:
+        summary = ledger.export_jsonl(str(tmp_path / "by-auditor.jsonl"))
+    assert summary["signed_by"] is None and summary["events"] == 22
+
+
 def test_an_unsigned_export_cannot_carry_continuity(tmp_path):
     path = str(tmp_path / "ledger.db")
     with api.open_ledger(path, key=KEY, checkpoint_interval=0) as ledger:
