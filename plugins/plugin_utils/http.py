@@ -1,4 +1,5 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# pylint: disable=unused-import  # astroid's brain for a module named http adds unused enum/namedtuple imports
 """Controller HTTP: one way to build a client session, one retry policy, one way to say what failed.
 
 - ``session()``: a requests session that takes proxies from HTTP_PROXY / HTTPS_PROXY / NO_PROXY, verifies TLS
