@@ -10,7 +10,7 @@ from ansible.module_utils.basic import env_fallback
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import series
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.checkpoint import load_keys
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.checkpoint import load_key, load_keys
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerConfigError, LedgerError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.postgres_backend import is_dsn, redact_dsn
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.verify import summary, verify
@@ -47,8 +47,11 @@ def key_ring(key, keys) -> dict:
             f"key takes one key as a string, got a {type(key).__name__}; give several keys (with their validity "
             "ranges) as keys"
         )
-    items = ([key] if key else []) + [{k: v for k, v in item.items() if v is not None} for item in keys or []]
-    return load_keys(items) if items else {}
+    ring = load_keys([{k: v for k, v in item.items() if v is not None} for item in keys or []])
+    if key:
+        single = load_key(key)
+        ring.setdefault(single.key_id, single)  # also listed in keys (e.g. from the environment): keys' range wins
+    return ring
 
 
 class ActionModule(ControllerAction):

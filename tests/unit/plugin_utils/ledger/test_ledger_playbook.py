@@ -168,11 +168,15 @@ def test_rotation_across_two_keys_verifies_through_the_module_and_the_playbook(r
     with api.open_ledger(small_ledger, key=priv) as ledger:  # the new key writes on; the next checkpoint is its
         ledger.append_many([task_event(i) for i in range(10)])
     keys_file = tmp_path / "keys.yml"
-    keys_file.write_text(json.dumps({"ledger_keys": [{"public_key": pub}]}))
+    # The old key both from the environment and in the list (with its range): one key, the list's range.
+    keys_file.write_text(
+        json.dumps({"ledger_keys": [{"key": KEY, "not_after": "2999-01-01T00:00:00Z"}, {"public_key": pub}]})
+    )
     report = tmp_path / "verdict.json"
     play = REPO / "playbooks/audit_verify.yml"
     ok = run(play, "-e", f"ledger_src={small_ledger}", "-e", f"@{keys_file}", "-e", f"ledger_report={report}")
     assert ok.returncode == 0, ok.stdout[-2000:]
+    assert KEY not in ok.stdout + ok.stderr  # keys[].key is no_log like key
     assert json.loads(report.read_text())["signed_through"] == 40  # the new key's checkpoint
     old_only = run(play, "-e", f"ledger_src={small_ledger}", "-e", f"ledger_report={report}")
     assert old_only.returncode == 2
