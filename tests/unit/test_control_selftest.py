@@ -1,0 +1,44 @@
+"""The control self-test an auditor runs (playbooks/control_selftest.yml) passes - every bypass it tries is refused
+and recorded - and the bypass it cannot try from inside a playbook, a policy given on the command line, is refused
+by the main job before any gate."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+
+def play(*args):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    for name in ("CHANGEWARD_LEDGER", "CHANGEWARD_LEDGER_KEY"):
+        env.pop(name, None)
+    cmd = [str(PLAYBOOK), "-i", "localhost,", "-c", "local", *args]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_the_control_selftest_refuses_and_records_every_attempt():
+    proc = play(str(REPO / "playbooks" / "control_selftest.yml"))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "9 attempts, 9 refused" in proc.stdout
+    assert "6 refusals recorded in CHG-SELFTEST-" in proc.stdout  # 4 control refusals, 2 of the approval gate
+
+
+def test_a_gate_policy_given_on_the_command_line_stops_the_main_job_before_any_gate(tmp_path):
+    permissive = tmp_path / "permissive.yml"
+    permissive.write_text("api_version: changeward.hybrid/v1\n")
+    proc = play(
+        "-e",
+        f"@{REPO / 'examples' / 'changes' / 'sysctl-somaxconn.yml'}",
+        "-e",
+        f"changeward_policy={permissive}",
+        "-e",
+        f"CHANGEWARD_LEDGER={tmp_path / 'ledger.db'}",
+        str(REPO / "playbooks" / "change.yml"),
+    )
+    assert proc.returncode != 0
+    assert "changeward_policy of host localhost was given as an extra var (-e)" in proc.stdout
+    assert "Open the change record" not in proc.stdout  # nothing was opened, no gate ran
+    assert not (tmp_path / "ledger.db").exists()
