@@ -38,7 +38,7 @@ options:
         required: true
       format:
         description:
-          - V(catalogue) - the changeward catalogue (C(api_version: changeward.hybrid/dependencies/v1)).
+          - "V(catalogue) - the changeward catalogue (C(api_version: changeward.hybrid/dependencies/v1))."
           - V(backstage) - Backstage entities (multi-document YAML); Components and Resources are services.
           - V(netbox) - NetBox C(/api/ipam/services/) JSON (a page with C(results) or a list) with custom fields
             C(owner_team), C(criticality), C(depends_on), C(confirmed).

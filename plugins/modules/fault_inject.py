@@ -87,8 +87,11 @@ attributes:
     description: Returns the commands it would run; applies nothing.
   diff_mode:
     support: none
+    description: Returns no diff; RV(fault) holds the commands applied and the ones that undo them.
   platform:
+    support: full
     platforms: posix
+    description: Linux targets with iptables and tc, as root; Python 3.8 or later.
 seealso:
   - module: changeward.hybrid.snapshot
 """

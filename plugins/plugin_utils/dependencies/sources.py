@@ -165,7 +165,8 @@ def read_netbox(doc, origin: str = "netbox") -> tuple:
         name = _name(row.get("name"), f"{where}.name")
         custom = row.get("custom_fields") or {}
         addresses = [
-            str(a.get("address") if isinstance(a, Mapping) else a).split("/")[0] for a in row.get("ipaddresses") or []
+            str(a.get("address") if isinstance(a, Mapping) else a).split("/", maxsplit=1)[0]
+            for a in row.get("ipaddresses") or []
         ]
         ports = row.get("ports") or []
         entry = services.setdefault(name, {"team": None, "criticality": None, "endpoints": [], "confirmed": None})
