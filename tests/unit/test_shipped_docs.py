@@ -22,7 +22,15 @@ DEFAULT_IGNORE = ["MANIFEST.json", "FILES.json", "galaxy.yml", "galaxy.yaml", ".
 DEFAULT_IGNORE += ["tests/output", "changeward-hybrid-*.tar.gz"]
 IGNORE_DIRS = {"CVS", ".bzr", ".hg", ".git", ".svn", "__pycache__", ".tox"}
 # Bare backticked paths under these name the operator project, not the collection.
-OPERATOR_PREFIXES = ("tests/", "scripts/", "bench/", "examples/", "inventories/", "requirements/", "extensions/molecule/")
+OPERATOR_PREFIXES = (
+    "tests/",
+    "scripts/",
+    "bench/",
+    "examples/",
+    "inventories/",
+    "requirements/",
+    "extensions/molecule/",
+)
 
 LINK = re.compile(r"\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
 REF_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s.*)?$")
@@ -154,3 +162,34 @@ def test_shipped_markdown_names_only_what_ships(tree):
     for rel_path in markdown:
         found += problems_in(rel_path, (REPO / rel_path).read_text(encoding="utf-8"), shipped, tracked, patterns)
     assert not found, "shipped Markdown names paths that do not ship:\n" + "\n".join(found)
+
+
+PLUGIN_DOC_PATH = re.compile(
+    r"(?<![\w/.:-])((?:tests|scripts|bench|examples|inventories|requirements|extensions/molecule)/[\w./-]*)"
+)
+
+
+def plugin_doc_references(root: Path) -> list[str]:
+    """Operator-project paths named in plugins' DOCUMENTATION and RETURN - what ansible-doc shows an installed
+    collection's user, where those paths do not exist. (EXAMPLES name the user's own files, like an inventory.)"""
+    import ast
+
+    found = []
+    for path in sorted((root / "plugins").rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            names = [getattr(t, "id", None) for t in getattr(node, "targets", [])]
+            if names not in (["DOCUMENTATION"], ["RETURN"]) or not isinstance(node.value, ast.Constant):
+                continue
+            for number, line in enumerate(str(node.value.value).splitlines(), 1):
+                found += [f"{path.relative_to(root)} {names[0]}:{number}: {m}" for m in PLUGIN_DOC_PATH.findall(line)]
+    return found
+
+
+def test_plugin_docs_name_only_what_ships(tmp_path):
+    assert plugin_doc_references(REPO) == []
+    # the check itself finds such a reference
+    (tmp_path / "plugins" / "modules").mkdir(parents=True)
+    (tmp_path / "plugins" / "modules" / "m.py").write_text(
+        'DOCUMENTATION = """\ndescription: see tests/lab/README.md\n"""\n'
+    )
+    assert plugin_doc_references(tmp_path) == ["plugins/modules/m.py DOCUMENTATION:2: tests/lab/README.md"]
