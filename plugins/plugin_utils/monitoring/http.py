@@ -1,19 +1,19 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One small HTTP client for the monitoring services (Alertmanager, pushgateway, blackbox exporter).
+"""One small HTTP client for the monitoring services (Alertmanager, the pushgateway, the blackbox exporter).
 
-The rules every controller HTTP client follows (plugin_utils.redirects, as the Prometheus client and the
-calendar sources do): each redirect is checked before it is followed - never https to http, never a bearer token
-to another origin; bounded timeouts; retries only for transport errors and HTTP 5xx; messages without the token
-or credentials in the URL.
+Built on the collection's one HTTP session (plugin_utils.http: the environment's proxies, the CA bundle, keep-alive,
+the jittered retry policy - applied to the idempotent methods only, so a silence is never created twice) and the
+rules every controller HTTP client follows (plugin_utils.redirects): each redirect is checked before it is followed
+- never https to http, never a token or URL credentials to another origin; bounded timeouts; failures said in words
+(plugin_utils.http.describe), without the token, the query or credentials in the URL.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import http as controller_http
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import (
     REDIRECT_CODES,
@@ -22,13 +22,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import
     safe,
 )
 
-try:
-    import requests
-except ImportError as exc:  # ansible-test's import check has no requests; callers get a clear error instead
-    requests = None
-    _IMPORT_ERROR: ImportError | None = exc
-else:
-    _IMPORT_ERROR = None
+IDEMPOTENT = ("GET", "HEAD", "PUT", "DELETE")
 
 
 class MonitoringError(ChangewardError):
@@ -59,8 +53,6 @@ class HttpService:
         ca_path: str | None = None,
         session=None,
     ):
-        if _IMPORT_ERROR is not None and session is None:
-            raise MonitoringError(f"{what}: the requests library is needed on the controller: {_IMPORT_ERROR}")
         parts = urlsplit(url or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise MonitoringError(f"{what} URL must be http(s)://host[:port][/path], got {safe(url or '')!r}")
@@ -68,43 +60,41 @@ class HttpService:
             raise MonitoringError(f"{what}: timeout must be a number of seconds > 0, got {timeout!r}")
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
             raise MonitoringError(f"{what}: retries must be an integer from 0 to 10, got {retries!r}")
+        if session is None:
+            try:
+                session = controller_http.session(
+                    verify=validate_certs, ca_file=ca_path, retries=retries, backoff=backoff, methods=IDEMPOTENT
+                )
+            except ImportError as exc:
+                raise MonitoringError(f"{what}: {exc}") from None
         self.what = what
         self.url = url.rstrip("/")
         self.safe_url = safe(self.url)
-        self.timeout, self.retries, self.backoff = float(timeout), retries, max(0.0, float(backoff))
-        self._session = session or requests.Session()
-        self._session.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
-        self._credentials = bool(token)
+        self.timeout = float(timeout)
+        self._session = session
+        # URL credentials count as credentials: requests sends them as basic auth
+        self._credentials = bool(token) or "@" in parts.netloc
         if token:
             self._session.headers["Authorization"] = f"Bearer {token}"
 
-    def request(self, method: str, path: str, *, params: Mapping | None = None, json=None, data=None, ok=(200,)):
+    def request(self, method: str, path: str, *, params=None, json=None, data=None, ok=(200,)):
         """The response of METHOD url+path whose status is in ``ok``; typed errors otherwise."""
-        last = "no attempt made"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                resp = self._follow(method, self.url + path, params, json, data)
-            except RedirectRefused as exc:
-                raise ServiceRefused(f"{self.what} at {self.safe_url}: {exc}") from None
-            except Exception as exc:  # requests' transport errors; never the URL's credentials in the message
-                if requests is not None and not isinstance(exc, requests.RequestException):
-                    raise
-                last = f"{type(exc).__name__}: {str(exc).replace(self.url, self.safe_url)}"
-                continue
-            if resp.status_code >= 500:
-                last = f"HTTP {resp.status_code}: {_text(resp)}"
-                continue
-            if resp.status_code not in ok:
-                raise ServiceRefused(
-                    f"{self.what} at {self.safe_url} answered {method} {path} with HTTP {resp.status_code}: "
-                    + _text(resp)
-                )
-            return resp
-        raise ServiceUnreachable(
-            f"{self.what} at {self.safe_url} unreachable after {self.retries + 1} attempt(s): {last}"
-        )
+        try:
+            resp = self._follow(method, self.url + path, params, json, data)
+        except RedirectRefused as exc:
+            raise ServiceRefused(f"{self.what} at {self.safe_url}: {exc}") from None
+        except controller_http.ERRORS as exc:
+            failure = controller_http.describe(exc, self.timeout)
+            raise ServiceUnreachable(f"{self.what} at {self.safe_url} could not be reached: {failure.text}") from None
+        if resp.status_code >= 500:
+            raise ServiceUnreachable(
+                f"{self.what} at {self.safe_url} answered {method} {path} with HTTP {resp.status_code}: {_text(resp)}"
+            )
+        if resp.status_code not in ok:
+            raise ServiceRefused(
+                f"{self.what} at {self.safe_url} answered {method} {path} with HTTP {resp.status_code}: " + _text(resp)
+            )
+        return resp
 
     def _follow(self, method, url, params, json, data):
         hops = 0
@@ -114,7 +104,9 @@ class HttpService:
             )
             if resp.status_code not in REDIRECT_CODES:
                 return resp
-            url = next_hop(resp.url or url, resp.headers.get("Location"), credentials=self._credentials, hops=hops)
+            location = resp.headers.get("Location")
+            resp.close()
+            url = next_hop(resp.url or url, location, credentials=self._credentials, hops=hops)
             params, hops = None, hops + 1
 
     def json(self, method: str, path: str, **kwargs):

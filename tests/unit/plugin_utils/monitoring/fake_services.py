@@ -14,6 +14,7 @@ class FakeServices:
         self.groups = {}
         self.requests = []  # (method, path, Authorization header)
         self.redirect_to = None  # every request answers 307 to this base URL when set
+        self.fail_with = None  # every request answers this HTTP status when set
         handler = self._handler()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -46,6 +47,8 @@ class FakeServices:
             def _route(self, method):
                 fake.requests.append((method, self.path, self.headers.get("Authorization")))
                 body = self._body()
+                if fake.fail_with:
+                    return self._reply(fake.fail_with, {"error": "failing on purpose"})
                 if fake.redirect_to:
                     return self._reply(307, headers={"Location": fake.redirect_to + self.path})
                 path = self.path.split("?")[0]

@@ -56,6 +56,18 @@ def test_a_token_is_never_sent_to_another_origin(fake):
         assert alerts.Alertmanager(fake.url, retries=0).silences() == []
 
 
+def test_a_silence_is_never_created_twice_reads_are_retried(fake):
+    fake.fail_with = 503
+    am = alerts.Alertmanager(fake.url, retries=2, backoff=0.01)
+    with pytest.raises(ServiceUnreachable, match="HTTP 503"):
+        silence(am)
+    assert [m for m, _p, _a in fake.requests] == ["POST"], "a POST that may have created a silence is not repeated"
+    fake.requests.clear()
+    with pytest.raises(ServiceUnreachable, match="HTTP 503"):
+        am.silences()
+    assert [m for m, _p, _a in fake.requests] == ["GET", "GET", "GET"]
+
+
 def test_https_to_http_is_refused():
     from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import next_hop
 
