@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.dependencies import sources
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.dependencies import deprecations, sources
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.dependencies.graph import (
     DependencyError,
     blast_radius,
@@ -50,6 +50,8 @@ ARGUMENT_SPEC = {
             "var": {"type": "str", "default": "changeward_connections"},
         },
     },
+    "deprecations": {"type": "list", "elements": "str", "default": []},
+    "deprecation_headers": {"type": "list", "elements": "dict", "default": []},
     "services": {"type": "list", "elements": "str", "default": []},
     "at": {"type": "str"},
     **context.PROMETHEUS_SPEC,
@@ -85,6 +87,13 @@ class ActionModule(ControllerAction):
             observed.append(graph.observe("prometheus", self._prometheus(args), at))
         if args["connections"]:
             observed.append(graph.observe("connections", self._connections(args["connections"], task_vars), at))
+        if args["deprecations"] or args["deprecation_headers"]:
+            entries = []
+            for src in args["deprecations"]:
+                entries += deprecations.read_feed(self._yaml(src, "deprecations feed"), src)
+            index = graph.endpoint_index()
+            entries += [deprecations.from_headers(o, index) for o in args["deprecation_headers"]]
+            observed.append({"source": "deprecations", **deprecations.mark(graph, entries, at)})
         changed = json.dumps(graph.as_dict(), sort_keys=True) != before
         if changed and not self._task.check_mode:
             save_graph(graph, args["store"], at)
@@ -133,6 +142,17 @@ class ActionModule(ControllerAction):
             ) from None
         rows = [{"labels": s.labels, "value": s.values[-1][1]} for s in series if s.values]
         return sources.prometheus_observations(rows, spec["consumer_label"], spec["provider_label"])
+
+    def _yaml(self, src, what):
+        import yaml
+
+        try:
+            with open(self.find_file(src), encoding="utf-8") as handle:
+                return yaml.safe_load(handle)
+        except OSError as exc:
+            raise DependencyError(f"cannot read the {what} {src}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise DependencyError(f"the {what} {src} is not valid YAML: {exc}") from None
 
     @staticmethod
     def _connections(spec, task_vars):

@@ -13,15 +13,15 @@ import tempfile
 
 from ansible_collections.changeward.hybrid.plugins.module_utils import timeparse
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.dependencies import report
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.dependencies import deprecations, report
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.dependencies.graph import (
     DependencyError,
     blast_radius,
     load_graph,
 )
 
-KINDS = ("hidden", "stale", "impact")
-FILES = {"hidden": "hidden-dependencies", "stale": "stale-records", "impact": "impact"}
+KINDS = ("hidden", "stale", "impact", "deprecations")
+FILES = {"hidden": "hidden-dependencies", "stale": "stale-records", "impact": "impact", "deprecations": "deprecations"}
 
 ARGUMENT_SPEC = {
     "store": {"type": "path", "required": True},
@@ -29,6 +29,7 @@ ARGUMENT_SPEC = {
     "teams": {"type": "list", "elements": "str", "default": []},
     "observed_within": {"type": "str"},
     "max_age": {"type": "str", "default": "90d"},
+    "horizon": {"type": "str", "default": "90d"},
     "services": {"type": "list", "elements": "str", "default": []},
     "output_dir": {"type": "path"},
     "max_weighted": {"type": "float"},
@@ -60,6 +61,13 @@ class ActionModule(ControllerAction):
                 stale["total"] = len(stale["findings"])
             result["stale"] = stale
             result["files"] += self._write(args, "stale", stale, report.stale_markdown(stale))
+        if "deprecations" in args["kinds"]:
+            review = deprecations.review_items(graph, at, _duration(args["horizon"], "horizon"))
+            if args["teams"]:
+                review["teams"] = {t: v for t, v in review["teams"].items() if t in args["teams"]}
+                review["total"] = sum(len(v) for v in review["teams"].values())
+            result["deprecations"] = review
+            result["files"] += self._write(args, "deprecations", review, deprecations.review_markdown(review))
         if "impact" in args["kinds"]:
             result["impact"] = impact(graph, args["services"], args["max_weighted"])
             result["files"] += self._write(args, "impact", result["impact"], impact_markdown(result["impact"]))

@@ -81,6 +81,21 @@ options:
         description: Name of the registered result (with C(stdout)) on each host.
         type: str
         default: changeward_connections
+  deprecations:
+    description:
+      - Deprecations feeds (YAML files, C(api_version: changeward.hybrid/deprecations/v1), a list of C(provider),
+        C(sunset), C(deprecated), C(link), C(description)) that mark providers as going away.
+    type: list
+    elements: str
+    default: []
+  deprecation_headers:
+    description:
+      - Responses observed by synthetic or shadow checks - each C({endpoint or url or service, headers, seen_at}).
+        RFC 8594 C(Sunset), RFC 9745 C(Deprecation) (C(@<unix seconds>), or C(true) or an HTTP-date) and a C(Link)
+        with C(rel="sunset") or C(rel="deprecation") mark the provider owning the endpoint.
+    type: list
+    elements: dict
+    default: []
   services:
     description: Also return the blast radius of these services (RV(blast_radius)).
     type: list

@@ -17,6 +17,8 @@ description:
     not seen for O(max_age). C(playbooks/dependency_audit.yml) runs it on a quarterly schedule.
   - V(impact) - what changing O(services) touches - their transitive consumers, weighted by criticality, and the
     teams that own them. C(playbooks/impact.yml) turns it into exit codes for CI.
+  - V(deprecations) - per team owning a consumer, a review item for every call to a provider that is deprecated
+    or whose sunset (the earliest any source announces) is within O(horizon), or past (overdue).
   - Each report is returned and, with O(output_dir), written as JSON and Markdown.
   - A missing or empty graph is an error, never an empty report.
 options:
@@ -28,7 +30,7 @@ options:
     description: Which reports.
     type: list
     elements: str
-    choices: [hidden, stale, impact]
+    choices: [hidden, stale, impact, deprecations]
     default: [hidden, stale]
   teams:
     description: Only these teams' sections (hidden, stale).
@@ -42,6 +44,10 @@ options:
     description: Records older than this duration are stale.
     type: str
     default: 90d
+  horizon:
+    description: Sunsets within this duration are listed (V(deprecations)).
+    type: str
+    default: 90d
   services:
     description: The services a change touches (V(impact)); each must be in the graph.
     type: list
@@ -53,7 +59,8 @@ options:
         pipeline gates on; the report is still returned and written.
     type: float
   output_dir:
-    description: Write C(hidden-dependencies), C(stale-records) and C(impact) C(.json) and C(.md) here.
+    description: Write C(hidden-dependencies), C(stale-records), C(impact) and C(deprecations) C(.json) and C(.md)
+      here.
     type: path
   at:
     description: The report's time (ISO 8601 with a UTC offset, unix seconds or V(now)); default now.
@@ -117,6 +124,11 @@ impact:
   description: The services, their transitive C(consumers) (service, distance, criticality, weight), C(weighted)
     and C(teams).
   returned: when V(impact) is in O(kinds)
+  type: dict
+deprecations:
+  description: Per team, review items - C(consumer), C(provider), C(sunset), C(deprecated), C(links), C(sources),
+    C(days_left), C(status) (V(review) or V(overdue)), C(observed) - and C(total).
+  returned: when V(deprecations) is in O(kinds)
   type: dict
 files:
   description: The files written.

@@ -76,6 +76,7 @@ class Graph:
         for edge in data.get("edges") or []:
             self.edges[(edge["consumer"], edge["provider"])] = edge
         self.updated = data.get("updated")
+        self.deprecations: dict = data.get("deprecations") or {}  # provider -> {source: sunset, deprecated, ...}
 
     # -- services ----------------------------------------------------------------------------------------------
     def set_service(self, name: str, source: str, record: Mapping) -> None:
@@ -224,6 +225,7 @@ class Graph:
             "updated": self.updated,
             "services": {k: self.services[k] for k in sorted(self.services)},
             "edges": [self.edges[k] for k in sorted(self.edges)],
+            "deprecations": {k: self.deprecations[k] for k in sorted(self.deprecations)},
         }
 
 

@@ -327,3 +327,56 @@ def test_the_policy_sets_the_criticality_weights_and_the_class():
     rule["criticality_weights"] = {"critical": 10}
     result = score_change(copy.deepcopy(TARGET), "config", policy(rule), services=["auth"], dependency_map=graph)
     assert result["class"] == "critical"
+
+
+# -- deprecations --------------------------------------------------------------------------------------------------
+def test_sunset_and_deprecation_headers_mark_the_provider_owning_the_endpoint():
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.dependencies import deprecations
+
+    graph = observed_graph()
+    seen = {
+        "url": "http://10.0.0.1:8080/v1/login",
+        "headers": {
+            "Sunset": "Mon, 01 Mar 2027 00:00:00 GMT",
+            "Deprecation": "@1788220800",
+            "Link": '<https://auth.example/migrate>; rel="sunset"',
+        },
+        "seen_at": T1,
+    }
+    entry = deprecations.from_headers(seen, graph.endpoint_index())
+    assert entry["provider"] == "auth"
+    assert entry["sunset"] == "2027-03-01T00:00:00Z"
+    assert entry["deprecated"] == "2026-09-01T00:00:00Z"
+    assert entry["link"] == "https://auth.example/migrate"
+    assert deprecations.from_headers({"url": "http://10.0.0.1:8080/", "headers": {"Server": "x"}}, {}) is None
+    with pytest.raises(DependencyError, match="Sunset header"):
+        deprecations.from_headers({"service": "auth", "headers": {"Sunset": "soon"}}, {})
+
+
+def test_review_items_go_to_the_consumers_teams_before_the_date_and_the_earliest_sunset_wins():
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.dependencies import deprecations
+
+    graph = observed_graph()
+    feed = {
+        "api_version": "changeward.hybrid/deprecations/v1",
+        "deprecations": [{"provider": "auth", "sunset": "2027-02-01", "link": "https://notice"}],
+    }
+    header = {"service": "auth", "headers": {"Sunset": "Mon, 01 Mar 2027 00:00:00 GMT"}, "seen_at": T1}
+    deprecations.mark(graph, [*deprecations.read_feed(feed), deprecations.from_headers(header, {})], T1)
+    far = deprecations.review_items(graph, T1, horizon=30 * 86400)
+    assert far["total"] == 0  # 56 days away: not yet on anybody's list
+    near = deprecations.review_items(graph, T1, horizon=90 * 86400)
+    assert sorted(near["teams"]) == ["payments", "web"]  # billing and reports call auth
+    item = near["teams"]["payments"][0]
+    assert (item["consumer"], item["sunset"], item["days_left"], item["status"]) == (
+        "billing",
+        "2027-02-01T00:00:00Z",
+        55,
+        "review",
+    )
+    assert item["sources"] == ["feed deprecations", "response headers"]
+    late = deprecations.review_items(graph, "2027-02-10T00:00:00Z", horizon=90 * 86400)
+    assert late["teams"]["web"][0]["status"] == "overdue"
+    assert "| billing | auth | 2027-02-01T00:00:00Z | 55 | review | https://notice |" in deprecations.review_markdown(
+        near
+    )
