@@ -83,8 +83,8 @@ options:
         default: changeward_connections
   deprecations:
     description:
-      - Deprecations feeds (YAML files, C(api_version: changeward.hybrid/deprecations/v1), a list of C(provider),
-        C(sunset), C(deprecated), C(link), C(description)) that mark providers as going away.
+      - "Deprecations feeds (YAML files, C(api_version: changeward.hybrid/deprecations/v1), a list of C(provider),
+        C(sunset), C(deprecated), C(link), C(description)) that mark providers as going away."
     type: list
     elements: str
     default: []
