@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 from conftest import REPO, ansible_env
-from specs import change_vars, demo_release
+from specs import change_vars, demo_release, example
 
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 sys.path.insert(0, str(REPO / "collections"))
@@ -150,19 +150,8 @@ def test_bad_release_alert_is_annotated_routed_and_the_silence_spares_critical_a
 
 def test_a_failing_journey_fails_the_canary_on_its_own_while_metrics_stay_clean(mon_lab, tmp_path):
     change_id = f"CHG-MON-SYN-{int(time.time())}"
-    spec = demo_release("1.0.67", error_rate=0.0, targets=":".join(HOSTS), bake_times=FAST_BAKE)
-    spec["apply"]["vars"]["demo_release_healthy"] = False  # /healthz answers 500; / and every metric stay clean
-    spec["health_checks"] = []
-    spec["synthetic_checks"] = [
-        {
-            "name": "status page",
-            "port": 8080,
-            "steps": [
-                {"name": "home", "path": "/", "contains": '"version": "1.0.67"', "max_latency": "2s"},
-                {"name": "health", "path": "/healthz", "status": [200]},
-            ],
-        }
-    ]
+    spec = example("demo-release-synthetic")  # /healthz answers 500; / and every metric stay clean
+    spec.update(targets={"pattern": ":".join(HOSTS)}, bake_times=FAST_BAKE)
     proc, ledger = start(tmp_path, spec, change_id)
     out = finish(proc)
     assert proc.returncode != 0, "the journey must fail the change"
