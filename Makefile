@@ -13,7 +13,7 @@ PYTEST    := $(PY) -m pytest
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help setup demo test test-fast lint ruff ansible-lint sanity sanity-all unit molecule integration \
-        lab-up lab-down lab-status build install-check bench-lab clean
+        lab-up lab-down lab-status build install-check bench-lab clean ee
 
 help:
 	@echo "make demo          set up, bring the lab up and run playbooks/change.yml on it"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint | sanity | unit | molecule | integration"
 	@echo "make lab-up [HOSTS=48] | lab-down | lab-status"
 	@echo "make build | install-check | bench-lab   (build: tarball and release notes, build/CHANGELOG.rst)"
+	@echo "make ee            the execution environment (execution-environment.yml) with ansible-builder and podman"
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -78,6 +79,10 @@ build: setup
 
 install-check: build
 	bash scripts/install-check.sh $(VENV)
+
+# Not part of make test: the first build makes a Debian base image and takes minutes (docs/awx.md).
+ee: setup
+	bash scripts/ee.sh $(VENV)
 
 bench-lab: setup
 	$(PY) bench/lab_bench.py
