@@ -61,6 +61,30 @@ show() {
   ' "$1"
 }
 
+# What the alert receivers got about a change (the lab's webhook sink; docs/monitoring.md): alerts_of CHANGE_ID
+alerts_of() {
+  PYTHONPATH=tests/lab "$VENV/bin/python" - "$1" <<'EOF'
+import sys
+
+from cwlab import monitoring
+from cwlab.lab import Lab
+
+change, lab = sys.argv[1], Lab.load()
+seen = {}
+for path in sorted((lab.monitoring_dir / "webhook").glob("*.jsonl")):
+    for note in monitoring.notifications(lab.monitoring_dir, path.stem):
+        for alert in note.get("alerts", []):
+            labels = alert["labels"]
+            if labels.get("change_id") == change and alert["status"] == "firing":
+                key = (labels["alertname"], labels.get("severity", ""), labels.get("host", ""))
+                seen.setdefault(key, set()).add(path.stem)
+for (name, severity, host), receivers in sorted(seen.items()):
+    print(f"  alert {name} ({severity}) on {host} names {change}; sent to {', '.join(sorted(receivers))}")
+if not seen:
+    print(f"  no alert of {change} reached a receiver")
+EOF
+}
+
 # A spec file from a shipped example: spec EXAMPLE OUT [VERSION ERROR_RATE]; targets and bake times from above.
 spec() {
   "$VENV/bin/python" - "$@" "$TARGETS" "$BAKE" <<'EOF'
@@ -108,6 +132,8 @@ run_change() { # name, log, spec file, extra args...
 stamp=$(date +%s)
 echo "== lab"
 PYTHONPATH=tests/lab "$VENV/bin/python" -m cwlab status | tail -n 2
+# Alerts of a change reach ops and the team that owns the host; its non-critical ones are silenced meanwhile.
+"$VENV/bin/ansible-playbook" playbooks/alert_routes.yml 2>&1 | grep -o 'Alertmanager routes: [^"]*' | sed 's/^/  /' || true
 
 spec demo-release "$STATE/a-good.yml" "1.2.$stamp" 0
 signed=$(approve "$STATE/a-good.yml" "CHG-DEMO-GOOD-$stamp" carol peer)
@@ -118,6 +144,7 @@ spec demo-release "$STATE/b-bad.yml" "1.3.$stamp-bad" 0.3
 signed=$(approve "$STATE/b-bad.yml" "CHG-DEMO-BAD-$stamp" carol peer)
 run_change "(b) bad release 1.3.$stamp (30% of requests fail)" "$STATE/b-bad.log" "$STATE/b-bad.yml" \
   -e "changeward_change_id=CHG-DEMO-BAD-$stamp" -e "$signed"
+alerts_of "CHG-DEMO-BAD-$stamp"
 
 spec demo-release "$STATE/c-next.yml" "1.4.$stamp" 0
 run_change "(c) another rollout of the demo service while the breaker is open" "$STATE/c-refused.log" \
