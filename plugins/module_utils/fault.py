@@ -153,12 +153,13 @@ def sleeper_argv(python, fault_id, state_dir=STATE_DIR):
     return [python, "-c", SLEEPER, record_path(fault_id, state_dir)]
 
 
-def run_all(commands):
-    """Run commands in order; [(argv, rc, stderr)]; a missing rule on undo is reported, not fatal."""
+def run_all(commands, runner):
+    """Run commands in order with runner (AnsibleModule.run_command: argv -> (rc, stdout, stderr));
+    [(argv, rc, stderr)]; a rule already gone on undo is reported, not fatal."""
     out = []
     for argv in commands:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-        out.append((argv, proc.returncode, proc.stderr.decode("utf-8", "replace").strip()))
+        rc, _stdout, stderr = runner(argv)
+        out.append((argv, rc, (stderr or "").strip()))
     return out
 
 
@@ -172,7 +173,8 @@ def arm(record, python=None, state_dir=STATE_DIR):
     os.chmod(path + ".tmp", 0o600)
     os.replace(path + ".tmp", path)
     devnull = open(os.devnull, "r+b")
-    proc = subprocess.Popen(
+    # Detached on purpose: run_command would wait for it, and the sleeper must outlive the module and the controller.
+    proc = subprocess.Popen(  # pylint: disable=ansible-bad-function
         sleeper_argv(python or sys.executable, record["id"], state_dir),
         stdin=devnull,
         stdout=devnull,
@@ -185,14 +187,14 @@ def arm(record, python=None, state_dir=STATE_DIR):
     return proc.pid
 
 
-def undo(path):
+def undo(path, runner):
     """Undo the fault in the record at path and remove the record; [(argv, rc, stderr)]."""
     try:
         with open(path) as fh:
             record = json.load(fh)
     except (OSError, ValueError):
         return []
-    done = run_all(record.get("undo") or [])
+    done = run_all(record.get("undo") or [], runner)
     try:
         os.unlink(path)
     except OSError:

@@ -171,10 +171,10 @@ def present(module, params):
         return {"changed": True, "fault": record}
     # the sleeper first: whatever happens after this line, the host undoes the fault on time
     record["pid"] = core.arm(record, python=module.get_bin_path("python3") or None)
-    results = core.run_all(apply)
+    results = core.run_all(apply, module.run_command)
     failed = [r for r in results if r[1] != 0]
     if failed:
-        core.undo(core.record_path(params["id"]))
+        core.undo(core.record_path(params["id"]), module.run_command)
         module.fail_json(
             msg="fault_inject: %s failed (rc %d): %s; what was applied is undone"
             % (" ".join(failed[0][0]), failed[0][1], failed[0][2]),
@@ -189,7 +189,7 @@ def absent(module, params):
         return {"changed": False, "undone": []}
     if module.check_mode:
         return {"changed": True, "undone": []}
-    done = core.undo(path)
+    done = core.undo(path, module.run_command)
     return {"changed": True, "undone": [{"argv": argv, "rc": rc, "stderr": err} for argv, rc, err in done]}
 
 

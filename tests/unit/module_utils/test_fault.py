@@ -12,6 +12,12 @@ import pytest
 from ansible_collections.changeward.hybrid.plugins.module_utils import fault
 
 
+def run(argv):
+    """AnsibleModule.run_command's shape."""
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
 def test_a_partition_drops_each_peer_both_ways_and_its_undo_deletes_the_same_rules():
     apply, undo = fault.plan("partition", "f1", 30, peers=["198.18.31.10", "10.0.0.0/8"])
     assert apply[0] == [
@@ -94,6 +100,6 @@ def test_undoing_early_leaves_the_sleeper_nothing_to_do(tmp_path):
     marker = tmp_path / "count"
     record = {"id": "t2", "ends_at": time.time() + 1.5, "undo": [["sh", "-c", f"echo x >> {marker}"]]}
     fault.arm(record, state_dir=str(tmp_path))
-    fault.undo(fault.record_path("t2", str(tmp_path)))
+    fault.undo(fault.record_path("t2", str(tmp_path)), run)
     time.sleep(3)
     assert marker.read_text() == "x\n"  # once, by the early undo
