@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.." || exit 1
 venv=${1:-.venv}
 work=build/ee
-base=localhost/changeward-ee-base:bookworm
+base=localhost/changeward-ee-base:bookworm-1  # bump the suffix when the base recipe changes
 image=localhost/changeward-ee:latest
 die() { echo "ee: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, podman)"
@@ -38,7 +38,7 @@ if ! podman image exists "$base"; then
   rootfs=$work/rootfs
   rm -rf "$rootfs"
   echo "ee: debootstrap bookworm from $mirror"
-  debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates,openssh-client,git \
+  debootstrap --variant=minbase --include=python3,python3-pip,python3-venv,ca-certificates,openssh-client,git \
     bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log"; die "debootstrap failed"; }
   cp "$ca" "$rootfs/etc/ssl/certs/ca-certificates.crt"
   tar -C "$rootfs" -c . | podman import \
