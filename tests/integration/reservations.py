@@ -71,7 +71,9 @@ GROUPS = {
             "whole-lab",
             "suites that span cloud, on-prem and edge hosts or act on the lab itself: test_lab (every host, "
             "power, down/up), test_change_playbook (every host, flaky edge), test_molecule, test_drift, "
-            "test_snapshot_lab. They run alone on the lab, one after the other",
+            "test_snapshot_lab, test_dependencies_lab (demo services calling a service on another host, across "
+            "cloud and on-prem), test_pre_implementation_lab (a partition between a cloud and an on-prem host, "
+            "its controller killed). They run alone on the lab, one after the other",
             hosts=frozenset(FLEET),
             exclusive=True,
         ),
