@@ -16,9 +16,10 @@ description:
   - Each point is scored only against the points before it. The points before O(report_from) only teach the
     baseline; so does the first O(warmup) points of each series. To watch a bake, scan a range that starts
     hours before the ring did and set O(report_from) to the ring's start.
-  - "The verdict: V(anomalous) when a point scored O(threshold) or more; V(nodata) when there was no series or a
-    series had too few points to learn a baseline from; else V(clean). No data is never clean: an empty
-    Prometheus answer or an unreachable Prometheus fails the task."
+  - "The verdict: V(anomalous) when a point scored O(threshold) or more; V(nodata) when there was no series, a
+    series had too few points to learn a baseline from, or - with O(report_from) - a point from O(report_from)
+    on fell in the warm-up and was never scored; else V(clean). No data is never clean: an empty Prometheus
+    answer or an unreachable Prometheus fails the task."
   - The task fails when the verdict is in O(fail_on); by default it only reports.
   - How the detector works and how it scores on the Numenta Anomaly Benchmark is in the collection's
     docs/anomaly-and-correlation.md.
@@ -164,8 +165,8 @@ anomalies:
       type: str
 series:
   description:
-    - Per series - points read, points only learned from, points scanned, anomalies, the highest score, and
-      whether there was enough data.
+    - Per series - points read, points only learned from, points scanned, points scanned but not scored
+      (in the warm-up), anomalies, the highest score, and whether there was enough data.
   returned: success
   type: dict
 window:

@@ -4,8 +4,9 @@ StreamingDetector, in time order; the points before ``report_from`` only teach t
 
 ``scan`` is also the small hook for bake time: give it the ring's range (history before the ring started,
 then the bake) and ``report_from`` = the ring's start, and its ``verdict`` says whether the bake showed
-anything the series' own history does not explain. No data is never clean: a series list that is empty, or
-a series without enough points to learn from, makes the verdict ``nodata``.
+anything the series' own history does not explain. No data is never clean: a series list that is empty, a
+series without enough points to learn from, or - with ``report_from`` - a series with a point from
+``report_from`` on that fell in the warm-up (it was never scored) makes the verdict ``nodata``.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def scan(
     for name, raw in series.items():
         points = _points(raw, name)
         detector = StreamingDetector(DetectorConfig(**asdict(config)))
-        learned = reported = 0
+        learned = reported = unscored = 0
         worst = None
         for when, value in points:
             result = detector.update(value, when)
@@ -75,6 +76,7 @@ def scan(
                 continue
             reported += 1
             if detector.count <= config.warmup:
+                unscored += 1
                 continue
             if worst is None or result.score > worst["score"]:
                 worst = {"time": when, "score": round(result.score, 4)}
@@ -91,13 +93,16 @@ def scan(
                         "explained_by": result.explained_by,
                     }
                 )
-        enough = detector.count > config.warmup and reported > 0
+        # with report_from, every point from it on must have been scored: one that fell in the warm-up was
+        # never looked at, so the series says nothing about that time (fail closed)
+        enough = detector.count > config.warmup and reported > 0 and not (report_from is not None and unscored)
         if not enough:
             starved.append(name)
         per_series[name] = {
             "points": len(points),
             "learned_from": learned,
             "scanned": reported,
+            "unscored": unscored,
             "anomalies": sum(1 for a in anomalies if a["series"] == name),
             "max_score": worst["score"] if worst else None,
             "enough_data": enough,
@@ -110,7 +115,9 @@ def scan(
     elif starved:
         verdict = NODATA
         reason = (
-            f"{len(starved)} series had too few points to learn a baseline (more than {config.warmup} needed): "
+            f"{len(starved)} series had too few points to learn a baseline (more than {config.warmup} needed"
+            + (" before report_from" if report_from is not None else "")
+            + "): "
             + ", ".join(starved[:3])
         )
     else:

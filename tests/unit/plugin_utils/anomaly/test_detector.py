@@ -126,3 +126,14 @@ def test_on_a_nab_file_the_jump_is_found_inside_its_window():
     (start, end) = (ts(windows[0][0]), ts(windows[0][1]))
     assert any(start <= f <= end for f in flagged)
     assert sum(1 for f in flagged if not start <= f <= end) <= 2
+
+
+def test_a_reported_point_inside_the_warm_up_makes_the_scan_nodata():
+    # a spike after report_from but within the first 150 points was never scored: that is no "clean"
+    rng = np.random.default_rng(7)
+    values = list(100 + rng.normal(0, 2, 400))
+    values[120] = 180
+    series = {"a": [[t, v] for t, v in zip(times(400), values, strict=True)]}
+    found = scan_series(series, report_from=T0 + STEP * 100)
+    assert found["verdict"] == "nodata" and found["series"]["a"]["unscored"] == 50
+    assert "before report_from" in found["reason"]
