@@ -8,9 +8,11 @@ from __future__ import annotations
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.approval import (
     NAMESPACE,
+    REQUEST_NAMESPACE,
     ApprovalError,
     ApprovalInputError,
     check_approvals,
+    make_request,
     make_statement,
     record_approval,
     statement_text,
@@ -44,6 +46,8 @@ ARGUMENT_SPEC = {
         },
     },
     "implementer": {"type": "list", "elements": "str", "default": []},
+    "request": {"type": "raw"},
+    "requester": {"type": "str"},
     "risk": {"type": "raw"},
     "targets": {"type": "raw"},
     "services": {"type": "list", "elements": "str", "default": []},
@@ -78,6 +82,8 @@ class ActionModule(ControllerAction):
         """The statement an approver signs, and how: nothing is read from or written to the ledger."""
         if not args["change_digest"]:
             raise ApprovalInputError("change_digest is required: the change spec's change.digest (what is approved)")
+        if args["requester"]:
+            return self._request_statement(args)
         if not args["approver"] or not args["role"]:
             raise ApprovalInputError("approver (your principal in the allowed-signers file) and role are required")
         stmt = make_statement(
@@ -91,6 +97,20 @@ class ActionModule(ControllerAction):
             "sign_command": f"ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n {NAMESPACE} {name}",
             "msg": f"write statement_text to {name} (no trailing newline needed) and sign it: ssh-keygen -Y sign "
             f"-f ~/.ssh/id_ed25519 -n {NAMESPACE} {name}; hand in {name} and {name}.sig",
+        }
+
+    @staticmethod
+    def _request_statement(args):
+        """The request a requester signs (namespace changeward-request), when the policy asks for one."""
+        stmt = make_request(args["change_id"], args["change_digest"], args["requester"])
+        name = f"{args['change_id']}.request.json"
+        command = f"ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n {REQUEST_NAMESPACE} {name}"
+        return {
+            "changed": False,
+            "statement": stmt,
+            "statement_text": statement_text(stmt),
+            "sign_command": command,
+            "msg": f"write statement_text to {name} and sign it: {command}; hand in {name} (changeward_request)",
         }
 
     # -- state: present -------------------------------------------------------------------------------------------
@@ -166,6 +186,7 @@ class ActionModule(ControllerAction):
                 change_digest=args["change_digest"],
                 signers=signers,
                 check_mode=self._task.check_mode,
+                request=None if args["request"] is None else self._signed(args["request"], "request"),
             )
         refused = [item["msg"] for item in handed_in if item["refused"]]
         if refused and not result["allowed"]:

@@ -111,6 +111,20 @@ options:
     type: list
     elements: str
     default: []
+  request:
+    description:
+      - With O(state=checked), the requester's signed request - a statement file path (its signature beside it as
+        C(<file>.sig)) or a mapping with C(statement) and C(signature) - of type V(changeward.request/v1) over the
+        change id and C(change_digest), signed in the V(changeward-request) namespace by the principal the change
+        was opened with as requester, verified against the allowed-signers file.
+      - Required when the policy sets C(approval.require_signed_request); refused (and recorded) when it is for
+        another change or digest, does not verify, or names another requester than the change record's.
+    type: raw
+  requester:
+    description:
+      - With O(state=statement), your principal in the allowed-signers file as the change's requester; the
+        result is then the request statement to sign (namespace V(changeward-request)) instead of an approval.
+    type: str
   risk:
     description:
       - With O(state=checked), the risk class (V(low), V(medium), V(high), V(critical)) or the registered result of

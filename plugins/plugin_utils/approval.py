@@ -65,6 +65,14 @@ OTHER_DIGEST = "other_change_digest"
 CHANGE_DIGEST_MISSING = "change_digest_missing"
 NO_EVIDENCE = "no_evidence"
 IDENTITY_NOT_ACCEPTED = "identity_source_not_accepted"
+REQUEST_SIGNATURE_REQUIRED = "request_signature_required"
+REQUESTER_MISMATCH = "requester_mismatch"
+
+# The requester's signed request (approval.require_signed_request): who asks for the change is who signed it,
+# not whatever the launch said. Its own namespace, so an approval signature can never pass for a request.
+REQUEST_TYPE = "changeward.request/v1"
+REQUEST_FIELDS = ("type", "change_id", "change_digest", "requester", "time")
+REQUEST_NAMESPACE = "changeward-request"
 
 
 class ApprovalError(ChangewardError):
@@ -172,7 +180,9 @@ def parse_statement(text: str, validator=validate_statement) -> dict:
     return validator(stmt)
 
 
-def verify_signature(text: str, signature: str, principal: str, signers: str | None) -> dict | None:
+def verify_signature(
+    text: str, signature: str, principal: str, signers: str | None, namespace: str = NAMESPACE
+) -> dict | None:
     """None when ``signature`` over ``text`` verifies now for ``principal`` against the allowed-signers file;
     else a refusal. The text is tried as given and with or without one trailing newline (an editor adds one,
     Ansible's file lookup strips it); the statement is the same either way."""
@@ -185,12 +195,78 @@ def verify_signature(text: str, signature: str, principal: str, signers: str | N
     candidates.append(text[:-1] if text.endswith("\n") else text + "\n")
     problem = None
     for candidate in candidates:
-        problem = sshsig.verify(candidate.encode("utf-8"), signature, principal, signers, NAMESPACE)
+        problem = sshsig.verify(candidate.encode("utf-8"), signature, principal, signers, namespace)
         if problem is None:
             return None
         if problem.code != SIGNATURE_INVALID or "ssh-keygen -Y verify refused" not in problem.message:
             break  # not a question of the bytes: another key, namespace, signer
     return refusal(problem.code, problem.message)
+
+
+# -- the requester's signed request -----------------------------------------------------------------------------
+def make_request(change_id: str, change_digest: str, requester: str, time: str | None = None) -> dict:
+    """The statement a requester signs (ssh-keygen -Y sign -n changeward-request) to ask for a change."""
+    return {
+        "type": REQUEST_TYPE,
+        "change_id": change_id,
+        "change_digest": change_digest,
+        "requester": requester,
+        "time": time or utc_now(),
+    }
+
+
+def validate_request(stmt) -> dict:
+    what = "the signed request"
+    if not isinstance(stmt, Mapping) or set(stmt) != set(REQUEST_FIELDS):
+        raise ApprovalInputError(f"{what} must be a JSON object with exactly {', '.join(REQUEST_FIELDS)}")
+    if stmt["type"] != REQUEST_TYPE:
+        raise ApprovalInputError(f"{what}.type must be {REQUEST_TYPE}, got {stmt['type']!r}")
+    for key in ("change_id", "change_digest", "requester"):
+        if not isinstance(stmt[key], str) or not stmt[key].strip():
+            raise ApprovalInputError(f"{what}.{key} must be a non-empty string")
+    try:
+        check_time(stmt["time"], f"{what}.time")
+    except ValueError as exc:
+        raise ApprovalInputError(str(exc)) from None
+    return dict(stmt)
+
+
+def request_problem(signed, record: Mapping, change_digest: str | None, signers: str | None, required: bool):
+    """Why the change's request does not hold (None: it holds, or none is required and none was given).
+
+    A given request must verify, for this change and its digest, as signed by the requester the change was
+    opened with; with the policy's approval.require_signed_request a change without one does not proceed."""
+    change_id = record["id"]
+    if signed is None:
+        if not required:
+            return None
+        return refusal(
+            REQUEST_SIGNATURE_REQUIRED,
+            f"the policy requires the requester's signed request (approval.require_signed_request); change "
+            f"{change_id} has none - its requester signs one with playbooks/approve.yml (request: true)",
+        )
+    text, signature = signed_text(signed, "request")
+    stmt = parse_statement(text, validate_request)
+    if stmt["change_id"] != change_id:
+        return refusal(OTHER_CHANGE, f"the signed request is for change {stmt['change_id']}, not {change_id}")
+    if not change_digest:
+        return refusal(CHANGE_DIGEST_MISSING, "no change digest was given, so no request can be checked")
+    if stmt["change_digest"] != change_digest:
+        return refusal(
+            OTHER_DIGEST,
+            f"the signed request is for another version of change {change_id} (digest {stmt['change_digest']}, "
+            f"this run will do {change_digest})",
+        )
+    problem = verify_signature(text, signature, stmt["requester"], signers, REQUEST_NAMESPACE)
+    if problem is not None:
+        return {**problem, "message": f"request of change {change_id} by {stmt['requester']}: {problem['message']}"}
+    if not same_person(stmt["requester"], record["requester"]):
+        return refusal(
+            REQUESTER_MISMATCH,
+            f"change {change_id} was opened with requester {record['requester']}, but its signed request is "
+            f"{stmt['requester']}'s",
+        )
+    return None
 
 
 # -- reading the ledger -----------------------------------------------------------------------------------------
@@ -525,6 +601,7 @@ def check_approvals(
     signers: str | None = None,
     check_mode: bool = False,
     now: str | None = None,
+    request=None,
 ) -> dict:
     """Decide whether change ``change_id`` has the approvals the policy requires; record the decision.
 
@@ -551,6 +628,11 @@ def check_approvals(
             counted.append({**view, "human": is_human(approval, policy)})
 
     refusals = []
+    problem = request_problem(
+        request, record, change_digest, signers, bool(policy.approval.get("require_signed_request"))
+    )
+    if problem is not None:
+        refusals.append(problem)
     for rejection in rejections:
         refusals.append(
             refusal(REJECTED, f"{rejection['approver']} rejected change {change_id} as {rejection['role']}")

@@ -84,6 +84,8 @@ DEFAULTS = {
         "allowed_signers": None,
         # Identity sources whose unsigned approvals count (only awx may be listed; default none: signed only).
         "unsigned_sources": [],
+        # Whether a change needs its requester's signed request (who asks is who signed, not what the launch says).
+        "require_signed_request": False,
     },
     # Emergency overrides: the incident-id pattern a reference must match (none: no override is accepted) and
     # the other gates an override may exempt a change from (each exemption needs a justification).
@@ -243,6 +245,11 @@ def _sections(local: bool) -> dict:
                 "minLength": 1,
                 "description": "OpenSSH allowed-signers file (principal, key, valid-after/valid-before) that "
                 "verifies signed approvals and overrides; relative paths are looked up like other task files.",
+            },
+            require_signed_request={
+                "type": "boolean",
+                "description": "A change proceeds only with its requester's request, signed over the change digest "
+                "(namespace changeward-request) and verified against allowed_signers.",
             },
             unsigned_sources={
                 "type": "array",

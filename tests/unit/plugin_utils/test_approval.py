@@ -534,3 +534,48 @@ def test_an_edited_ledger_is_not_trusted(gate, tmp_path):
     db.close()
     with pytest.raises(ap.LedgerUntrusted, match="failed verification"):
         ap.verify_ledger(gate.ledger)
+
+
+# -- the requester's signed request ---------------------------------------------------------------------------------
+def request(gate, name, *, requester=None, digest=DIGEST, change="CHG-1", namespace=ap.REQUEST_NAMESPACE):
+    """name signs a request of change for requester (default: themselves)."""
+    text = ap.statement_text(ap.make_request(change, digest, requester or name))
+    return {"statement": text, "signature": gate.keys.sign(name, text, namespace)}
+
+
+def test_a_policy_that_requires_a_signed_request_refuses_a_change_without_one(gate):
+    policy = make_policy(gate.keys, require_signed_request=True)
+    gate.approve("alice", policy=policy)
+    result = gate.check(policy=policy)
+    assert not result["allowed"] and codes(result) == [ap.REQUEST_SIGNATURE_REQUIRED]
+    # without the policy asking, the same change passes on its approval alone
+    assert gate.check()["allowed"]
+
+
+def test_the_requesters_signed_request_lets_the_change_proceed(gate):
+    policy = make_policy(gate.keys, require_signed_request=True)
+    gate.approve("alice", policy=policy)
+    assert gate.check(policy=policy, request=request(gate, "carol"))["allowed"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, code",
+    [
+        # bob signs a request as carol with his own key
+        ({"name": "bob", "requester": "carol"}, None),
+        # bob's own, valid request - but the change was opened with carol as its requester
+        ({"name": "bob"}, ap.REQUESTER_MISMATCH),
+        # carol's approval-namespace signature passed off as a request
+        ({"name": "carol", "namespace": "changeward-approval"}, ap.WRONG_NAMESPACE),
+        ({"name": "carol", "digest": "sha256:" + "7" * 64}, ap.OTHER_DIGEST),
+        ({"name": "carol", "change": "CHG-2"}, ap.OTHER_CHANGE),
+    ],
+)
+def test_a_request_that_does_not_hold_is_refused(gate, kwargs, code):
+    policy = make_policy(gate.keys, require_signed_request=True)
+    gate.approve("alice", policy=policy)
+    result = gate.check(policy=policy, request=request(gate, **kwargs))
+    assert not result["allowed"]
+    (found,) = codes(result)
+    assert found == code if code else found in (ap.UNKNOWN_SIGNER, ap.SIGNATURE_INVALID)
+    assert events(gate.ledger, ap.APPROVAL_REFUSED)  # the refusal is recorded
