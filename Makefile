@@ -13,7 +13,7 @@ PYTEST    := $(PY) -m pytest
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help setup demo test test-fast lint ruff ansible-lint sanity sanity-all unit molecule integration \
-        lab-up lab-down lab-status build install-check bench-lab clean ee
+        lab-up lab-down lab-status build install-check bench-lab clean ee test-ee
 
 help:
 	@echo "make demo          set up, bring the lab up and run playbooks/change.yml on it"
@@ -23,6 +23,7 @@ help:
 	@echo "make lab-up [HOSTS=48] | lab-down | lab-status"
 	@echo "make build | install-check | bench-lab   (build: tarball and release notes, build/CHANGELOG.rst)"
 	@echo "make ee            the execution environment (execution-environment.yml) with ansible-builder and podman"
+	@echo "make test-ee       make ee, then the main job in it on the lab through ansible-navigator"
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -83,6 +84,10 @@ install-check: build
 # Not part of make test: the first build makes a Debian base image and takes minutes (docs/awx.md).
 ee: setup
 	bash scripts/ee.sh $(VENV)
+
+# The main job in that image on the lab (tests/integration/test_ee_lab.py, skipped by make test).
+test-ee: ee
+	CHANGEWARD_EE_IMAGE=localhost/changeward-ee:latest $(PYTEST) tests/integration/test_ee_lab.py -q -p no:cacheprovider -rs
 
 bench-lab: setup
 	$(PY) bench/lab_bench.py
