@@ -17,6 +17,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.correlation impo
     ledger_histories,
     report,
 )
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_label
 
 ARGUMENT_SPEC = {
     "host": {"type": "str", "required": True},
@@ -35,6 +36,21 @@ ARGUMENT_SPEC = {
 class ActionModule(ControllerAction):
     NAME = "change_correlation"
     ARGUMENT_SPEC = ARGUMENT_SPEC
+
+    @staticmethod
+    def host_services(task_vars) -> dict:
+        """{host: [services]} from the inventory's services label: a change of a service the alerting host runs
+        is of the same service, whatever service the alert names."""
+        out = {}
+        hostvars = task_vars.get("hostvars") or {}
+        for name in list(hostvars.keys()) if hasattr(hostvars, "keys") else []:
+            found = hostvars.raw_get(name) if hasattr(hostvars, "raw_get") else hostvars[name]
+            services = host_label(found, "services")
+            if isinstance(services, str):
+                services = [services]
+            if isinstance(services, list):
+                out[name] = [s for s in services if isinstance(s, str)]
+        return out
 
     def ensure(self, args, task_vars):
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
@@ -56,7 +72,7 @@ class ActionModule(ControllerAction):
             raise CorrelationError(f"no ledger at {target}: cannot tell which change did it")
         with open_ledger(target, key=args.get("key"), create=False, readonly=True) as ledger:
             changes = ledger_histories(ledger, since=incident.time - settings.lookback)
-        result = correlate(incident, changes, dependencies, args["anomalies"], settings)
+        result = correlate(incident, changes, dependencies, args["anomalies"], settings, self.host_services(task_vars))
         return {
             "changed": False,
             **result,

@@ -27,7 +27,10 @@ options:
     type: str
     required: true
   service:
-    description: The service alerting. Without it, a change is of the incident's service whenever it reached the host.
+    description:
+      - The service alerting.
+      - Without it, a change that reached the host counts as one of the incident's service, and a change elsewhere
+        does when the host runs its service (the host's C(services) label in the inventory).
     type: str
   at:
     description: When the incident began - ISO 8601 with an offset, unix seconds or V(now).

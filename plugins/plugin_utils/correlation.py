@@ -241,7 +241,9 @@ def score_change(
         others = [e for h, e in change.exposures.items() if h != incident.host]
         if not others:
             return None
-        if same_service or (host_services and change.service in (host_services.get(incident.host) or ())):
+        # an alert that names no service is about whatever the host runs (its services label)
+        runs = (host_services or {}).get(incident.host) or () if incident.service is None else ()
+        if same_service or change.service in runs:
             relation = "same_service"
         elif dep_hops is not None:
             relation = "dependency"

@@ -162,3 +162,14 @@ def test_suspect_reads_the_ledger_and_annotates(tmp_path):
     assert found["culprit"] == "CHG-3"
     assert found["annotations"]["changeward_suspect"] == "CHG-3"
     assert found["incident"]["what"] == "HighErrorRate"
+
+
+def test_an_alert_without_a_service_is_about_what_the_host_runs():
+    elsewhere = change("CHG-1", "web", {"web-2": (T - 60, "canary")})
+    unnamed = cor.Incident("web-1", None, T)
+    assert cor.correlate(unnamed, [elsewhere])["candidates"] == []
+    (top,) = cor.correlate(unnamed, [elsewhere], host_services={"web-1": ["web"]})["candidates"]
+    assert top["relation"] == "same_service"
+    # an alert that names its service is about that service, whatever else the host runs
+    named = cor.Incident("web-1", "node", T)
+    assert cor.correlate(named, [elsewhere], host_services={"web-1": ["web"]})["candidates"] == []

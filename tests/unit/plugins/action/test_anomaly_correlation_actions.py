@@ -110,3 +110,11 @@ def test_change_correlation_reads_a_dependency_map_file(ledger, tmp_path):
 def test_change_correlation_without_a_ledger_fails(tmp_path):
     out = run_action(Correlation, "change_correlation", {"host": "web-1", "ledger": str(tmp_path / "none.db")})
     assert out["failed"] and "no ledger" in out["msg"] and out["msg"].startswith("change_correlation:")
+
+
+def test_change_correlation_takes_the_hosts_services_from_the_inventory_labels(ledger):
+    task_vars = {"hostvars": {"web-9": {"changeward_labels": {"services": ["web"]}}}}
+    args = {"host": "web-9", "at": T0 + 60, "ledger": ledger}
+    out = run_action(Correlation, "change_correlation", args, task_vars=task_vars)
+    assert out["candidates"][0]["relation"] == "same_service"
+    assert run_action(Correlation, "change_correlation", args)["candidates"] == []
