@@ -49,6 +49,22 @@ options:
         still verifies from that point).
       - Defaults to where the O(previous) export ended, else V(0) (the whole ledger).
     type: int
+  start_time:
+    description:
+      - Export the events recorded from this instant on - an ISO 8601 date-time with a UTC offset, unix
+        seconds or V(now). Selected on each event's hashed time (indexed on both backends).
+      - The export is the contiguous stretch of the chain from the first event in the time range to the last,
+        so it verifies on its own; an event recorded in between with a clock outside the range is in it too
+        (the header's C(range) shows the first and last times, C(window) the range asked for).
+      - Cannot be combined with O(after_seq) or O(previous), which also set where the export starts.
+      - Fails when no event was recorded in the range.
+    type: raw
+  end_time:
+    description:
+      - Export the events recorded before this instant (exclusive), in the forms O(start_time) takes.
+      - With O(previous) or O(after_seq) and no O(start_time), the export continues from there up to the last
+        event before O(end_time) - for example a monthly export chained to the month before.
+    type: raw
   previous:
     description:
       - The previous export of this ledger, which this one continues - its events start right after it and its
@@ -98,6 +114,14 @@ EXAMPLES = r"""
     src: /var/lib/changeward/ledger.db
     dest: /srv/audit/ledger-2026-02.jsonl
     previous: /srv/audit/ledger-2026-01.jsonl
+    key: "{{ vault_ledger_key }}"
+
+- name: The first quarter of fiscal 2027 (its header records the window asked for)
+  changeward.hybrid.ledger_export:
+    src: /var/lib/changeward/ledger.db
+    dest: /srv/audit/ledger-FY27Q1.jsonl
+    start_time: "2026-07-01T00:00:00Z"
+    end_time: "2026-10-01T00:00:00Z"
     key: "{{ vault_ledger_key }}"
 
 - name: Verify the export without the database

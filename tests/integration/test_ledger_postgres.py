@@ -18,7 +18,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "collections"), str(REPO / "tests" / "unit" / "plugin_utils" / "ledger")]
 
-from ledger_testlib import KEY, check_queries, fill_for_queries, task_event  # noqa: E402
+from ledger_testlib import (  # noqa: E402
+    KEY,
+    check_queries,
+    check_time_queries,
+    fill_for_queries,
+    fill_for_time_queries,
+    task_event,
+)
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import api, model, verify  # noqa: E402
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.canonical import canonical_text  # noqa: E402
@@ -116,6 +123,20 @@ def test_wrong_password_is_a_clear_error_without_the_secret(pg_dsn):
     with pytest.raises(LedgerUnavailable) as err:
         api.open_ledger(bad, key=KEY, timeout=3)
     assert "wrong-SECRET-pw" not in str(err.value) and "***" in str(err.value)
+
+
+def test_time_range_queries_match_a_by_hand_filter_and_use_the_time_index(pg_dsn, schema):
+    with api.open_ledger(pg_dsn, key=KEY, schema=schema, checkpoint_interval=100) as ledger:
+        fill_for_time_queries(ledger)
+        assert check_time_queries(ledger) >= 8
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        conn.execute("SET enable_seqscan = off")  # whether the index serves the expression, not the cost model
+        plan = conn.execute(
+            "EXPLAIN SELECT seq FROM ledger_events WHERE substr(((body::json) ->> 'time'), 1, 19) >= %s",
+            ("2026-03-01T04:00:00",),
+        ).fetchall()
+    assert "ledger_events_body_time" in str(plan), plan
 
 
 def test_verify_does_not_create_a_ledger(pg_dsn, schema):

@@ -13,6 +13,7 @@ with open_ledger() as ledger:                      # CHANGEWARD_LEDGER / CHANGEW
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import uuid
@@ -42,6 +43,7 @@ from .model import (
 )
 from .postgres_backend import PostgresBackend, is_dsn
 from .sqlite_backend import SQLiteBackend
+from .timerange import window as time_window
 
 ENV_LEDGER = "CHANGEWARD_LEDGER"
 ENV_KEY = "CHANGEWARD_LEDGER_KEY"
@@ -445,6 +447,8 @@ class Ledger:
         before_seq: int | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        start_time=None,
+        end_time=None,
     ) -> list:
         """Entries of one subject and/or of the given event types, in seq order (indexed on both backends).
 
@@ -452,6 +456,8 @@ class Ledger:
         types: one event type or several; None = any type.
         after_seq / before_seq: only entries with after_seq < seq < before_seq.
         limit: at most this many; newest_first: from the newest down (with limit: the latest ones).
+        start_time / end_time: only events whose hashed time is in [start_time, end_time) - instants as
+        timeparse reads them (ISO 8601 with an offset, unix seconds, 'now'); the time index serves them.
         """
         return list(
             self.iter_events(
@@ -461,6 +467,8 @@ class Ledger:
                 before_seq=before_seq,
                 limit=limit,
                 newest_first=newest_first,
+                start_time=start_time,
+                end_time=end_time,
             )
         )
 
@@ -473,6 +481,8 @@ class Ledger:
         before_seq: int | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        start_time=None,
+        end_time=None,
     ) -> Iterator[LedgerEntry]:
         """Like events(), streamed in batches: stop early without reading the rest.
 
@@ -492,16 +502,37 @@ class Ledger:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise LedgerInvalidInput(f"{name} must be an integer >= {minimum}, got {value!r}")
+        span = time_window(start_time, end_time)
         # Arguments are checked now, not at the first next(): a bad query fails where it is made.
         raws = self.backend.select_entries(
             subject=subject,
             types=wanted,
             after_seq=after_seq,
             before_seq=before_seq,
-            limit=limit,
+            # The time bounds select whole seconds: the limit is applied after the exact comparison.
+            limit=None if span.bounded else limit,
             newest_first=bool(newest_first),
+            second_from=span.second_from(),
+            second_to=span.second_to(),
         )
-        return (self._selected(raw, subject, wanted) for raw in raws)
+        selected = (self._selected(raw, subject, wanted) for raw in raws)
+        if not span.bounded:
+            return selected
+        inside = (e for e in selected if span.holds(e.event.get("time")))
+        return inside if limit is None else itertools.islice(inside, limit)
+
+    def seq_span(self, start_time=None, end_time=None) -> tuple | None:
+        """(first seq, last seq) of the events whose time is in [start_time, end_time), None when there are none.
+
+        The chain between them is what an export of that time range holds: contiguous, so it verifies, and
+        with any event recorded in between with a clock outside the window (header ``range`` shows the times).
+        """
+        with self.snapshot():
+            first = next(self.iter_events(start_time=start_time, end_time=end_time, limit=1), None)
+            if first is None:
+                return None
+            last = next(self.iter_events(start_time=start_time, end_time=end_time, limit=1, newest_first=True))
+        return first.seq, last.seq
 
     def _selected(self, raw: Entry, subject, types) -> LedgerEntry:
         """A row a query selected, checked against its hashed body and against the query itself."""
@@ -611,16 +642,27 @@ class Ledger:
         keys = key if key is not None else self.signer
         return verify_source(DbSource(self.backend), key=keys, anchor=anchor, **kwargs)
 
-    def export_jsonl(self, dest, after_seq: int | None = None, *, sign: bool = True, previous=None):
+    def export_jsonl(
+        self,
+        dest,
+        after_seq: int | None = None,
+        *,
+        sign: bool = True,
+        previous=None,
+        through_seq: int | None = None,
+        window: Mapping | None = None,
+    ):
         """Write a JSONL export for auditors (see export.export_jsonl): its header is signed with the signing
         key when this Ledger has one (``sign=False`` to leave it unsigned); ``previous`` chains it to the
-        export before."""
+        export before; ``through_seq`` ends it there; ``window`` (start_time/end_time) goes in its header."""
         from .export import export_jsonl
 
         key = self.signer if sign and self.signer is not None and self.signer.can_sign else None
         if key is not None:
             self._check_signer_current()  # a retired key signs no header either
-        return export_jsonl(self.backend, dest, after_seq=after_seq, key=key, previous=previous)
+        return export_jsonl(
+            self.backend, dest, after_seq=after_seq, key=key, previous=previous, through_seq=through_seq, window=window
+        )
 
 
 def load_anchor(anchor):

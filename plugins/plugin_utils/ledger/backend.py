@@ -72,7 +72,7 @@ class SqlBackend:
     target = "?"
     _param = "?"
     # SQL expressions over the hashed body (set by each backend) and the indexes that serve them.
-    X_SUBJECT = X_TYPE = X_ID = X_TIME = X_RECORD = ""
+    X_SUBJECT = X_TYPE = X_ID = X_TIME = X_RECORD = X_TIME_SEC = ""
     DISTINCT = "IS NOT"  # null-safe "differs from"
     INDEXES: tuple = ()
 
@@ -248,12 +248,15 @@ class SqlBackend:
         limit: int | None = None,
         newest_first: bool = False,
         batch: int = 500,
+        second_from: str | None = None,
+        second_to: str | None = None,
     ) -> Iterator[Entry]:
         """Entries of one subject and/or of some types, streamed in batches (keyset paging on seq).
 
-        Selected on the hashed body (the subject and type expressions and their indexes), never on the
+        Selected on the hashed body (the subject, type and time expressions and their indexes), never on the
         stored copies. ``types`` empty means every type; callers validate their arguments (api.Ledger.events
-        does).
+        does). second_from / second_to: only events whose time, to the second (``YYYY-MM-DDTHH:MM:SS``), is
+        within these bounds, both inclusive - the caller compares the exact times.
         """
         filters, fixed = [], []
         if subject is not None:
@@ -262,6 +265,12 @@ class SqlBackend:
         if types:
             filters.append(f"{self.X_TYPE} IN ({', '.join('?' * len(types))})")
             fixed.extend(types)
+        if second_from is not None:
+            filters.append(f"{self.X_TIME_SEC} >= ?")
+            fixed.append(second_from)
+        if second_to is not None:
+            filters.append(f"{self.X_TIME_SEC} <= ?")
+            fixed.append(second_to)
         order = "DESC" if newest_first else "ASC"
         low, high, remaining = after_seq, before_seq, limit
         while remaining is None or remaining > 0:

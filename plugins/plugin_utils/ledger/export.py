@@ -119,7 +119,7 @@ def _stored_checkpoint_line(seq: int, body: str) -> str:
         return canonical_text({"checkpoint": body, "record": "checkpoint", "seq": seq})
 
 
-def _write(backend: SqlBackend, out, after_seq, digest, signer=None, previous=None) -> dict:
+def _write(backend: SqlBackend, out, after_seq, digest, signer=None, previous=None, through_seq=None, window=None):
     """Write the export of what the store holds, as it is: a damaged ledger exports its damage."""
 
     def emit(line: str) -> None:
@@ -130,6 +130,12 @@ def _write(backend: SqlBackend, out, after_seq, digest, signer=None, previous=No
     meta = backend.meta()
     head_seq, head_hash = backend.head()
     last = backend.last_entry()
+    if through_seq is not None and last is not None and through_seq < last.seq:
+        last = backend.entry(through_seq)  # an export of a range ends on that event, not at the head
+        if last is None:
+            raise LedgerInvalidInput(
+                f"cannot export through seq {through_seq}: ledger {backend.target} has no such event"
+            )
     last_seq, last_hash = (last.seq, last.hash) if last else (0, GENESIS_HASH)
     link = _previous_link(backend, previous, meta.get("ledger_id")) if previous is not None else None
     if link is not None:
@@ -149,7 +155,7 @@ def _write(backend: SqlBackend, out, after_seq, digest, signer=None, previous=No
         start_hash = start.hash
     checkpoints: dict = {}
     for seq, body, *_columns in backend.checkpoint_rows():
-        if seq > after_seq:
+        if after_seq < seq <= last_seq:
             checkpoints.setdefault(seq, []).append(body)
     first = backend.entry(after_seq + 1) if last_seq > after_seq else None
     header = {
@@ -173,11 +179,13 @@ def _write(backend: SqlBackend, out, after_seq, digest, signer=None, previous=No
         "sequence": (link["sequence"] or 0) + 1 if link is not None else 1,
         "previous": link,
     }
+    if window is not None:  # the time range asked for (the events are the contiguous chain that covers it)
+        header["window"] = {"start_time": window.get("start_time"), "end_time": window.get("end_time")}
     if signer is not None:
         header["signature"] = sign_object(signer, header)
     emit(canonical_text(header))
     events = cps = 0
-    for entry in backend.entries(after_seq):
+    for entry in backend.entries(after_seq, last_seq - after_seq):
         emit(event_line(entry.seq, entry.prev_hash, entry.hash, entry.body))
         events += 1
         for body in checkpoints.pop(entry.seq, ()):
@@ -200,7 +208,16 @@ def _write(backend: SqlBackend, out, after_seq, digest, signer=None, previous=No
     }
 
 
-def export_jsonl(backend: SqlBackend, dest, *, after_seq: int | None = None, key=None, previous=None) -> dict:
+def export_jsonl(
+    backend: SqlBackend,
+    dest,
+    *,
+    after_seq: int | None = None,
+    key=None,
+    previous=None,
+    through_seq: int | None = None,
+    window=None,
+) -> dict:
     """Export events with seq > after_seq (and their checkpoints) to ``dest``: a path or a binary file.
 
     key: the signing key; with it the header is signed. previous: the previous export (a path or its
@@ -210,13 +227,17 @@ def export_jsonl(backend: SqlBackend, dest, *, after_seq: int | None = None, key
     """
     if after_seq is not None and (isinstance(after_seq, bool) or not isinstance(after_seq, int) or after_seq < 0):
         raise LedgerInvalidInput(f"after_seq must be an integer >= 0, got {after_seq!r}")
+    if through_seq is not None and (
+        isinstance(through_seq, bool) or not isinstance(through_seq, int) or through_seq < 1
+    ):
+        raise LedgerInvalidInput(f"through_seq must be an integer >= 1, got {through_seq!r}")
     signer = load_key(key) if key is not None else None
     if signer is not None and not signer.can_sign:
         raise LedgerKeyError(f"key {signer.key_id} can only verify; signing an export header needs the signing key")
     digest = hashlib.sha256()
     if not isinstance(dest, (str, os.PathLike)):
         with backend.read():
-            summary = _write(backend, dest, after_seq, digest, signer, previous)
+            summary = _write(backend, dest, after_seq, digest, signer, previous, through_seq, window)
         return {**summary, "sha256": digest.hexdigest(), "path": None}
     path = os.path.abspath(os.path.expanduser(os.fspath(dest)))
     directory = os.path.dirname(path)
@@ -229,7 +250,7 @@ def export_jsonl(backend: SqlBackend, dest, *, after_seq: int | None = None, key
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as out:
             with backend.read():
-                summary = _write(backend, out, after_seq, digest, signer, previous)
+                summary = _write(backend, out, after_seq, digest, signer, previous, through_seq, window)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o600)

@@ -27,6 +27,8 @@ X_TYPE = "((body::json) ->> 'type')"
 X_ID = "((body::json) ->> 'id')"
 X_TIME = "((body::json) ->> 'time')"
 X_RECORD = "(json_typeof((body::json) -> 'data' -> 'record') = 'object')"
+# The time to the second, as in sqlite_backend.py (substr is immutable, so it can be indexed).
+X_TIME_SEC = f"substr({X_TIME}, 1, 19)"
 INDEXES = (
     (
         "ledger_events_body_subject",
@@ -38,6 +40,7 @@ INDEXES = (
         "ledger_events_body_record",
         f"CREATE INDEX IF NOT EXISTS ledger_events_body_record ON ledger_events ({X_SUBJECT}, seq) WHERE {X_RECORD}",
     ),
+    ("ledger_events_body_time", f"CREATE INDEX IF NOT EXISTS ledger_events_body_time ON ledger_events ({X_TIME_SEC})"),
 )
 
 DDL = (
@@ -77,6 +80,7 @@ class PostgresBackend(SqlBackend):
     kind = "PostgreSQL"
     _param = "%s"
     X_SUBJECT, X_TYPE, X_ID, X_TIME, X_RECORD, INDEXES = X_SUBJECT, X_TYPE, X_ID, X_TIME, X_RECORD, INDEXES
+    X_TIME_SEC = X_TIME_SEC
     DISTINCT = "IS DISTINCT FROM"
 
     def __init__(

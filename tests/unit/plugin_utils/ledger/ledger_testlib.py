@@ -1,5 +1,7 @@
 """Constants and builders shared by the ledger tests (imported by name: the test dir is on sys.path)."""
 
+from datetime import UTC
+
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
 
 KEY = "test-ledger-key-0123456789abcdef"  # HMAC secret (tests only)
@@ -141,3 +143,75 @@ def check_readers_refuse(ledger, case, original_event_id):
     record = ledger.get_change("CHG-B")
     assert record["id"] == "CHG-B" and record["status"] == "open"
     assert [e.seq for e in ledger.events(subject="CHG-B")] == [2]
+
+
+# -- time-range queries (SQLite unit tests and the PostgreSQL integration test) -----------------------------
+def _time_of(i):
+    """Event i's time: a minute apart from 03:00 on, every 17th with a clock 2 h behind (so it shares its second
+    with event i - 120), fractions of 0, 1, 3 or 9 digits ("...:00Z" sorts after "...:00.5Z" as text)."""
+    lagging = i % 17 == 0
+    minute = 180 + i - (120 if lagging else 0)
+    fraction = ("", ".5", ".250", ".000000001")[(i + lagging) % 4]
+    return f"2026-03-01T{minute // 60:02d}:{minute % 60:02d}:00{fraction}Z"
+
+
+TIME_EVENTS = 700  # a little more than one batch of keyset paging
+
+
+def fill_for_time_queries(ledger):
+    """Append TIME_EVENTS events with explicit times, some out of order and with varying fraction digits."""
+    ledger.append_many(
+        model.new_event(
+            QUERY_TYPES[i % 3], QUERY_SUBJECTS[i % 3], {"i": i}, source="urn:changeward:test", time=_time_of(i)
+        )
+        for i in range(TIME_EVENTS)
+    )
+
+
+def check_time_queries(ledger):
+    """Time-range queries against a by-hand filter of every entry (exact instants, not text order)."""
+    import re
+    from datetime import datetime
+
+    def instant(text):  # (UTC second, fraction to nine digits): sorts as the instant does
+        m = re.match(r"\A(.{19})(\.\d+)?(Z|[+-]\d\d:\d\d)\Z", text)
+        second = datetime.fromisoformat(m[1] + ("+00:00" if m[3] == "Z" else m[3])).astimezone(UTC)
+        return second, (m[2] or ".")[1:].ljust(9, "0")
+
+    everything = list(ledger.entries())
+    cases = [
+        {"start_time": "2026-03-01T02:00:00Z", "end_time": "2026-03-01T05:00:00Z"},
+        {"start_time": "2026-03-01T03:33:00.3Z", "end_time": "2026-03-01T03:40:00Z"},  # edges inside a second
+        {"start_time": "2026-03-01T03:10:00Z", "end_time": "2026-03-01T03:16:00.2Z"},
+        {"start_time": "2026-03-01T03:03:00.5Z"},
+        {"end_time": "2026-03-01T00:30:00+00:00"},
+        {"start_time": "2026-03-01T06:00:00+02:00", "end_time": "2026-03-01T06:00:00Z", "types": QUERY_TYPES[1]},
+        {"start_time": "2026-03-01T01:00:00Z", "end_time": "2026-03-01T09:00:00Z", "subject": "CHG-Q2", "limit": 9},
+        {"start_time": "2026-03-01T01:00:00Z", "newest_first": True, "limit": 600},
+        {"start_time": "2026-04-01T00:00:00Z"},
+    ]
+    for case in cases:
+        low = instant(case["start_time"]) if "start_time" in case else None
+        high = instant(case["end_time"]) if "end_time" in case else None
+        want = [
+            e
+            for e in everything
+            if (low is None or instant(e.event["time"]) >= low)
+            and (high is None or instant(e.event["time"]) < high)
+            and ("subject" not in case or e.event["subject"] == case["subject"])
+            and ("types" not in case or e.event["type"] == case["types"])
+        ]
+        if case.get("newest_first"):
+            want.reverse()
+        if "limit" in case:
+            want = want[: case["limit"]]
+        got = ledger.events(**case)
+        assert [(e.seq, e.hash) for e in got] == [(e.seq, e.hash) for e in want], case
+    # Not vacuous: the windows find events, and the edges cut inside a second by the instant, not the text.
+    assert len(ledger.events(start_time="2026-03-01T02:00:00Z", end_time="2026-03-01T05:00:00Z")) > 100
+    first = ledger.events(start_time="2026-03-01T03:33:00.3Z", end_time="2026-03-01T03:40:00Z")
+    assert [e.event["data"]["i"] for e in first][:1] == [33]  # 03:33:00.5 is in; 153's 03:33:00.250 is not
+    last = ledger.events(start_time="2026-03-01T03:10:00Z", end_time="2026-03-01T03:16:00.2Z")
+    assert [e.event["data"]["i"] for e in last][-1:] == [16]  # 03:16:00 is in; 136's 03:16:00.5 is not
+    assert ledger.events(start_time="2026-04-01T00:00:00Z") == []
+    return len(cases)
