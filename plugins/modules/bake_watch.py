@@ -233,7 +233,7 @@ errors:
   type: list
   elements: str
   sample:
-    - 'Prometheus at http://prometheus:9090 cannot be queried: no answer within 10s (3 attempts); check that Prometheus
+    - 'Prometheus at http://prometheus:9090 is unreachable: no answer within 10s (3 attempts); check that Prometheus
       is up, or raise prometheus_timeout'
 rollback_capability:
   description: The capability the allowances were tightened for.

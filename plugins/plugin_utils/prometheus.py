@@ -144,7 +144,7 @@ class PrometheusClient:
         except http.ERRORS as exc:  # said in words, without the library's text (it has the query)
             failure = http.describe(exc, self.timeout)
             raise PrometheusUnreachable(
-                f"Prometheus at {self.safe_url} cannot be queried: {failure.text} ({self._attempts()}); "
+                f"Prometheus at {self.safe_url} is unreachable: {failure.text} ({self._attempts()}); "
                 f"{FIX[failure.kind]}"
             ) from None
         if resp.status_code >= 500:

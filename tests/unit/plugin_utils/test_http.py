@@ -200,7 +200,7 @@ def test_prometheus_behind_an_unknown_ca_names_ca_path(tls_server):
     with pytest.raises(PrometheusUnreachable) as err:
         PrometheusClient(tls_server.url, retries=0, timeout=2).instant("up")
     message = str(err.value)
-    assert message.startswith(f"Prometheus at {tls_server.url} cannot be queried: TLS certificate not trusted (")
+    assert message.startswith(f"Prometheus at {tls_server.url} is unreachable: TLS certificate not trusted (")
     assert "set ca_path" in message and "SSLError" not in message and "query" not in message.split(";")[0]
 
 

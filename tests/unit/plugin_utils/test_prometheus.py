@@ -111,7 +111,7 @@ def test_nothing_listening_says_connection_refused_with_the_option_and_no_librar
         client(url, retries=1).instant('sum(rate(http_requests_total{job="demo"}[5m]))')
     message = str(err.value)
     assert message == (
-        f"Prometheus at {url} cannot be queried: connection refused (2 attempts); "
+        f"Prometheus at {url} is unreachable: connection refused (2 attempts); "
         "check prometheus_url and that Prometheus is running"
     )
     for raw in ("Max retries", "api/v1", "query=", "http_requests_total", "HTTPConnectionPool", "urllib3"):
