@@ -29,7 +29,20 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
+
+try:
+    import numpy as np
+except ImportError as exc:  # ansible-test's import check has no numpy; callers get a clear error instead
+    np = None
+    _IMPORT_ERROR: ImportError | None = exc
+else:
+    _IMPORT_ERROR = None
+
+
+class MissingLibraryError(ChangewardError):
+    """numpy is not installed on the controller."""
+
 
 LOG_FLOOR = math.log(1e-10)
 DAY = 86400.0
@@ -109,6 +122,10 @@ class StreamingDetector:
     config: DetectorConfig = field(default_factory=DetectorConfig)
 
     def __post_init__(self):
+        if _IMPORT_ERROR is not None:
+            raise MissingLibraryError(
+                f"anomaly detection needs numpy on the controller (pip install numpy): {_IMPORT_ERROR}"
+            )
         c = self.config
         self.values = _Buffer(max(c.history, 8 * 2016 + 64))
         self.count = 0

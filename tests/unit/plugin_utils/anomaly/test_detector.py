@@ -137,3 +137,11 @@ def test_a_reported_point_inside_the_warm_up_makes_the_scan_nodata():
     found = scan_series(series, report_from=T0 + STEP * 100)
     assert found["verdict"] == "nodata" and found["series"]["a"]["unscored"] == 50
     assert "before report_from" in found["reason"]
+
+
+def test_without_numpy_the_detector_says_what_is_missing(monkeypatch):
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.anomaly import detector
+
+    monkeypatch.setattr(detector, "_IMPORT_ERROR", ImportError("No module named 'numpy'"))
+    with pytest.raises(detector.MissingLibraryError, match="needs numpy"):
+        StreamingDetector()
