@@ -11,6 +11,8 @@ APT_PACKAGES=(openssh-server openssh-client iptables iproute2 prometheus prometh
               dpkg-dev python3-apt
               # an HTTP proxy: the recorder's sinks are tested behind one (tests/integration)
               tinyproxy
+              # a headless browser: the compliance report's HTML is rendered and screenshotted in a test
+              chromium
               # Debian's python3 has no venv/ensurepip without it: bootstrap's venvs, ansible-test's --venv
               # and its offline pip stand-in all need it.
               python3-venv)
