@@ -1,0 +1,143 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, changeward maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: shadow_diff
+short_description: Compare a new release's responses with the running one's, with Diffy-style noise cancellation
+version_added: "0.1.0"
+author: changeward maintainers (!UNKNOWN)
+description:
+  - Runs on the controller (it is an action plugin). Sends every sampled request to three instances - the running
+    release (O(primary)), a second copy of it (O(secondary)) and the new release (O(candidate)) - and compares the
+    answers as status, the O(headers) named and the JSON body flattened to paths.
+  - A field where primary and secondary differ anywhere in the sample (timestamps, request ids, host names) is
+    noise and is not reported; a field where the candidate differs from the primary and that is not noise is a
+    real difference. The task fails when the share of requests with a real difference is above O(max_rate), with
+    the differing fields and examples (RV(examples)).
+  - Requests come from O(requests) or a sample of the GET and HEAD requests of an access log (O(access_log)) -
+    for example the log of an nginx C(mirror) location that copies live traffic to staging. Other methods are
+    never replayed (they could change data).
+  - With O(change_id) the decision is recorded in the change (gate C(shadow)). No request, or an instance that does
+    not answer, is an error.
+options:
+  primary:
+    description: Base URL of the running release.
+    type: str
+    required: true
+  secondary:
+    description: Base URL of a second instance of the running release.
+    type: str
+    required: true
+  candidate:
+    description: Base URL of the new release.
+    type: str
+    required: true
+  requests:
+    description: Paths to request (GET).
+    type: list
+    elements: str
+    default: []
+  access_log:
+    description: An access log (combined format) whose GET and HEAD requests are sampled.
+    type: path
+  sample:
+    description: At most this many requests from O(access_log).
+    type: int
+    default: 100
+  headers:
+    description: Response headers compared besides status and body.
+    type: list
+    elements: str
+    default: []
+  noise:
+    description: Fields always treated as noise (paths like C(meta.generated_at), C(items[].id)).
+    type: list
+    elements: str
+    default: []
+  max_rate:
+    description: The largest share of requests with a real difference that passes.
+    type: float
+    default: 0.0
+  max_examples:
+    description: Differing requests kept as examples.
+    type: int
+    default: 5
+  timeout:
+    description: Seconds each request may take.
+    type: float
+    default: 10.0
+  change_id:
+    description: Record the decision in this change (not in check mode).
+    type: str
+extends_documentation_fragment:
+  - changeward.hybrid.ledger
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  action_group:
+    description: Part of the action group, so C(module_defaults) for C(group/changeward.hybrid.hybrid) apply.
+    support: full
+    membership: [changeward.hybrid.hybrid]
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Sends the (read-only) requests and compares; records nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+    details: Runs on the controller; needs requests there.
+"""
+
+EXAMPLES = r"""
+- name: Shadow the mirrored traffic before the canary
+  changeward.hybrid.shadow_diff:
+    primary: http://198.18.11.10:8080
+    secondary: http://198.18.11.11:8080
+    candidate: http://198.18.12.10:8080
+    access_log: /var/log/nginx/mirror.log
+    sample: 200
+    headers: [Content-Type]
+    max_rate: 0.01
+    change_id: "{{ changeward_change.id }}"
+  run_once: true
+"""
+
+RETURN = r"""
+passed:
+  description: The difference rate is within O(max_rate).
+  returned: success
+  type: bool
+requests:
+  description: Requests compared.
+  returned: success
+  type: int
+differing:
+  description: Requests with a real difference.
+  returned: success
+  type: int
+difference_rate:
+  description: differing / requests.
+  returned: success
+  type: float
+noise:
+  description: Fields treated as noise (learned from primary and secondary, and O(noise)).
+  returned: success
+  type: list
+  elements: str
+fields:
+  description: Each differing field and on how many requests it differed.
+  returned: success
+  type: dict
+examples:
+  description: Differing requests with each field's primary and candidate values.
+  returned: success
+  type: list
+  elements: dict
+"""
