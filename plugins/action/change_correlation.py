@@ -14,11 +14,14 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.correlation impo
     Settings,
     annotation,
     correlate,
+    depends_on,
     ledger_histories,
     report,
 )
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.dependencies.graph import graph_from_value
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_label
 
+DEPENDENCY_MAP_VAR = "changeward_dependency_map"  # the operator's map, as risk_score reads it
 ARGUMENT_SPEC = {
     "host": {"type": "str", "required": True},
     "service": {"type": "str"},
@@ -36,6 +39,18 @@ ARGUMENT_SPEC = {
 class ActionModule(ControllerAction):
     NAME = "change_correlation"
     ARGUMENT_SPEC = ARGUMENT_SPEC
+
+    def dependencies(self, args, task_vars):
+        """{service: [services it depends on]} from dependency_map, else the inventory's changeward_dependency_map
+        (the map risk_score uses: service -> consumers, or the dependency graph's store), else None."""
+        raw = args["dependency_map"]
+        if raw is None:
+            raw = self.pinned_var(DEPENDENCY_MAP_VAR, task_vars)
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            raw = self.load_yaml(raw, "dependency_map", CorrelationError)
+        return depends_on(graph_from_value(raw))
 
     @staticmethod
     def host_services(task_vars) -> dict:
@@ -63,9 +78,7 @@ class ActionModule(ControllerAction):
             min_score=args["min_score"],
             margin=args["margin"],
         )
-        dependencies = args["dependency_map"]
-        if isinstance(dependencies, str):
-            dependencies = self.load_yaml(dependencies, "dependency map", CorrelationError)
+        dependencies = self.dependencies(args, task_vars)
         target = self.ledger_target(args)
         # fail closed: no ledger is not "no change did it"
         if not context.ledger_exists(target):

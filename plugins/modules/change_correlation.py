@@ -49,9 +49,12 @@ options:
     elements: dict
   dependency_map:
     description:
-      - "Which services each service depends on - a mapping of each service to the list of services it depends
-        on, such as C(web: [api]) - or a YAML file of that mapping (looked up like other task files)."
-      - Dependencies are followed up to three hops.
+      - "Who consumes which service, as M(changeward.hybrid.risk_score) reads it: a mapping of service to the list
+        of services that consume it (C(db: [api]) - api depends on db), a dependency graph as
+        M(changeward.hybrid.dependency_map) stores it, or a path to a YAML or JSON file with either."
+      - Default - the inventory's C(changeward_dependency_map) (refused when given by extra vars, play vars or
+        facts, as the pinned policies are). Without either no dependency is known.
+      - The incident's service's dependencies are followed up to three hops.
     type: raw
   lookback:
     description: How far before the incident changes are considered, a duration.
@@ -104,7 +107,7 @@ EXAMPLES = r"""
     service: demo
     at: "2026-12-07T18:32:40Z"
     alert: DemoHighErrorRate
-    dependency_map: {web: [demo], demo: [postgres]}
+    dependency_map: {demo: [web], postgres: [demo]}   # web consumes demo, demo consumes postgres
   register: suspect
 
 - name: Say it

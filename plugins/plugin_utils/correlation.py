@@ -194,6 +194,15 @@ def dependency_hops(dependencies: Mapping | None, service: str | None) -> dict:
     return hops
 
 
+def depends_on(graph) -> dict:
+    """{consumer: [providers]} from the project's dependency graph (plugin_utils.dependencies.graph.Graph, whose
+    edges are consumer -> provider): the direction dependency_hops follows."""
+    out: dict = {}
+    for consumer, provider in sorted(graph.edges):
+        out.setdefault(consumer, []).append(provider)
+    return out
+
+
 # -- scoring ------------------------------------------------------------------------------------------------------
 @dataclass
 class Settings:

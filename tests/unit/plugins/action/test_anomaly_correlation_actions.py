@@ -99,7 +99,7 @@ def test_change_correlation_for_another_host_and_service_has_no_culprit(ledger):
 
 def test_change_correlation_reads_a_dependency_map_file(ledger, tmp_path):
     deps = tmp_path / "deps.yml"
-    deps.write_text("api: [web]\n")
+    deps.write_text("web: [api]\n")  # api consumes web: an api alert may come from a web change
     args = {"host": "api-1", "service": "api", "at": T0 + 60, "ledger": ledger, "dependency_map": str(deps)}
     out = run_action(Correlation, "change_correlation", args)
     assert out["candidates"][0]["relation"] == "dependency"
@@ -118,3 +118,24 @@ def test_change_correlation_takes_the_hosts_services_from_the_inventory_labels(l
     out = run_action(Correlation, "change_correlation", args, task_vars=task_vars)
     assert out["candidates"][0]["relation"] == "same_service"
     assert run_action(Correlation, "change_correlation", args)["candidates"] == []
+
+
+def test_change_correlation_uses_the_inventorys_dependency_map_and_reads_the_graph_store(ledger, tmp_path):
+    # the operator's map in the inventory, as risk_score reads it: web is consumed by api
+    deps = {"web": ["api"]}
+    task_vars = {
+        "inventory_hostname": "localhost",
+        "changeward_dependency_map": deps,
+        "hostvars": {"localhost": {"changeward_dependency_map": deps}},
+    }
+    args = {"host": "api-1", "service": "api", "at": T0 + 60, "ledger": ledger}
+    out = run_action(Correlation, "change_correlation", args, task_vars=task_vars)
+    assert out["candidates"][0]["relation"] == "dependency"
+    # the dependency graph's store: edges are consumer -> provider
+    graph = {
+        "api_version": "changeward.hybrid/dependency-graph/v1",
+        "services": {},
+        "edges": [{"consumer": "api", "provider": "web", "documented": {"catalogue": {}}, "observed": {}}],
+    }
+    out = run_action(Correlation, "change_correlation", {**args, "dependency_map": graph})
+    assert out["candidates"][0]["relation"] == "dependency"
