@@ -137,6 +137,22 @@ SCHEMA = {
         "ring_steps": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}},
         # SaaS the change depends on: the saas_health gate checks them (gate policy conflicts.saas_dependencies)
         "saas_dependencies": {"type": "array", "uniqueItems": True, "items": _NAME},
+        # shadow traffic compared before the canary: the shadow_diff gate (docs/pre-implementation-validation.md)
+        "shadow": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["primary", "secondary", "candidate"],
+            "anyOf": [{"required": ["requests"]}, {"required": ["access_log"]}],
+            "properties": {
+                **{k: {"type": "string", "pattern": "^https?://"} for k in ("primary", "secondary", "candidate")},
+                "requests": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^/"}},
+                "access_log": {"type": "string", "minLength": 1},
+                "sample": {"type": "integer", "minimum": 1},
+                "headers": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "noise": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "max_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+        },
         "data": {"type": "object"},
     },
 }

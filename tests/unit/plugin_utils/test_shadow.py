@@ -125,3 +125,25 @@ def test_the_action_replays_only_safe_requests_from_the_log_against_three_live_s
     finally:
         for srv, _url in servers:
             srv.shutdown()
+
+
+def test_a_change_spec_names_its_shadow_instances_and_requests():
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.change_spec import ChangeSpecError, validate
+
+    spec = {
+        "summary": "s",
+        "service": "demo",
+        "targets": {"pattern": "all"},
+        "apply": {"role": "demo_release"},
+        "shadow": {
+            "primary": "http://a:8080",
+            "secondary": "http://b:8080",
+            "candidate": "http://c:8080",
+            "requests": ["/"],
+            "max_rate": 0.01,
+        },
+    }
+    validate(spec)
+    del spec["shadow"]["requests"]
+    with pytest.raises(ChangeSpecError, match="shadow"):
+        validate(spec)  # neither requests nor an access log: nothing to shadow
