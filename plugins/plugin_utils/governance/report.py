@@ -18,13 +18,13 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import Ch
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import carries_record, utc_now
 
 from .controls import control_map
+from .review import REVIEW_COMPLETED
 
 APPROVAL_RECORDED = "io.changeward.approval.recorded"
 APPROVAL_REFUSED = "io.changeward.approval.refused"
 CONTROL_REFUSED = "io.changeward.control.refused"
 OVERRIDE = "io.changeward.gate.override"
 REVIEW_OPENED = "io.changeward.review.opened"
-REVIEW_COMPLETED = "io.changeward.review.completed"
 ROLLBACK_DONE = "io.changeward.rollback.completed"
 ROLLBACK_FAILED = "io.changeward.rollback.failed"
 DRIFT_REFUSED = "io.changeward.drift.refused"

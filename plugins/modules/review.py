@@ -1,0 +1,129 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# The work is done by the action plugin of the same name, on the controller; this file documents it.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: review
+short_description: Reviews after failure - open the review record, draft the blameless post-incident review
+version_added: 0.1.0
+description:
+  - "With O(state=opened) (the main job calls it at every close), records an C(io.changeward.review.opened) event
+    in the change for each reason it needs a review that has none yet: it was rolled back, it overran its error
+    budget (an C(error_budget) gate decision of C(fail)), or it ran on an emergency override (the blackout control
+    opens that one itself). Nothing is recorded when the change needs no review; calling it again opens nothing
+    twice."
+  - With O(state=drafted), writes a blameless post-incident review in Markdown to O(dest) from the change's ledger
+    timeline - summary, what changed, approvals, gates, ring by ring (watch and judge verdicts), rollback timing
+    (regression visible, detected, rolled back), the timeline and the close observations - with the sections the
+    team fills in (impact, detection, contributing factors, what went well, what we learned, action items,
+    checklist items for similar changes).
+  - With O(state=completed), records C(io.changeward.review.completed) for an open review of O(kind) - who held it
+    and its outcome in a sentence; the compliance report then shows the change as reviewed.
+  - Runs on the controller (an action plugin).
+author:
+  - changeward maintainers (!UNKNOWN)
+options:
+  ledger:
+    description:
+      - The ledger - a SQLite path or a C(postgresql://) DSN.
+      - "Which ledger, as for every plugin of the collection: this option, else E(CHANGEWARD_LEDGER), else
+        C(changeward/ledger.db) under E(XDG_STATE_HOME) (C(~/.local/state) when that is not set)."
+    type: str
+  key:
+    description:
+      - Checkpoint signing key, needed to record in a ledger that takes signed checkpoints. Defaults to
+        E(CHANGEWARD_LEDGER_KEY). Never shown or recorded.
+    type: str
+  change_id:
+    description:
+      - The change reviewed.
+    type: str
+    required: true
+  state:
+    description:
+      - V(opened) records the reviews the change needs, V(drafted) writes the post-incident review to O(dest),
+        V(completed) records that the review of O(kind) was held.
+    type: str
+    choices: [opened, drafted, completed]
+    default: opened
+  dest:
+    description:
+      - The Markdown file the review is drafted in (mode 0640, replaced atomically). Required with O(state=drafted).
+    type: path
+  kind:
+    description:
+      - Which review was completed. Required with O(state=completed).
+    type: str
+    choices: [rollback, error_budget_overrun, emergency_override]
+  by:
+    description:
+      - Who held the review (a name or a team). Required with O(state=completed).
+    type: str
+  summary:
+    description:
+      - The review's outcome in a sentence (where its findings are tracked). Required with O(state=completed).
+    type: str
+extends_documentation_fragment:
+  - changeward.hybrid.ledger.connection
+attributes:
+  action:
+    support: full
+    description: Runs as an action plugin on the controller.
+  async:
+    support: none
+    description: Not supported.
+  check_mode:
+    support: full
+    description: Says which reviews would be opened, or drafts nothing and records nothing.
+  diff_mode:
+    support: none
+    description: No diff is produced.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs on the controller.
+seealso:
+  - module: changeward.hybrid.compliance_report
+"""
+
+EXAMPLES = r"""
+- name: Open the reviews a closed change needs (rolled back, budget overrun, emergency override)
+  changeward.hybrid.review:
+    change_id: CHG0042
+
+- name: Draft the post-incident review
+  changeward.hybrid.review:
+    change_id: CHG0042
+    state: drafted
+    dest: /srv/reviews/CHG0042.md
+
+- name: The review was held
+  changeward.hybrid.review:
+    change_id: CHG0042
+    state: completed
+    kind: rollback
+    by: payments SRE
+    summary: two action items, tracked in OPS-311
+"""
+
+RETURN = r"""
+opened:
+  description: With O(state=opened), the reviews opened now - kind, detail and the event's seq (null in check mode).
+  returned: state is opened
+  type: list
+  elements: dict
+  sample: [{"kind": "rollback", "detail": "rolled back (canary)", "seq": 812}]
+dest:
+  description: With O(state=drafted), the Markdown file written.
+  returned: state is drafted
+  type: str
+  sample: /srv/reviews/CHG0042.md
+ledger_seq:
+  description: With O(state=completed), the seq of the review.completed event (null in check mode).
+  returned: state is completed
+  type: int
+  sample: 830
+"""

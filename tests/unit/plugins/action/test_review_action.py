@@ -1,0 +1,60 @@
+"""playbooks/review.yml through ansible-playbook: reviews opened for a rolled-back change, the PIR drafted,
+then completed once."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugin_utils" / "governance"))
+from test_review import KEY, rolled_back_change
+
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import api
+
+REPO = Path(__file__).resolve().parents[4]
+
+
+@pytest.fixture
+def ledger_path(tmp_path, monkeypatch):
+    for name in ("CHANGEWARD_LEDGER", "CHANGEWARD_LEDGER_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    path = str(tmp_path / "ledger.db")
+    with api.open_ledger(path, key=KEY, checkpoint_interval=5) as led:
+        rolled_back_change(led)
+    return path
+
+
+def playbook(ledger, *extra):
+    env = {**os.environ, "CHANGEWARD_LEDGER": ledger, "CHANGEWARD_LEDGER_KEY": KEY, "ANSIBLE_FORCE_COLOR": "0"}
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "playbooks/review.yml",
+            "-e",
+            "change_id=CHG-RB",
+            *extra,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_review_playbook_opens_drafts_and_completes(ledger_path, tmp_path):
+    proc = playbook(ledger_path, "-e", f"review_dest={tmp_path / 'pir'}")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    draft = (tmp_path / "pir" / "CHG-RB-pir.md").read_text()
+    assert draft.startswith("# Post-incident review: CHG-RB") and "rolled back (wave1)" in draft
+    with api.open_ledger(ledger_path, readonly=True) as led:
+        assert [e.event["data"]["kind"] for e in led.events(subject="CHG-RB", types="io.changeward.review.opened")] == [
+            "rollback"
+        ]
+    done = playbook(ledger_path, "-e", "review_kind=rollback", "-e", "review_by=sre", "-e", "review_summary=OPS-1")
+    assert done.returncode == 0, done.stdout[-3000:]
+    again = playbook(ledger_path, "-e", "review_kind=rollback", "-e", "review_by=sre", "-e", "review_summary=OPS-1")
+    assert again.returncode != 0 and "completed already" in again.stdout
