@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 
+from ..http import backoff_delay
 from ..ledger.api import Ledger, open_backend
 from ..ledger.errors import LedgerError
 from .config import build_sinks
@@ -114,7 +115,10 @@ class SinkWorker(threading.Thread):
             while not control.stopping.is_set():
                 ok = self._pass(time.monotonic() + RUN_PASS_SECONDS, stop=control.stopping.is_set)
                 failures = 0 if ok else failures + 1
-                wait = self.interval if ok else min(max(self.sink.backoff, 0.5) * 2**failures, MAX_RUN_BACKOFF)
+                # between passes of a failing sink: the collection's one back-off (jittered), up to 30 s
+                wait = (
+                    self.interval if ok else backoff_delay(failures + 1, max(self.sink.backoff, 0.5), MAX_RUN_BACKOFF)
+                )
                 control.stopping.wait(wait)
             if control.drain.is_set():
                 self._pass(control.deadline, max_attempts=control.attempts, wait_lock=True)
