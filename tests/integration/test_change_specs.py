@@ -13,6 +13,7 @@ import urllib.request
 
 import pytest
 from conftest import INVENTORY_DIR, REPO, ansible_env
+from governance_lab import check_report
 from specs import change_vars, example
 
 sys.path.insert(0, str(REPO / "tests" / "lab"))
@@ -27,6 +28,16 @@ FAST_BAKE = {"canary": "15s", "default": "5s"}
 @pytest.fixture(scope="module")
 def spec_lab(lab):
     return Lab.load()
+
+
+# The releases and the emergency change below share one ledger, which the quarter's compliance report is built
+# from (governance_lab.py); each test still reads only its own changes' events.
+SHARED = {}  # change id -> what the report must say of it
+
+
+@pytest.fixture(scope="module")
+def shared_ledger_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("shared-ledger")
 
 
 def run(tmp_path, spec, change_id, timeout=900, extra=None, inventories=()):
@@ -141,10 +152,10 @@ def package_repo(spec_lab):
 
 
 @pytest.mark.reservation("cloud-onprem")
-def test_package_upgrade_and_its_bad_variant_rolled_back(spec_lab, tmp_path, package_repo):
+def test_package_upgrade_and_its_bad_variant_rolled_back(spec_lab, shared_ledger_dir, tmp_path, package_repo):
     stamp = int(time.time())
     good_id, bad_id = f"CHG-SPEC-PKG-{stamp}", f"CHG-SPEC-PKGBAD-{stamp}"
-    proc, ledger = run(tmp_path, narrowed("package-upgrade", ":".join(PACKAGE_HOSTS)), good_id)
+    proc, ledger = run(shared_ledger_dir, narrowed("package-upgrade", ":".join(PACKAGE_HOSTS)), good_id)
     assert proc.returncode == 0
     evs = events(ledger, good_id)
     assert outcome(evs) == "successful" and snapshotted(evs) == set(PACKAGE_HOSTS)
@@ -154,7 +165,7 @@ def test_package_upgrade_and_its_bad_variant_rolled_back(spec_lab, tmp_path, pac
 
     # 1.2.0 fails its self-test: the canary ring is rolled back - version, program and configuration file -
     # the breaker opens and the second ring is never changed
-    proc, ledger = run(tmp_path, narrowed("package-upgrade-bad", ":".join(PACKAGE_HOSTS)), bad_id)
+    proc, ledger = run(shared_ledger_dir, narrowed("package-upgrade-bad", ":".join(PACKAGE_HOSTS)), bad_id)
     assert proc.returncode != 0
     evs = events(ledger, bad_id)
     assert outcome(evs) == "rolled_back"
@@ -168,6 +179,11 @@ def test_package_upgrade_and_its_bad_variant_rolled_back(spec_lab, tmp_path, pac
         assert package_state(spec_lab, host) == before[host], host
     completed = [e for e in evs if e["type"] == "io.changeward.rollback.completed"]
     assert [e["source"].rsplit("/", 1)[-1] for e in completed] == canary
+    # the main job opened the rollback's review at close (playbooks/review.yml drafts its PIR)
+    assert [e["data"]["kind"] for e in evs if e["type"] == "io.changeward.review.opened"] == ["rollback"]
+    SHARED[good_id] = {"outcome": "successful", "type": "standard"}
+    SHARED[bad_id] = {"outcome": "rolled_back", "type": "standard", "exceptions": ["failed close"]}
+    check_report(ledger, LEDGER_KEY, tmp_path, SHARED)
 
 
 # -- edge hosts --------------------------------------------------------------------------------------------------------
@@ -282,7 +298,7 @@ def signed_override(tmp_path, spec, change_id, reference, inventories=()):
 
 
 @pytest.mark.reservation("cloud-onprem")
-def test_a_regional_calendar_blocks_and_an_emergency_override_runs_to_the_end(spec_lab, tmp_path):
+def test_a_regional_calendar_blocks_and_an_emergency_override_runs_to_the_end(spec_lab, shared_ledger_dir, tmp_path):
     region = frozen_region(tmp_path, OVERRIDE_HOSTS)
     stamp = int(time.time())
     value = 6000 + stamp % 2000
@@ -291,7 +307,7 @@ def test_a_regional_calendar_blocks_and_an_emergency_override_runs_to_the_end(sp
     spec["health_checks"][0]["command"] = ["sh", "-c", f'test "$(sysctl -n net.core.somaxconn)" = {value}']
 
     blocked_id = f"CHG-SPEC-FROZEN-{stamp}"
-    proc, ledger = run(tmp_path, spec, blocked_id, inventories=[region])
+    proc, ledger = run(shared_ledger_dir, spec, blocked_id, inventories=[region])
     assert proc.returncode != 0
     evs = events(ledger, blocked_id)
     assert outcome(evs) == "aborted"
@@ -302,7 +318,9 @@ def test_a_regional_calendar_blocks_and_an_emergency_override_runs_to_the_end(sp
     override_id = f"CHG-SPEC-OVERRIDE-{stamp}"
     spec["type"] = "emergency"
     override = signed_override(tmp_path, spec, override_id, f"INC-{stamp}", inventories=[region])
-    proc, ledger = run(tmp_path, spec, override_id, extra={"changeward_override": override}, inventories=[region])
+    proc, ledger = run(
+        shared_ledger_dir, spec, override_id, extra={"changeward_override": override}, inventories=[region]
+    )
     assert proc.returncode == 0
     evs = events(ledger, override_id)
     assert outcome(evs) == "successful"
@@ -313,3 +331,8 @@ def test_a_regional_calendar_blocks_and_an_emergency_override_runs_to_the_end(sp
     assert [r["data"]["override_event_id"] for r in reviews] == [overrides[0]["id"]]
     for host in OVERRIDE_HOSTS:
         assert ssh(spec_lab, host, "sysctl -n net.core.somaxconn") == str(value)
+    SHARED[blocked_id] = {"outcome": "aborted", "type": "standard", "exceptions": ["failed close"]}
+    SHARED[override_id] = {"outcome": "successful", "type": "emergency", "exceptions": ["override", "emergency change"]}
+    report = check_report(ledger, LEDGER_KEY, tmp_path, SHARED)
+    emergency = next(c for c in report["changes"] if c["change_id"] == override_id)
+    assert emergency["overrides"][0]["approver"] == "dana" and emergency["reviews"][0]["status"] == "open"
