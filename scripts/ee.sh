@@ -24,6 +24,8 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 mkdir -p "$work"
+# ansible-navigator refuses to run podman without a POSIX message queue directory, which containers may lack.
+[ -d /dev/mqueue ] || mkdir /dev/mqueue
 # shellcheck source=scripts/ee-env.sh
 . scripts/ee-env.sh "$work"
 
