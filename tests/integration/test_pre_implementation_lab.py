@@ -1,6 +1,7 @@
 """Proving a change before production, on the lab: the main job refuses a change whose tasks would leave a secret
 file readable by everyone - at the compliance gate, naming the rule and the line, before any ring or host is
-touched (about 30 s); a fault rehearsal's partition ends on its host's own timer after the controller that
+touched (about 30 s); a shadowed release that changes one response field is stopped at the shadow gate before
+the canary (about 10 s); a fault rehearsal's partition ends on its host's own timer after the controller that
 started it is killed (about 40 s)."""
 
 import json
