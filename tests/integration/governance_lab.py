@@ -64,3 +64,25 @@ def check_report(ledger, key, workdir, expect):
         ).stdout
         assert all(cid in dom for cid in expect), dom[:2000]
     return report
+
+
+def drafted_pir(ledger, key, change_id, workdir):
+    """playbooks/review.yml for a change of the lab's ledger; the drafted post-incident review (Markdown)."""
+    proc = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "ansible-playbook"),
+            "playbooks/review.yml",
+            "-e",
+            f"change_id={change_id}",
+            "-e",
+            f"review_dest={workdir}",
+        ],
+        cwd=REPO,
+        env=ansible_env(CHANGEWARD_LEDGER=str(ledger), CHANGEWARD_LEDGER_KEY=key),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return (workdir / f"{change_id}-pir.md").read_text()

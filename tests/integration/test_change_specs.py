@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 from conftest import INVENTORY_DIR, REPO, ansible_env
-from governance_lab import check_report
+from governance_lab import check_report, drafted_pir
 from specs import change_vars, example
 
 sys.path.insert(0, str(REPO / "tests" / "lab"))
@@ -184,6 +184,9 @@ def test_package_upgrade_and_its_bad_variant_rolled_back(spec_lab, shared_ledger
     SHARED[good_id] = {"outcome": "successful", "type": "standard"}
     SHARED[bad_id] = {"outcome": "rolled_back", "type": "standard", "exceptions": ["failed close"]}
     check_report(ledger, LEDGER_KEY, tmp_path, SHARED)
+    pir = drafted_pir(ledger, LEDGER_KEY, bad_id, tmp_path)
+    assert f"# Post-incident review: {bad_id}" in pir and "| Why this review | rolled back (" in pir
+    assert "| rolled_back |" in pir and "## Rollback timing" in pir and "No ring was rolled back." not in pir
 
 
 # -- edge hosts --------------------------------------------------------------------------------------------------------
