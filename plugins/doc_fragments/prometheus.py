@@ -31,6 +31,8 @@ options:
     type: bool
     default: true
   ca_path:
-    description: CA bundle to verify Prometheus' certificate with. Defaults to E(REQUESTS_CA_BUNDLE), else the CAs bundled with requests.
+    description:
+      - CA bundle to verify Prometheus' certificate with.
+      - Defaults to E(REQUESTS_CA_BUNDLE), else the CAs bundled with requests.
     type: path
 """

@@ -133,7 +133,8 @@ options:
       - The change this decision is for. When given (and not in check mode), the decision is recorded in the
         change's ledger entry before the task returns - an C(io.changeward.gate.decided) event adding it to the
         record's C(gate_decisions), and for an accepted override also the C(io.changeward.gate.override) event
-        and the C(io.changeward.review.opened) event it opens, all with the change id as subject. The change must be open in the ledger (see O(ledger)).
+        and the C(io.changeward.review.opened) event it opens, all with the change id as subject. The change must be
+        open in the ledger (see O(ledger)).
     type: str
   http_timeout:
     description:

@@ -400,5 +400,7 @@ error:
   description: What stopped the judgement (Prometheus unreachable), when it was cut short.
   returned: when the judgement could not be made
   type: str
-  sample: 'Prometheus at http://prometheus:9090 is unreachable: connection refused (3 attempts); check prometheus_url and that Prometheus is running'
+  sample: >-
+    Prometheus at http://prometheus:9090 is unreachable: connection refused (3 attempts);
+    check prometheus_url and that Prometheus is running
 """

@@ -288,7 +288,9 @@ events:
   type: list
   elements: dict
   sample:
-    - {type: io.changeward.edge.committed, time: "2025-01-01T12:04:10.201000Z", id: 7c9e6679-7425-40de-944b-e07fc1f90ae7}
+    - type: io.changeward.edge.committed
+      time: "2025-01-01T12:04:10.201000Z"
+      id: 7c9e6679-7425-40de-944b-e07fc1f90ae7
 attempts:
   description: Calls made to the device (including unreachable ones).
   returned: stage, activate, status

@@ -58,4 +58,3 @@ def normalise_dupes(targets: list) -> list:
     if dupes:
         raise RiskInputError(f"targets named more than once: {', '.join(dupes)}")
     return sorted(targets, key=lambda t: t.name)
-

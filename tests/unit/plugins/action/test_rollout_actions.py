@@ -156,7 +156,7 @@ def test_a_breaker_transition_the_breaker_did_not_write_is_refused(ledger):
         led.append(
             new_event(core.CLOSED, "breaker:demo", {"service": "demo"}, source="changeward.hybrid.ledger_record")
         )
-    with pytest.raises(AnsibleActionFail, match="that changeward.hybrid.circuit_breaker did not write.*stays shut"):
+    with pytest.raises(AnsibleActionFail, match=r"that changeward\.hybrid\.circuit_breaker did not write.*stays shut"):
         breaker({"change_id": "CHG-1"})
     with open_ledger(ledger, key=KEY) as led:  # the attempt is evidence, recorded in the change
         refused = [e.event["data"] for e in led.events(subject="CHG-1", types=["io.changeward.control.refused"])]
