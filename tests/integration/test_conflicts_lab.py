@@ -5,7 +5,8 @@ their maintenance starts ten minutes from now, and read over HTTP by the gates o
 A regional layer (an extra inventory, as a regional team would add) declares the feeds and the SaaS dependency and
 describes lab cloud hosts as the instances the documents name: cloud-euw1a-01 is the EC2 instance of the AWS Health
 event, cloud-euw1b-02 the Azure VM of the Freeze, cloud-euw1b-01 the GCE instance with an upcoming maintenance.
-Every refused change is refused at the conflicts or SaaS gate, before any ring: no host is touched, so these tests reserve only the artifact server (the edge group).
+Every refused change is refused at the conflicts or SaaS gate, before any ring: no host is touched, so these tests
+reserve only the artifact server (the edge group).
 """
 
 import datetime
