@@ -157,7 +157,7 @@ class Writer:
 def background(rng, writer, until, count):
     """count good releases in the day before until, each of a random service to all its hosts."""
     out = []
-    for _ in range(count):
+    for _unused in range(count):
         service = rng.choice(list(SERVICES))
         start = until - rng.uniform(600, DAY)
         hosts = [h for h, s in HOSTS.items() if s == service]
@@ -168,7 +168,7 @@ def background(rng, writer, until, count):
 
 def noise(rng, at, n):
     """n anomalies on random hosts near at: the background of any fleet."""
-    hosts = [rng.choice(list(HOSTS)) for _ in range(n)]
+    hosts = [rng.choice(list(HOSTS)) for _unused in range(n)]
     return [{"host": h, "service": HOSTS[h], "time": at + rng.uniform(-3600, 600)} for h in hosts]
 
 
@@ -194,12 +194,12 @@ def scenario(kind, rng, path):
             start = now - rng.uniform(1800, 5400)
             rng.shuffle(hosts)
             cid, exp = writer.change(rng, service, hosts, start)
-            ring1 = [h for h, (_, ring) in exp.items() if ring == "ring1"]
+            ring1 = [h for h, (_unused, ring) in exp.items() if ring == "ring1"]
             delay = rng.uniform(120, 1500)
             # it breaks most hosts it reaches, each some time after it reached them; the first alert is on ring1
             victim = rng.choice(ring1)
             incident = correlation.Incident(victim, service, exp[victim][0] + delay, "HighLatency")
-            for h, (reached, _) in exp.items():
+            for h, (reached, _unused) in exp.items():
                 at = reached + delay * rng.uniform(0.8, 1.5)
                 if h != victim and rng.random() < 0.7 and at <= incident.time + 600:
                     anomalies.append({"host": h, "service": service, "time": at})
@@ -207,7 +207,7 @@ def scenario(kind, rng, path):
         if kind == "dependency":
             start = now - rng.uniform(900, 3600)
             cid, exp = writer.change(rng, "db", [h for h, s in HOSTS.items() if s == "db"], start)
-            first = min(t for t, _ in exp.values())
+            first = min(t for t, _unused in exp.values())
             victims = rng.sample([h for h, s in HOSTS.items() if s == "api"], 3)
             at = first + rng.uniform(60, 1200)
             incident = correlation.Incident(victims[0], "api", at, "UpstreamErrors")
@@ -257,7 +257,7 @@ def main(argv=None) -> int:
     tally = defaultdict(Counter)
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.incidents):
-            kind = rng.choices([k for k, _ in MIX], [w for _, w in MIX])[0]
+            kind = rng.choices([k for k, _unused in MIX], [w for _unused, w in MIX])[0]
             path = Path(tmp) / f"ledger-{i}.db"
             incident, label, anomalies = scenario(kind, rng, path)
             with open_ledger(str(path), create=False) as led:
@@ -282,7 +282,7 @@ def main(argv=None) -> int:
     print(
         f"{'scenario':12s} {'n':>4s} {'confident':>9s} {'correct':>7s} {'wrong':>5s} {'top-1':>5s} {'no culprit':>10s}"
     )
-    for kind, _ in MIX:
+    for kind, _unused in MIX:
         t = tally[kind]
         print(
             f"{kind:12s} {t['n']:4d} {t['confident']:9d} {t['correct']:7d} {t['wrong']:5d} {t['top1']:5d} "

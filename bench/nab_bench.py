@@ -39,7 +39,7 @@ PUBLISHED = {
 def config_from(pairs) -> DetectorConfig:
     config = DetectorConfig()
     for pair in pairs or ():
-        key, _, raw = pair.partition("=")
+        key, _unused, raw = pair.partition("=")
         current = getattr(config, key)
         if isinstance(current, tuple):
             value = tuple(float(v) for v in raw.split(",") if v)

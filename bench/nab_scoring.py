@@ -174,7 +174,7 @@ def score_corpus(files: Mapping[str, tuple[Sequence, Sequence[float]]], windows:
             rows.extend(sweep_rows(timestamps, scores, windows[name], name, weights))
             null_rows.extend(sweep_rows(timestamps, [0.5] * len(scores), windows[name], name, weights))
         threshold, raw = max(scores_by_threshold(rows, weights), key=lambda pair: pair[1])
-        _, null = max(scores_by_threshold(null_rows, weights), key=lambda pair: pair[1])
+        _unused, null = max(scores_by_threshold(null_rows, weights), key=lambda pair: pair[1])
         results[profile] = ProfileResult(profile, threshold, raw, null, window_count * weights["tp"])
     return results
 

@@ -106,7 +106,7 @@ def publish(at: dt.datetime, name: str = "demo", root: Path = ROOT) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument(
         "--at", default="now+10m", help="when the recorded maintenance starts (ISO 8601 or now[+-]N[smhd])"
     )

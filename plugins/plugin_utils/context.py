@@ -103,7 +103,7 @@ def mount_of(path: str, mountinfo: str | None = None) -> tuple[str, str]:
     probe = os.path.realpath(probe)
     best = ("/", "unknown")
     for line in mountinfo.splitlines():
-        left, _, right = line.partition(" - ")
+        left, _unused, right = line.partition(" - ")
         fields, rest = left.split(), right.split()
         if len(fields) < 5 or not rest:
             continue

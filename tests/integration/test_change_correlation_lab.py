@@ -64,7 +64,7 @@ def first_5xx(host, since):
     url = f"{PROMETHEUS}/api/v1/query?" + urllib.parse.urlencode({"query": query})
     with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - a fixed http URL
         samples = [(float(t), float(v)) for t, v in json.load(resp)["data"]["result"][0]["values"]]
-    return next(t for (_, v0), (t, v) in itertools.pairwise(samples) if t > since and v > v0)
+    return next(t for (_unused, v0), (t, v) in itertools.pairwise(samples) if t > since and v > v0)
 
 
 def test_the_bad_release_is_named_for_the_canary_alert_and_unrelated_faults_get_no_culprit(correlation_lab, tmp_path):

@@ -157,7 +157,7 @@ def test_a_second_change_on_the_same_service_is_refused_before_its_rings(region,
         handle.open_change(new_record(first, "standard", "Release demo 1.0.2", "carol", targets=[OTHER_HOST]),
                            data={"service": "demo"})  # fmt: skip
     second = f"CHG-CONFLICT-SECOND-{int(time.time())}"
-    proc, _ = run_change(tmp_path, region, second, SAME_SERVICE_HOST, ledger=ledger)
+    proc, _unused = run_change(tmp_path, region, second, SAME_SERVICE_HOST, ledger=ledger)
     assert proc.returncode != 0
     decision = refused_at(ledger, second, "conflicts")
     assert first in decision["reason"] and "service demo" in decision["reason"]

@@ -64,7 +64,7 @@ def start(tmp_path, spec, change_id):
 
 
 def finish(proc, timeout=600):
-    out, _ = proc.communicate(timeout=timeout)
+    out, _unused = proc.communicate(timeout=timeout)
     print(out[-8000:])
     return out
 
@@ -105,7 +105,8 @@ def test_bad_release_alert_is_annotated_routed_and_the_silence_spares_critical_a
     canary = ring["hosts"]
 
     # the silence: the change's hosts and service, never severity=critical; active during the run only
-    (silence,) = silences.values()
+    assert len(silences) == 1, silences
+    silence = next(iter(silences.values()))
     matchers = {(m["name"], m["isEqual"], m["isRegex"]): m["value"] for m in silence["matchers"]}
     assert matchers[("service", True, False)] == "demo"
     assert matchers[("severity", False, False)] == "critical"

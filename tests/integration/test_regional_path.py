@@ -48,7 +48,7 @@ def walk(lab, tmp_path_factory):
     )
     outputs = {}
     for chunk in proc.stdout.split(MARK)[1:]:
-        number, _, output = chunk.partition("\n")
+        number, _unused, output = chunk.partition("\n")
         outputs[int(number)] = output
     print(proc.stdout[-8000:])
     return outputs
@@ -64,9 +64,9 @@ def check(output, expected, where):
             assert part in output, f"{where}: expected {part!r} in:\n{output[-3000:]}"
 
 
-@pytest.mark.parametrize("number", [n for n, *_ in steps() if n != APPROVED_STEP])
+@pytest.mark.parametrize("number", [n for n, *_unused in steps() if n != APPROVED_STEP])
 def test_each_step_prints_what_the_page_says(walk, number):
-    (_, title, _commands, expected) = next(s for s in steps() if s[0] == number)
+    (_unused, title, _commands, expected) = next(s for s in steps() if s[0] == number)
     assert expected, f"step {number} ({title}) shows no output"
     check(walk[number], expected, f"step {number} ({title})")
 
@@ -76,5 +76,5 @@ def test_the_approved_change_runs(walk):
         pytest.skip(
             "playbooks/change.yml does not yet pass changeward_approvals to its approval gate (issue 12, item 2)"
         )
-    (_, title, _commands, expected) = next(s for s in steps() if s[0] == APPROVED_STEP)
+    (_unused, title, _commands, expected) = next(s for s in steps() if s[0] == APPROVED_STEP)
     check(walk[APPROVED_STEP], expected, f"step {APPROVED_STEP} ({title})")

@@ -37,7 +37,9 @@ def yaml_blocks(path: Path):
 
 def modules() -> list[Path]:
     """The modules git knows (a file still being written in the checkout is not the collection's yet)."""
-    out = subprocess.run(["git", "ls-files", "plugins/modules/*.py"], cwd=REPO, capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "ls-files", "plugins/modules/*.py"], cwd=REPO, capture_output=True, text=True, check=True
+    )
     return [REPO / line for line in out.stdout.split()]
 
 

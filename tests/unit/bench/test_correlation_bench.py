@@ -15,7 +15,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils import correlati
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
 
-@pytest.mark.parametrize("kind", [k for k, _ in bench.MIX])
+@pytest.mark.parametrize("kind", [k for k, _unused in bench.MIX])
 def test_each_scenario_builds_a_ledger_with_its_label(kind, tmp_path):
     path = tmp_path / "ledger.db"
     incident, label, anomalies = bench.scenario(kind, random.Random(7), path)

@@ -47,7 +47,7 @@ def test_maintenance_elsewhere_or_later_does_not_conflict():
 
 def test_an_open_ended_azure_terminate_overlaps_any_later_window():
     m = maint("azure", ("vm-1",), NOW - HOUR, None, kind="Terminate")
-    (c,), _ = core.provider_conflicts([m], HOSTS, WINDOW)
+    (c,), _unused = core.provider_conflicts([m], HOSTS, WINDOW)
     assert c["hosts"] == ["z1"] and c["window"]["end"] is None
 
 

@@ -125,7 +125,12 @@ def closed_port():
 
 # -- the back-off ---------------------------------------------------------------------------------------------
 def test_backoff_doubles_is_capped_and_jittered_into_half_to_full():
-    low, high = (lambda: 0.0), (lambda: 0.999999)
+    def low():
+        return 0.0
+
+    def high():
+        return 0.999999
+
     assert [cwhttp.backoff_delay(n, 0.5, 3.0, low) for n in (1, 2, 3, 4, 5)] == [0.25, 0.5, 1.0, 1.5, 1.5]
     assert cwhttp.backoff_delay(3, 0.5, 3.0, high) == pytest.approx(2.0, abs=1e-5)
     assert cwhttp.backoff_delay(0, 0.5, 3.0, high) == 0.0
@@ -201,7 +206,7 @@ def test_prometheus_behind_an_unknown_ca_names_ca_path(tls_server):
         PrometheusClient(tls_server.url, retries=0, timeout=2).instant("up")
     message = str(err.value)
     assert message.startswith(f"Prometheus at {tls_server.url} is unreachable: TLS certificate not trusted (")
-    assert "set ca_path" in message and "SSLError" not in message and "query" not in message.split(";")[0]
+    assert "set ca_path" in message and "SSLError" not in message and "query" not in message.split(";", maxsplit=1)[0]
 
 
 # -- failures in words, no query in logs ----------------------------------------------------------------------

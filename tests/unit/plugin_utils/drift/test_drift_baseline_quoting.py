@@ -49,7 +49,12 @@ def render(tmp_path, packages):
     env = dict(os.environ, ANSIBLE_CONFIG=str(cfg), ANSIBLE_NOCOLOR="1")
     env.pop("PYTHONPATH", None)
     return subprocess.run(
-        [str(PLAYBOOK), "-i", "localhost,", str(path)], env=env, capture_output=True, text=True, timeout=300
+        [str(PLAYBOOK), "-i", "localhost,", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -57,7 +62,9 @@ def test_a_plain_package_is_built(tmp_path):
     deb = tmp_path / "out" / "cw-probe_1.0-1_all.deb"
     proc = render(tmp_path, [{"name": "cw-probe", "version": "1.0-1", "deb": str(deb)}])
     assert proc.returncode == 0, proc.stdout[-3000:]
-    info = subprocess.run(["dpkg-deb", "-f", str(deb), "Package", "Version"], capture_output=True, text=True)
+    info = subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Package", "Version"], capture_output=True, text=True, check=True
+    )
     assert info.stdout.split() == ["Package:", "cw-probe", "Version:", "1.0-1"]
 
 

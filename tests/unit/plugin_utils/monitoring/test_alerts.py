@@ -93,7 +93,10 @@ def test_no_policy_is_an_error_not_no_alerts():
 
 def test_change_alerts_reach_ops_and_the_owning_team_other_alerts_ops_only(policy):
     config = alerts.routing_config(policy, ["web", "web", None])
-    route = lambda **labels: alerts.receivers_for(config, labels)  # noqa: E731
+
+    def route(**labels):
+        return alerts.receivers_for(config, labels)
+
     assert route(owner_team="web", change_id="CHG-1") == ["ops", "team-web"]
     assert route(owner_team="db", change_id="CHG-1") == ["ops", "team-db"]
     assert route(owner_team="web") == ["ops"], "no change: the team is not paged"

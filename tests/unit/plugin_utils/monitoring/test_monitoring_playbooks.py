@@ -58,7 +58,8 @@ def fake():
 
 @pytest.fixture
 def run(tmp_path, fake):
-    def _run(playbook, *extra, policy=POLICY, hostvars="owner_team=web"):
+    def _run(playbook, *extra, policy=None, hostvars="owner_team=web"):
+        policy = POLICY if policy is None else policy
         (tmp_path / "group_vars").mkdir(exist_ok=True)
         inventory = tmp_path / "inventory.ini"
         inventory.write_text(

@@ -50,18 +50,18 @@ def test_aws_eventbridge_event_reads_rfc1123_times_and_affected_entities():
 def test_aws_event_without_entities_affects_the_whole_az():
     doc = json.loads((RECORDED / "aws-health-describe-events.json").read_text())
     doc.pop("entities")
-    (m,), _ = feeds.parse_aws(doc, "f")
+    (m,), _unused = feeds.parse_aws(doc, "f")
     assert feeds.affected_hosts(m, HOSTS) == (["web-1", "web-2"], [])
 
 
 def test_a_host_without_instance_id_in_the_events_zone_is_unmapped_not_clear():
-    (m,), _ = parse("aws-health-describe-events.json", "aws_health")
+    (m,), _unused = parse("aws-health-describe-events.json", "aws_health")
     hosts = {"web-9": {"provider": "aws", "region": "eu-west-1", "az": "eu-west-1a"}}
     assert feeds.affected_hosts(m, hosts) == ([], ["web-9"])
 
 
 def test_azure_freeze_and_reboot_of_unknown_length():
-    found, _ = parse("azure-scheduled-events.json", "azure_scheduled_events", unknown_duration=1800)
+    found, _unused = parse("azure-scheduled-events.json", "azure_scheduled_events", unknown_duration=1800)
     freeze, reboot = found
     assert (freeze.kind, freeze.start, freeze.end) == ("Freeze", START, START + 9)
     assert freeze.resources == ("cw-az-vm-01",)
@@ -82,16 +82,18 @@ def test_azure_started_event_without_not_before_starts_now_and_terminate_is_open
             }
         ],
     }
-    (m,), _ = feeds.parse_azure(doc, "f", NOW, 3600)
+    (m,), _unused = feeds.parse_azure(doc, "f", NOW, 3600)
     assert (m.start, m.end) == (NOW, None)
     assert m.overlap(NOW + 10, NOW + 20) == (NOW + 10, NOW + 20)
 
 
 def test_gcp_instance_upcoming_maintenance_and_metadata_value():
-    (m,), _ = parse("gcp-instance.json", "gcp_maintenance")
+    (m,), _unused = parse("gcp-instance.json", "gcp_maintenance")
     assert (m.start, m.end, m.az, m.region) == (START, END, "europe-west1-b", "europe-west1")
     assert m.resources == ("4567890123456789012", "cw-gce-01")
-    (live,), _ = parse("gcp-maintenance-event.txt", "gcp_maintenance", unknown_duration=600, instance_id="cw-gce-01")
+    (live,), _unused = parse(
+        "gcp-maintenance-event.txt", "gcp_maintenance", unknown_duration=600, instance_id="cw-gce-01"
+    )
     assert (live.kind, live.start, live.end) == ("MIGRATE_ON_HOST_MAINTENANCE", NOW, NOW + 600)
     assert feeds.parse("gcp_maintenance", b"NONE", "f", NOW) == ([], 0)
     with pytest.raises(feeds.FeedError, match="must name instance_id"):

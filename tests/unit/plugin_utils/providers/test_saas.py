@@ -72,7 +72,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def servers():
     made = []
-    for _ in range(2):
+    for _unused in range(2):
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         made.append(server)
@@ -83,7 +83,7 @@ def servers():
 
 
 def test_check_reads_a_live_status_page_and_health_url(servers):
-    one, _ = servers
+    one, _unused = servers
     Handler.routes = {
         "/api/v2/summary.json": (200, {}, (RECORDED / "statuspage-degraded.json").read_bytes()),
         "/healthz": (503, {}, b"down"),
@@ -97,7 +97,7 @@ def test_check_reads_a_live_status_page_and_health_url(servers):
 
 
 def test_an_unreachable_status_page_cannot_be_decided(servers):
-    one, _ = servers
+    one, _unused = servers
     Handler.routes = {}
     result = saas.check("payfast", {"statuspage": f"{one}/missing.json"}, (0, HOUR))
     assert "HTTP 404" in result["cannot_decide"]

@@ -31,6 +31,13 @@ def playbook(ledger, *extra):
     return subprocess.run(
         [
             str(Path(sys.executable).parent / "ansible-playbook"),
+            # localhost only: no inventory (the project's default is the lab's, absent on a fresh clone)
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
             "playbooks/review.yml",
             "-e",
             "change_id=CHG-RB",

@@ -189,7 +189,7 @@ def test_a_signal_mid_change_closes_the_owned_change_as_aborted_once(tmp_path, s
             time.sleep(0.2)
         proc.send_signal(signum)
         proc.send_signal(signum)  # a second one (Ctrl-C twice) closes nothing twice
-        out, _ = proc.communicate(timeout=60)
+        out, _unused = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
