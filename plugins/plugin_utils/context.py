@@ -128,7 +128,9 @@ def require_durable_ledger(
             f"and would be lost when the job ends; {SHARED_LEDGER_HOWTO}"
         )
     point, fstype = mount_of(target, mountinfo)
-    if point == "/" or fstype in EPHEMERAL_FS:
+    # The container's own disk is its overlay (or a tmpfs); a root on a real file system (ext4, xfs: a machine
+    # that is itself a container, or a root on a volume) outlives the job.
+    if fstype in EPHEMERAL_FS:
         raise LedgerConfigError(
             f"this run is {why}, and the ledger {target} is on the container's own disk ({fstype} on {point}), "
             f"which is lost when the job ends; {SHARED_LEDGER_HOWTO}"

@@ -69,6 +69,16 @@ def test_a_sqlite_ledger_on_the_containers_own_disk_is_refused(path):
         check(path, configured=True)
 
 
+def test_a_root_on_a_real_file_system_is_not_the_containers_throwaway_disk():
+    # a machine that is itself a container (ext4 root), running ansible-runner: its disk outlives the job
+    ext4_root = "1 0 8:1 / / rw,relatime - ext4 /dev/sda1 rw"
+    context.require_durable_ledger("/srv/ledger.db", True, environ=RUNNER, exists=lambda p: True, mountinfo=ext4_root)
+    with pytest.raises(LedgerConfigError, match="overlay on /"):
+        context.require_durable_ledger(
+            "/srv/ledger.db", True, environ=RUNNER, exists=lambda p: True, mountinfo=MOUNTINFO
+        )
+
+
 @pytest.mark.parametrize("path", ["/data/ledger.db", "/data/sub/ledger.db", "/my vol/ledger.db"])
 def test_a_sqlite_ledger_on_a_mounted_volume_passes(path, monkeypatch):
     # the directories do not exist here: the nearest existing one is "/", so pretend the volume's does
