@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import REPO, ansible_env
 from specs import change_vars, demo_release
 
@@ -78,17 +79,35 @@ def prom(query, at=None):
         return json.load(resp)["data"]["result"]
 
 
-def change_cmd(bindir, extra):
-    return [str(bindir / "ansible-playbook"), "playbooks/change.yml", "-e", json.dumps(extra)]
+def change_cmd(bindir, extra, inventory=()):
+    sources = [a for path in inventory for a in ("-i", str(path))]
+    return [str(bindir / "ansible-playbook"), *sources, "playbooks/change.yml", "-e", json.dumps(extra)]
+
+
+def concurrent_changes_allowed(tmp_path):
+    """Inventory sources whose pinned gate policy is the lab's with other open changes of the service a warning,
+    not a refusal (the conflicts gate would otherwise stop the second change before the breaker is ever asked),
+    as an operator would pin it for a service that rolls out per region at once."""
+    lab_policy = REPO / "examples" / "policies" / "lab-gates.yml"
+    policy = yaml.safe_load(lab_policy.read_text())
+    for calendar in policy.get("blackout", {}).get("calendars", []):
+        if "src" in calendar and not str(calendar["src"]).startswith(("/", "http")):
+            calendar["src"] = str(lab_policy.parent / calendar["src"])
+    policy.setdefault("conflicts", {}).setdefault("decisions", {})["changes"] = "warn"
+    overlay = tmp_path / "concurrent"
+    (overlay / "group_vars").mkdir(parents=True)
+    (overlay / "group_vars" / "all.yml").write_text(yaml.safe_dump({"changeward_policy": policy}))
+    (overlay / "hosts.yml").write_text("all: {}\n")
+    return [REPO / "inventories" / "lab" / "generated" / "hybrid.yml", overlay / "hosts.yml"]
 
 
 def run_env(ledger):
     return ansible_env(CHANGEWARD_LEDGER=str(ledger), CHANGEWARD_LEDGER_KEY=KEY)
 
 
-def run_change(bindir, ledger, extra, timeout=1200):
+def run_change(bindir, ledger, extra, timeout=1200, inventory=()):
     proc = subprocess.run(
-        change_cmd(bindir, extra),
+        change_cmd(bindir, extra, inventory),
         cwd=REPO,
         env=run_env(ledger),
         capture_output=True,
@@ -217,6 +236,7 @@ def test_open_breaker_halts_a_concurrent_rollout_and_refuses_the_next(rollout_la
     ledger = tmp_path / "ledger.db"
     bad_id, good_id, late_id = new_change("A-BAD"), new_change("B-GOOD"), new_change("C-LATE")
     stamp = int(time.time())
+    inventory = concurrent_changes_allowed(tmp_path)
     bad = subprocess.Popen(
         change_cmd(
             bindir,
@@ -225,6 +245,7 @@ def test_open_breaker_halts_a_concurrent_rollout_and_refuses_the_next(rollout_la
                 bad_id,
                 judge=False,
             ),
+            inventory,
         ),
         cwd=REPO,
         env=run_env(ledger),
@@ -240,6 +261,7 @@ def test_open_breaker_halts_a_concurrent_rollout_and_refuses_the_next(rollout_la
                 good_id,
                 judge=False,
             ),
+            inventory,
         ),
         cwd=REPO,
         env=run_env(ledger),
@@ -267,6 +289,7 @@ def test_open_breaker_halts_a_concurrent_rollout_and_refuses_the_next(rollout_la
         ledger,
         change_vars(demo_release(f"5.2.{stamp}", targets="onprem"), late_id),
         timeout=600,
+        inventory=inventory,
     )
     assert late.returncode != 0
     late_rec = record(ledger, late_id)
