@@ -8,13 +8,9 @@ caller cannot decide, which blocks - a status page that does not answer is not a
 
 from __future__ import annotations
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import http as cwhttp
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import (
-    REDIRECT_CODES,
-    RedirectRefused,
-    next_hop,
-    safe,
-)
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import RedirectRefused, safe
 
 try:
     import requests
@@ -60,23 +56,10 @@ def get(src: str, *, headers: dict | None = None, timeout: float = DEFAULT_TIMEO
     if requests is None:
         raise SourceUnreachable(f"reading {display(src)} needs the requests library on the controller: {_IMPORT_ERROR}")
     headers = {str(k): str(v) for k, v in (headers or {}).items()}
-    http = session or requests.Session()
-    url, hops = src, 0
+    # the collection's one HTTP client: its session (proxies, CA bundle) and its checked redirects
+    http = session or cwhttp.session(user_agent=USER_AGENT)
     try:
-        while True:
-            resp = http.get(
-                url,
-                headers={"User-Agent": USER_AGENT, **headers},
-                timeout=timeout,
-                allow_redirects=False,
-                stream=True,
-            )
-            if resp.status_code not in REDIRECT_CODES:
-                break
-            location = resp.headers.get("Location")
-            resp.close()
-            url = next_hop(url, location, credentials=bool(headers), hops=hops)
-            hops += 1
+        resp = cwhttp.get_checked(http, src, headers=headers, timeout=timeout, stream=True)
         with resp:
             body = resp.raw.read(MAX_BYTES + 1, decode_content=True) if resp.raw is not None else resp.content
             status = resp.status_code
