@@ -28,6 +28,13 @@ pytestmark = pytest.mark.reservation("cloud-onprem")
 LEDGER_KEY = "hmac:monitoring-test-key-0123456789"
 HOSTS = ["cloud-euw1a-01", "cloud-euw1b-01"]
 FAST_BAKE = {"canary": "15s", "default": "5s"}
+# The bake watch halts at its first critical poll, which can come before Prometheus has evaluated its rules (every
+# 5 s, over a 20 s rate window) and handed the alerts to Alertmanager. The alert test keeps the bad canary baking
+# for three critical polls (15 s) so the alerts fire while the change's metadata is still on the pushgateway, on a
+# loaded CI machine too. Its error rate (15 %) is over both alert thresholds yet small enough that the longer bake
+# does not spend the demo's error budget in a freshly started lab and refuse the next change.
+ALERT_BAKE = {"canary": "45s", "default": "5s"}
+ALERT_WATCH = {"ring_rollout_watch_critical_polls": 3}
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +60,10 @@ def get(url):
         return json.load(resp)
 
 
-def start(tmp_path, spec, change_id):
+def start(tmp_path, spec, change_id, **extra):
     ledger = tmp_path / "ledger.db"
     vars_file = tmp_path / f"{change_id}.json"
-    vars_file.write_text(json.dumps(change_vars(spec, change_id, judge=False)))
+    vars_file.write_text(json.dumps({**change_vars(spec, change_id, judge=False), **extra}))
     argv = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "playbooks/change.yml", "-e", f"@{vars_file}"]
     env = ansible_env(CHANGEWARD_LEDGER=str(ledger), CHANGEWARD_LEDGER_KEY=LEDGER_KEY)
     proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -87,8 +94,8 @@ def rolled_back_ring(evs):
 
 def test_bad_release_alert_is_annotated_routed_and_the_silence_spares_critical_alerts(mon_lab, tmp_path):
     change_id = f"CHG-MON-BAD-{int(time.time())}"
-    spec = demo_release("1.0.66", error_rate=0.4, targets=":".join(HOSTS), bake_times=FAST_BAKE)
-    proc, ledger = start(tmp_path, spec, change_id)
+    spec = demo_release("1.0.66", error_rate=0.15, targets=":".join(HOSTS), bake_times=ALERT_BAKE)
+    proc, ledger = start(tmp_path, spec, change_id, **ALERT_WATCH)
     silences, alerts, deadline = {}, {}, time.monotonic() + 600
     while proc.poll() is None and time.monotonic() < deadline:  # watch Alertmanager while the change runs
         for s in get(f"{monitoring.ALERTMANAGER_URL}/api/v2/silences"):
