@@ -108,3 +108,29 @@ def test_entry_hash_shortcut_equals_the_definition():
     assert finish(hash_prefix(prev, canonical_text(event)), 7) == expected
     assert entry_hash(8, prev, canonical_text(event)) != expected
     assert entry_hash(7, GENESIS_HASH, canonical_text(event)) != expected
+
+
+def test_hash_of_a_known_entry_is_the_one_existing_ledgers_hold():
+    # Computed with the hand-written encoder the ledger used before the rfc8785 package: a ledger written then
+    # verifies only while the same event still hashes to the same value (names sorted by UTF-16 code unit,
+    # non-ASCII text unescaped, 1e21 and 1e-7 in exponent notation, the largest exact integer).
+    event = {
+        "id": "0b7c6a52-8f0e-4c9e-9d43-2f1d6a3b5e10",
+        "type": "io.changeward.change.opened",
+        "subject": "CHG-42",
+        "time": "2026-01-05T10:00:00Z",
+        "data": {
+            "record": {
+                "summary": "Release demo 1.0.2 \u2013 caf\u00e9 \U0001f680",
+                "targets": ["cloud-use1a-01"],
+                "risk": 0.35,
+                "big": 1e21,
+                "small": 1e-7,
+                "n": 9007199254740991,
+            },
+            "\u20ac": 1,
+            "\U0001f600": 2,
+            "\ufb33": 3,
+        },
+    }
+    assert entry_hash_of(1, GENESIS_HASH, event) == "f1a690527c71c047ceface328ee28daa4b85b9ff4a007612200bbd3cb4dbade7"
