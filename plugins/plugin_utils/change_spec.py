@@ -142,11 +142,16 @@ SCHEMA = {
             "type": "object",
             "additionalProperties": False,
             "required": ["primary", "secondary", "candidate"],
-            "anyOf": [{"required": ["requests"]}, {"required": ["access_log"]}],
+            "anyOf": [{"required": ["requests"]}, {"required": ["access_log"]}, {"required": ["listen"]}],
+            # live requests mirrored to listen are taken only from the mirroring proxies
+            "dependentRequired": {"listen": ["mirror_from"]},
             "properties": {
                 **{k: {"type": "string", "pattern": "^https?://"} for k in ("primary", "secondary", "candidate")},
                 "requests": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^/"}},
                 "access_log": {"type": "string", "minLength": 1},
+                "listen": {"type": "string", "pattern": "^[^:]+:[0-9]+$"},
+                "mirror_from": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+                "duration": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
                 "sample": {"type": "integer", "minimum": 1},
                 "headers": {"type": "array", "items": {"type": "string", "minLength": 1}},
                 "noise": {"type": "array", "items": {"type": "string", "minLength": 1}},
