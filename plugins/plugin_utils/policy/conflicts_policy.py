@@ -54,6 +54,12 @@ _FEED = {
         "headers": _HEADERS,
         "instance_id": {"type": "string", "minLength": 1, "description": "the one instance a per-VM document is about"},
         "region": {"type": "string", "minLength": 1, "description": "region of a document that does not say it"},
+        "endpoint_url": {
+            "type": "string",
+            "pattern": "^https?://",
+            "description": "src aws:health only: the Health API endpoint (default the global one, us-east-1)",
+        },
+        "profile": {"type": "string", "minLength": 1, "description": "src aws:health only: the AWS profile to use"},
     },
 }
 _SAAS = {
@@ -72,8 +78,11 @@ _SAAS = {
 
 
 def schema(local: bool) -> dict:
-    """The section's JSON Schema (central, or what a regional layer may set)."""
-    action = {"enum": ["refuse"]} if local else {"enum": list(ACTIONS)}
+    """The section's JSON Schema (central, or what a regional layer may set). A regional layer's ``warn`` passes
+    the schema so that tighten_problems can say why it is refused instead of the schema's bare enum message."""
+    action = {"enum": list(ACTIONS)}
+    if local:
+        action["description"] = "a regional layer may only set refuse; a warn is refused, saying so"
     props = {
         "decisions": {
             "type": "object",
@@ -118,6 +127,13 @@ def tighten_problems(central: Mapping, local: Mapping, origin: str) -> list:
     section = (local or {}).get("conflicts") or {}
     problems = []
     mine = central.get("conflicts") or DEFAULTS
+    for kind, action in sorted((section.get("decisions") or {}).items()):
+        if action != "refuse":
+            current = (mine.get("decisions") or {}).get(kind) or DEFAULTS["decisions"].get(kind)
+            problems.append(
+                f"{origin}.conflicts.decisions.{kind}: {action} - a regional layer may only tighten a decision to "
+                f"refuse, never relax one (the central policy says {current}; only the central policy may warn)"
+            )
     if "change_duration" in section:
         try:
             if _seconds(section["change_duration"], "change_duration") < _seconds(mine["change_duration"], "central"):
@@ -144,7 +160,11 @@ def combine(merged: dict, local: Mapping, origin: str) -> list:
     if not section:
         return []
     mine = merged.setdefault("conflicts", copy.deepcopy(DEFAULTS))
-    mine["decisions"].update(section.get("decisions") or {})
+    decisions = section.get("decisions") or {}
+    relaxed = sorted(kind for kind, action in decisions.items() if action != "refuse")
+    if relaxed:  # tighten_problems refuses these first; never merge one that slipped past
+        return [f"{origin}.conflicts.decisions: {', '.join(relaxed)} - a regional layer may only set refuse"]
+    mine["decisions"].update(decisions)
     if "change_duration" in section and _seconds(section["change_duration"], "l") > _seconds(
         mine["change_duration"], "c"
     ):
