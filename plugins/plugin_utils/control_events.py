@@ -22,13 +22,17 @@ APPROVAL_RECORDED = "io.changeward.approval.recorded"
 OVERRIDE_ACCEPTED = "io.changeward.gate.override"
 POLICY_SIGNED_OFF = "io.changeward.policy.signed_off"
 KEY_ROTATED = "io.changeward.ledger.key_rotated"
+CHECKLIST_ACKNOWLEDGED = "io.changeward.checklist.acknowledged"
 BREAKER_PREFIX = "io.changeward.breaker."
 BREAKER_TRANSITIONS = frozenset(
     BREAKER_PREFIX + name for name in ("opened", "half_opened", "closed", "trial_started", "failure_recorded")
 )
 
 # Event types only their verifying plugin writes.
-RESERVED = frozenset({APPROVAL_RECORDED, OVERRIDE_ACCEPTED, POLICY_SIGNED_OFF, KEY_ROTATED}) | BREAKER_TRANSITIONS
+RESERVED = (
+    frozenset({APPROVAL_RECORDED, OVERRIDE_ACCEPTED, POLICY_SIGNED_OFF, KEY_ROTATED, CHECKLIST_ACKNOWLEDGED})
+    | BREAKER_TRANSITIONS
+)
 
 
 def is_reserved(event_type: str) -> bool:
@@ -47,6 +51,7 @@ WRITERS = {
     OVERRIDE_ACCEPTED: ("emergency override", "changeward.hybrid.blackout (a signed override statement)"),
     POLICY_SIGNED_OFF: ("policy sign-off", "the policy sign-off"),
     KEY_ROTATED: ("ledger key rotation", "the ledger's key rotation"),
+    CHECKLIST_ACKNOWLEDGED: ("checklist", "changeward.hybrid.checklist (a signed acknowledgement)"),
 }
 
 
