@@ -134,3 +134,9 @@ def test_hash_of_a_known_entry_is_the_one_existing_ledgers_hold():
         },
     }
     assert entry_hash_of(1, GENESIS_HASH, event) == "f1a690527c71c047ceface328ee28daa4b85b9ff4a007612200bbd3cb4dbade7"
+
+
+def test_a_mapping_that_is_not_a_dict_encodes_as_an_object():
+    from types import MappingProxyType
+
+    assert canonical_text({"m": MappingProxyType({"b": 1, "a": (2,)})}) == '{"m":{"a":[2],"b":1}}'
