@@ -5,7 +5,8 @@ Formats (docs/calendars-across-providers.md):
 
 - ``aws_health``: the AWS Health API's DescribeEvents answer (``{"events": [...]}``), optionally with the
   DescribeAffectedEntities answer(s) in the same document (``"entities"``), or EventBridge ``aws.health`` events
-  (one, or a list). Only the ``scheduledChange`` category is maintenance; closed events are over.
+  (one, or a list); ``src: aws:health`` reads the API itself (providers/aws_health_api.py, the same document).
+  Only the ``scheduledChange`` category is maintenance; closed events are over.
 - ``azure_scheduled_events``: the instance metadata service's Scheduled Events document
   (``{"DocumentIncarnation": n, "Events": [...]}``): Reboot, Redeploy, Freeze, Preempt, Terminate with
   ``NotBefore``, ``DurationInSeconds`` and ``Resources``.
@@ -33,7 +34,7 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.timeparse import
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.localtime import iso_utc
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
 
-from . import fetch
+from . import aws_health_api, fetch
 
 FORMATS = ("aws_health", "azure_scheduled_events", "gcp_maintenance")
 PROVIDER_OF = {"aws_health": "aws", "azure_scheduled_events": "azure", "gcp_maintenance": "gcp"}
@@ -41,7 +42,8 @@ AZURE_TYPES = ("Reboot", "Redeploy", "Freeze", "Preempt", "Terminate")
 AZURE_FINAL = ("Preempt", "Terminate")  # the VM is gone afterwards: open-ended
 GCP_EVENTS = ("MIGRATE_ON_HOST_MAINTENANCE", "TERMINATE_ON_HOST_MAINTENANCE")
 DEFAULT_UNKNOWN_DURATION = 3600.0
-FEED_KEYS = ("name", "format", "src", "headers", "instance_id", "region")
+METADATA_HEADERS = {"azure_scheduled_events": {"Metadata": "true"}, "gcp_maintenance": {"Metadata-Flavor": "Google"}}
+FEED_KEYS = ("name", "format", "src", "headers", "instance_id", "region", *aws_health_api.API_KEYS)
 
 
 class FeedError(ChangewardError):
@@ -351,6 +353,12 @@ def check_feed(entry, index: int) -> dict:
         raise FeedError(f"{where}.format must be one of {', '.join(FORMATS)}")
     if not isinstance(entry.get("src"), str) or not entry["src"].strip():
         raise FeedError(f"{where}.src: a path or http(s) URL is required")
+    api = aws_health_api.is_api(entry["src"])
+    if api and entry["format"] != "aws_health":
+        raise FeedError(f"{where}.src: {aws_health_api.API_SRC} is the AWS Health API, a feed of format aws_health")
+    given = [k for k in aws_health_api.API_KEYS if entry.get(k) is not None]
+    if given and not api:
+        raise FeedError(f"{where}: {', '.join(given)} only for src {aws_health_api.API_SRC} (the AWS Health API)")
     out = dict(entry)
     out["name"] = entry.get("name") or fetch.display(entry["src"])
     return out
@@ -389,15 +397,16 @@ def read_feeds(entries, now: float, *, unknown_duration=DEFAULT_UNKNOWN_DURATION
             continue
         name = entry["name"]
         try:
-            # Azure's IMDS refuses a request without Metadata: true; the operator's headers come on top
-            headers = (
-                {"Metadata": "true"}
-                if entry["format"] == "azure_scheduled_events" and fetch.is_url(entry["src"])
-                else {}
-            )
-            headers.update(entry.get("headers") or {})
-            body = fetch.get_ok(entry["src"], headers=headers, timeout=timeout, resolve_path=resolve_path)
-            found, ignored = parse(entry["format"], body, name, now, unknown_duration, entry.get("instance_id"))
+            if aws_health_api.is_api(entry["src"]):
+                # signed API calls (boto3); their answers put together are read as a recorded document is
+                found, ignored = parse_aws(aws_health_api.describe(entry, timeout), name)
+            else:
+                # Azure's IMDS refuses a request without Metadata: true, GCP's metadata server one without
+                # Metadata-Flavor: Google; the operator's headers come on top
+                headers = dict(METADATA_HEADERS.get(entry["format"], {})) if fetch.is_url(entry["src"]) else {}
+                headers.update(entry.get("headers") or {})
+                body = fetch.get_ok(entry["src"], headers=headers, timeout=timeout, resolve_path=resolve_path)
+                found, ignored = parse(entry["format"], body, name, now, unknown_duration, entry.get("instance_id"))
         except (fetch.SourceUnreachable, FeedError) as exc:
             errors.append(f"feed {name}: {exc}" if not str(exc).startswith(name) else f"feed {exc}")
             continue

@@ -128,3 +128,51 @@ def test_read_feeds_reports_an_unreadable_feed_as_an_error_and_reads_the_others(
     assert len(errors) == 2
     assert "azure" in errors[0] and "unreadable" in errors[0]
     assert "format must be one of" in errors[1]
+
+
+def test_metadata_servers_get_the_header_they_require(tmp_path):
+    """GCP's metadata server refuses a request without Metadata-Flavor: Google, Azure's IMDS one without
+    Metadata: true: each feed URL of those formats sends its header (the entry's own headers too)."""
+    import http.server
+    import threading
+
+    seen = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen[self.path] = dict(self.headers.items())
+            body = (
+                b"MIGRATE_ON_HOST_MAINTENANCE"
+                if self.path.startswith("/computeMetadata")
+                else (RECORDED / "azure-scheduled-events.json").read_bytes()
+            )
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    gcp = "/computeMetadata/v1/instance/maintenance-event"
+    entries = [
+        {"name": "gce", "format": "gcp_maintenance", "src": base + gcp, "instance_id": "cw-gce-01"},
+        {
+            "name": "az",
+            "format": "azure_scheduled_events",
+            "src": base + "/metadata/scheduledevents",
+            "headers": {"X-T": "1"},
+        },
+    ]
+    try:
+        found, _read, errors = feeds.read_feeds(entries, NOW)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert errors == []
+    assert seen[gcp]["Metadata-Flavor"] == "Google" and "Metadata" not in seen[gcp]
+    azure = seen["/metadata/scheduledevents"]
+    assert azure["Metadata"] == "true" and azure["X-T"] == "1" and "Metadata-Flavor" not in azure
+    assert {m.provider for m in found} == {"gcp", "azure"}
