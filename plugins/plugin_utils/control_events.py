@@ -23,6 +23,12 @@ OVERRIDE_ACCEPTED = "io.changeward.gate.override"
 POLICY_SIGNED_OFF = "io.changeward.policy.signed_off"
 KEY_ROTATED = "io.changeward.ledger.key_rotated"
 CHECKLIST_ACKNOWLEDGED = "io.changeward.checklist.acknowledged"
+# Retention (plugin_utils/retention): an archive written and read back verified, a pruned range and the archive
+# covering it, a legal hold placed or released (a released hold needs a signed release statement).
+LEDGER_ARCHIVED = "io.changeward.ledger.archived"
+LEDGER_PRUNED = "io.changeward.ledger.pruned"
+HOLD_PLACED = "io.changeward.retention.hold_placed"
+HOLD_RELEASED = "io.changeward.retention.hold_released"
 BREAKER_PREFIX = "io.changeward.breaker."
 BREAKER_TRANSITIONS = frozenset(
     BREAKER_PREFIX + name for name in ("opened", "half_opened", "closed", "trial_started", "failure_recorded")
@@ -30,7 +36,19 @@ BREAKER_TRANSITIONS = frozenset(
 
 # Event types only their verifying plugin writes.
 RESERVED = (
-    frozenset({APPROVAL_RECORDED, OVERRIDE_ACCEPTED, POLICY_SIGNED_OFF, KEY_ROTATED, CHECKLIST_ACKNOWLEDGED})
+    frozenset(
+        {
+            APPROVAL_RECORDED,
+            OVERRIDE_ACCEPTED,
+            POLICY_SIGNED_OFF,
+            KEY_ROTATED,
+            CHECKLIST_ACKNOWLEDGED,
+            LEDGER_ARCHIVED,
+            LEDGER_PRUNED,
+            HOLD_PLACED,
+            HOLD_RELEASED,
+        }
+    )
     | BREAKER_TRANSITIONS
 )
 
@@ -52,6 +70,10 @@ WRITERS = {
     POLICY_SIGNED_OFF: ("policy sign-off", "the policy sign-off"),
     KEY_ROTATED: ("ledger key rotation", "the ledger's key rotation"),
     CHECKLIST_ACKNOWLEDGED: ("checklist", "changeward.hybrid.checklist (a signed acknowledgement)"),
+    LEDGER_ARCHIVED: ("retention", "changeward.hybrid.ledger_archive (an archive read back and verified)"),
+    LEDGER_PRUNED: ("retention", "changeward.hybrid.ledger_archive (state pruned, after a verified archive)"),
+    HOLD_PLACED: ("legal hold", "changeward.hybrid.ledger_hold"),
+    HOLD_RELEASED: ("legal hold", "changeward.hybrid.ledger_hold (a signed release statement)"),
 }
 
 

@@ -20,8 +20,8 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
 
-# A reserved control event: only Ledger.rotate_key writes it.
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.control_events import KEY_ROTATED
+# Reserved control events: only Ledger.rotate_key / Ledger.prune write them.
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.control_events import KEY_ROTATED, LEDGER_PRUNED
 
 from .backend import Entry
 from .canonical import canonical_text, parse_json
@@ -302,9 +302,12 @@ class Ledger:
         self._key_checked_at = head_seq
 
     def current_key(self):
-        """(key id, seq) of the latest key rotation, or None when the ledger never rotated its key."""
-        for entry in self.iter_events(types=[KEY_ROTATED], newest_first=True, limit=1):
-            return entry.event["data"]["key_id"], entry.seq
+        """(key id, seq) of the latest key rotation, or None when the ledger never rotated its key.
+
+        A prune event names the key of the latest rotation at that time (its rotation may have been pruned)."""
+        for entry in self.iter_events(types=[KEY_ROTATED, LEDGER_PRUNED], newest_first=True, limit=1):
+            key_id = entry.event["data"].get("key_id")
+            return (key_id, entry.seq) if key_id else None
         return None
 
     def rotate_key(self, new_key, *, reason: str | None = None) -> dict:
@@ -567,6 +570,76 @@ class Ledger:
     def snapshot(self):
         """Context manager: reads inside see one consistent state of the ledger."""
         return self.backend.read()
+
+    # -- pruning -------------------------------------------------------------------------------------------
+    def start(self) -> tuple[int, str]:
+        """(seq, hash) the live chain starts after: (0, 64 zeros) unless it was pruned (see prune)."""
+        return self.backend.start()
+
+    def prune(self, through_seq: int, data: Mapping, guard=None) -> dict:
+        """Remove the events up to ``through_seq`` from the live ledger, recording it in the chain.
+
+        Only plugin_utils/retention calls this, after it read back and verified the archive holding them. In one
+        write transaction: ``guard(self)`` runs under the write lock (it raises to refuse, e.g. a legal hold
+        covering the range), an ``io.changeward.ledger.pruned`` event (subject ``ledger:<id>``; ``data`` plus the
+        range, the hash at ``through_seq`` and the signed checkpoint there) is appended and sealed, then the events
+        up to ``through_seq`` and the checkpoints before it are deleted. The checkpoint at ``through_seq`` stays:
+        the live chain now starts after it (``start()``), and ledger_verify holds that start to it and to the
+        prune event. ``through_seq`` must carry a stored checkpoint of that event's hash.
+        """
+        if self.signer is None or not self.signer.can_sign:
+            raise LedgerKeyError(f"pruning ledger {self.target} needs the signing key ({ENV_KEY})")
+        if isinstance(through_seq, bool) or not isinstance(through_seq, int) or through_seq < 1:
+            raise LedgerInvalidInput(f"through_seq must be an integer >= 1, got {through_seq!r}")
+        with self.backend.write() as cur:
+            head_seq, _head = self.backend.checked_head(cur)
+            self._check_signer_current(head_seq)
+            start_seq, _start = self.backend.start()
+            if through_seq <= start_seq or through_seq > head_seq:
+                raise LedgerInvalidInput(
+                    f"cannot prune ledger {self.target} through seq {through_seq}: its live chain holds seqs "
+                    f"{start_seq + 1}..{head_seq}"
+                )
+            raw = self.backend.entry(through_seq)
+            if raw is None:
+                raise LedgerCorrupt(f"ledger {self.target} has no event {through_seq}; run ledger_verify")
+            entry = _entry(raw, self.target)
+            body = self.backend.checkpoint_body(through_seq, cur)
+            checkpoint = parse_json(body) if body is not None else None
+            if not isinstance(checkpoint, dict) or checkpoint.get("hash") != entry.hash:
+                raise LedgerInvalidInput(
+                    f"ledger {self.target} has no signed checkpoint of event {through_seq}: prune only through a "
+                    "checkpointed seq (the live chain starts from it)"
+                )
+            if guard is not None:
+                guard(self)
+            rotated = self.current_key()
+            event = new_event(
+                LEDGER_PRUNED,
+                f"ledger:{self.ledger_id}",
+                {
+                    **data,
+                    "ledger_id": self.ledger_id,
+                    "from_seq": start_seq + 1,
+                    "through_seq": through_seq,
+                    "through_hash": entry.hash,
+                    "checkpoint": checkpoint,
+                    "key_id": rotated[0] if rotated else None,
+                },
+                source=self.source,
+            )
+            appended = self._append_locked(cur, [self._prepare(event)], seal=True)[0]
+            deleted = self.backend.prune_through(cur, through_seq, entry.hash)
+        return {
+            "seq": appended.seq,
+            "hash": appended.hash,
+            "event_id": appended.event_id,
+            "from_seq": start_seq + 1,
+            "through_seq": through_seq,
+            "through_hash": entry.hash,
+            "deleted": deleted,
+            "checkpoint": appended.checkpoint,
+        }
 
     # -- checkpoints --------------------------------------------------------------------------------
     def checkpoint(self) -> dict | None:

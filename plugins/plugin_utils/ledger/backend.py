@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from .chain import GENESIS_HASH, HASH_ALG
+from .chain import GENESIS_HASH, HASH_ALG, is_hash
 from .errors import LedgerCorrupt
 
 SCHEMA_VERSION = "1"
@@ -28,6 +28,9 @@ FORMAT = "changeward-ledger/1"
 # ledger_events_type); a ledger that has those keeps them, unused.
 # The columns a row is read with (Entry's fields, in order).
 ROW = "seq, prev_hash, hash, body, event_id, type, subject, event_time, is_record"
+# ledger_meta keys of a pruned ledger: the seq and hash its live chain starts after (see start()).
+PRUNED_SEQ = "pruned_through_seq"
+PRUNED_HASH = "pruned_through_hash"
 
 
 def warn(sink: list, message: str) -> None:
@@ -354,6 +357,40 @@ class SqlBackend:
             f"SELECT DISTINCT {self.X_SUBJECT} FROM ledger_events WHERE {self.X_RECORD} ORDER BY 1"  # noqa: S608
         )
         return [r[0] for r in rows]
+
+    # -- pruning (plugin_utils/retention: only after a verified archive) --------------------------------------
+    def start(self) -> tuple[int, str]:
+        """(seq, hash) the live chain starts after: (0, 64 zeros), or where it was pruned through.
+
+        The metadata row is unsigned; the verifier holds it to the signed checkpoint kept at that seq and to the
+        chain's latest io.changeward.ledger.pruned event."""
+        meta = self.meta()
+        seq, h = meta.get(PRUNED_SEQ), meta.get(PRUNED_HASH)
+        if seq is None and h is None:
+            return 0, GENESIS_HASH
+        if not (isinstance(seq, str) and seq.isdigit() and is_hash(h)):
+            raise LedgerCorrupt(
+                f"{self.kind} ledger {self.target}: its pruned-through metadata ({seq!r}, {h!r}) is malformed; "
+                "run ledger_verify"
+            )
+        return int(seq), h
+
+    def prune_through(self, cur, seq: int, entry_hash: str) -> int:
+        """Delete the events up to seq and the checkpoints before it (the one at seq stays: the live chain's
+        signed start), and record where the chain now starts. Inside the caller's write transaction."""
+        cur.execute(self._sql("SELECT count(*) FROM ledger_events WHERE seq <= ?"), (seq,))
+        deleted = int(cur.fetchone()[0])
+        cur.execute(self._sql("DELETE FROM ledger_events WHERE seq <= ?"), (seq,))
+        cur.execute(self._sql("DELETE FROM ledger_checkpoints WHERE seq < ?"), (seq,))
+        for key, value in ((PRUNED_SEQ, str(seq)), (PRUNED_HASH, entry_hash)):
+            cur.execute(
+                self._sql(
+                    "INSERT INTO ledger_meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                ),
+                (key, value),
+            )
+        return deleted
 
     # -- checkpoints -----------------------------------------------------------------------------------
     def insert_checkpoint(self, cur, seq: int, entry_hash: str, time: str, body: str) -> None:

@@ -65,8 +65,10 @@ def _event_time(entry) -> object:
     return event.get("time") if isinstance(event, dict) else None
 
 
-def _previous_link(backend: SqlBackend, previous, ledger_id) -> dict:
-    """What the new export says about the one before it, after checking that one ends on this chain."""
+def _previous_link(backend: SqlBackend, previous, ledger_id, start=(0, GENESIS_HASH)) -> dict:
+    """What the new export says about the one before it, after checking that one ends on this chain.
+
+    start: where the live chain begins (a pruned ledger): an export ending there ends on its signed start."""
     header = previous if isinstance(previous, dict) else read_header(previous)
     last = header.get("last")
     if header.get("ledger_id") != ledger_id:
@@ -75,7 +77,18 @@ def _previous_link(backend: SqlBackend, previous, ledger_id) -> dict:
         )
     if not isinstance(last, dict) or not isinstance(last.get("seq"), int) or not is_hash(last.get("hash")):
         raise LedgerInvalidInput("the previous export's header has no valid last seq and hash")
-    if last["seq"]:
+    if last["seq"] and last["seq"] < start[0]:
+        raise LedgerInvalidInput(
+            f"the previous export ends at seq {last['seq']}, but ledger {backend.target} was pruned through seq "
+            f"{start[0]}; continue the archive that ends there"
+        )
+    if last["seq"] == start[0] and start[0]:
+        if last["hash"] != start[1]:
+            raise LedgerInvalidInput(
+                f"the previous export ends at seq {last['seq']} with hash {last['hash'][:12]}..., not on the hash this "
+                "pruned ledger starts from; it does not belong to this chain"
+            )
+    elif last["seq"]:
         entry = backend.entry(last["seq"])
         if entry is None or entry.hash != last["hash"]:
             raise LedgerInvalidInput(
@@ -136,19 +149,27 @@ def _write(backend: SqlBackend, out, after_seq, digest, signer=None, previous=No
             raise LedgerInvalidInput(
                 f"cannot export through seq {through_seq}: ledger {backend.target} has no such event"
             )
-    last_seq, last_hash = (last.seq, last.hash) if last else (0, GENESIS_HASH)
-    link = _previous_link(backend, previous, meta.get("ledger_id")) if previous is not None else None
+    # A pruned ledger's live chain starts after its signed start; what came before is in the archives.
+    start_seq, start_hash = backend.start()
+    last_seq, last_hash = (last.seq, last.hash) if last else (start_seq, start_hash)
+    link = None
+    if previous is not None:
+        link = _previous_link(backend, previous, meta.get("ledger_id"), (start_seq, start_hash))
     if link is not None:
         if after_seq is not None and after_seq != link["last_seq"]:
             raise LedgerInvalidInput(
                 f"after_seq {after_seq} does not continue the previous export, which ends at seq {link['last_seq']}"
             )
         after_seq = link["last_seq"]
-    after_seq = after_seq or 0
+    if after_seq and after_seq < start_seq:
+        raise LedgerInvalidInput(
+            f"cannot export after seq {after_seq}: ledger {backend.target} was pruned through seq {start_seq} "
+            "(those events are in its archives)"
+        )
+    after_seq = after_seq or start_seq
     if after_seq > last_seq:
         raise LedgerInvalidInput(f"cannot export after seq {after_seq}: ledger {backend.target} ends at {last_seq}")
-    start_hash = GENESIS_HASH
-    if after_seq:
+    if after_seq > start_seq:
         start = backend.entry(after_seq)
         if start is None:
             raise LedgerInvalidInput(f"cannot export after seq {after_seq}: ledger {backend.target} has no such event")

@@ -27,7 +27,9 @@ its claimed seq, from the entry its prev_hash points to, or by a bounded search.
 - ``header_invalid``: a JSONL export's signed header whose signature does not verify (unknown key, outside
   its validity range, or the header was edited);
 - ``rotation_invalid``: a key rotation event whose endorsement by the previous key or acceptance by the
-  new key does not verify, or whose previous key is not the key the ledger had.
+  new key does not verify, or whose previous key is not the key the ledger had;
+- ``prune_invalid``: a pruned ledger (its live chain starts after seq S) without a valid signed checkpoint of
+  the hash it starts from at S, or whose latest prune event does not record that start.
 
 An untampered ledger is checked in one streaming pass; the detailed analysis only runs when that pass
 finds something wrong.
@@ -43,8 +45,8 @@ from collections import deque
 from collections.abc import Mapping
 from typing import NamedTuple
 
-# A reserved control event: only Ledger.rotate_key writes it.
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.control_events import KEY_ROTATED
+# Reserved control events: only Ledger.rotate_key / Ledger.prune write them.
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.control_events import KEY_ROTATED, LEDGER_PRUNED
 
 from .canonical import canonical_text, parse_json
 from .chain import GENESIS_HASH, entry_hash, finish, hash_prefix, is_hash
@@ -72,6 +74,7 @@ KINDS = (
     "column_modified",
     "rotation_invalid",
     "header_invalid",
+    "prune_invalid",
 )
 SEARCH_WINDOW = 16
 SEARCH_BUDGET = 3_000_000  # hash attempts spent looking for the true seq of renumbered entries
@@ -112,6 +115,10 @@ class DbSource:
             head = self.backend.head()
         except LedgerCorrupt:
             head = None
+        try:
+            start = self.backend.start()  # a pruned ledger starts after the seq it was pruned through
+        except LedgerCorrupt:
+            start = (0, GENESIS_HASH)  # the pass then reports the missing events
         interval = meta.get("checkpoint_interval")
         return Info(
             self.backend.kind,
@@ -119,7 +126,7 @@ class DbSource:
             meta.get("ledger_id"),
             int(interval) if interval and interval.isdigit() else None,
             head,
-            (0, GENESIS_HASH),
+            start,
         )
 
     def checkpoints(self):
@@ -149,13 +156,14 @@ class DbSource:
             self._suspects = None
         return self._suspects
 
-    def rotations(self) -> list:
-        """(seq, event) of the key rotation events, as stored (their rows are verified by the pass)."""
+    def rotations(self, event_type: str = KEY_ROTATED) -> list:
+        """(seq, event) of the key rotation events (or of another control type), as stored (their rows are
+        verified by the pass)."""
         try:
             with self.backend.tolerant():
-                found = list(self.backend.select_entries(types=(KEY_ROTATED,)))
+                found = list(self.backend.select_entries(types=(event_type,)))
         except LedgerCorrupt:  # a body the type expression cannot read: look at every row instead
-            marker = f'"type":"{KEY_ROTATED}"'
+            marker = f'"type":"{event_type}"'
             found = [e for e in self.backend.entries() if isinstance(e.body, str) and marker in e.body]
         out = []
         for e in found:
@@ -462,6 +470,36 @@ class _Verifier:
                     f"(key rotation at seq {rotated})"
                 )
         return why
+
+    def check_start(self, prunes) -> None:
+        """A pruned ledger's live chain starts after seq S with the hash at S: a valid signed checkpoint kept at S
+        must vouch for that hash, and the chain's latest prune event must record it (else someone cut the front
+        of the chain and wrote the start into the unsigned metadata)."""
+        if self.info.kind == "JSONL" or not self.start_seq:
+            return
+        s, h = self.start_seq, self.start_hash
+        cp = self.valid_cps.get(s)
+        if cp is None or cp.get("hash") != h:
+            self.problem(
+                "prune_invalid",
+                s,
+                f"the live chain starts after seq {s} (pruned) with hash {_short(h)}, but no valid signed checkpoint "
+                "at that seq vouches for it",
+            )
+        latest = max(prunes, key=lambda p: p[0], default=None)
+        data = latest[1].get("data") if latest is not None and isinstance(latest[1], Mapping) else None
+        if not isinstance(data, Mapping) or data.get("through_seq") != s or data.get("through_hash") != h:
+            self.problem(
+                "prune_invalid",
+                s,
+                f"the live chain starts after seq {s}, but "
+                + (
+                    "no io.changeward.ledger.pruned event records a prune"
+                    if latest is None
+                    else f"the latest prune event (seq {latest[0]}) records another start"
+                )
+                + " - events were removed outside the retention control",
+            )
 
     def check_anchor(self) -> None:
         if self.anchor is None:
@@ -890,6 +928,7 @@ def verify_source(
             if why:
                 v.problem("header_invalid", None, f"export header: {why}")
         v.check_checkpoints(cp_entries)
+        v.check_start(source.rotations(LEDGER_PRUNED) if isinstance(source, DbSource) else ())
         v.check_anchor()
         ok, n, hash_at, last = v.fast_pass()
         if not ok:
