@@ -25,6 +25,7 @@ ARGUMENT_SPEC = {
     "kind": {"type": "str", "choices": list(review.KINDS)},
     "by": {"type": "str"},
     "summary": {"type": "str"},
+    "checklist": {"type": "list", "elements": "raw", "default": []},
     "timeout": {"type": "float", "default": 10.0},
     "pg_schema": {"type": "str"},
 }
@@ -63,7 +64,13 @@ class ActionModule(ControllerAction):
                 seq = None
                 if not check:
                     seq = review.complete_review(
-                        led, args["change_id"], kind=args["kind"], by=args["by"], summary=args["summary"], source=SOURCE
+                        led,
+                        args["change_id"],
+                        kind=args["kind"],
+                        by=args["by"],
+                        summary=args["summary"],
+                        source=SOURCE,
+                        checklist=args["checklist"],
                     )
                 return {
                     "changed": True,

@@ -21,7 +21,9 @@ description:
     team fills in (impact, detection, contributing factors, what went well, what we learned, action items,
     checklist items for similar changes).
   - With O(state=completed), records C(io.changeward.review.completed) for an open review of O(kind) - who held it
-    and its outcome in a sentence; the compliance report then shows the change as reviewed.
+    and its outcome in a sentence; the compliance report then shows the change as reviewed. The review's findings
+    in O(checklist) become checklist items (C(io.changeward.checklist.item_added), recorded with the review in one
+    transaction) that M(changeward.hybrid.checklist) holds similar changes to.
   - Runs on the controller (an action plugin).
 author:
   - changeward maintainers (!UNKNOWN)
@@ -66,6 +68,16 @@ options:
     description:
       - The review's outcome in a sentence (where its findings are tracked). Required with O(state=completed).
     type: str
+  checklist:
+    description:
+      - With O(state=completed), the review's findings as checklist items for similar changes. Each is its text
+        (what a similar change must have checked) or a mapping with C(text) and what makes a change similar -
+        C(service), C(change_kind) and C(labels) (a mapping of host label to one value, which some target of the
+        change must carry). C(service) and C(change_kind) default to the reviewed change's.
+      - The text stays in this ledger; anonymised exports (M(changeward.hybrid.learning_report)) never carry it.
+    type: list
+    elements: raw
+    default: []
 extends_documentation_fragment:
   - changeward.hybrid.ledger.connection
 attributes:
@@ -87,6 +99,7 @@ attributes:
     description: Runs on the controller.
 seealso:
   - module: changeward.hybrid.compliance_report
+  - module: changeward.hybrid.checklist
 """
 
 EXAMPLES = r"""
@@ -107,6 +120,11 @@ EXAMPLES = r"""
     kind: rollback
     by: payments SRE
     summary: two action items, tracked in OPS-311
+    checklist:
+      - the package's self-test passes on a staging host first
+      - text: the repository mirror in eu-west serves the new version
+        labels:
+          region: eu-west
 """
 
 RETURN = r"""

@@ -16,7 +16,15 @@ from collections.abc import Iterable, Mapping
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.control_events import REVIEW_OPENED
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import carries_record
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.governance.checklist import ITEM_ADDED
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.governance.checklist import (
+    make_items as checklist_items,
+)
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import (
+    CHANGE_OPENED,
+    carries_record,
+    new_event,
+)
 
 REVIEW_COMPLETED = "io.changeward.review.completed"
 OVERRIDE = "io.changeward.gate.override"
@@ -89,8 +97,19 @@ def open_reviews(ledger, change_id: str, *, source: str, check_mode: bool = Fals
     return opened
 
 
-def complete_review(ledger, change_id: str, *, kind: str, by: str, summary: str, source: str) -> int:
-    """Record that the review of ``kind`` was held (who, the outcome in a sentence); it must be open."""
+def opened_service(events: list) -> str | None:
+    """The service the main job opened the change for (its change.opened event's data)."""
+    for ev in events:
+        if ev["type"] == CHANGE_OPENED and isinstance(ev.get("data"), Mapping):
+            return ev["data"].get("service")
+    return None
+
+
+def complete_review(
+    ledger, change_id: str, *, kind: str, by: str, summary: str, source: str, checklist: Iterable = ()
+) -> int:
+    """Record that the review of ``kind`` was held (who, the outcome in a sentence); it must be open. Its
+    findings in ``checklist`` become checklist items (checklist.py) that similar changes are then held to."""
     events = _events(ledger.events(subject=change_id))
     have = opened_kinds(events)
     if kind not in have:
@@ -102,8 +121,15 @@ def complete_review(ledger, change_id: str, *, kind: str, by: str, summary: str,
         raise ReviewError(f"the {kind} review of change {change_id} was completed already ({done[0].get('time')})")
     if not str(by).strip() or not str(summary).strip():
         raise ReviewError("completing a review needs who held it (by) and its outcome (summary)")
+    items = checklist_items(change_id, latest_record(events) or {}, opened_service(events), checklist)
     data = {"kind": kind, "review_event_id": have[kind].get("id"), "by": by, "summary": summary}
-    return ledger.record(REVIEW_COMPLETED, change_id, data, source=source).seq
+    data["checklist_items"] = [i["item_id"] for i in items]
+    done = new_event(REVIEW_COMPLETED, change_id, data, source=source)
+    added = [
+        new_event(ITEM_ADDED, change_id, {**i, "review_kind": kind, "review_event_id": done["id"]}, source=source)
+        for i in items
+    ]
+    return ledger.append_many([done, *added])[0].seq  # the review and its items, in one transaction
 
 
 def close_outcome(outcome: str, observations: Iterable) -> str:
