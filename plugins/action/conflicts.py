@@ -17,6 +17,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import In
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_labels
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.providers import feeds
 
+DEPENDENCY_MAP_VAR = "changeward_dependency_map"  # the operator's map, as risk_score reads it
 ARGUMENT_SPEC = {
     "change_id": {"type": "str"},
     "targets": {"type": "list", "elements": "str", "required": True},
@@ -43,8 +44,13 @@ class ActionModule(ControllerAction):
         policy = self.gate_policy(args, task_vars, targets)
         section = policy.conflicts
         now = time.time()
+        cannot = []
+        others = self._open_changes(args, cannot)
+        change_id = args.get("change_id") or ""
+        mine = next((c for c in others if c["id"] == change_id), None)
         window = core.change_window(args["start"], args["duration"], section, now)
-        duration = window[1] - window[0]
+        if mine is not None and mine.get("planned_end") and args["start"] is None:
+            window = core.plan_window(mine, window, now)
         hostvars = task_vars.get("hostvars") or {}
         hosts = {}
         for name in targets:
@@ -54,7 +60,7 @@ class ActionModule(ControllerAction):
         timeout = float(section.get("http_timeout") or 10)
         unknown = parse_duration(section.get("unknown_duration") or "1h", "conflicts.unknown_duration")
 
-        found, cannot = [], []
+        found = []
         maintenances, read, errors = feeds.read_feeds(
             section.get("feeds") or [], now, unknown_duration=unknown, timeout=timeout, resolve_path=self.find_file
         )
@@ -65,21 +71,15 @@ class ActionModule(ControllerAction):
         configured = {feeds.PROVIDER_OF.get((f or {}).get("format")) for f in section.get("feeds") or []}
         unchecked = core.unchecked(hosts, configured)
 
-        others = self._open_changes(args, cannot)
-        dependency_map = args["dependency_map"]
-        if isinstance(dependency_map, str):
-            dependency_map = self.load_yaml(dependency_map, "dependency_map", InputError)
-        if dependency_map is not None and not isinstance(dependency_map, dict):
-            raise InputError("dependency_map must be a mapping of service -> list of consuming services")
         found += core.change_conflicts(
-            args.get("change_id") or "",
+            change_id,
             args["service"],
             targets,
             others,
             window,
             now,
-            duration,
-            dependency_map,
+            parse_duration(section.get("change_duration") or "2h", "conflicts.change_duration"),
+            self._dependency_map(args, task_vars),
         )
         found += self._blackouts(args, policy, hosts, targets, window, timeout, cannot)
 
@@ -98,10 +98,38 @@ class ActionModule(ControllerAction):
             cannot_decide=result["cannot_decide"] or None,
             policy_digest=policy.digest,
         )
-        result.update(self.record_gate_decision(args, entry))
+        planned_only = mine is not None and mine["status"] == "planned"
+        # a plan has no change record yet: its check is reported, the main job's gate records it at opening
+        result.update(self.record_gate_decision({**args, "change_id": None} if planned_only else args, entry))
+        if mine is not None and mine.get("planned_end"):
+            result["plan"] = {"start": mine["planned_start"], "end": mine["planned_end"], "opened": not planned_only}
         if result["blocked"] and not args["report_only"]:
             result.update(failed=True, msg=f"conflicts: {result['msg']}")
         return result
+
+    def _dependency_map(self, args, task_vars):
+        """{provider: [consumers]} from dependency_map, else the inventory's changeward_dependency_map (pinned,
+        the map risk_score reads: a plain mapping or the dependency graph's store), else None."""
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.dependencies.graph import (
+            DependencyError,
+            graph_from_value,
+        )
+
+        raw = args["dependency_map"]
+        if raw is None:
+            raw = self.pinned_var(DEPENDENCY_MAP_VAR, task_vars)
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            raw = self.load_yaml(raw, "dependency_map", InputError)
+        try:
+            graph = graph_from_value(raw)
+        except DependencyError as exc:
+            raise InputError(f"dependency_map: {exc}") from None
+        consumers: dict = {}
+        for consumer, provider in sorted(graph.edges):
+            consumers.setdefault(provider, []).append(consumer)
+        return consumers
 
     def _open_changes(self, args, cannot: list) -> list:
         """Every change of the ledger (the caller keeps the open ones); a ledger that is not there cannot say."""

@@ -4,9 +4,10 @@
 A change's window is [start, start + change_duration). It conflicts with
 
 - a provider maintenance (providers/feeds.py) on one of its targets that overlaps the window;
-- another open change on an overlapping host, or on the same service or a dependent one (the dependency map,
-  provider -> consumers, read both ways), whose expected window (from opened_at until change_duration after
-  the later of opened_at and now: it has not closed yet) overlaps;
+- another open or planned change on an overlapping host, or on the same service or a dependent one (the
+  dependency map, provider -> consumers, read both ways), whose expected window overlaps: an open change's from
+  opened_at until change_duration after the later of opened_at and now (it has not closed yet), or its planned
+  end if later; a planned change's (change_plans.py) its planned window;
 - a blackout window of the effective policy's calendars, for the change's scope, that overlaps the window.
 
 Each kind refuses or warns by policy (conflicts.decisions). What cannot be decided - a feed that cannot be read,
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.timeparse import parse_instant
+from ansible_collections.changeward.hybrid.plugins.plugin_utils import change_plans
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.localtime import iso_utc
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.providers.feeds import affected_hosts
 
@@ -34,19 +36,22 @@ def _overlap(a_start, a_end, b_start, b_end):
 
 # -- the ledger's changes ---------------------------------------------------------------------------------------
 def ledger_changes(ledger) -> list:
-    """Every change of a ledger: {id, type, summary, status, outcome, service, targets, opened_at, closed_at}.
-    The service is in the change's opened event (the main job records it there)."""
+    """Every change of a ledger: {id, type, summary, status, outcome, service, targets, opened_at, closed_at,
+    planned_start, planned_end}, and the scheduled plans not opened yet (status planned). The service is in the
+    change's opened event (the main job records it there); a change opened from a plan keeps its planned window."""
     from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import CHANGE_OPENED
 
     services = {}
     for entry in ledger.events(types=[CHANGE_OPENED]):
         data = entry.event.get("data") or {}
         services[entry.event.get("subject")] = data.get("service") if isinstance(data.get("service"), str) else None
+    plans = change_plans.read_plans(ledger)
     out = []
     for change_id in ledger.change_ids():
         record = ledger.get_change(change_id)
         if record is None:
             continue
+        plan = plans.get(change_id) if (plans.get(change_id) or {}).get("state") == change_plans.IMPLEMENTED else None
         out.append(
             {
                 "id": record["id"],
@@ -59,22 +64,42 @@ def ledger_changes(ledger) -> list:
                 "opened_at": record.get("opened_at"),
                 "closed_at": record.get("closed_at"),
                 "rings_started": bool(record.get("rings")),
+                "planned_start": plan["start"] if plan else None,
+                "planned_end": plan["end"] if plan else None,
             }
         )
-    return out
+    return out + change_plans.as_changes(plans)
+
+
+def expected_window(change: Mapping, now: float, duration: float) -> tuple | None:
+    """When another change is expected to run: a planned one its planned window; an open one from its opening
+    until duration after the later of its opening and now, or its planned end if later; a closed one not at all."""
+    if change.get("status") == "planned":
+        return (
+            parse_instant(change["planned_start"], f"plan {change['id']} start"),
+            parse_instant(change["planned_end"], f"plan {change['id']} end"),
+        )
+    if change.get("status") != "open":
+        return None
+    opened = parse_instant(change["opened_at"], f"change {change['id']} opened_at")
+    end = max(opened, now) + duration
+    if change.get("planned_end"):
+        end = max(end, parse_instant(change["planned_end"], f"change {change['id']} planned_end"))
+    return (opened, end)
 
 
 def related_services(service: str | None, dependency_map: Mapping | None) -> set:
     """The service, the services that consume it and those it consumes (dependency map: provider -> consumers)."""
     if not service:
         return set()
+    service = str(service).casefold()  # the dependency graph keeps names in lower case
     related = {service}
     for provider, consumers in (dependency_map or {}).items():
-        consumers = list(consumers or ())
-        if provider == service:
+        consumers = [str(c).casefold() for c in consumers or ()]
+        if str(provider).casefold() == service:
             related.update(consumers)
         if service in consumers:
-            related.add(provider)
+            related.add(str(provider).casefold())
     return related
 
 
@@ -119,21 +144,22 @@ def change_conflicts(
     duration: float,
     dependency_map=None,
 ) -> list:
-    """Open changes other than change_id that overlap in time and share a host or a (dependent) service."""
+    """Open and planned changes other than change_id that overlap in time and share a host or a (dependent)
+    service."""
     mine = set(targets)
     related = related_services(service, dependency_map)
     found = []
     for other in others:
-        if other["id"] == change_id or other.get("status") != "open":
+        if other["id"] == change_id:
             continue
-        opened = parse_instant(other["opened_at"], f"change {other['id']} opened_at")
-        # still open: it runs for change_duration from its opening, and on beyond now until someone closes it
-        expected = (opened, max(opened, now) + duration)
+        expected = expected_window(other, now, duration)
+        if expected is None:
+            continue
         overlap = _overlap(window[0], window[1], *expected)
         if overlap is None:
             continue
         hosts = sorted(mine & set(other.get("targets") or ()))
-        shared_service = other.get("service") in related if other.get("service") else False
+        shared_service = str(other.get("service")).casefold() in related if other.get("service") else False
         if not hosts and not shared_service:
             continue
         why = []
@@ -147,7 +173,9 @@ def change_conflicts(
             {
                 "kind": "change",
                 "with": other["id"],
-                "name": f"change {other['id']}: {other.get('summary') or ''}".strip(),
+                "name": f"{'planned ' if other['status'] == 'planned' else ''}change {other['id']}: "
+                f"{other.get('summary') or ''}".strip(),
+                "planned": other["status"] == "planned",
                 "service": other.get("service"),
                 "window": span(*expected),
                 "overlap": span(*overlap),
@@ -250,6 +278,15 @@ def _describe(c: Mapping) -> str:
     overlap = c.get("overlap") or {}
     until = overlap.get("end") or "open end"
     return f"{c['kind'].replace('_', ' ')} {c['name']}{on}, overlapping {overlap.get('start')} - {until}"
+
+
+def plan_window(mine: Mapping, window: tuple, now: float) -> tuple:
+    """The window of a change that has a plan: the planned window while it is only planned (checked ahead); once
+    opened, from now until its planned end if that is later than the window without it."""
+    planned = expected_window({**mine, "status": "planned"}, now, 0.0)
+    if mine.get("status") == "planned":
+        return planned
+    return (window[0], max(window[1], planned[1]))
 
 
 def change_window(start=None, duration=None, section: Mapping | None = None, now: float | None = None) -> tuple:

@@ -1,6 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """changeward's own calendar as an RFC 5545 feed people subscribe to: changes (planned, running, recent) from the
-ledger, blackout and maintenance windows from the policy's calendars, provider maintenance from its feeds.
+ledger and its plans, blackout and maintenance windows from the policy's calendars, provider maintenance from its feeds.
 
 Built with icalendar. Every event has a stable UID (a change, a calendar window occurrence, a provider event),
 DTSTAMP, DTSTART and DTEND in UTC, so a client that re-reads the feed updates events instead of duplicating them.
@@ -29,21 +29,30 @@ def _uid(*parts) -> str:
 
 
 def change_items(changes: Iterable[Mapping], now: float, duration: float, recent: float, services=None) -> list:
-    """Calendar items of the ledger's changes: open ones (planned until a ring started, then running) and those
-    closed within `recent`. An open change is shown until change_duration after the later of its opening and now."""
+    """Calendar items of the ledger's changes: planned ones (change_plans: scheduled, not opened yet) in their
+    planned window, open ones (running) and those closed within `recent`. An open change is shown until
+    change_duration after the later of its opening and now, or its planned end if later. The UID is the change
+    id, so a planned change that opens is the same event in subscribers' calendars, moved to its real times."""
     items = []
     for change in changes:
         if services is not None and change.get("service") not in services:
             continue
-        opened = parse_instant(change["opened_at"], "opened_at")
-        if change.get("status") == "closed":
+        planned_end = parse_instant(change["planned_end"], "planned_end") if change.get("planned_end") else None
+        if change.get("status") == "planned":
+            opened = parse_instant(change["planned_start"], "planned_start")
+            state, end = "planned", planned_end
+            if end < now - recent:
+                continue
+        elif change.get("status") == "closed":
+            opened = parse_instant(change["opened_at"], "opened_at")
             closed = parse_instant(change["closed_at"], "closed_at")
             if closed < now - recent:
                 continue
             state, end = f"closed {change.get('outcome') or ''}".strip(), max(closed, opened + 60)
         else:
-            state = "running" if change.get("rings_started") else "planned"
-            end = max(opened, now) + duration
+            opened = parse_instant(change["opened_at"], "opened_at")
+            state = "running"
+            end = max(max(opened, now) + duration, planned_end or 0.0)
         targets = [t for t in change.get("targets") or [] if t]
         items.append(
             {
@@ -55,7 +64,12 @@ def change_items(changes: Iterable[Mapping], now: float, duration: float, recent
                 "status": "CANCELLED" if change.get("outcome") == "aborted" else "CONFIRMED",
                 "description": "\n".join(
                     [
-                        f"change {change['id']} ({change.get('type')}), {state}",
+                        f"change {change['id']} ({change.get('type')}), {state}"
+                        + (
+                            f" (planned {change['planned_start']} - {change['planned_end']})"
+                            if change.get("planned_end") and change.get("status") != "planned"
+                            else ""
+                        ),
                         f"service: {change.get('service') or '-'}",
                         f"targets: {', '.join(targets) or '-'}",
                     ]

@@ -18,9 +18,18 @@ def change(cid, status="open", opened="2026-12-08T11:30:00Z", closed=None, outco
     }
 
 
-def test_open_closed_and_old_changes():
+def planned(cid, start="2026-12-09T22:00:00Z", end="2026-12-10T00:00:00Z", service="demo"):
+    return {
+        **change(cid, status="planned", opened=None, service=service),
+        **{"planned_start": start, "planned_end": end},
+    }
+
+
+def test_planned_open_closed_and_old_changes():
     changes = [
-        change("CHG-PLANNED"),
+        planned("CHG-PLANNED"),
+        planned("CHG-PLANNED-OVER", "2026-11-01T08:00:00Z", "2026-11-01T09:00:00Z"),
+        change("CHG-OPEN"),
         change("CHG-RUNNING", rings=True),
         change("CHG-DONE", "closed", "2026-12-08T08:00:00Z", "2026-12-08T09:00:00Z", "successful"),
         change("CHG-ABORTED", "closed", "2026-12-08T10:00:00Z", "2026-12-08T10:00:05Z", "aborted"),
@@ -28,12 +37,28 @@ def test_open_closed_and_old_changes():
         change("CHG-OTHER", service="billing"),
     ]
     items = {i["uid"]: i for i in publish.change_items(changes, NOW, 2 * HOUR, 7 * DAY, services={"demo"})}
-    assert sorted(items) == [f"{c}@changeward" for c in ("CHG-ABORTED", "CHG-DONE", "CHG-PLANNED", "CHG-RUNNING")]
+    assert sorted(items) == [
+        f"{c}@changeward" for c in ("CHG-ABORTED", "CHG-DONE", "CHG-OPEN", "CHG-PLANNED", "CHG-RUNNING")
+    ]
     assert items["CHG-PLANNED@changeward"]["summary"] == "[planned] CHG-PLANNED: Release"
-    assert items["CHG-PLANNED@changeward"]["end"] == NOW + 2 * HOUR  # open: change_duration beyond now
+    assert (items["CHG-PLANNED@changeward"]["start"], items["CHG-PLANNED@changeward"]["end"]) == (
+        parse_instant("2026-12-09T22:00:00Z"),
+        parse_instant("2026-12-10T00:00:00Z"),
+    )
+    assert items["CHG-OPEN@changeward"]["summary"] == "[running] CHG-OPEN: Release"
+    assert items["CHG-OPEN@changeward"]["end"] == NOW + 2 * HOUR  # open: change_duration beyond now
     assert items["CHG-RUNNING@changeward"]["summary"].startswith("[running]")
     assert items["CHG-ABORTED@changeward"]["status"] == "CANCELLED"
     assert items["CHG-DONE@changeward"]["summary"].startswith("[closed successful]")
+
+
+def test_a_planned_change_that_opened_is_one_event_running_until_its_planned_end():
+    opened = {**change("CHG-P"), "planned_start": "2026-12-08T11:00:00Z", "planned_end": "2026-12-08T18:00:00Z"}
+    (item,) = publish.change_items([opened], NOW, 2 * HOUR, DAY)
+    assert item["uid"] == "CHG-P@changeward" and item["summary"].startswith("[running]")
+    assert item["start"] == parse_instant("2026-12-08T11:30:00Z")  # when it really opened
+    assert item["end"] == parse_instant("2026-12-08T18:00:00Z")  # its planned end, later than now + 2h
+    assert "planned 2026-12-08T11:00:00Z - 2026-12-08T18:00:00Z" in item["description"]
 
 
 def test_the_document_parses_and_is_stable_but_for_its_stamps():
@@ -51,7 +76,7 @@ def test_the_document_parses_and_is_stable_but_for_its_stamps():
     assert (str(cal["VERSION"]), str(cal["METHOD"]), str(cal["X-WR-CALNAME"])) == ("2.0", "PUBLISH", "demo")
     events = {str(e["SUMMARY"]): e for e in cal.walk("VEVENT")}
     assert set(events) == {
-        "[planned] CHG-1: Release",
+        "[running] CHG-1: Release",
         "Blackout: Year-end freeze",
         "AWS maintenance: AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED (h1)",
     }

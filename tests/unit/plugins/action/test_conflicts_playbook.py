@@ -112,7 +112,20 @@ def run(tmp_path_factory):
             },
         }
 
-    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def at(hours):
+        return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    later = at(1)
+
+    def plan(name, cid, **args):
+        return {
+            "name": name,
+            "changeward.hybrid.change_plan": {"change_id": cid, **args},
+            "register": name,
+            "ignore_errors": True,
+        }
+
+    scheduled = {"summary": "search reindex", "requester": "bob", "service": "search", "targets": ["aws-3"]}
     names = [
         "calendar",
         "feed_down",
@@ -123,6 +136,15 @@ def run(tmp_path_factory):
         "saas_degraded",
         "saas_down",
         "saas_ok",
+        "plan_scheduled",
+        "plan_again",
+        "plan_check",
+        "plan_clash",
+        "plan_read",
+        "plan_cancel_opened",
+        "plan_running",
+        "plan_canceled",
+        "plan_canceled_read",
     ]
     tasks = [
         opened("CHG-OPEN", "billing", ["aws-2"]),
@@ -136,6 +158,19 @@ def run(tmp_path_factory):
         gate("saas_health", "saas_degraded", change_id="CHG-PAY", dependencies=["payfast"]),
         gate("saas_health", "saas_down", dependencies=["payfast-down"]),
         gate("saas_health", "saas_ok", dependencies=["payfast-ok"]),
+        # a change planned for 4h-5h from now on aws-3; checked ahead, then clashed with, then opened
+        plan("plan_scheduled", "CHG-PLAN", start=at(4), duration="1h", **scheduled),
+        plan("plan_again", "CHG-PLAN", start=at(4), duration="1h", **scheduled),
+        gate("conflicts", "plan_check", change_id="CHG-PLAN", targets=["aws-3"], service="search"),
+        gate("conflicts", "plan_clash", targets=["aws-3"], service="web", start=at(4.5), duration="1h"),
+        {**opened("CHG-PLAN", "search", ["aws-3"]), "name": "Open the planned change"},
+        plan("plan_read", "CHG-PLAN", state="read"),
+        plan("plan_cancel_opened", "CHG-PLAN", state="canceled"),
+        gate("conflicts", "plan_running", change_id="CHG-PLAN", targets=["aws-3"], service="search"),
+        plan("plan_later", "CHG-LATER", start=at(24), end=at(26), **{**scheduled, "service": "billing"}),
+        plan("plan_dropped", "CHG-DROP", start=at(30), duration="1h", **scheduled),
+        plan("plan_canceled", "CHG-DROP", state="canceled", reason="superseded"),
+        plan("plan_canceled_read", "CHG-DROP", state="read"),
         {
             "name": "calendar",
             "changeward.hybrid.calendar_publish": {"policy": policy, "dest": str(tmp / "changes.ics")},
@@ -238,11 +273,17 @@ def test_the_published_calendar_parses_and_holds_the_changes_and_windows(run):
     from icalendar import Calendar
 
     end, _ledger, ics = run
-    assert end["calendar"]["counts"] == {"changes": 3, "blackout": 1, "maintenance": 0, "provider_maintenance": 2}
+    assert end["calendar"]["counts"] == {"changes": 5, "blackout": 1, "maintenance": 0, "provider_maintenance": 2}
     cal = Calendar.from_ical(ics.read_bytes())
     assert cal["VERSION"] == "2.0" and cal["PRODID"]
     events = {str(e["SUMMARY"]): e for e in cal.walk("VEVENT")}
-    assert "[planned] CHG-OPEN: billing change" in events
+    assert "[running] CHG-OPEN: billing change" in events
+    # the plan still to come in its window; the plan that opened is one event, running; the canceled one is gone
+    later = events["[planned] CHG-LATER: search reindex"]
+    assert later["DTEND"].dt - later["DTSTART"].dt == dt.timedelta(hours=2)
+    assert [str(e["UID"]) for e in cal.walk("VEVENT")].count("CHG-PLAN@changeward") == 1
+    assert "[running] CHG-PLAN: search change" in events
+    assert not [s for s in events if "CHG-DROP" in s]
     assert "Blackout: Payroll freeze" in events
     assert events["Blackout: Payroll freeze"]["X-CHANGEWARD-KIND"] == "blackout"
     aws = events["AWS maintenance: AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED (aws-1)"]
@@ -256,3 +297,38 @@ def test_an_unreachable_feed_cannot_be_decided_and_blocks(run):
     result = run[0]["feed_down"]
     assert result["failed"] and result["conflicts"] == []
     assert "cannot decide" in result["msg"] and "feed aws-health" in result["msg"] and "unreachable" in result["msg"]
+
+
+def test_a_planned_change_is_recorded_checked_ahead_and_conflicts_with_a_change_in_its_window(run):
+    end, ledger, _ics = run
+    first, again = end["plan_scheduled"], end["plan_again"]
+    assert first["changed"] and first["plan"]["state"] == "scheduled" and first["plan"]["targets"] == ["aws-3"]
+    assert not again["changed"]  # the same plan again changes nothing
+    check = end["plan_check"]  # checked ahead: its planned window, nothing recorded (no change record yet)
+    assert not check.get("failed") and check["recorded"] is False
+    assert (check["window"]["start"], check["window"]["end"]) == (first["plan"]["start"], first["plan"]["end"])
+    clash = end["plan_clash"]
+    assert clash["failed"] and "planned change CHG-PLAN: search reindex" in clash["msg"]
+    (conflict,) = [c for c in clash["conflicts"] if c["kind"] == "change"]
+    assert conflict["with"] == "CHG-PLAN" and conflict["planned"] and conflict["hosts"] == ["aws-3"]
+    with open_ledger(str(ledger), create=False) as led:
+        kinds = [e.event["type"] for e in led.events(subject="CHG-PLAN")]
+    assert kinds[0] == "io.changeward.plan.scheduled" and kinds.count("io.changeward.plan.scheduled") == 1
+
+
+def test_a_planned_change_that_opens_is_the_running_one_until_its_planned_end(run):
+    end, ledger, _ics = run
+    assert end["plan_read"]["plan"]["state"] == "implemented"
+    assert end["plan_cancel_opened"]["failed"] and "has opened" in end["plan_cancel_opened"]["msg"]
+    running = end["plan_running"]
+    assert not running.get("failed") and running["recorded"] is True
+    assert running["plan"]["opened"] is True and running["window"]["end"] == end["plan_scheduled"]["plan"]["end"]
+    with open_ledger(str(ledger), create=False) as led:
+        record = led.get_change("CHG-PLAN")
+    assert record["status"] == "open" and [d["gate"] for d in record["gate_decisions"]] == ["conflicts"]
+
+
+def test_a_canceled_plan_is_kept_in_the_chain_with_its_reason(run):
+    end = run[0]
+    assert end["plan_canceled"]["changed"] and end["plan_canceled"]["plan"]["reason"] == "superseded"
+    assert end["plan_canceled_read"]["plan"]["state"] == "canceled"
