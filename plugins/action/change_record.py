@@ -47,49 +47,84 @@ class ActionModule(ControllerAction):
     RAISE_ERRORS = True
 
     def ensure(self, args, task_vars):
-        return self.ensure_state(args)
+        out = self.ensure_state(args)
+        if self._task.diff and args["state"] != "read" and out.get("changed"):
+            out["diff"] = self._diff(args, out.pop("before", None), out["record"])
+        out.pop("before", None)
+        return out
+
+    @staticmethod
+    def _diff(args, before, after) -> dict:
+        """The record before and after the task, servicenow.itsm style (in check mode: as it would be)."""
+        return {
+            "before": before or {},
+            "after": after or {},
+            "before_header": f"change {args['change_id']} (ledger)",
+            "after_header": f"change {args['change_id']} ({args['state']})",
+        }
 
     def ensure_state(self, args) -> dict:
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
         state, change_id = args["state"], args["change_id"]
         check = bool(self._task.check_mode)
-        with open_ledger(self.ledger_target(args), key=args["key"], create=state == "opened", source=SOURCE) as ledger:
-            record = ledger.get_change(change_id)
-            if state == "read":
-                if record is None:
-                    raise LedgerInvalidInput(f"change {change_id} is not in the ledger {ledger.target}")
-                return {"changed": False, "record": record}
-            if state == "opened":
-                return self._open(ledger, args, record, check)
+        target = self.ledger_target(args)
+        if check and not context.ledger_exists(target):
+            # check mode creates no ledger: the change is as absent as in an empty one
+            return self._ensure_in(None, args, None, check)
+        # in check mode the ledger is opened read-only (context.check_mode_ledgers): nothing is created or migrated
+        with open_ledger(target, key=args["key"], create=state == "opened" and not check, source=SOURCE) as ledger:
+            return self._ensure_in(ledger, args, ledger.get_change(change_id), check)
+
+    def _ensure_in(self, ledger, args, record, check) -> dict:
+        """The task on this ledger (None: none exists, check mode only) and the change's record there, if any."""
+        state, change_id = args["state"], args["change_id"]
+        where = ledger.target if ledger is not None else self.ledger_target(args)
+        if state == "read":
             if record is None:
-                raise LedgerInvalidInput(f"change {change_id} is not in the ledger {ledger.target}; open it first")
-            if state == "updated":
-                why = self._control_problem(args, record)
-                if why:
-                    if not check:
-                        data = {"tool": SOURCE, "reason": why, "event_type": args["event_type"]}
-                        data["fields"] = sorted(set(args["set"]) | set(args["add"]))
-                        seq = ledger.record(control_events.CONTROL_REFUSED, change_id, data).seq
-                        why += f" (refusal recorded at seq {seq})"
-                    raise ControlRefused(why)
-                new = model.update_record(record, args["set"], args["add"])  # validates, also in check mode
-                if new == record:
-                    return {"changed": False, "record": record}
+                raise LedgerInvalidInput(f"change {change_id} is not in the ledger {where}")
+            return {"changed": False, "record": record}
+        if state == "opened":
+            return self._open(ledger, args, record, check)
+        if record is None:
+            if check:
+                # A run in check mode opened nothing, so the change it would have opened is not there either.
+                return {
+                    "changed": True,
+                    "record": {},
+                    "warnings": [
+                        f"check mode: change {change_id} is not in the ledger {where} (a run in check mode opens "
+                        f"none); a real run {state} it only once it is open"
+                    ],
+                }
+            raise LedgerInvalidInput(f"change {change_id} is not in the ledger {where}; open it first")
+        if state == "updated":
+            why = self._control_problem(args, record)
+            if why:
                 if not check:
-                    kind = args["event_type"] or model.CHANGE_UPDATED
-                    ledger.update_change(change_id, args["set"], args["add"], event_type=kind, data=args["data"])
-                    new = ledger.get_change(change_id)
-                return {"changed": True, "record": new}
-            if record["status"] == "closed":
-                if record["outcome"] == args["outcome"]:
-                    return {"changed": False, "record": record}
-                raise LedgerInvalidInput(f"change {change_id} is already closed as {record['outcome']}")
-            new = model.close_record(record, args["outcome"], args["observations"])
+                    data = {"tool": SOURCE, "reason": why, "event_type": args["event_type"]}
+                    data["fields"] = sorted(set(args["set"]) | set(args["add"]))
+                    seq = ledger.record(control_events.CONTROL_REFUSED, change_id, data).seq
+                    why += f" (refusal recorded at seq {seq})"
+                raise ControlRefused(why)
+            new = model.update_record(record, args["set"], args["add"])  # validates, also in check mode
+            if new == record:
+                return {"changed": False, "record": record}
             if not check:
-                ledger.close_change(change_id, args["outcome"], args["observations"], data=args["data"])
+                kind = args["event_type"] or model.CHANGE_UPDATED
+                ledger.update_change(change_id, args["set"], args["add"], event_type=kind, data=args["data"])
                 new = ledger.get_change(change_id)
-            return {"changed": True, "record": new}
+            return {"changed": True, "record": new, "before": record}
+        if record["status"] == "closed":
+            if record["outcome"] == args["outcome"]:
+                return {"changed": False, "record": record}
+            raise LedgerInvalidInput(f"change {change_id} is already closed as {record['outcome']}")
+        new = model.close_record(record, args["outcome"], args["observations"])
+        if not check:
+            ledger.close_change(change_id, args["outcome"], args["observations"], data=args["data"])
+            new = ledger.get_change(change_id)
+        return {"changed": True, "record": new, "before": record}
 
     @staticmethod
     def _control_problem(args, record) -> str | None:

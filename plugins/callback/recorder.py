@@ -30,6 +30,8 @@ description:
     delivered, in order, by the next run or by M(changeward.hybrid.ledger_ship). Signed checkpoints are
     shipped to every sink too. See docs/recorder-and-sinks.md.
   - Works beside any stdout callback and under ansible-runner / AWX; it prints nothing but warnings and errors.
+  - A run with C(--check) writes nothing - it is not recorded, no ledger is created or migrated and nothing is
+    shipped (a delivery moves a sink's cursor in the ledger).
 requirements:
   - enabled in C(callbacks_enabled) in ansible.cfg (or C(ANSIBLE_CALLBACKS_ENABLED))
 notes:
@@ -442,6 +444,11 @@ class CallbackModule(CallbackBase):
             self._start_shipper()
 
     def _start_run(self, play):
+        if context.CLIARGS.get("check"):
+            # --check writes nothing: no run recorded, no ledger created or migrated, nothing shipped (a delivery
+            # would move a sink's cursor in the ledger)
+            self._display.vv("changeward recorder: check mode, nothing is recorded or shipped")
+            return
         if not self._build_redactor():
             return
         if self._loader is None:  # ad-hoc commands have no playbook start

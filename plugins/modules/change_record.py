@@ -97,9 +97,14 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Validates the request and returns the record as it would be; nothing is written.
+    details:
+      - Validates the request and returns the record as it would be; nothing is written, and no ledger is created
+        or migrated (an existing one is opened read-only).
+      - A run in check mode opens no change, so a later O(state=updated) or O(state=closed) of the same run finds
+        none; it returns an empty RV(record) with a warning instead of failing.
   diff_mode:
-    support: none
+    support: full
+    details: The record before and after the task (in check mode, as it would be after), when it changes.
   platform:
     platforms: all
     details: Runs on the controller only.
@@ -140,7 +145,31 @@ EXAMPLES = r"""
 
 RETURN = r"""
 record:
-  description: The change record after the task (as it would be, in check mode).
+  description:
+    - The change record after the task (as it would be, in check mode); its fields are described in the ledger
+      documentation (docs/ledger.md).
+    - Empty in check mode for a change that is not in the ledger (see O(state)).
   returned: always
   type: dict
+  sample:
+    id: CHG-42
+    type: standard
+    summary: Release demo 1.0.2
+    requester: alice
+    implementer: bob
+    approvers: []
+    targets: [cloud-use1a-01, cloud-use1b-01]
+    risk: null
+    gate_decisions:
+      - gate: blackout
+        decision: pass
+        reason: no blackout window in force
+        time: "2026-01-05T10:00:01.000000Z"
+    snapshots: []
+    rings: []
+    outcome: null
+    observations: []
+    status: open
+    opened_at: "2026-01-05T10:00:00.000000Z"
+    closed_at: null
 """

@@ -47,11 +47,13 @@ class ControllerAction(NamedArgumentValidation, ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args = self.validate_argument_spec(argument_spec=self.argument_spec(), **self.ARGUMENT_RULES)[1]
-        try:
-            result.update(self.ensure(args, task_vars or {}))
-        except (ChangewardError, *self.ERRORS) as exc:
-            self.record_refusal(exc, args)
-            result.update(self.failure(exc, args))
+        # check mode writes nothing: whatever the action opens, no ledger is created, migrated or appended to
+        with context.check_mode_ledgers(bool(self._task.check_mode)):
+            try:
+                result.update(self.ensure(args, task_vars or {}))
+            except (ChangewardError, *self.ERRORS) as exc:
+                self.record_refusal(exc, args)
+                result.update(self.failure(exc, args))
         return result
 
     def record_refusal(self, exc: Exception, args: dict) -> None:
@@ -178,8 +180,10 @@ class ControllerAction(NamedArgumentValidation, ActionBase):
     def record_gate_decision(self, args: dict, entry: dict, events=()) -> dict:
         """Record this action's decision in its change (args change_id) unless in check mode or without one.
         Returns the result keys recorded/ledger_seq (and ledger when recorded)."""
-        if not args.get("change_id") or self._task.check_mode:
+        if not args.get("change_id"):
             return {"recorded": False, "ledger_seq": None}
+        if self._task.check_mode:
+            return {"recorded": False, "ledger_seq": None, **self._decision_diff(args, entry, None)}
         done = context.record_gate_decision(
             self.ledger_target(args),
             args["change_id"],
@@ -188,7 +192,22 @@ class ControllerAction(NamedArgumentValidation, ActionBase):
             source=f"changeward.hybrid.{self.NAME}",
             events=events,
         )
-        return {"recorded": True, "ledger_seq": done["ledger_seq"], "ledger": done["ledger"]}
+        recorded = {"recorded": True, "ledger_seq": done["ledger_seq"], "ledger": done["ledger"]}
+        return {**recorded, **self._decision_diff(args, entry, done["ledger_seq"])}
+
+    def _decision_diff(self, args: dict, entry: dict, seq) -> dict:
+        """With --diff, what the decision adds to the change's gate_decisions (in check mode: would add)."""
+        if not self._task.diff:
+            return {}
+        where = f"recorded at seq {seq}" if seq else "check mode: not recorded"
+        return {
+            "diff": {
+                "before": {},
+                "after": {"gate_decisions": [dict(entry)]},
+                "before_header": f"change {args['change_id']}",
+                "after_header": f"change {args['change_id']} ({where})",
+            }
+        }
 
     # -- inputs -----------------------------------------------------------------------------------------------------
     def find_file(self, src: str) -> str:

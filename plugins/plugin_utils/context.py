@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -22,7 +23,12 @@ from collections.abc import Callable, Iterable, Mapping
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import InputError
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import ENV_KEY, ENV_LEDGER, default_path
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import (
+    ENV_KEY,
+    ENV_LEDGER,
+    READ_ONLY,
+    default_path,
+)
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerConfigError
 
 POLICY_VAR = "changeward_policy"
@@ -135,6 +141,18 @@ def require_durable_ledger(
             f"this run is {why}, and the ledger {target} is on the container's own disk ({fstype} on {point}), "
             f"which is lost when the job ends; {SHARED_LEDGER_HOWTO}"
         )
+
+
+@contextlib.contextmanager
+def check_mode_ledgers(check_mode: bool):
+    """While it lasts in check mode, no ledger is created or written: every open_ledger opens an existing ledger
+    read-only (no schema, indexes, file modes or events) and refuses to create one (ledger.api.READ_ONLY)."""
+    token = READ_ONLY.set(True) if check_mode else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            READ_ONLY.reset(token)
 
 
 def ledger_exists(target: str) -> bool:

@@ -18,6 +18,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import NamedTuple
 
 # Reserved control events: only Ledger.rotate_key / Ledger.prune write them.
@@ -51,6 +52,9 @@ ENV_INTERVAL = "CHANGEWARD_LEDGER_CHECKPOINT_INTERVAL"
 ENV_TIMEOUT = "CHANGEWARD_LEDGER_TIMEOUT"
 ENV_PG_SCHEMA = "CHANGEWARD_LEDGER_PG_SCHEMA"
 DEFAULT_INTERVAL = 100
+# Check mode: while set (ControllerAction.run sets it for a task in check mode), open_ledger creates no ledger
+# and opens an existing one read-only - no schema, index, file mode or event is written, whatever the caller asks.
+READ_ONLY: ContextVar[bool] = ContextVar("changeward_ledger_read_only", default=False)
 DEFAULT_TIMEOUT = 10.0
 MAX_EVENT_BYTES = 1024 * 1024
 
@@ -172,6 +176,8 @@ def open_ledger(
     if isinstance(checkpoint_interval, bool) or not isinstance(checkpoint_interval, int) or checkpoint_interval < 0:
         raise LedgerConfigError(f"checkpoint interval must be an integer >= 0, got {checkpoint_interval!r}")
     signer = load_key(key) if key is not None else None
+    if READ_ONLY.get():
+        create, readonly = False, True
     backend = open_backend(target, create=create and not readonly, readonly=readonly, timeout=timeout, schema=schema)
     try:
         if create and not readonly and not backend.exists():
