@@ -11,8 +11,10 @@ from ansible_collections.changeward.hybrid.plugins.module_utils.timeparse import
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import conflicts as core
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import InputError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.providers import saas
 
+DEPENDENCY_MAP_VAR = "changeward_dependency_map"  # the operator's map, as risk_score reads it
 ARGUMENT_SPEC = {
     "change_id": {"type": "str"},
     "service": {"type": "str"},
@@ -20,6 +22,7 @@ ARGUMENT_SPEC = {
     "targets": {"type": "list", "elements": "str", "default": []},
     "start": {"type": "raw"},
     "duration": {"type": "raw"},
+    "dependency_map": {"type": "raw"},
     "report_only": {"type": "bool", "default": False},
     **context.GATE_POLICY_SPEC,
 }
@@ -35,7 +38,7 @@ class ActionModule(ControllerAction):
         section = policy.conflicts
         described = section.get("saas_dependencies") or {}
         window = core.change_window(args["start"], args["duration"], section, time.time())
-        names = saas.dependencies(args["dependencies"], args["service"], described)
+        names = saas.dependencies(args["dependencies"], args["service"], described, self._consumed(args, task_vars))
         timeout = float(section.get("http_timeout") or 10)
         checks = [
             saas.check(
@@ -82,3 +85,27 @@ class ActionModule(ControllerAction):
         if blocked and not args["report_only"]:
             result.update(failed=True, msg=f"saas_health: {msg}")
         return result
+
+    def _consumed(self, args, task_vars) -> list:
+        """What the service consumes by the dependency map (dependency_map, else the inventory's pinned
+        changeward_dependency_map, as risk_score and conflicts read it); a SaaS among them is checked."""
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.dependencies.graph import (
+            DependencyError,
+            graph_from_value,
+        )
+
+        if not args["service"]:
+            return []
+        raw = args["dependency_map"]
+        if raw is None:
+            raw = self.pinned_var(DEPENDENCY_MAP_VAR, task_vars)
+        if raw is None:
+            return []
+        if isinstance(raw, str):
+            raw = self.load_yaml(raw, "dependency_map", InputError)
+        try:
+            graph = graph_from_value(raw)
+        except DependencyError as exc:
+            raise InputError(f"dependency_map: {exc}") from None
+        service = args["service"].casefold()
+        return sorted(provider for consumer, provider in graph.edges if consumer == service)

@@ -13,13 +13,17 @@ description:
   - Finds what else happens to a change's hosts while it runs. The change's window is O(start) (default now) plus
     O(duration) (default the gate policy's C(conflicts.change_duration), 2h).
   - "Provider maintenance: the feeds of the gate policy's C(conflicts.feeds) - AWS Health (DescribeEvents with
-    affected entities, or EventBridge C(aws.health) events; the C(scheduledChange) category), Azure Scheduled Events
+    affected entities, or EventBridge C(aws.health) events; or the API itself, C(src: aws:health), through boto3; the
+    C(scheduledChange) category), Azure Scheduled Events
     (Reboot, Redeploy, Freeze, Preempt, Terminate) and GCP (an instance's C(upcomingMaintenance), the metadata
     server's C(maintenance-event)) - normalised into windows and mapped to the targets by their C(provider),
     C(region), C(az) and C(instance_id) labels."
   - "Other changes: every open change of the ledger on an overlapping host, or on the same service or a dependent
     one (O(dependency_map)), whose expected window overlaps (from its opening until C(change_duration) after the
-    later of its opening and now - it has not closed yet)."
+    later of its opening and now - it has not closed yet - or its planned end if later); and every planned change
+    (M(changeward.hybrid.change_plan), scheduled and not opened yet) whose planned window overlaps."
+  - "A change with a plan: without O(start), a plan not opened yet is checked in its planned window (ahead of time;
+    nothing is recorded, it has no change record yet), an opened one from now until its planned end if later."
   - "Blackouts: windows of the effective policy's blackout calendars for the change's scope that overlap the
     window (the blackout gate decides about now; this finds a window that starts while the change runs)."
   - Each kind refuses or warns as the policy's C(conflicts.decisions) says (provider maintenance, changes and SaaS
@@ -62,8 +66,11 @@ options:
     type: dict
   dependency_map:
     description:
-      - Service dependencies, provider service -> list of consuming services (a mapping or a YAML file), read both
-        ways - an open change of a service this one consumes or that consumes it conflicts too.
+      - Service dependencies, provider service -> list of consuming services, or the dependency graph's store (a
+        mapping or a YAML file), read both ways - an open or planned change of a service this one consumes or that
+        consumes it conflicts too.
+      - Defaults to the inventory's C(changeward_dependency_map) (pinned, as M(changeward.hybrid.risk_score) reads
+        it).
     type: raw
   report_only:
     description: Only report; a refused change does not fail the task.
@@ -96,8 +103,13 @@ attributes:
 notes:
   - Run it once per change (C(run_once) or a play on localhost), not once per host.
   - Azure's and GCP's metadata endpoints answer only on the VM itself; point a feed at a copy the operator collects
-    (per VM, with C(instance_id) for a C(maintenance-event) value). AWS Health needs signed API calls; feed it the
-    C(aws health describe-events) and C(describe-affected-entities) answers, or EventBridge events, from a file or URL.
+    (per VM, with C(instance_id) for a C(maintenance-event) value), or at the endpoint when the controller runs on
+    that VM (C(Metadata) and C(Metadata-Flavor) headers are sent).
+  - "AWS Health: C(src: aws:health) calls C(DescribeEvents) (C(scheduledChange), open and upcoming) and
+    C(DescribeAffectedEntities) with boto3 - SigV4 with the usual credential chain (environment, C(AWS_PROFILE) or
+    the feed's C(profile), container or instance role), the global endpoint in us-east-1 or the feed's
+    C(endpoint_url). It needs boto3 on the controller and a Business or Enterprise support plan; any failure is
+    \"cannot decide\". Recorded answers or EventBridge events from a file or URL work too."
 seealso:
   - module: changeward.hybrid.blackout
   - module: changeward.hybrid.saas_health
@@ -137,7 +149,8 @@ conflicts:
     - Every conflict found, with its C(kind) (provider_maintenance, change, blackout, unchecked_providers), what it is
       C(with) (the event id, the other change's id, the calendar window's uid), its C(name), its C(window) and the
       C(overlap) with the change (C(start), C(end); C(end) null for an open-ended maintenance), the C(hosts) it
-      touches and the C(decision) (refuse or warn). A provider maintenance carries the normalised C(event).
+      touches and the C(decision) (refuse or warn). A provider maintenance carries the normalised C(event); another
+      change C(planned) (true for a plan not opened yet) and C(why) (shared hosts, related service).
   returned: always
   type: list
   elements: dict
@@ -168,6 +181,12 @@ feeds:
   returned: always
   type: list
   elements: dict
+plan:
+  description:
+    - When the change has a plan (M(changeward.hybrid.change_plan)) - its planned C(start) and C(end), and whether
+      the change has C(opened).
+  returned: when the change has a plan
+  type: dict
 targets:
   description: The hosts checked.
   returned: always

@@ -11,8 +11,8 @@ version_added: "0.1.0"
 author: changeward maintainers (!UNKNOWN)
 description:
   - Checks the SaaS dependencies of a change - those O(dependencies) names (the change spec's
-    C(saas_dependencies)) and those the gate policy lists for O(service) - as the policy's
-    C(conflicts.saas_dependencies) describes each one.
+    C(saas_dependencies)), those the gate policy lists for O(service), and those the dependency map says O(service)
+    consumes - as the policy's C(conflicts.saas_dependencies) describes each one.
   - "A Statuspage v2 C(summary.json): a used component (C(components), default all) that is not operational, an
     unresolved incident touching it, a component under maintenance or a scheduled maintenance overlapping the
     change's window (O(start) plus O(duration)) is a finding. A generic C(health) URL: any answer status other than
@@ -34,6 +34,14 @@ options:
     type: list
     elements: str
     default: []
+  dependency_map:
+    description:
+      - Service dependencies (provider service -> consuming services, or the dependency graph's store; a mapping or
+        a YAML file). A dependency of the policy's C(conflicts.saas_dependencies) that O(service) consumes by it is
+        checked.
+      - Defaults to the inventory's C(changeward_dependency_map) (pinned, as M(changeward.hybrid.risk_score) reads
+        it).
+    type: raw
   targets:
     description:
       - The change's hosts; their C(changeward_policy_local) layers (a regional team's SaaS dependencies) apply.

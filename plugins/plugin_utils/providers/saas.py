@@ -50,8 +50,9 @@ def check_entry(name: str, entry) -> dict:
     return dict(entry)
 
 
-def dependencies(named, service: str | None, saas_policy: Mapping) -> list:
-    """The SaaS dependencies to check: those the change names, plus those the policy lists for its service.
+def dependencies(named, service: str | None, saas_policy: Mapping, consumed=()) -> list:
+    """The SaaS dependencies to check: those the change names, those the policy lists for its service, and those
+    among ``consumed`` (what the dependency map says the service consumes) that the policy describes.
     A named dependency the policy does not describe is an error: nobody said how to check it."""
     out = []
     for name in named or ():
@@ -60,8 +61,10 @@ def dependencies(named, service: str | None, saas_policy: Mapping) -> list:
                 f"SaaS dependency {name!r} is not described in the gate policy (conflicts.saas); cannot check it"
             )
         out.append(name)
+    used = {str(c).casefold() for c in consumed or ()}
     for name, entry in sorted(saas_policy.items()):
-        if service and service in ((entry or {}).get("services") or ()) and name not in out:
+        listed = bool(service) and service in ((entry or {}).get("services") or ())
+        if (listed or name.casefold() in used) and name not in out:
             out.append(name)
     return out
 

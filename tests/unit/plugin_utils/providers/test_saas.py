@@ -48,6 +48,8 @@ def test_dependencies_named_by_the_change_and_by_the_service():
     described = {"payfast": {"statuspage": "x", "services": ["billing"]}, "search": {"health": "y"}}
     assert saas.dependencies(["search"], "billing", described) == ["search", "payfast"]
     assert saas.dependencies([], "demo", described) == []
+    # what the dependency map says the service consumes, where the policy describes it
+    assert saas.dependencies([], "demo", described, consumed=["mailer", "payfast"]) == ["payfast"]
     with pytest.raises(saas.SaasInputError, match="'mailer' is not described"):
         saas.dependencies(["mailer"], "demo", described)
 

@@ -78,7 +78,12 @@ def run(tmp_path_factory):
                 "aws-2": host("aws", "eu-west-1", "eu-west-1a", "i-0ffffffffffffff00"),
                 "aws-3": host("aws", "eu-west-1", "eu-west-1a", "i-0eeeeeeeeeeeeee00"),
                 "az-1": host("azure", "westeurope", "westeurope-1", "cw-az-vm-01"),
-                "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                "localhost": {
+                    "ansible_connection": "local",
+                    "ansible_python_interpreter": sys.executable,
+                    # the operator's dependency map (pinned): checkout consumes billing, shop consumes payfast
+                    "changeward_dependency_map": {"billing": ["checkout"], "payfast": ["shop"]},
+                },
             }
         }
     }
@@ -145,6 +150,8 @@ def run(tmp_path_factory):
         "plan_running",
         "plan_canceled",
         "plan_canceled_read",
+        "dependent_service",
+        "saas_by_map",
     ]
     tasks = [
         opened("CHG-OPEN", "billing", ["aws-2"]),
@@ -158,6 +165,8 @@ def run(tmp_path_factory):
         gate("saas_health", "saas_degraded", change_id="CHG-PAY", dependencies=["payfast"]),
         gate("saas_health", "saas_down", dependencies=["payfast-down"]),
         gate("saas_health", "saas_ok", dependencies=["payfast-ok"]),
+        gate("conflicts", "dependent_service", targets=["az-1"], service="checkout", start=later),
+        gate("saas_health", "saas_by_map", service="shop"),
         # a change planned for 4h-5h from now on aws-3; checked ahead, then clashed with, then opened
         plan("plan_scheduled", "CHG-PLAN", start=at(4), duration="1h", **scheduled),
         plan("plan_again", "CHG-PLAN", start=at(4), duration="1h", **scheduled),
@@ -332,3 +341,14 @@ def test_a_canceled_plan_is_kept_in_the_chain_with_its_reason(run):
     end = run[0]
     assert end["plan_canceled"]["changed"] and end["plan_canceled"]["plan"]["reason"] == "superseded"
     assert end["plan_canceled_read"]["plan"]["state"] == "canceled"
+
+
+def test_the_inventorys_dependency_map_relates_services_and_names_saas_dependencies(run):
+    end = run[0]
+    dependent = end["dependent_service"]
+    assert dependent["failed"]
+    (change,) = [c for c in dependent["conflicts"] if c["kind"] == "change"]
+    assert change["with"] == "CHG-OPEN" and change["why"] == "service billing (depends on/with checkout)"
+    by_map = end["saas_by_map"]
+    assert by_map["failed"] and [d["dependency"] for d in by_map["dependencies"]] == ["payfast"]
+    assert "payfast: component API is degraded performance" in by_map["msg"]
