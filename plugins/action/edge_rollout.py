@@ -37,6 +37,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import Ch
 MODULE = "changeward.hybrid.edge_update"
 EVENT_PREFIX = "io.changeward.edge."
 SIG_RE = re.compile(r"\A[A-Za-z0-9+/]{86}==\Z")
+MAX_FETCHED = 16 * 1024 * 1024  # a manifest, signature or key fetched by URL; anything larger is refused
 STAGED = ("staged", "activated", "committed", "current")
 
 PASS_THROUGH = (
@@ -115,11 +116,13 @@ class ActionModule(NamedArgumentValidation, ActionBase):
         self._task_vars = task_vars or {}
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         self._args = args
-        try:
-            self._start_deadline(args)
-            result.update(getattr(self, "ensure_" + args["step"])(args))
-        except ChangewardError as exc:  # EdgeRolloutError, the edge core's and the ledger's errors
-            result.update(failed=True, changed=False, msg="edge_rollout: %s" % exc)
+        # check mode writes nothing: whatever the step opens, no ledger is created, migrated or appended to
+        with context.check_mode_ledgers(bool(self._task.check_mode)):
+            try:
+                self._start_deadline(args)
+                result.update(getattr(self, "ensure_" + args["step"])(args))
+            except ChangewardError as exc:  # EdgeRolloutError, the edge core's and the ledger's errors
+                result.update(failed=True, changed=False, msg="edge_rollout: %s" % exc)
         return result
 
     # -- verify: the controller's half of the trust chain ---------------------------------------------
@@ -486,22 +489,41 @@ class ActionModule(NamedArgumentValidation, ActionBase):
         if is_inline(value):
             return value
         if re.match(r"\Ahttps?://", value):
-            from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import open_url_checked
-
-            try:
-                # within the step's deadline (at least a second, so that a fetch can succeed at all);
-                # redirects checked hop by hop (never https -> http)
-                timeout = min(30.0, max(1.0, self._deadline.remaining()))
-                resp = open_url_checked(value, timeout=timeout, validate_certs=self._args["validate_certs"])
-                return to_text(resp.read(16 * 1024 * 1024), errors="surrogate_or_strict")
-            except Exception as exc:  # open_url raises many types; each means the same here
-                raise EdgeRolloutError("cannot fetch %s from %s: %s" % (what, safe_url(value), exc)) from None
+            return self._fetch(value, what)
         path = value if os.path.isabs(value) else self._find(value)
         try:
             with open(path, "rb") as handle:
                 return to_text(handle.read(), errors="surrogate_or_strict")
         except (OSError, UnicodeError) as exc:
             raise EdgeRolloutError("cannot read %s %s: %s" % (what, value, exc)) from None
+
+    def _fetch(self, url, what):
+        """The text at url, through the collection's one HTTP client (plugin_utils/http.py: proxies and CA bundle
+        from the environment, redirects checked hop by hop - never https -> http), within the step's deadline (at
+        least a second, so that a fetch can succeed at all)."""
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils import http
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.redirects import RedirectRefused
+
+        timeout = min(30.0, max(1.0, self._deadline.remaining()))
+        where = "cannot fetch %s from %s" % (what, safe_url(url))
+        try:
+            client = http.session(verify=self._args["validate_certs"])
+            with http.get_checked(client, url, timeout=timeout, stream=True) as resp:
+                if resp.status_code != 200:
+                    raise EdgeRolloutError("%s: HTTP %d" % (where, resp.status_code))
+                body = b""
+                for chunk in resp.iter_content(64 * 1024):
+                    body += chunk
+                    if len(body) > MAX_FETCHED:
+                        raise EdgeRolloutError("%s: larger than %d MiB" % (where, MAX_FETCHED // (1024 * 1024)))
+        except (RedirectRefused, ImportError) as exc:
+            raise EdgeRolloutError("%s: %s" % (where, exc)) from None
+        except http.ERRORS as exc:
+            raise EdgeRolloutError("%s: %s" % (where, http.describe(exc, timeout).text)) from None
+        try:
+            return to_text(body, errors="surrogate_or_strict")
+        except UnicodeError:
+            raise EdgeRolloutError("%s: not UTF-8 text" % where) from None
 
     def _find(self, src):
         try:

@@ -81,7 +81,11 @@ options:
     type: str
     aliases: [ledger_key]
   manifest:
-    description: The signed release manifest - a URL, a path on the controller, or the JSON text itself.
+    description:
+      - The signed release manifest - a URL, a path on the controller, or the JSON text itself.
+      - A URL (here, in O(signature), O(public_key) and O(downgrade_authorization)) is read on the controller by
+        the collection's HTTP client - C(HTTPS_PROXY), C(NO_PROXY) and C(REQUESTS_CA_BUNDLE) apply, a redirect from
+        https to http is refused, and the answer must be HTTP 200, UTF-8 and at most 16 MiB.
     type: str
   signature:
     description: Base64 Ed25519 signature of the manifest - a URL, a path on the controller, or the text itself.

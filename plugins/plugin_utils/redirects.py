@@ -17,7 +17,6 @@ Refusing instead of stripping keeps the outcome plain: the operator points the c
 
 from __future__ import annotations
 
-import urllib.error
 import urllib.parse
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import ChangewardError
@@ -64,25 +63,3 @@ def next_hop(current: str, location: str | None, *, credentials: bool, hops: int
             "or configured headers, which are never sent to another origin: refused (use the final URL)"
         )
     return target
-
-
-def open_url_checked(url: str, *, headers: dict | None = None, open_url=None, **kwargs):
-    """ansible's open_url without its own redirect handling: each redirect is checked by next_hop first.
-
-    Returns the response of the final URL; raises RedirectRefused, urllib.error.HTTPError for a non-2xx
-    answer, or whatever open_url raises for transport failures.
-    """
-    if open_url is None:
-        from ansible.module_utils.urls import open_url
-    headers = dict(headers or {})
-    current, hops = url, 0
-    while True:
-        try:
-            return open_url(current, headers=headers, follow_redirects="none", **kwargs)
-        except urllib.error.HTTPError as exc:
-            if exc.code not in REDIRECT_CODES:
-                raise
-            location = exc.headers.get("Location") if exc.headers is not None else None
-            exc.close()
-            current = next_hop(current, location, credentials=bool(headers), hops=hops)
-            hops += 1
