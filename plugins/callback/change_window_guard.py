@@ -25,8 +25,9 @@ description:
   - Regional teams add calendars for their hosts in inventory C(group_vars), in their regional policy layer
     C(changeward_policy_local) under C(blackout.calendars) (the same layer M(changeward.hybrid.blackout),
     M(changeward.hybrid.risk_score) and M(changeward.hybrid.approval) read; validated, and it may not loosen the
-    central policy). They apply to those hosts only. The older host variable C(changeward_local_calendars) (a
-    list of the same entries) is still read.
+    central policy). They apply to those hosts only. Like the actions, the guard reads that layer only from the
+    inventory; one given as an extra var, in play vars or by C(set_fact) blocks the batch. The older host variable
+    C(changeward_local_calendars) (a list of the same entries) is still read.
   - "Emergency override: set the extra variable C(changeward_override) to the override statement its approver
     signed (C(statement) and C(signature), or C(file), the statement file with the signature beside it as
     C(<file>.sig)), with change type V(emergency). The guard verifies it as M(changeward.hybrid.blackout) does -
@@ -142,6 +143,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.overrid
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.policy import blackout_policy
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.context import LOCAL_VAR, effective_policy
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_label
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy import pinning
 
 GUARD_TASK = "changeward window guard"
 SOURCE = "changeward.hybrid.change_window_guard"
@@ -307,6 +309,25 @@ class CallbackModule(CallbackBase):
             )
         return scope
 
+    @staticmethod
+    def _pinned_local(variable_manager, host, host_vars):
+        """The host's regional layer as the inventory pins it; one the run gave or changed (extra vars, play
+        vars, set_fact) is refused like the actions refuse it (pinning.py), and the refusal blocks the batch."""
+        if LOCAL_VAR not in host_vars:
+            return None
+        inventory_vars = variable_manager.get_vars(host=host, include_hostvars=False)
+        problem = pinning.origin_problem(
+            LOCAL_VAR,
+            host.name,
+            from_extra_vars=LOCAL_VAR in variable_manager.extra_vars,
+            from_facts=pinning.set_during_run(variable_manager, host.name, LOCAL_VAR),
+            task_value=host_vars[LOCAL_VAR],
+            inventory_value=inventory_vars.get(LOCAL_VAR, pinning._MISSING),
+        )
+        if problem:
+            raise pinning.PolicyNotPinned(problem)
+        return host_vars[LOCAL_VAR] or None
+
     def evaluate(self, play):
         variable_manager = play.get_variable_manager()
         hosts = variable_manager._inventory.get_hosts(play.hosts, order=play.order)
@@ -328,7 +349,7 @@ class CallbackModule(CallbackBase):
             legacy = host_vars.get(LOCAL_CALENDARS_VAR) or []
             if not isinstance(legacy, list):
                 raise ValueError(f"host {host.name}: {LOCAL_CALENDARS_VAR} must be a list")
-            regional = host_vars.get(LOCAL_VAR) or None
+            regional = self._pinned_local(variable_manager, host, host_vars)
             key = json.dumps([regional, legacy], sort_keys=True, default=str)
             if key not in loaded_by_key:
                 # Load per distinct regional layer once per batch: calendars are re-read every batch so a

@@ -130,13 +130,7 @@ class ControllerAction(NamedArgumentValidation, ActionBase):
         Refused (PolicyNotPinned) when the run gave or changed it: extra vars, play/role/block/task vars, facts."""
         host = host or task_vars.get("inventory_hostname") or "localhost"
         manager = self._task.get_variable_manager() if hasattr(self._task, "get_variable_manager") else None
-        in_facts = False
-        if manager is not None:
-            for cache_name in ("_nonpersistent_fact_cache", "_vars_cache", "_fact_cache"):
-                cache = getattr(manager, cache_name, None)
-                # a fact cache plugin's get() raises KeyError for a host it has nothing for
-                if cache is not None and (cache.contains(host) if hasattr(cache, "contains") else host in cache):
-                    in_facts = in_facts or name in (cache.get(host) or {})
+        in_facts = pinning.set_during_run(manager, host, name)
         hostvars = task_vars.get("hostvars") or {}
         inventory = pinning._MISSING
         if host in hostvars:

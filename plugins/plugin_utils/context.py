@@ -207,7 +207,18 @@ def effective_policy(
         if isinstance(item, str) and resolve_path:
             item = resolve_path(item)
         resolved.append((item, where))
-    return merge(central if central not in (None, "", {}) else None, resolved, central_origin=origin)
+    policy = merge(central if central not in (None, "", {}) else None, resolved, central_origin=origin)
+    if policy.allowed_signers:
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils import sshsig
+
+        path = os.path.expanduser(policy.allowed_signers)
+        if not os.path.isabs(path) and resolve_path:
+            path = resolve_path(path)
+        try:
+            policy.bind_allowed_signers(sshsig.file_digest(path))
+        except sshsig.SignatureSetupError:
+            policy.bind_allowed_signers(None)
+    return policy
 
 
 def _with_calendars_beside(path: str, origin: str) -> dict:

@@ -708,6 +708,14 @@ class GatePolicy:
         self.data = data
         self.sources = list(sources)
         self.digest = canonical_digest(dict(data))
+        self.allowed_signers_digest = None
+
+    def bind_allowed_signers(self, content_digest: str | None) -> None:
+        """Fold the content of the allowed-signers file the policy names into its digest: who may approve is
+        part of the policy, so a change opened under one file refuses gates that would verify against another.
+        content_digest is None when the file cannot be read (verifying a signature then fails on its own)."""
+        self.allowed_signers_digest = content_digest
+        self.digest = canonical_digest({"policy": dict(self.data), "allowed_signers": content_digest or "unreadable"})
 
     # -- sections ----------------------------------------------------------------------------------------------
     @property
@@ -794,4 +802,7 @@ class GatePolicy:
         return any(fnmatch.fnmatchcase(key, pattern.casefold()) for pattern in self.approval["service_accounts"])
 
     def summary(self) -> dict:
-        return {"digest": self.digest, "sources": list(self.sources)}
+        out = {"digest": self.digest, "sources": list(self.sources)}
+        if self.allowed_signers:
+            out["allowed_signers_digest"] = self.allowed_signers_digest
+        return out

@@ -63,6 +63,19 @@ def origin_problem(
     return None
 
 
+def set_during_run(variable_manager, host: str, name: str) -> bool:
+    """Whether set_fact or include_vars gave host the variable name in this run (Ansible's fact caches)."""
+    if variable_manager is None:
+        return False
+    for cache_name in ("_nonpersistent_fact_cache", "_vars_cache", "_fact_cache"):
+        cache = getattr(variable_manager, cache_name, None)
+        # a fact cache plugin's get() raises KeyError for a host it has nothing for
+        if cache is not None and (cache.contains(host) if hasattr(cache, "contains") else host in cache):
+            if name in (cache.get(host) or {}):
+                return True
+    return False
+
+
 def digest_mismatch(change_id: str, kind: str, recorded: str | None, found: str) -> str | None:
     """Why a gate of change_id may not use a policy whose digest is found (None: it may).
 

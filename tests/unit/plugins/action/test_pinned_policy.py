@@ -122,6 +122,30 @@ def test_a_gate_refuses_another_policy_than_its_change_was_opened_under(monkeypa
     )
 
 
+def test_an_allowed_signers_file_changed_under_a_change_is_another_policy(monkeypatch, tmp_path):
+    """Who may approve is part of the policy: the file's content is in the digest the change opened under."""
+    ledger_path = str(tmp_path / "ledger.db")
+    monkeypatch.setenv("CHANGEWARD_LEDGER", ledger_path)
+    signers = tmp_path / "allowed_signers"
+    signers.write_text('alice namespaces="changeward-approval" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAlice\n')
+    policy = {**STRICT, "approval": {**STRICT["approval"], "allowed_signers": str(signers)}}
+    hostvars = {"localhost": {"changeward_policy": policy}}
+    opened = run(task_vars(hostvars), vm=manager(), monkeypatch=monkeypatch)
+    with open_ledger(ledger_path, checkpoint_interval=0) as ledger:
+        ledger.open_change(
+            new_record("CHG-P2", "normal", "pinned", "carol", targets=[]),
+            data={"policy_digests": {"gate": opened["digest"]}},
+        )
+    same = run(task_vars(hostvars), {"change_id": "CHG-P2"}, vm=manager(), monkeypatch=monkeypatch)
+    assert not same.get("failed"), same
+    # someone adds their own key to the file while the change waits for approvals
+    with signers.open("a") as handle:
+        handle.write('mallory namespaces="changeward-approval" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMallory\n')
+    other = run(task_vars(hostvars), {"change_id": "CHG-P2"}, vm=manager(), monkeypatch=monkeypatch)
+    assert other["failed"]
+    assert "is not the one change CHG-P2 was opened under" in other["msg"]
+
+
 @pytest.mark.parametrize(
     "kw, expected",
     [

@@ -324,6 +324,31 @@ def test_a_regional_layer_that_loosens_the_policy_blocks(project311):
     assert "may not set override_roles" in proc.output
 
 
+def test_a_regional_layer_given_as_an_extra_var_blocks(project311):
+    """The regional layer is pinned in the inventory: one the run supplies is refused, even one that only adds."""
+    project311.calendar(("Far future", time.time() + 86400 * 30, time.time() + 86400 * 31, None))
+    project311.calendar(("Far future too", time.time() + 86400 * 40, time.time() + 86400 * 41, None), name="eu.ics")
+    layer = {"changeward_policy_local": {"blackout": {"calendars": ["eu.ics"]}}}
+    proc = project311.run("-l", "h1", extra_vars=layer)
+    assert proc.returncode == 2, proc.output
+    assert "changeward_policy_local of host h1 was given as an extra var" in proc.output
+    assert project311.ran() == []
+
+
+def test_a_regional_layer_in_play_vars_blocks(project311):
+    project311.calendar(("Far future", time.time() + 86400 * 30, time.time() + 86400 * 31, None))
+    (project311.root / "change.yml").write_text(
+        PLAYBOOK.replace(
+            "  gather_facts: false\n",
+            "  gather_facts: false\n  vars:\n    changeward_policy_local:\n      blackout:\n        calendars: []\n",
+        )
+    )
+    proc = project311.run("-l", "h1")
+    assert proc.returncode == 2, proc.output
+    assert "changeward_policy_local of host h1 was set in play, role, block or task vars" in proc.output
+    assert project311.ran() == []
+
+
 def test_window_names_are_never_templated(project311):
     project311.calendar(active("Freeze {{ 7 * 7 }}"))
     proc = project311.run()
