@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 name: change_closer
 type: aggregate
 short_description: Close the change records a run opened and did not close, when the run ends early
-version_added: "0.2.0"
+version_added: "0.1.0"
 author: changeward maintainers (!UNKNOWN)
 description:
   - A run can end before its closing play runs. Ansible ends the whole playbook when every host of a C(serial)

@@ -3,7 +3,7 @@
 DOCUMENTATION = r"""
 name: change_outcome
 author: changeward maintainers
-version_added: "0.2.0"
+version_added: "0.1.0"
 short_description: The outcome of a change from its rollout's ring results
 description:
   - Turns the ring results the C(changeward.hybrid.ring_rollout) role keeps (C(ring_rollout_results)) into the

@@ -3,7 +3,7 @@
 DOCUMENTATION = r"""
 name: change_rows
 author: changeward maintainers
-version_added: "0.2.0"
+version_added: "0.1.0"
 short_description: What a change did on each target host, as rows for changeward.hybrid.change_report
 description:
   - One row per target host - C(host), C(env_type), C(where) (the AZ or site, and the ring), C(before), C(after) and

@@ -3,7 +3,7 @@
 DOCUMENTATION = r"""
 name: close_outcome
 author: changeward maintainers
-version_added: "0.2.0"
+version_added: "0.1.0"
 short_description: A change's outcome once people's observations at close are heard
 description:
   - V(successful_with_issues) for a V(successful) change whose close observations from people report trouble - an

@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 ---
 module: alert_silence
 short_description: Silence a change's non-critical alerts in Alertmanager for its window, and remove the silences
-version_added: "0.3.0"
+version_added: "0.1.0"
 author: changeward maintainers (!UNKNOWN)
 description:
   - O(state=present) creates one Alertmanager silence for the change's hosts (O(hosts)) and service (O(service))

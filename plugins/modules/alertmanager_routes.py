@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 ---
 module: alertmanager_routes
 short_description: Generate Alertmanager's routes from the alert policy and the hosts' owner_team labels
-version_added: "0.3.0"
+version_added: "0.1.0"
 author: changeward maintainers (!UNKNOWN)
 description:
   - Writes an C(alertmanager.yml) whose C(route) and C(receivers) come from the alert policy and the inventory's

@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 ---
 module: change_metadata
 short_description: Publish a change's id, service, rings and version as Prometheus metrics while it runs
-version_added: "0.3.0"
+version_added: "0.1.0"
 author: changeward maintainers (!UNKNOWN)
 description:
   - O(state=present) publishes the change's metrics to a Prometheus pushgateway (grouping key

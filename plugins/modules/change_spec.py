@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 ---
 module: change_spec
 short_description: Validate a change spec and resolve it into the change the main job runs
-version_added: "0.2.0"
+version_added: "0.1.0"
 author: changeward maintainers (!UNKNOWN)
 description:
   - "Checks a change spec - one YAML document that says what a change is - against its JSON schema and its meaning,

@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 ---
 module: ring_verdict
 short_description: Decide what happens to one ring of a rollout and record it in the change ledger
-version_added: "0.2.0"
+version_added: "0.1.0"
 author: changeward maintainers (!UNKNOWN)
 description:
   - The decision step of the C(changeward.hybrid.ring_rollout) role, one call per state as the ring goes. Each state

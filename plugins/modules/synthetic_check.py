@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 ---
 module: synthetic_check
 short_description: Run synthetic journeys through the blackbox exporter against a ring's hosts, as a gate
-version_added: "0.3.0"
+version_added: "0.1.0"
 author: changeward maintainers (!UNKNOWN)
 description:
   - A journey is a list of HTTP steps a user takes, in order; each step names a path and what must come back - status
