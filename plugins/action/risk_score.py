@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.context import ledger_exists
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.governance import learning
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import PolicyError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk import (
@@ -24,6 +25,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk_inputs impo
 
 RISK_SCORED = "io.changeward.risk.scored"
 DEPENDENCY_MAP_VAR = "changeward_dependency_map"
+PATTERNS_VAR = "changeward_failure_patterns"
 
 ARGUMENT_SPEC = {
     "targets": {"type": "raw", "required": True},
@@ -32,6 +34,7 @@ ARGUMENT_SPEC = {
     "teams": {"type": "list", "elements": "str", "default": []},
     "system_class": {"type": "str"},
     "dependency_map": {"type": "raw"},
+    "imported_patterns": {"type": "list", "elements": "path"},
     "next_blackout_in": {"type": "raw"},
     "at": {"type": "str"},
     "change_id": {"type": "str"},
@@ -48,6 +51,23 @@ class ActionModule(ControllerAction):
 
     def ensure(self, args, task_vars):
         return self.ensure_scored(args, task_vars)
+
+    def _imported_patterns(self, args, task_vars) -> list:
+        """Other teams' failure patterns: the option, else the inventory's pinned changeward_failure_patterns
+        (imported successes lower a score, so a run cannot hand in its own)."""
+        paths = args["imported_patterns"]
+        if paths is None:
+            paths = self.pinned_var(PATTERNS_VAR, task_vars) or []
+        if isinstance(paths, str):
+            paths = [paths]
+        patterns = []
+        for path in paths:
+            doc = self.load_yaml(str(path), "failure pattern export", RiskInputError)  # JSON is YAML
+            try:
+                patterns += learning.validate_patterns(doc)
+            except learning.LearningError as exc:
+                raise RiskInputError(f"failure pattern export {path}: {exc}") from None
+        return patterns
 
     def ensure_scored(self, args, task_vars):
         targets, _target_locals = resolve_targets(args["targets"], task_vars.get("hostvars"))
@@ -81,8 +101,15 @@ class ActionModule(ControllerAction):
                 history=history,
             )
 
+        imported = self._imported_patterns(args, task_vars)
         if not ledger_path:
-            return {**score(None), "changed": False, "recorded": False, "ledger_seq": None}
+            if not imported:
+                return {**score(None), "changed": False, "recorded": False, "ledger_seq": None}
+            first = score(None)
+            prior = policy.risk["prior"]
+            history = History("prior only: no ledger given", float(prior["alpha"]), float(prior["beta"]))
+            result = score(learning.add_imported(history, imported, first["system_class"]))
+            return {**result, "changed": False, "recorded": False, "ledger_seq": None}
 
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import utc_now
@@ -98,7 +125,7 @@ class ActionModule(ControllerAction):
                 source=f"ledger {ledger.target}",
                 exclude=args["change_id"],
             )
-            result = score(history)
+            result = score(learning.add_imported(history, imported, first["system_class"]))
             seq = None
             if writing:
                 if ledger.get_change(args["change_id"]) is None:

@@ -70,6 +70,17 @@ options:
         facts, as the pinned policies are), so the main job scores every change with the operator's map.
       - Without either the downstream factor is not assessed and counts as moderate (0.5).
     type: raw
+  imported_patterns:
+    description:
+      - Failure pattern exports of other teams (M(changeward.hybrid.learning_report) with
+        O(changeward.hybrid.learning_report#module:report=failure_patterns)), as paths to their JSON files.
+        Patterns of the same system class join the history of similar changes at half the weight of this
+        ledger's own changes (like a same-class change); a file that is not a k-anonymous pattern export is
+        refused.
+      - Default - the inventory's C(changeward_failure_patterns) (refused when given by extra vars, play vars or
+        facts, as the pinned policies are - imported successes lower a score).
+    type: list
+    elements: path
   next_blackout_in:
     description:
       - Seconds until the next blackout window starts, or its start as ISO 8601 with a UTC offset (for example
