@@ -133,10 +133,22 @@ reason:
   description: Why, in a sentence.
   returned: success
   type: str
+  sample: 1 anomalous point(s) in 1 series
 anomalies:
   description: The reported points, oldest first.
   returned: success
   type: list
+  sample:
+    - series: '{instance="cloud-use1a-01", job="demo"}'
+      labels:
+        instance: cloud-use1a-01
+        job: demo
+      time: 1767607200.0
+      value: 150.0
+      score: 1.0
+      surprise: 24.501
+      expected: 101.217
+      explained_by: local
   elements: dict
   contains:
     series:
@@ -169,12 +181,26 @@ series:
       (in the warm-up), anomalies, the highest score, and whether there was enough data.
   returned: success
   type: dict
+  sample:
+    '{instance="cloud-use1a-01", job="demo"}':
+      points: 600
+      learned_from: 500
+      scanned: 100
+      unscored: 0
+      anomalies: 1
+      max_score: 1.0
+      enough_data: true
 window:
   description: The range queried (start, end, step in seconds), or V(null) for inline samples.
   returned: success
   type: dict
+  sample:
+    start: 1767571200.0
+    end: 1767607200.0
+    step: 60.0
 threshold:
   description: The threshold used.
   returned: success
   type: float
+  sample: 0.5
 """

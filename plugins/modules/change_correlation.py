@@ -125,22 +125,45 @@ confident:
   description: Whether a culprit is named.
   returned: success
   type: bool
+  sample: true
 confidence:
   description: The culprit's score in [0, 1]; 0 without one.
   returned: success
   type: float
+  sample: 0.89
 reason:
   description: The answer in a sentence, with the culprit's explanation.
   returned: success
   type: str
+  sample: 'CHG-4711 (0.89): changed demo on cloud-use1a-01 itself; reached it 5m before the incident (ring canary)'
 incident:
   description: The incident as read (host, service, time in unix seconds, what).
   returned: success
   type: dict
+  sample:
+    host: cloud-use1a-01
+    service: demo
+    time: 1767607500.0
+    what: HighErrorRate
 candidates:
   description: Every related change, best first.
   returned: success
   type: list
+  sample:
+    - change_id: CHG-4711
+      rank: 1
+      score: 0.89
+      share: 0.85
+      relation: same_host_same_service
+      factors:
+        topology: 1.0
+        time: 0.89
+        evidence: 0.0
+      seconds_before_incident: 300.0
+      explanation: changed demo on cloud-use1a-01 itself; reached it 5m before the incident (ring canary)
+      summary: Release demo 1.0.2
+      service: demo
+      outcome: null
   elements: dict
   contains:
     change_id:
@@ -180,6 +203,10 @@ report:
   description: The answer and the best five candidates as lines for a person (what the playbook prints).
   returned: success
   type: list
+  sample:
+    - 'CHG-4711 (0.89): changed demo on cloud-use1a-01 itself; reached it 5m before the incident (ring canary)'
+    - '1. CHG-4711 score 0.89 (Release demo 1.0.2): changed demo on cloud-use1a-01 itself; reached it 5m before
+      the incident (ring canary)'
   elements: str
 annotations:
   description:
@@ -187,4 +214,10 @@ annotations:
       notification.
   returned: success
   type: dict
+  sample:
+    changeward_suspect: CHG-4711
+    changeward_suspect_confidence: '0.89'
+    changeward_suspect_reason: 'CHG-4711 (0.89): changed demo on cloud-use1a-01 itself; reached it 5m before
+      the incident (ring canary)'
+    changeward_candidates: CHG-4711 (0.89)
 """

@@ -123,6 +123,7 @@ passed:
   description: No rule was violated.
   returned: success
   type: bool
+  sample: false
 violations:
   description: Each violation - C(rule), C(applies_to), C(where) (file:line, host:path or change spec), C(message),
     and C(file)/C(line)/C(task)/C(path) or C(host)/C(path).
@@ -135,20 +136,25 @@ checked:
   description: Rule evaluations made.
   returned: success
   type: int
+  sample: 2
 tasks:
   description: Tasks looked at.
   returned: success
   type: int
+  sample: 1
 files:
   description: Check-mode file results looked at.
   returned: success
   type: int
+  sample: 0
 rules_source:
   description: Where the rules came from.
   returned: success
   type: str
+  sample: built-in rules only
 recorded:
   description: Whether the decision was written to the change.
   returned: success
   type: bool
+  sample: true
 """

@@ -160,31 +160,91 @@ store:
   description: The graph's file.
   returned: success
   type: str
+  sample: /var/lib/changeward/dependencies.json
 imported:
   description: Per documented source - services, edges, edges added and removed, the files read.
   returned: success
   type: list
+  sample:
+    - source: catalogue
+      services: 3
+      edges: 1
+      added: 1
+      removed: 0
+      files:
+      - /etc/changeward/catalogue.yml
   elements: dict
 observed:
   description: Per observed source - observations recorded and endpoints no service claims.
   returned: success
   type: list
+  sample:
+    - source: connections
+      observations: 1
+      unresolved_endpoints: []
   elements: dict
 services:
   description: Number of services in the graph.
   returned: success
   type: int
+  sample: 3
 edges:
   description: Number of edges in the graph.
   returned: success
   type: int
+  sample: 2
 graph:
   description: The whole graph as stored (services with team, criticality, endpoints, sources; edges with documented
     and observed sources).
   returned: success
   type: dict
+  sample:
+    api_version: changeward.hybrid/dependency-graph/v1
+    updated: '2026-01-05T10:00:00Z'
+    services:
+      auth:
+        sources:
+          catalogue:
+            team: identity
+            criticality: critical
+            endpoints:
+            - 10.0.0.1:8080
+            confirmed: '2026-01-01'
+            imported_at: '2026-01-05T10:00:00Z'
+        team: identity
+        criticality: critical
+        endpoints:
+        - 10.0.0.1:8080
+    edges:
+    - consumer: checkout
+      provider: auth
+      documented: {}
+      observed:
+        connections:
+          first_seen: '2026-01-05T10:00:00Z'
+          last_seen: '2026-01-05T10:00:00Z'
+          count: 1.0
+          where:
+          - checkout-01 (python3)
+    deprecations: {}
 blast_radius:
   description: Transitive consumers of O(services), weighted by criticality.
   returned: when O(services) is given
   type: dict
+  sample:
+    services:
+    - auth
+    consumers:
+    - service: billing
+      distance: 1
+      criticality: critical
+      weight: 3.0
+    - service: checkout
+      distance: 1
+      criticality: high
+      weight: 2.0
+    weighted: 5.0
+    teams:
+    - payments
+    - shop
 """

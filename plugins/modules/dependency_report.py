@@ -115,24 +115,98 @@ hidden:
   description: Per team, C(observed_undocumented) and C(documented_unobserved) edges; C(totals).
   returned: when V(hidden) is in O(kinds)
   type: dict
+  sample:
+    kind: hidden_dependencies
+    generated: '2026-01-05T10:00:00Z'
+    observed_within_seconds: null
+    teams:
+      identity:
+        observed_undocumented:
+        - consumer: checkout
+          provider: auth
+          consumer_team: shop
+          provider_team: identity
+          documented_by: []
+          observed_by:
+          - connections
+          last_seen: '2026-01-05T10:00:00Z'
+          where:
+          - checkout-01 (python3)
+        documented_unobserved: []
+    totals:
+      observed_undocumented: 1
+      documented_unobserved: 0
 stale:
   description: The audit's C(findings) (record, team, source, problem - C(owner_missing), C(not_confirmed),
     C(not_seen) - detail), by team, and C(total).
   returned: when V(stale) is in O(kinds)
   type: dict
+  sample:
+    kind: stale_audit
+    generated: '2026-01-05T10:00:00Z'
+    max_age_seconds: 7776000.0
+    findings:
+    - record: billing -> auth
+      team: payments
+      source: catalogue
+      problem: not_confirmed
+      detail: last confirmed 2025-06-01
+    teams:
+      payments:
+      - record: billing -> auth
+        team: payments
+        source: catalogue
+        problem: not_confirmed
+        detail: last confirmed 2025-06-01
+    total: 1
 impact:
   description: The services, their transitive C(consumers) (service, distance, criticality, weight), C(weighted)
     and C(teams).
   returned: when V(impact) is in O(kinds)
   type: dict
+  sample:
+    kind: impact
+    services:
+    - auth
+    consumers:
+    - service: billing
+      distance: 1
+      criticality: critical
+      weight: 3.0
+    weighted: 3.0
+    teams:
+    - payments
+    max_weighted: null
+    over_limit: false
 deprecations:
   description: Per team, review items - C(consumer), C(provider), C(sunset), C(deprecated), C(links), C(sources),
     C(days_left), C(status) (V(review) or V(overdue)), C(observed) - and C(total).
   returned: when V(deprecations) is in O(kinds)
   type: dict
+  sample:
+    kind: deprecations
+    generated: '2026-01-05T10:00:00Z'
+    horizon_seconds: 7776000.0
+    teams:
+      shop:
+      - consumer: checkout
+        provider: legacy-auth
+        sunset: '2026-02-01T00:00:00Z'
+        deprecated: '2025-12-01T00:00:00Z'
+        links:
+        - https://auth.example.com/sunset
+        sources:
+        - catalogue
+        days_left: 26
+        status: review
+        observed: true
+    total: 1
 files:
   description: The files written.
   returned: success
   type: list
+  sample:
+    - /var/lib/changeward/reports/hidden-dependencies.json
+    - /var/lib/changeward/reports/hidden-dependencies.md
   elements: str
 """

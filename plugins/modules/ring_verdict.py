@@ -197,40 +197,66 @@ ring:
   description: The ring from the plan (index, name, hosts, baseline, bake_time, env_types, regions, domains, ...).
   returned: always
   type: dict
+  sample:
+    index: 1
+    name: ring-1
+    hosts:
+    - cloud-use1b-01
+    - cloud-euw1a-01
+    baseline: []
+    bake_time: 5m
+    env_types:
+    - cloud
+    regions:
+    - eu-west-1
+    - us-east-1
+    domains:
+    - euw1a
+    - use1b
 since:
   description: When the ring started (unix seconds); the watch and the judge read from here.
   returned: always
   type: float
+  sample: 1767607200.0
 started:
   description: Whether the breaker admitted the ring.
   returned: always
   type: bool
+  sample: true
 unreachable_hosts:
   description: Hosts of the ring that did not answer the probe; nothing is applied to them.
   returned: always
   type: list
+  sample: []
   elements: str
 failed_hosts:
   description: Hosts where the change did not apply (failed, left the play or unreachable).
   returned: from O(state=applied)
   type: list
+  sample:
+    - cloud-euw1a-01
   elements: str
 apply_errors:
   description: Why, per host of RV(failed_hosts).
   returned: from O(state=applied)
   type: dict
+  sample:
+    cloud-euw1a-01: left the play (failed or unreachable)
 bake:
   description: Every host applied the change - watch the ring.
   returned: from O(state=applied)
   type: bool
+  sample: false
 judge:
   description: Judge the ring against its baseline after the bake.
   returned: from O(state=applied)
   type: bool
+  sample: false
 budget:
   description: Read the error budget after the bake.
   returned: from O(state=applied)
   type: bool
+  sample: false
 case:
   description: The row of the verdict table that decided.
   returned: from O(state=decided)
@@ -240,22 +266,27 @@ action:
   description: V(promote), V(rollback), V(hold) or V(halt).
   returned: from O(state=decided)
   type: str
+  sample: rollback
 status:
   description: The ring's status - V(passed), V(rolled_back), V(held), V(halted) or V(unreachable).
   returned: from O(state=decided)
   type: str
+  sample: rolled_back
 trip:
   description: Open the circuit breaker with RV(reason) and RV(evidence).
   returned: from O(state=decided)
   type: bool
+  sample: true
 failure:
   description: What the circuit breaker counts - V(host), V(ring) or V(none).
   returned: from O(state=decided)
   type: str
+  sample: ring
 count:
   description: How many hosts or rings it counts.
   returned: from O(state=decided)
   type: int
+  sample: 1
 reason:
   description: Why, in one line.
   returned: from O(state=decided)
@@ -266,10 +297,30 @@ evidence:
     - What a tripped breaker records - ring, hosts, breach, judge verdict and score, burn rates, failing journeys.
   returned: from O(state=decided)
   type: dict
+  sample:
+    ring: ring-1
+    hosts:
+    - cloud-use1b-01
+    - cloud-euw1a-01
+    breach:
+      metric: error_ratio
+      host: cloud-use1b-01
+      visible_ts: 1767607260.0
+      detected_ts: 1767607290.0
+    judge: null
+    burn_rates: null
 rollback:
   description: Hosts to roll back.
   returned: from O(state=decided)
   type: dict
+  sample:
+    hosts:
+    - cloud-use1b-01
+    not_restorable:
+    - cloud-euw1a-01
+    earlier:
+    - cloud-use1a-01
+    earlier_not_restorable: []
   contains:
     hosts:
       description: The ring's hosts to roll back (reached, and not labelled C(rollback_capability=none)).
@@ -295,35 +346,114 @@ result:
       rollback (per host - rolled_back, verified, seconds, restored, error, note - and earlier), timings.
   returned: from O(state=recorded)
   type: dict
+  sample:
+    index: 1
+    name: ring-1
+    hosts:
+    - cloud-use1b-01
+    - cloud-euw1a-01
+    env_types:
+    - cloud
+    regions:
+    - eu-west-1
+    - us-east-1
+    domains:
+    - euw1a
+    - use1b
+    status: rolled_back
+    note: 'bake watch breach: error_ratio of cloud-use1b-01 is 0.3'
+    since: 1767607200.0
+    ended: 1767607320.0
+    failed_hosts: []
+    apply_errors: {}
+    unreachable: []
+    watch:
+      verdict: breach
+      reason: error_ratio of cloud-use1b-01 is 0.3
+      polls: 3
+      bake_time: null
+      breach:
+        metric: error_ratio
+        host: cloud-use1b-01
+        visible_ts: 1767607260.0
+        detected_ts: 1767607290.0
+      errors: []
+    judge: null
+    synthetic: null
+    breaker: open
+    rollback:
+      hosts:
+        cloud-use1b-01:
+          rolled_back: true
+          verified: true
+          seconds: 4.2
+          restored: 1
+          error: ''
+          note: ''
+      earlier:
+      - - cloud-use1a-01
+        - true
+      earlier_not_restorable: []
+    timings:
+      visible_ts: 1767607260.0
+      detected_ts: 1767607290.0
+      rolled_back_ts: 1767607316.0
 ring_results:
   description: O(ring_results) with this ring's RV(result) added - for the next ring and the closing report.
   returned: from O(state=recorded)
   type: list
+  sample:
+    - index: 0
+      name: canary
+      hosts:
+      - cloud-use1a-01
+      status: passed
+      note: ''
+    - index: 1
+      name: ring-1
+      hosts:
+      - cloud-use1b-01
+      - cloud-euw1a-01
+      status: rolled_back
+      note: 'bake watch breach: error_ratio of cloud-use1b-01 is 0.3'
   elements: dict
 halted:
   description: The rollout stops after this ring.
   returned: from O(state=recorded)
   type: bool
+  sample: true
 halt_reason:
   description: The ring and why it stopped the rollout ("" when it passed).
   returned: from O(state=recorded)
   type: str
+  sample: 'ring-1: bake watch breach: error_ratio of cloud-use1b-01 is 0.3'
 recorded:
   description: Whether events were written to the ledger by this call.
   returned: always
   type: bool
+  sample: true
 appended:
   description: The events appended (seq, event id, type).
   returned: when recorded
   type: list
+  sample:
+    - seq: 41
+      event_id: bf07604e-59f4-4780-a51c-5f835a71dae1
+      type: io.changeward.rollback.completed
+    - seq: 42
+      event_id: 4274e2c7-c3ec-4a98-b486-a81219300030
+      type: io.changeward.ring.rolled_back
   elements: dict
 ledger:
   description: The ledger written.
   returned: when recorded
   type: str
+  sample: /var/lib/changeward/ledger.db
 would_record:
   description: In check mode, the types of the events that would have been recorded.
   returned: in check mode, with O(state=started) and O(state=recorded)
   type: list
+  sample:
+    - io.changeward.ring.started
   elements: str
 """
