@@ -75,41 +75,79 @@ silences:
   description: The silence created (id, matchers, starts, ends).
   returned: state is present
   type: list
+  sample:
+    - id: 5b2c6a1e-8f0e-4c9e-9d43-2f1d6a3b5e10
+      matchers:
+      - name: instance
+        value: (cloud-use1a-01|cloud-use1b-01)
+        isRegex: true
+        isEqual: true
+      - name: service
+        value: demo
+        isRegex: false
+        isEqual: true
+      - name: severity
+        value: critical
+        isRegex: false
+        isEqual: false
+      starts: '2026-01-05T10:00:00.000Z'
+      ends: '2026-01-05T12:00:00.000Z'
   elements: dict
 matchers:
   description: The silence's matchers in Alertmanager's API form (name, value, isRegex, isEqual).
   returned: state is present
   type: list
+  sample:
+    - name: instance
+      value: (cloud-use1a-01|cloud-use1b-01)
+      isRegex: true
+      isEqual: true
+    - name: service
+      value: demo
+      isRegex: false
+      isEqual: true
+    - name: severity
+      value: critical
+      isRegex: false
+      isEqual: false
   elements: dict
 starts:
   description: Start of the silence (RFC 3339 UTC).
   returned: state is present
   type: str
+  sample: '2026-01-05T10:00:00.000Z'
 ends:
   description: End of the silence (RFC 3339 UTC).
   returned: state is present
   type: str
+  sample: '2026-01-05T12:00:00.000Z'
 expired:
   description: Ids of the silences expired now.
   returned: state is absent
   type: list
+  sample:
+    - 5b2c6a1e-8f0e-4c9e-9d43-2f1d6a3b5e10
   elements: str
 already_expired:
   description: Ids of the change's silences that had already ended.
   returned: state is absent
   type: list
+  sample: []
   elements: str
 unknown:
   description: Ids the change recorded that Alertmanager does not know (any more).
   returned: state is absent
   type: list
+  sample: []
   elements: str
 recorded:
   description: Whether the action recorded its events in the change.
   returned: always
   type: bool
+  sample: true
 ledger_seq:
   description: Sequence number of the last event recorded.
   returned: always
   type: int
+  sample: 12
 """

@@ -65,35 +65,72 @@ config:
   description: The configuration written (or that would be written).
   returned: always
   type: dict
+  sample:
+    route:
+      receiver: ops
+      group_by:
+      - alertname
+      - instance
+      - change_id
+      group_wait: 10s
+      group_interval: 1m
+      repeat_interval: 4h
+      routes:
+      - receiver: ops
+        continue: true
+      - receiver: team-web
+        matchers:
+        - owner_team="web"
+        - change_id=~".+"
+    receivers:
+    - name: ops
+      webhook_configs:
+      - url: https://hooks.example.com/ops
+        send_resolved: true
+    - name: team-web
+      webhook_configs:
+      - url: https://hooks.example.com/web
+        send_resolved: true
 teams:
   description: The owner teams of the hosts.
   returned: always
   type: list
+  sample:
+    - web
   elements: str
 receivers:
   description: The receivers' names (V(ops), V(team-<name>)).
   returned: always
   type: list
+  sample:
+    - ops
+    - team-web
   elements: str
 hosts_without_team:
   description: Hosts with no owner team label; their change alerts go to ops only.
   returned: always
   type: list
+  sample:
+    - onprem-dc1-legacy
   elements: str
 digest:
   description: SHA-256 of the configuration text.
   returned: always
   type: str
+  sample: 3f1d2a9c0b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e
 reloaded:
   description: Whether Alertmanager was asked to reload.
   returned: always
   type: bool
+  sample: true
 recorded:
   description: Whether the configuration was recorded in the change.
   returned: always
   type: bool
+  sample: true
 ledger_seq:
   description: Sequence number of the event recorded.
   returned: always
   type: int
+  sample: 8
 """

@@ -82,16 +82,26 @@ version:
   description: The version published.
   returned: state is present
   type: str
+  sample: '1.2'
 metrics:
   description: The metrics in the text exposition format.
   returned: state is present
   type: str
+  sample: |
+    # HELP changeward_change_info A change in progress on a host: its id, service, ring and version.
+    # TYPE changeward_change_info gauge
+    changeward_change_info{change_id="CHG-42",service="web",ring="canary",version="1.2",host="web1",owner_team="web"} 1
+    # HELP changeward_change_rings_total Rings the change is planned in.
+    # TYPE changeward_change_rings_total gauge
+    changeward_change_rings_total{change_id="CHG-42",service="web"} 1
 recorded:
   description: Whether an event was recorded in the change.
   returned: always
   type: bool
+  sample: true
 ledger_seq:
   description: Sequence number of the event recorded.
   returned: always
   type: int
+  sample: 9
 """

@@ -88,31 +88,61 @@ verdict:
   description: V(pass) or V(fail) (none in check mode).
   returned: always
   type: str
+  sample: fail
 reason:
   description: The failures, or how many journeys passed.
   returned: success
   type: str
+  sample: 'cloud-use1a-01: journey checkout failed at step pay: status 500, expected 200'
 reasons:
   description: One line per failing journey and host.
   returned: always
   type: list
+  sample:
+    - 'cloud-use1a-01: journey checkout failed at step pay: status 500, expected 200'
   elements: str
 journeys:
   description: Per host and journey - passed, each step run (status, seconds, problems, url) and the steps not run.
   returned: always
   type: list
+  sample:
+    - host: cloud-use1a-01
+      journey: checkout
+      passed: false
+      steps:
+      - step: home
+        passed: true
+        status: 200
+        seconds: 0.012
+        problems: []
+        url: http://198.18.21.10:8080/
+      - step: pay
+        passed: false
+        status: 500
+        seconds: 0.034
+        problems:
+        - status 500, expected 200
+        url: http://198.18.21.10:8080/pay
+      not_run:
+      - receipt
+      reason: 'step pay: status 500, expected 200'
   elements: dict
 modules:
   description: The exporter modules of the steps.
   returned: always
   type: list
+  sample:
+    - changeward_0f3a9c2e1b7d4a58
+    - changeward_7c1e2d3f4a5b6c7d
   elements: str
 recorded:
   description: Whether the decision was recorded in the change.
   returned: success
   type: bool
+  sample: true
 ledger_seq:
   description: Sequence number of the decision in the ledger.
   returned: success
   type: int
+  sample: 31
 """
