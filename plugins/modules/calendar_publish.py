@@ -92,29 +92,48 @@ dest:
   description: The file written.
   returned: always
   type: str
+  sample: /var/www/calendars/changes.ics
 events:
   description: The number of events in the calendar.
   returned: always
   type: int
+  sample: 14
 counts:
   description: Events by kind - C(changes), C(blackout), C(maintenance) (calendar windows), C(provider_maintenance).
   returned: always
   type: dict
+  sample:
+    changes: 9
+    blackout: 2
+    maintenance: 1
+    provider_maintenance: 2
 services:
   description: The services the calendar is about; null for all.
   returned: always
   type: list
+  sample:
+    - demo
   elements: str
 range:
   description: The time range shown, C(start) and C(end).
   returned: always
   type: dict
+  sample:
+    start: '2026-01-01T00:00:00Z'
+    end: '2026-02-01T00:00:00Z'
 policy:
   description: The effective gate policy's C(digest) and C(sources).
   returned: always
   type: dict
+  sample:
+    digest: sha256:9f2c6b1e8a7d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b
+    sources:
+    - built-in defaults
+    - policy
+    - changeward_policy_local of host onprem-dc1-01
 msg:
   description: What was published where.
   returned: always
   type: str
+  sample: 'changeward - service demo: 14 events in /var/www/calendars/changes.ics'
 """

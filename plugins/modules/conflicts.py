@@ -144,6 +144,7 @@ blocked:
   description: Whether the change is refused (a refusing conflict, or something that cannot be decided).
   returned: always
   type: bool
+  sample: false
 conflicts:
   description:
     - Every conflict found, with its C(kind) (provider_maintenance, change, blackout, unchecked_providers), what it is
@@ -166,20 +167,33 @@ cannot_decide:
   description: Why the check cannot decide (unreadable feeds or calendars, no ledger, unmapped hosts); any refuses.
   returned: always
   type: list
+  sample: []
   elements: str
 warnings:
   description: The conflicts whose decision is warn, described.
   returned: always
   type: list
+  sample:
+    - unchecked providers no maintenance feed for their provider on onprem-dc1-01, overlapping 2026-01-05T10:00:00Z
+      - 2026-01-05T12:00:00Z
   elements: str
 window:
   description: The change's window checked, C(start) and C(end) (ISO 8601 UTC).
   returned: always
   type: dict
+  sample:
+    start: '2026-01-05T10:00:00Z'
+    end: '2026-01-05T12:00:00Z'
 feeds:
   description: The feeds read, each with C(name), C(format), C(provider), C(events) (maintenances) and C(ignored).
   returned: always
   type: list
+  sample:
+    - name: aws-health
+      format: aws_health
+      provider: aws
+      events: 2
+      ignored: 0
   elements: dict
 plan:
   description:
@@ -187,29 +201,46 @@ plan:
       the change has C(opened).
   returned: when the change has a plan
   type: dict
+  sample:
+    start: '2026-01-05T10:00:00Z'
+    end: '2026-01-05T12:00:00Z'
+    opened: true
 targets:
   description: The hosts checked.
   returned: always
   type: list
+  sample:
+    - cloud-use1a-01
+    - onprem-dc1-01
   elements: str
 policy:
   description: The effective gate policy's C(digest) and C(sources).
   returned: always
   type: dict
+  sample:
+    digest: sha256:9f2c6b1e8a7d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b
+    sources:
+    - built-in defaults
+    - policy
+    - changeward_policy_local of host onprem-dc1-01
 recorded:
   description: Whether the decision was recorded in the change.
   returned: always
   type: bool
+  sample: true
 ledger_seq:
   description: Sequence number of the recorded decision.
   returned: always
   type: int
+  sample: 7
 ledger:
   description: The ledger the decision was recorded in.
   returned: when recorded
   type: str
+  sample: /var/lib/changeward/ledger.db
 msg:
   description: The decision, naming every refusing conflict and what could not be decided.
   returned: always
   type: str
+  sample: 'change CHG-42: no conflict in 2026-01-05T10:00:00Z - 2026-01-05T12:00:00Z'
 """

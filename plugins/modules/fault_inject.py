@@ -123,10 +123,82 @@ fault:
     commands, and the sleeper's C(pid).
   returned: state present
   type: dict
+  sample:
+    id: rehearsal-db-partition
+    kind: partition
+    started_at: 1767607200.0
+    ends_at: 1767607320.0
+    apply:
+    - - iptables
+      - -w
+      - -I
+      - INPUT
+      - -s
+      - 198.18.31.10
+      - -m
+      - comment
+      - --comment
+      - changeward-fault-rehearsal-db-partition
+      - -j
+      - DROP
+    - - iptables
+      - -w
+      - -I
+      - OUTPUT
+      - -d
+      - 198.18.31.10
+      - -m
+      - comment
+      - --comment
+      - changeward-fault-rehearsal-db-partition
+      - -j
+      - DROP
+    undo:
+    - - iptables
+      - -w
+      - -D
+      - INPUT
+      - -s
+      - 198.18.31.10
+      - -m
+      - comment
+      - --comment
+      - changeward-fault-rehearsal-db-partition
+      - -j
+      - DROP
+    - - iptables
+      - -w
+      - -D
+      - OUTPUT
+      - -d
+      - 198.18.31.10
+      - -m
+      - comment
+      - --comment
+      - changeward-fault-rehearsal-db-partition
+      - -j
+      - DROP
+    pid: 4242
 undone:
   description: The undo commands run and their return codes (V(state=absent)).
   returned: state absent
   type: list
+  sample:
+    - argv:
+      - iptables
+      - -w
+      - -D
+      - INPUT
+      - -s
+      - 198.18.31.10
+      - -m
+      - comment
+      - --comment
+      - changeward-fault-rehearsal-db-partition
+      - -j
+      - DROP
+      rc: 0
+      stderr: ''
   elements: dict
 """
 

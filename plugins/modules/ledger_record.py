@@ -158,10 +158,12 @@ change_opened:
   description: True when the change was (or in check mode would be) opened by this task.
   returned: success
   type: bool
+  sample: false
 ledger_created:
   description: True when a new SQLite ledger was (or would be) created.
   returned: success
   type: bool
+  sample: false
 ledger:
   description: The ledger written (a DSN is shown without its password).
   returned: success
@@ -171,4 +173,5 @@ error_kind:
   description: Class of the error when the task failed (for example C(LedgerKeyError), C(RecordInputError)).
   returned: failure
   type: str
+  sample: LedgerKeyError
 """

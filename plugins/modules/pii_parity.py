@@ -92,23 +92,39 @@ baseline:
   description: The production PII hosts' controls.
   returned: success
   type: dict
+  sample:
+    sshd.permitrootlogin: 'no'
+    sshd.passwordauthentication: 'no'
+    sshd.maxauthtries: '3'
+    firewall.input_policy: DROP
 production_hosts:
   description: Production hosts holding pii.
   returned: success
   type: list
+  sample:
+    - cloud-euw1a-01
+    - cloud-euw1b-01
   elements: str
 staging_hosts:
   description: Staging hosts holding pii.
   returned: success
   type: list
+  sample:
+    - cloud-euw1a-02
   elements: str
 findings:
   description: Each difference - C(host), C(control), C(production), C(staging).
   returned: success
   type: list
+  sample:
+    - host: cloud-euw1a-02
+      control: sshd.passwordauthentication
+      production: 'no'
+      staging: 'yes'
   elements: dict
 passed:
   description: No staging PII host differs from production.
   returned: success
   type: bool
+  sample: false
 """

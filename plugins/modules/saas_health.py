@@ -109,11 +109,24 @@ blocked:
   description: Whether the change is refused.
   returned: always
   type: bool
+  sample: true
 dependencies:
   description:
     - Per dependency, C(dependency), the sources C(checked), its C(findings) and C(cannot_decide) (a reason or null).
   returned: always
   type: list
+  sample:
+    - dependency: payments-api
+      checked:
+      - https://status.payments.example.com/api/v2/summary.json
+      findings:
+      - dependency: payments-api
+        kind: maintenance
+        what: scheduled maintenance Scheduled database upgrade
+        start: '2026-01-05T11:00:00Z'
+        end: '2026-01-05T11:30:00Z'
+        id: p0q1r2s3t4
+      cannot_decide: null
   elements: dict
 findings:
   description:
@@ -121,34 +134,55 @@ findings:
       its C(start), C(end) and C(id).
   returned: always
   type: list
+  sample:
+    - dependency: payments-api
+      kind: maintenance
+      what: scheduled maintenance Scheduled database upgrade
+      start: '2026-01-05T11:00:00Z'
+      end: '2026-01-05T11:30:00Z'
+      id: p0q1r2s3t4
   elements: dict
 cannot_decide:
   description: The dependencies whose health cannot be read, with why.
   returned: always
   type: list
+  sample: []
   elements: str
 window:
   description: The change's window checked, C(start) and C(end).
   returned: always
   type: dict
+  sample:
+    start: '2026-01-05T10:00:00Z'
+    end: '2026-01-05T12:00:00Z'
 policy:
   description: The effective gate policy's C(digest) and C(sources).
   returned: always
   type: dict
+  sample:
+    digest: sha256:9f2c6b1e8a7d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b
+    sources:
+    - built-in defaults
+    - policy
+    - changeward_policy_local of host onprem-dc1-01
 recorded:
   description: Whether the decision was recorded in the change.
   returned: always
   type: bool
+  sample: true
 ledger_seq:
   description: Sequence number of the recorded decision.
   returned: always
   type: int
+  sample: 8
 ledger:
   description: The ledger the decision was recorded in.
   returned: when recorded
   type: str
+  sample: /var/lib/changeward/ledger.db
 msg:
   description: The decision, naming every finding and what could not be decided.
   returned: always
   type: str
+  sample: 'change CHG-42 refused: payments-api: scheduled maintenance Scheduled database upgrade'
 """
