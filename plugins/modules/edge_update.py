@@ -302,30 +302,73 @@ release_status:
       C(activated), C(committed), C(rolled_back), C(current) (running, activated earlier) or C(absent).
   returned: when a release is named
   type: str
+  sample: committed
 current:
   description: The release C(current) points at (slot, release, version), or null when the original files are in place.
   returned: always
   type: dict
+  sample:
+    slot: b
+    release: demo-1.2.0-0123456789ab
+    version: 1.2.0
 staging:
   description: The staging in progress or finished (release, slot, status, error, deadline, signature check result).
   returned: always
   type: dict
+  sample:
+    release: demo-1.2.0-0123456789ab
+    slot: b
+    status: staged
+    error: null
+    deadline: '2026-01-05T11:00:00Z'
+    signature: verified
+    change_id: CHG-42
+    url: https://releases.example.com/demo-1.2.0.tar
 activation:
   description:
     - The last activation (release, slot, state, previous, activated_at, committed_at, rolled_back_at,
       reason, decided_by).
   returned: always
   type: dict
+  sample:
+    release: demo-1.2.0-0123456789ab
+    slot: b
+    state: committed
+    previous: demo-1.1.0-fedcba987654
+    activated_at: '2026-01-05T10:20:00Z'
+    committed_at: '2026-01-05T10:21:30Z'
+    rolled_back_at: null
+    reason: healthy 3 times in a row
+    decided_by: watchdog
 transfer:
   description:
     - Progress of the transfer (size, offset, verified_chunks, bytes_received, requests, reconnects, runs,
       resumed_from, running).
   returned: while a staging exists
   type: dict
+  sample:
+    size: 52428800
+    offset: 52428800
+    verified_chunks: 50
+    bytes_received: 54525952
+    requests: 57
+    reconnects: 6
+    runs: 2
+    resumed_from:
+    - 20971520
+    running: false
 watchdog:
   description: The watchdog's last check (checks, consecutive_ok, consecutive_failed, last).
   returned: always
   type: dict
+  sample:
+    checks: 5
+    consecutive_ok: 3
+    consecutive_failed: 0
+    last:
+      ok: true
+      detail: HTTP 200
+      seconds: 0.012
 events:
   description:
     - Device events of O(change_id) after O(since) - each with seq, id (uuid4), type, time (device clock,
@@ -334,19 +377,34 @@ events:
       rolled_back, trust_rotated.
   returned: always
   type: list
+  sample:
+    - seq: 7
+      id: 0b7c6a52-8f0e-4c9e-9d43-2f1d6a3b5e10
+      type: committed
+      time: '2026-01-05T10:21:30Z'
+      host: edge-s1-01
+      app: demo
+      release: demo-1.2.0-0123456789ab
+      change_id: CHG-42
+      data:
+        checks: 5
   elements: dict
 event_seq:
   description: Highest device event sequence number.
   returned: always
   type: int
+  sample: 7
 signature:
   description: Result of the device-side signature check (C(verified), or C(skipped) with O(signature_check=auto)).
   returned: when O(state=staged)
   type: str
+  sample: verified
 trusted_keys:
   description: Ids (C(sha256:<hex of the key's DER>)) of the publisher keys pinned on the device; null when none are.
   returned: always
   type: list
+  sample:
+    - sha256:4f1c2a9e0b8d7c6b5a4938271605f4e3d2c1b0a99f8e7d6c5b4a3928170665f4
   elements: str
 """
 

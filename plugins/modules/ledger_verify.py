@@ -274,6 +274,16 @@ exports:
   description: Each export of a series validated with O(exports), in the order given.
   returned: when O(exports) is given and the exports could be read
   type: list
+  sample:
+    - path: /srv/audit/ledger-0001.jsonl
+      sequence: 1
+      first_seq: 1
+      last_seq: 5000
+      first_time: '2026-01-01T00:00:02.000000Z'
+      last_time: '2026-01-31T23:59:40.000000Z'
+      exported_at: '2026-02-01T00:05:00.000000Z'
+      signed_by: ed25519-3f1d2a9c0b8e7d6c
+      valid: true
   elements: dict
   contains:
     path:
