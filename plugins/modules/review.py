@@ -24,6 +24,9 @@ description:
     and its outcome in a sentence; the compliance report then shows the change as reviewed. The review's findings
     in O(checklist) become checklist items (C(io.changeward.checklist.item_added), recorded with the review in one
     transaction) that M(changeward.hybrid.checklist) holds similar changes to.
+  - "With O(state=observations), says whether the pinned gate policy requires people's observations at the close
+    of the change (C(review.observations_required): its change type, its risk class or O(outcome)); the main job
+    asks for them then, and fails when none are given. Nothing is recorded."
   - Runs on the controller (an action plugin).
 author:
   - changeward maintainers (!UNKNOWN)
@@ -47,9 +50,10 @@ options:
   state:
     description:
       - V(opened) records the reviews the change needs, V(drafted) writes the post-incident review to O(dest),
-        V(completed) records that the review of O(kind) was held.
+        V(completed) records that the review of O(kind) was held, V(observations) says whether the policy
+        requires people's observations at close.
     type: str
-    choices: [opened, drafted, completed]
+    choices: [opened, drafted, completed, observations]
     default: opened
   dest:
     description:
@@ -78,6 +82,19 @@ options:
     type: list
     elements: raw
     default: []
+  outcome:
+    description:
+      - With O(state=observations), the outcome the change is closing with. Required then.
+    type: str
+  policy:
+    description:
+      - With O(state=observations), the gate policy. Without it, the inventory's pinned C(changeward_policy) (and
+        C(changeward_policy_local) of the change's targets).
+    type: raw
+  policy_local:
+    description:
+      - Regional policy layers, instead of the targets' pinned C(changeward_policy_local).
+    type: raw
 extends_documentation_fragment:
   - changeward.hybrid.ledger.connection
 attributes:
@@ -125,6 +142,13 @@ EXAMPLES = r"""
       - text: the repository mirror in eu-west serves the new version
         labels:
           region: eu-west
+
+- name: Does the policy require people's observations at this close
+  changeward.hybrid.review:
+    change_id: CHG0042
+    state: observations
+    outcome: rolled_back
+  register: observation_rule
 """
 
 RETURN = r"""
@@ -139,6 +163,24 @@ dest:
   returned: state is drafted
   type: str
   sample: /srv/reviews/CHG0042.md
+checklist_items:
+  description: With O(state=completed), the change's checklist items (id, text, what makes a change similar).
+  returned: state is completed
+  type: list
+  elements: dict
+  sample: [{"item_id": "CL-3f9a0c21b7d4", "text": "self-test on staging first",
+            "match": {"service": "payments", "change_kind": "package", "labels": {}}}]
+required:
+  description: With O(state=observations), whether the policy requires people's observations at this close.
+  returned: state is observations
+  type: bool
+  sample: true
+triggers:
+  description: With O(state=observations), the policy entries this close meets.
+  returned: state is observations
+  type: list
+  elements: str
+  sample: [emergency]
 ledger_seq:
   description: With O(state=completed), the seq of the review.completed event (null in check mode).
   returned: state is completed

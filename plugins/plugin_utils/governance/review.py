@@ -150,6 +150,13 @@ def close_outcome(outcome: str, observations: Iterable) -> str:
     return outcome
 
 
+def observations_required(rule: Iterable, change_type: str | None, risk_class: str | None, outcome: str | None) -> list:
+    """Which of the policy's ``review.observations_required`` entries this close meets (its change type, risk class
+    or closing outcome); [] when the policy does not require people's observations for it."""
+    have = {change_type, risk_class, outcome} - {None}
+    return [entry for entry in rule or () if entry in have]
+
+
 def _ts(value) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -308,6 +315,7 @@ __all__ = [
     "close_outcome",
     "complete_review",
     "draft_pir",
+    "observations_required",
     "open_reviews",
     "triggers",
 ]

@@ -38,6 +38,12 @@ else:
 
 API_VERSION = "changeward.hybrid/v1"
 RISK_CLASSES = ("low", "medium", "high", "critical")
+# What may require observations at close: change types, risk classes, closing outcomes.
+OBSERVATION_TRIGGERS = (
+    *("standard", "normal", "emergency"),
+    *RISK_CLASSES,
+    *("successful", "successful_with_issues", "failed", "rolled_back", "aborted"),
+)
 THRESHOLD_CLASSES = ("medium", "high", "critical")  # a score >= threshold is in that class; below medium: low
 IDENTITY_SOURCES = ("awx", "env", "os")
 # Only AWX/AAP sets a run's identity where the person it names cannot choose it; env and os can be chosen by
@@ -333,6 +339,21 @@ def _sections(local: bool) -> dict:
                 },
             },
         }
+        # When the main job must have people's observations at close (governance/review.py decides): changes of
+        # these types, risk classes or closing outcomes.
+        props["review"] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "observations_required": {
+                    "type": "array",
+                    "uniqueItems": True,
+                    "items": {"enum": list(OBSERVATION_TRIGGERS)},
+                    "description": "Change types, risk classes or closing outcomes whose close needs people's "
+                    "observations (the main job asks, and fails when none are given).",
+                }
+            },
+        }
         # The drift gate's section of the same document; drift/policy.py validates its content.
         props["drift"] = {
             "type": "object",
@@ -531,6 +552,8 @@ def _with_defaults(doc: Mapping) -> dict:
     out["conflicts"] = conflicts_policy.with_defaults(doc.get("conflicts"))
     if doc.get("description"):
         out["description"] = doc["description"]
+    if doc.get("review"):  # only when given: a policy without it keeps its digest
+        out["review"] = copy.deepcopy(doc["review"])
     return out
 
 

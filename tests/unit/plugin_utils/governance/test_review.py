@@ -135,3 +135,23 @@ def test_a_change_not_in_the_ledger_is_an_error(ledger):
     put(ledger, "io.changeward.breaker.opened", "breaker:web", {}, at(8))
     with pytest.raises(review.ReviewError, match="not in the ledger"):
         review.open_reviews(ledger, "CHG-NONE", source=SRC)
+
+
+def test_the_policy_requires_observations_by_change_type_risk_class_or_outcome():
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import (
+        API_VERSION,
+        PolicyError,
+        effective_policy,
+    )
+
+    rule = effective_policy(
+        {"api_version": API_VERSION, "review": {"observations_required": ["emergency", "high", "rolled_back"]}}
+    )
+    required = rule.data["review"]["observations_required"]
+    assert review.observations_required(required, "emergency", "low", "successful") == ["emergency"]
+    assert review.observations_required(required, "normal", "high", "rolled_back") == ["high", "rolled_back"]
+    assert review.observations_required(required, "normal", "low", "successful") == []
+    assert review.observations_required([], "emergency", "critical", "failed") == []
+    assert "review" not in effective_policy({"api_version": API_VERSION}).data  # no section: the digest is unchanged
+    with pytest.raises(PolicyError, match="observations_required"):
+        effective_policy({"api_version": API_VERSION, "review": {"observations_required": ["sometimes"]}})

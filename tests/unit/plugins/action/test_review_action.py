@@ -65,3 +65,42 @@ def test_review_playbook_opens_drafts_and_completes(ledger_path, tmp_path):
     assert done.returncode == 0, done.stdout[-3000:]
     again = playbook(ledger_path, "-e", "review_kind=rollback", "-e", "review_by=sre", "-e", "review_summary=OPS-1")
     assert again.returncode != 0 and "completed already" in again.stdout
+
+
+def adhoc(ledger, args):
+    env = {**os.environ, "CHANGEWARD_LEDGER": ledger, "CHANGEWARD_LEDGER_KEY": KEY, "ANSIBLE_FORCE_COLOR": "0"}
+    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible"),
+            "-v",
+            "localhost",
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            "-m",
+            "changeward.hybrid.review",
+            "-a",
+            args,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_review_action_says_when_the_policy_requires_observations_at_close(ledger_path, tmp_path):
+    policy = tmp_path / "policy.yml"
+    policy.write_text("api_version: changeward.hybrid/v1\nreview:\n  observations_required: [rolled_back]\n")
+    rolled = adhoc(ledger_path, f"state=observations change_id=CHG-RB outcome=rolled_back policy={policy}")
+    assert rolled.returncode == 0 and '"required": true' in rolled.stdout and "rolled_back" in rolled.stdout, (
+        rolled.stdout
+    )
+    fine = adhoc(ledger_path, f"state=observations change_id=CHG-RB outcome=successful policy={policy}")
+    assert fine.returncode == 0 and '"required": false' in fine.stdout, fine.stdout
