@@ -26,6 +26,7 @@ from .base import Option, Sink
 from .errors import DeliveryError, SinkConfigError
 
 TAIL_BLOCK = 64 * 1024
+LEDGER_ID = "{ledger_id}"
 
 
 def _scan_tail(path: str):
@@ -92,7 +93,12 @@ class JsonlSink(Sink):
 
     def __init__(self, spec):
         super().__init__(spec)
-        self.path = os.path.abspath(os.path.expanduser(spec["path"]))
+        # {ledger_id} in the file name: one export per ledger, so one sink setting serves every ledger a
+        # controller uses (a file holds one ledger's chain; another ledger's events are refused)
+        self.template = os.path.abspath(os.path.expanduser(spec["path"]))
+        if LEDGER_ID in os.path.dirname(self.template):
+            raise SinkConfigError(self.name, "path", f"{LEDGER_ID} may only appear in the file name")
+        self.path = self.template
         if os.path.isdir(self.path):
             raise SinkConfigError(self.name, "path", f"{self.path} is a directory")
         parent = os.path.dirname(self.path)
@@ -100,6 +106,12 @@ class JsonlSink(Sink):
             raise SinkConfigError(self.name, "path", f"directory {parent} is not writable")
         self._state = None  # [last event seq, last checkpoint seq, ledger id in file]
         self._size = None
+
+    def bind(self, ledger_id: str, checkpoint_interval: int) -> None:
+        super().bind(ledger_id, checkpoint_interval)
+        path = self.template.replace(LEDGER_ID, str(ledger_id))
+        if path != self.path:
+            self.path, self._state, self._size = path, None, None
 
     def describe(self) -> str:
         return f"file://{self.path}"

@@ -2,10 +2,12 @@
 
 import shutil
 
+import pytest
 from shipping_testlib import KEY, FakeClock, make_ledger
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.verify import verify
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping import config
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.errors import SinkConfigError
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.shipping.outbox import Outbox
 
 
@@ -69,6 +71,22 @@ def test_a_file_of_another_ledger_is_refused(tmp_path):
         report = ship(b, jsonl_sink(out))
         assert report.pending == 3 and report.attempts == 1
         assert f"holds ledger {a.ledger_id}" in report.error
+
+
+def test_ledger_id_in_the_file_name_gives_each_ledger_its_own_export(tmp_path):
+    template = tmp_path / "audit" / "{ledger_id}.jsonl"
+    with make_ledger(tmp_path / "a.db", events=3) as a, make_ledger(tmp_path / "b.db", events=4) as b:
+        for ledger in (a, b):  # one sink setting for both ledgers, as in an ansible.cfg
+            assert ship(ledger, jsonl_sink(template)).pending == 0
+        ids = (a.ledger_id, b.ledger_id)
+    for ledger_id, events in zip(ids, (3, 4), strict=True):
+        report = verify(str(tmp_path / "audit" / f"{ledger_id}.jsonl"), key=KEY)
+        assert report["valid"] and report["events"] == events, report["problems"]
+
+
+def test_ledger_id_only_in_the_file_name(tmp_path):
+    with pytest.raises(SinkConfigError, match="only appear in the file name"):
+        jsonl_sink(tmp_path / "{ledger_id}" / "export.jsonl")
 
 
 def test_the_export_is_private_and_a_loose_one_is_refused(tmp_path):
