@@ -20,6 +20,8 @@ ARGUMENT_SPEC = {
     "tasks_file": {"type": "path"},
     "variables": {"type": "dict", "default": {}},
     "results": {"type": "list", "elements": "dict", "default": []},
+    "render_on": {"type": "list", "elements": "str", "default": []},
+    "render_timeout": {"type": "float", "default": 600.0},
     "rules": {"type": "raw"},
     "builtin_rules": {"type": "bool", "default": True},
     "change_id": {"type": "str"},
@@ -57,7 +59,20 @@ class ActionModule(ControllerAction):
             tasks += compliance.role_task_facts(role_path, variables)
         if tasks_file:
             tasks += compliance.task_facts(self.find_file(tasks_file), tasks_file, variables)
-        files = compliance.file_facts(args["results"])
+        results = list(args["results"])
+        rendered = None
+        if args["render_on"]:
+            # the files as the change would write them on these hosts: a check-and-diff run of its role or tasks
+            sources = task_vars.get("ansible_inventory_sources") or []
+            sources = [sources] if isinstance(sources, str) else sources
+            target = dict(apply)
+            if tasks_file:
+                target["tasks"] = self.find_file(tasks_file)
+            if role_path:
+                target["role"] = role_path  # a role found by path runs the same from the separate run
+            rendered = compliance.render_check(target, args["render_on"], sources, args["render_timeout"])
+            results += rendered
+        files = compliance.file_facts(results)
         if args["spec"] is None and not tasks and not files:
             # nothing to look at is not compliant: it is unchecked
             raise compliance.ComplianceError("nothing to check: give spec, apply (role_path or tasks) or results")
@@ -79,6 +94,7 @@ class ActionModule(ControllerAction):
             "checked": result["checked"],
             "tasks": len(tasks),
             "files": len(files),
+            "rendered_on": list(args["render_on"]),
             "rules_source": source,
             "msg": reason,
         }

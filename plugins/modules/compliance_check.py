@@ -52,6 +52,21 @@ options:
     type: list
     elements: dict
     default: []
+  render_on:
+    description:
+      - Hosts to render the change on - O(apply)'s role or tasks file, with its C(vars), run in check and diff mode
+        in a separate C(ansible-playbook) (same inventory sources and configuration, the
+        P(changeward.hybrid.check_diffs#callback) callback collecting every diff); the files it would write are
+        checked as C(file) facts, besides O(results). Nothing is changed on the hosts.
+      - A host that fails, cannot be reached or is not rendered is an error (fail closed). The main job passes the
+        canary ring's hosts.
+    type: list
+    elements: str
+    default: []
+  render_timeout:
+    description: Seconds the check-mode run of O(render_on) may take.
+    type: float
+    default: 600.0
   rules:
     description:
       - Rules - a list of C({name, applies_to (spec | task | file), expression, message}), or a YAML file with one
@@ -125,7 +140,8 @@ passed:
   type: bool
   sample: false
 violations:
-  description: Each violation - C(rule), C(applies_to), C(where) (file:line, host:path or change spec), C(message),
+  description: Each violation - C(rule), C(applies_to), C(where) (file:line, host:path - with the task and its file:line
+    when rendered - or change spec), C(message),
     and C(file)/C(line)/C(task)/C(path) or C(host)/C(path).
   returned: always
   type: list
@@ -147,6 +163,12 @@ files:
   returned: success
   type: int
   sample: 0
+rendered_on:
+  description: The hosts the change was rendered on in check mode (O(render_on)).
+  returned: success
+  type: list
+  elements: str
+  sample: [cloud-euw1a-01]
 rules_source:
   description: Where the rules came from.
   returned: success

@@ -319,6 +319,8 @@ def file_facts(results: Iterable) -> list:
         out.append(
             {
                 "host": str(res.get("host") or res.get("_host") or ""),
+                "task": str(res.get("task") or ""),
+                "task_path": str(res.get("task_path") or ""),
                 "changed": bool(res.get("changed")),
                 "before": next((d.get("before") for d in diffs if isinstance(d, Mapping) and "before" in d), None),
                 "after": next((d.get("after") for d in diffs if isinstance(d, Mapping) and "after" in d), None),
@@ -326,6 +328,89 @@ def file_facts(results: Iterable) -> list:
             }
         )
     return out
+
+
+# -- check-mode rendering ------------------------------------------------------------------------------------------
+RENDER_CALLBACK = "changeward.hybrid.check_diffs"
+
+
+def render_playbook(apply: Mapping) -> list:
+    """The play that runs a change's role or tasks file as the main job's apply step does (its vars as facts, so
+    they outrank role defaults), for a check-and-diff run."""
+    kind = apply.get("kind") or ("role" if apply.get("role") else "tasks" if apply.get("tasks") else None)
+    if kind == "role":
+        step = {"name": "The change's role", "ansible.builtin.include_role": {"name": apply["role"]}}
+    elif kind == "tasks":
+        step = {"name": "The change's tasks", "ansible.builtin.include_tasks": os.path.abspath(apply["tasks"])}
+    else:
+        raise ComplianceError(f"render_on: a change applied as {kind!r} has no tasks to render (role or tasks only)")
+    tasks = []
+    if apply.get("vars"):
+        tasks.append({"name": "The change's variables", "ansible.builtin.set_fact": dict(apply["vars"])})
+    return [{"name": "Render the change in check mode", "hosts": "all", "gather_facts": False, "tasks": [*tasks, step]}]
+
+
+def render_check(apply: Mapping, hosts: Iterable, inventories: Iterable, timeout: float = 600) -> list:
+    """Run the change's role or tasks in check and diff mode on ``hosts`` (a separate ansible-playbook with the
+    check_diffs callback) and return the results that have a diff. Fails closed: a host that failed, was not
+    reached or was not rendered at all is an error, not a pass."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    import yaml
+
+    hosts = [str(h) for h in hosts]
+    inventories = [str(i) for i in inventories or ()]
+    if not hosts:
+        raise ComplianceError("render_on: no host to render the change on")
+    if not inventories:
+        raise ComplianceError("render_on: the run's inventory sources are unknown; cannot render on its hosts")
+    binary = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    if not os.access(binary, os.X_OK):
+        binary = shutil.which("ansible-playbook") or ""
+    if not binary:
+        raise ComplianceError("render_on: ansible-playbook not found beside this Python or on PATH")
+    from ansible import constants
+
+    enabled = [c for c in (constants.CALLBACKS_ENABLED or []) if c != RENDER_CALLBACK] + [RENDER_CALLBACK]
+    with tempfile.TemporaryDirectory(prefix="changeward-render-") as tmp:
+        play, out = os.path.join(tmp, "render.yml"), os.path.join(tmp, "results.jsonl")
+        # the change's vars may hold secrets: the directory is private (0700) and removed with everything in it
+        with open(play, "w", encoding="utf-8") as fh:
+            yaml.safe_dump(render_playbook(apply), fh, sort_keys=False)
+        argv = [binary, play, "--check", "--diff", "--limit", ",".join(hosts)]
+        for inv in inventories:
+            argv += ["-i", inv]
+        env = {
+            **os.environ,
+            "ANSIBLE_CALLBACKS_ENABLED": ",".join(enabled),
+            "CHANGEWARD_CHECK_DIFFS_FILE": out,
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.minimal",
+            "ANSIBLE_RETRY_FILES_ENABLED": "false",
+        }
+        try:
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise ComplianceError(f"render_on: the check-mode run did not end in {timeout:g} s") from None
+        rows = []
+        if os.path.exists(out):
+            with open(out, encoding="utf-8") as fh:
+                rows = [json.loads(line) for line in fh if line.strip()]
+    bad = [r for r in rows if r.get("failed")]
+    if bad:
+        first = bad[0]
+        raise ComplianceError(
+            f"render_on: the change could not be rendered in check mode on {first['host']} at task "
+            f"'{first['task']}' ({first['task_path']}): {first.get('msg') or 'failed'}"
+        )
+    if proc.returncode != 0:
+        # no secret in the message: ansible's own summary lines only
+        tail = " | ".join(line for line in proc.stdout.splitlines()[-5:] if line.strip())
+        raise ComplianceError(f"render_on: the check-mode run failed (rc {proc.returncode}): {tail[-600:]}")
+    return [r for r in rows if r.get("dest") or r.get("path")]
 
 
 # -- rules -----------------------------------------------------------------------------------------------------------
@@ -355,7 +440,10 @@ def _where(kind: str, fact: Mapping) -> str:
     if kind == "task":
         return f"{fact['file']}:{fact['line']}" + (f" (task '{fact['name']}')" if fact.get("name") else "")
     if kind == "file":
-        return f"{fact['host'] + ':' if fact.get('host') else ''}{fact['path']}"
+        where = f"{fact['host'] + ':' if fact.get('host') else ''}{fact['path']}"
+        if fact.get("task_path"):
+            where += f" (task '{fact.get('task') or '?'}' at {fact['task_path']})"
+        return where
     return "change spec"
 
 

@@ -2,6 +2,8 @@
 reports and the change spec; a world-readable secret file is caught by name, a rule that cannot be evaluated
 fails closed."""
 
+import sys
+
 import pytest
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.compliance import (
@@ -170,3 +172,67 @@ def test_a_mode_given_by_a_variable_is_read_from_the_change_vars_over_the_role_d
     # a mode that stays a template cannot be read: it counts as readable by others
     unknown = evaluate(compile_rules([]), {"tasks": task_facts(str(tmp_path / "myrole" / "tasks" / "main.yml"))})
     assert not unknown["passed"]
+
+
+RENDERED_TASKS = """\
+- name: Write the app's config
+  ansible.builtin.copy:
+    dest: "{{ conf_dir }}/app.conf"
+    content: "log_level = {{ log_level }}\\n"
+    mode: "0640"
+"""
+
+
+def test_a_rule_over_the_rendered_file_blocks_naming_rule_file_and_task(tmp_path, monkeypatch):
+    """The change's tasks run in check and diff mode in a separate ansible-playbook (on localhost here): the
+    content as rendered - which no static reading of the task can see - is what the rule judges; nothing is
+    written."""
+    from ansible import constants
+
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.compliance import render_check
+
+    repo = __import__("pathlib").Path(__file__).resolve().parents[3]
+    (tmp_path / "ansible.cfg").write_text(f"[defaults]\ncollections_path = {repo / 'collections'}\n")
+    (tmp_path / "hosts.ini").write_text(f"web1 ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    (tmp_path / "change.yml").write_text(RENDERED_TASKS)
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(tmp_path / "ansible.cfg"))
+    monkeypatch.setattr(constants, "CALLBACKS_ENABLED", [])
+    conf_dir = tmp_path / "etc"
+    apply = {
+        "kind": "tasks",
+        "tasks": str(tmp_path / "change.yml"),
+        "vars": {"log_level": "debug", "conf_dir": str(conf_dir)},
+    }
+    results = render_check(apply, ["web1"], [str(tmp_path / "hosts.ini")], timeout=120)
+    assert not conf_dir.exists()  # check mode: nothing written
+    rule = {
+        "name": "no-debug-logging",
+        "applies_to": "file",
+        "expression": "!(type(file.after) == string && file.after.contains('log_level = debug'))",
+    }
+    result = evaluate(compile_rules([rule]), {"files": file_facts(results)})
+    [violation] = result["violations"]
+    assert violation["rule"] == "no-debug-logging" and violation["path"] == f"{conf_dir}/app.conf"
+    assert violation["where"].startswith(f"web1:{conf_dir}/app.conf (task 'Write the app's config' at ")
+    assert violation["where"].endswith("change.yml:1)")
+    apply["vars"]["log_level"] = "info"
+    rendered = render_check(apply, ["web1"], [str(tmp_path / "hosts.ini")], timeout=120)
+    assert evaluate(compile_rules([rule]), {"files": file_facts(rendered)})["passed"]
+
+
+def test_rendering_fails_closed_on_a_host_that_is_not_reached(tmp_path, monkeypatch):
+    from ansible import constants
+
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.compliance import render_check
+
+    repo = __import__("pathlib").Path(__file__).resolve().parents[3]
+    (tmp_path / "ansible.cfg").write_text(f"[defaults]\ncollections_path = {repo / 'collections'}\n")
+    (tmp_path / "hosts.ini").write_text("web1 ansible_host=192.0.2.1 ansible_ssh_common_args='-o ConnectTimeout=1'\n")
+    (tmp_path / "change.yml").write_text(RENDERED_TASKS)
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(tmp_path / "ansible.cfg"))
+    monkeypatch.setattr(constants, "CALLBACKS_ENABLED", [])
+    apply = {"kind": "tasks", "tasks": str(tmp_path / "change.yml"), "vars": {"log_level": "debug", "conf_dir": "/x"}}
+    with pytest.raises(ComplianceError, match="could not be rendered in check mode on web1"):
+        render_check(apply, ["web1"], [str(tmp_path / "hosts.ini")], timeout=120)
+    with pytest.raises(ComplianceError, match="no host"):
+        render_check(apply, [], [str(tmp_path / "hosts.ini")])
