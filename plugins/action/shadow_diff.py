@@ -10,8 +10,14 @@ import re
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils import context
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.shadow import ShadowError, compare, verdict
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.shadow import (
+    ShadowError,
+    collect_mirrored,
+    compare,
+    verdict,
+)
 
+ROLES = ("primary", "secondary", "candidate")
 # Only requests without side effects are replayed: a POST sent three times is three orders.
 LOG_LINE = re.compile(r'"(GET|HEAD) (\S+) HTTP/[0-9.]+"')
 
@@ -21,6 +27,9 @@ ARGUMENT_SPEC = {
     "candidate": {"type": "str", "required": True},
     "requests": {"type": "list", "elements": "str", "default": []},
     "access_log": {"type": "path"},
+    "listen": {"type": "str"},
+    "mirror_from": {"type": "list", "elements": "str", "default": []},
+    "duration": {"type": "float", "default": 60.0},
     "sample": {"type": "int", "default": 100},
     "headers": {"type": "list", "elements": "str", "default": []},
     "noise": {"type": "list", "elements": "str", "default": []},
@@ -39,16 +48,31 @@ class ActionModule(ControllerAction):
         paths = list(args["requests"])
         if args["access_log"]:
             paths += self._from_log(args["access_log"], args["sample"])
-        if not paths:
-            raise ShadowError("no requests: give requests or an access_log with GET or HEAD requests")
         samples = [
             {
                 "request": f"GET {p}",
-                **{role: self._fetch(args[role], p, args["timeout"]) for role in ("primary", "secondary", "candidate")},
+                **{role: self._fetch(args[role], "GET", p, {}, args["timeout"]) for role in ROLES},
             }
             for p in paths
         ]
+        mirrored = {}
+        if args["listen"]:
+            if args["sample"] < 1 or not 0 < args["duration"] <= 3600:
+                raise ShadowError("listen needs sample >= 1 and a duration of at most 3600 seconds")
+
+            def fetch(role, method, path, headers):
+                return self._fetch(args[role], method, path, headers, args["timeout"])
+
+            mirrored = collect_mirrored(args["listen"], args["mirror_from"], args["sample"], args["duration"], fetch)
+            samples += mirrored.pop("samples")
+        if not samples:
+            raise ShadowError(
+                "no requests: give requests, an access_log with GET or HEAD requests, or listen for mirrored traffic"
+                + (f" (none mirrored in {args['duration']:g} s: {mirrored})" if args["listen"] else "")
+            )
         result = compare(samples, args["headers"], args["max_examples"], args["noise"])
+        if args["listen"]:
+            result["mirrored"] = mirrored
         passed, msg = verdict(result, args["max_rate"])
         label = args["change_id"] or "(planned change)"
         entry = context.gate_decision(
@@ -76,11 +100,13 @@ class ActionModule(ControllerAction):
         return found
 
     @staticmethod
-    def _fetch(base, path, timeout):
+    def _fetch(base, method, path, headers, timeout):
         import requests
 
         try:
-            resp = requests.get(base.rstrip("/") + path, timeout=timeout, allow_redirects=False)
+            resp = requests.request(
+                method, base.rstrip("/") + path, headers=headers, timeout=timeout, allow_redirects=False
+            )
         except requests.RequestException as exc:
             raise ShadowError(f"{base}{path}: no answer ({type(exc).__name__})") from None
         return {"status": resp.status_code, "headers": dict(resp.headers), "body": resp.text}

@@ -18,6 +18,13 @@ description:
   - Requests come from O(requests) or a sample of the GET and HEAD requests of an access log (O(access_log)) -
     for example the log of an nginx C(mirror) location that copies live traffic to staging. Other methods are
     never replayed (they could change data).
+  - With O(listen) it is the shadow proxy itself, as Diffy is - live requests copied by an nginx C(mirror) (or any
+    traffic mirror) to O(listen) are answered at once with 204 (nginx throws a mirror's answer away, so live
+    traffic never waits) and sent to the three instances with their request headers, until O(sample) requests are
+    in or O(duration) has passed. Only O(mirror_from) may send. The nginx side is
+    C(location / { mirror /_shadow; proxy_pass ...; }) and
+    C(location = /_shadow { internal; proxy_pass http://<listen>$request_uri; }), optionally sampled with
+    C(split_clients) (docs/pre-implementation-validation.md).
   - With O(change_id) the decision is recorded in the change (gate C(shadow)). No request, or an instance that does
     not answer, is an error.
 options:
@@ -41,8 +48,21 @@ options:
   access_log:
     description: An access log (combined format) whose GET and HEAD requests are sampled.
     type: path
+  listen:
+    description:
+      - C(address:port) on the controller where the mirror sends copies of live requests, for the time of the task.
+    type: str
+  mirror_from:
+    description: Addresses allowed to send mirrored requests to O(listen) (the nginx hosts); required with O(listen).
+    type: list
+    elements: str
+    default: []
+  duration:
+    description: With O(listen), the longest time to wait for O(sample) mirrored requests, in seconds (at most 3600).
+    type: float
+    default: 60.0
   sample:
-    description: At most this many requests from O(access_log).
+    description: At most this many requests from O(access_log), and the number of mirrored requests to compare.
     type: int
     default: 100
   headers:
@@ -96,6 +116,19 @@ attributes:
 """
 
 EXAMPLES = r"""
+- name: Be the shadow proxy for 50 live requests mirrored by the load balancer's nginx
+  changeward.hybrid.shadow_diff:
+    listen: 10.0.0.5:8099
+    mirror_from: [10.0.1.2]
+    primary: http://10.0.1.10:8080
+    secondary: http://10.0.1.11:8080
+    candidate: http://10.0.9.10:8080
+    sample: 50
+    duration: 120
+    headers: [Content-Type, X-Request-Id]
+    change_id: "{{ changeward_change.id }}"
+  run_once: true
+
 - name: Shadow the mirrored traffic before the canary
   changeward.hybrid.shadow_diff:
     primary: http://198.18.11.10:8080
@@ -134,6 +167,12 @@ noise:
 fields:
   description: Each differing field and on how many requests it differed.
   returned: success
+  type: dict
+mirrored:
+  description:
+    - With O(listen), the mirrored requests not compared - C(refused) (not from O(mirror_from)),
+      C(skipped_methods) (not GET or HEAD), C(beyond_sample).
+  returned: with O(listen)
   type: dict
 examples:
   description: Differing requests with each field's primary and candidate values.

@@ -129,3 +129,111 @@ def verdict(result: Mapping, max_rate: float) -> tuple:
         f"differing fields: {fields}; noise ignored: {', '.join(result['noise']) or 'none'}"
     )
     return rate <= max_rate, msg
+
+
+# -- live mirrored traffic -------------------------------------------------------------------------------------------
+# Request headers that belong to one connection, not to the request: never forwarded to the three instances.
+HOP_BY_HOP = frozenset(
+    (
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    )
+)
+REPLAYED_METHODS = ("GET", "HEAD")
+
+
+def parse_listen(listen: str) -> tuple:
+    """'198.18.0.1:8099' -> ('198.18.0.1', 8099)."""
+    host, sep, port = str(listen).rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ShadowError(f"listen {listen!r}: give address:port where the mirror can reach this controller")
+    return host.strip("[]"), int(port)
+
+
+def collect_mirrored(listen: str, mirror_from, sample: int, duration: float, fetch) -> dict:
+    """Act as the shadow proxy an nginx ``mirror`` sends copies of live requests to, as Diffy does: each mirrored
+    GET or HEAD is answered at once (204: the mirror's answer is thrown away by nginx, and live traffic must not
+    wait for the comparison) and then sent to the three instances by ``fetch(role, path, headers)``.
+
+    Collects until ``sample`` requests are in or ``duration`` seconds have passed. Only addresses in
+    ``mirror_from`` may send (others get 403): whoever can reach the port could otherwise choose the sample.
+    Returns {samples, refused, skipped_methods, beyond_sample}."""
+    import queue
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    allowed = {str(a) for a in mirror_from or ()}
+    if not allowed:
+        raise ShadowError("mirror_from: name the address(es) of the mirroring proxy; refusing to take any sender")
+    inbox: queue.Queue = queue.Queue()
+    counts = {"refused": 0, "skipped_methods": 0, "beyond_sample": 0, "queued": 0}
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format, *args):
+            pass
+
+        def _answer(self, code):
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _mirrored(self):
+            if self.client_address[0] not in allowed:
+                with lock:
+                    counts["refused"] += 1
+                return self._answer(403)
+            self._answer(204)
+            with lock:
+                if self.command not in REPLAYED_METHODS:
+                    # a POST sent three more times would be three more orders
+                    counts["skipped_methods"] += 1
+                    return None
+                if counts["queued"] >= sample:
+                    counts["beyond_sample"] += 1
+                    return None
+                counts["queued"] += 1
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            inbox.put((self.command, self.path, headers))
+            return None
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _mirrored
+
+    try:
+        server = ThreadingHTTPServer(parse_listen(listen), Handler)
+    except OSError as exc:
+        raise ShadowError(f"cannot listen on {listen} for mirrored requests: {exc.strerror}") from None
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    thread.start()
+    samples = []
+    deadline = time.monotonic() + duration
+    try:
+        while len(samples) < sample:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                method, path, headers = inbox.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                continue
+            samples.append(
+                {
+                    "request": f"{method} {path}",
+                    **{role: fetch(role, method, path, headers) for role in ("primary", "secondary", "candidate")},
+                }
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+    with lock:
+        return {"samples": samples, **{k: v for k, v in counts.items() if k != "queued"}}

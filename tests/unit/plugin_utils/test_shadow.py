@@ -147,3 +147,127 @@ def test_a_change_spec_names_its_shadow_instances_and_requests():
     del spec["shadow"]["requests"]
     with pytest.raises(ChangeSpecError, match="shadow"):
         validate(spec)  # neither requests nor an access log: nothing to shadow
+    spec["shadow"]["listen"] = "198.18.0.1:8099"
+    with pytest.raises(ChangeSpecError, match="mirror_from"):
+        validate(spec)  # a listening gate takes mirrored requests only from the mirroring proxies
+    spec["shadow"]["mirror_from"] = ["198.18.11.11"]
+    validate(spec)
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _mirror(port, requests, delay=0.2):
+    """Send requests as nginx's mirror does (to the listening gate), once it is up; the answers it got."""
+    import http.client
+    import time
+
+    answers = []
+    deadline = time.monotonic() + 10
+    for method, path in requests:
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request(method, path, headers={"X-Tenant": "t1"})
+                answers.append(conn.getresponse().status)
+                conn.close()
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "the gate never listened"
+                time.sleep(delay)
+    return answers
+
+
+def test_the_listening_gate_compares_mirrored_live_requests_with_their_headers():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from action_runner import run_action
+
+    from ansible_collections.changeward.hybrid.plugins.action.shadow_diff import ActionModule
+
+    tenants = []
+
+    def server(rounding):
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                tenants.append(self.headers.get("X-Tenant"))
+                body = {
+                    "path": self.path,
+                    "total": f"{12.5:.{rounding}f}",
+                    "served_at": next(CLOCK),
+                    "request_id": f"req-{next(IDS)}",
+                }
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("X-Request-Id", f"r{next(IDS)}")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        return srv, f"http://127.0.0.1:{srv.server_address[1]}"
+
+    servers = [server(2), server(2), server(1)]
+    port = _free_port()
+    sent = [("GET", "/orders/1"), ("POST", "/orders"), ("GET", "/orders/2"), ("GET", "/orders/3"), ("GET", "/x")]
+    answers = []
+    sender = threading.Thread(target=lambda: answers.extend(_mirror(port, sent)))
+    sender.start()
+    try:
+        args = {
+            "primary": servers[0][1],
+            "secondary": servers[1][1],
+            "candidate": servers[2][1],
+            "listen": f"127.0.0.1:{port}",
+            "mirror_from": ["127.0.0.1"],
+            "sample": 3,
+            "duration": 20,
+            "headers": ["X-Request-Id"],
+        }
+        result = run_action(ActionModule, "shadow_diff", args)
+        sender.join(10)
+    finally:
+        for srv, _url in servers:
+            srv.shutdown()
+    assert answers == [204] * 5  # the mirror is answered at once, whatever happens to the copy
+    assert result["failed"] and result["requests"] == 3
+    assert result["fields"] == {"total": 3}  # one changed field
+    assert tenants == ["t1"] * 9  # the mirrored request's headers reach the three instances
+    assert {"served_at", "request_id", "header.x-request-id"} <= set(result["noise"])
+    assert result["mirrored"] == {"refused": 0, "skipped_methods": 1, "beyond_sample": 1}
+    assert result["examples"][0]["fields"] == {"total": {"primary": "12.50", "candidate": "12.5"}}
+
+
+def test_the_listening_gate_refuses_senders_it_does_not_know_and_fails_closed_without_traffic():
+    import threading
+
+    from action_runner import run_action
+
+    from ansible_collections.changeward.hybrid.plugins.action.shadow_diff import ActionModule
+
+    port = _free_port()
+    answers = []
+    sender = threading.Thread(target=lambda: answers.extend(_mirror(port, [("GET", "/orders/1")], delay=0.05)))
+    sender.start()
+    args = {
+        "primary": "http://127.0.0.1:9",
+        "secondary": "http://127.0.0.1:9",
+        "candidate": "http://127.0.0.1:9",
+        "listen": f"127.0.0.1:{port}",
+        "mirror_from": ["198.18.31.10"],
+        "duration": 2,
+    }
+    result = run_action(ActionModule, "shadow_diff", args)
+    sender.join(10)
+    assert answers == [403]
+    assert result["failed"] and "none mirrored in 2 s" in result["msg"] and "'refused': 1" in result["msg"]
