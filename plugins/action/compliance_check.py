@@ -12,6 +12,8 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils import complianc
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
 
 RULES_VAR = "changeward_compliance_rules"
+# the operator's switch for rendering in the main job (pinned: the change being judged cannot turn it off)
+RENDER_VAR = "changeward_compliance_render"
 
 ARGUMENT_SPEC = {
     "spec": {"type": "dict"},
@@ -22,6 +24,7 @@ ARGUMENT_SPEC = {
     "results": {"type": "list", "elements": "dict", "default": []},
     "render_on": {"type": "list", "elements": "str", "default": []},
     "render_timeout": {"type": "float", "default": 600.0},
+    "render": {"type": "str", "choices": ["always", "policy"], "default": "always"},
     "rules": {"type": "raw"},
     "builtin_rules": {"type": "bool", "default": True},
     "change_id": {"type": "str"},
@@ -34,6 +37,10 @@ class ActionModule(ControllerAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def ensure(self, args, task_vars):
+        if args["render_on"] and args["render"] == "policy" and self.pinned_var(RENDER_VAR, task_vars) is not True:
+            # not every role renders faithfully in check mode (a package from a repository the same change adds
+            # cannot be resolved), so the operator turns rendering on in the inventory
+            return {"changed": False, "skipped": True, "msg": f"rendering in check mode is off ({RENDER_VAR})"}
         rules = args["rules"]
         source = "option rules"
         if rules is None:

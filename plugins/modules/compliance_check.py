@@ -63,6 +63,15 @@ options:
     type: list
     elements: str
     default: []
+  render:
+    description:
+      - C(always) renders on O(render_on) whenever it is given. C(policy) (what the main job passes) renders only when
+        the inventory sets C(changeward_compliance_render=true) - pinned like the rules, refused from extra vars, play
+        vars or facts - and otherwise skips the task, because not every role can be rendered faithfully in check mode
+        (a package from a repository the same change adds cannot be resolved before the repository exists).
+    type: str
+    choices: [always, policy]
+    default: always
   render_timeout:
     description: Seconds the check-mode run of O(render_on) may take.
     type: float
