@@ -91,7 +91,8 @@ class ActionModule(ControllerAction):
         with open_ledger(
             target, key=args["key"], create=state not in ("read", "checked"), source=breaker.SOURCE
         ) as ledger:
-            if state == "checked" and ledger.get_change(args["change_id"]) is None:
+            # a run in check mode opened no change: the breaker is still read and decides as it would
+            if state == "checked" and ledger.get_change(args["change_id"]) is None and not check:
                 raise breaker.BreakerError(
                     f"change {args['change_id']} is not in the ledger {ledger.target}: a breaker is checked for a "
                     "change opened in the ledger that holds its service's history (this one is empty or another's)"

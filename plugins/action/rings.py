@@ -97,6 +97,8 @@ class ActionModule(ControllerAction):
         with open_ledger(self.ledger_target(args), key=args["key"], create=False) as ledger:
             record = ledger.get_change(args["change_id"])
             if record is None:
+                if self._task.check_mode:  # a run in check mode opened no change: its plan would be recorded
+                    return True
                 raise PlanError(f"change {args['change_id']} is not in the ledger {ledger.target}; open it first")
             if record.get("rings"):
                 if [r.get("hosts") for r in record["rings"]] != [r["hosts"] for r in rings]:

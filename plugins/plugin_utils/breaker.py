@@ -175,6 +175,12 @@ def status(ledger, service: str) -> State:
         return _read(ledger, service)
 
 
+def _lock(ledger, check_mode: bool):
+    """The write lock a decision reads and records under; in check mode one consistent read instead (the ledger is
+    opened read-only then, and nothing is recorded)."""
+    return ledger.backend.read() if check_mode else ledger.backend.write()
+
+
 def _event(ledger, kind: str, service: str, data: Mapping) -> dict:
     payload = {"service": service, **data}
     # always this source: the reader trusts only what the breaker wrote
@@ -200,7 +206,7 @@ def admit(ledger, service: str, change_id: str, *, check_mode: bool = False) -> 
     admitted after the breaker went half-open - and no for any other while the trial runs.
     """
     _change_id(change_id)
-    with ledger.backend.write():
+    with _lock(ledger, check_mode):
         state = _read(ledger, service)
         previous = state.state
         events = []
@@ -241,7 +247,7 @@ def trip(
     """Open the breaker (from closed or half-open). Already open: the failure is recorded, the state stays."""
     if not reason:
         raise BreakerInputError("opening a breaker needs a reason")
-    with ledger.backend.write():
+    with _lock(ledger, check_mode):
         state = _read(ledger, service)
         previous = state.state
         data = {"change_id": change_id, "reason": reason, "evidence": dict(evidence or {}), "from": previous}
@@ -282,7 +288,7 @@ def record_failure(
         raise BreakerInputError(f"failure count must be an integer >= 1, got {count!r}")
     thresholds = thresholds or Thresholds()
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    with ledger.backend.write():
+    with _lock(ledger, check_mode):
         state = _read(ledger, service)
         previous = state.state
         data = {
@@ -347,7 +353,7 @@ def half_open(
             with ledger.backend.write():
                 _event(ledger, REFUSED, service, {"reason": why, "requested": "half_open", "by": identity.as_dict()})
         raise NotAuthorised(f"circuit breaker {service}: {why}")
-    with ledger.backend.write():
+    with _lock(ledger, check_mode):
         state = _read(ledger, service)
         previous = state.state
         if state.state == "half_open":
@@ -389,7 +395,7 @@ def close(
                     _event(ledger, REFUSED, service, {"reason": why, "requested": "closed", "by": identity.as_dict()})
             raise NotAuthorised(f"circuit breaker {service}: {why}")
         by_person = {"by": identity.as_dict(), "authorisation": why}
-    with ledger.backend.write():
+    with _lock(ledger, check_mode):
         state = _read(ledger, service)
         previous = state.state
         if state.state == "closed":

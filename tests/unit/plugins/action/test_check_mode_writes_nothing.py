@@ -196,3 +196,27 @@ def test_the_recorder_records_no_check_run(tmp_path, cli):
         assert not path.parent.exists()
     else:
         assert "io.changeward.run.started" in events(str(path))
+
+
+def test_the_breaker_and_the_ring_plan_decide_in_check_mode_for_a_change_the_run_did_not_open(ledger):
+    from ansible_collections.changeward.hybrid.plugins.action import circuit_breaker, rings
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils import breaker
+
+    with open_ledger(ledger, key=KEY) as led:
+        breaker.trip(led, "demo", "CHG-1", "canary breached")
+    before = files(os.path.dirname(ledger))
+    check = {"ledger": ledger, "service": "demo", "change_id": "CHG-9", "report_only": True}
+    out = run(circuit_breaker.ActionModule, "circuit_breaker", check, check_mode=True)
+    assert out["allowed"] is False and "is open" in out["reason"] and out["recorded"] is False
+    plan = {"ledger": ledger, "hosts": ["web1", "web2"], "change_id": "CHG-9"}
+    labels = {"env_type": "cloud", "region": "r1", "az": "r1a", "rollback_capability": "full"}
+    hostvars = {h: dict(labels) for h in ("web1", "web2")}
+    task = Task()
+    task.action, task.args, task.check_mode = "changeward.hybrid.rings", plan, True
+    action = rings.ActionModule(task, MagicMock(), PlayContext(), DataLoader(), None, None)
+    out = action.run(task_vars={"hostvars": hostvars})
+    assert not out.get("failed") and out["changed"] is True, out  # would record the plan
+    assert files(os.path.dirname(ledger)) == before
+    # outside check mode the change must be in the ledger
+    with pytest.raises(AnsibleActionFail, match="CHG-9 is not in the ledger"):
+        run(circuit_breaker.ActionModule, "circuit_breaker", check)
