@@ -80,3 +80,53 @@ def test_risk_score_imports_the_inventorys_patterns_and_refuses_them_as_an_extra
     vm.extra_vars = {"changeward_failure_patterns": [str(dest)]}
     refused = run_action(RiskAction, "risk_score", args, {**task_vars, **vm.extra_vars})
     assert refused["failed"] and "changeward_failure_patterns" in refused["msg"]
+
+
+def test_the_checklist_gate_records_its_refusal_then_the_verified_acknowledgement(ledger, tmp_path):
+    from ssh_signers import Signers
+
+    from ansible_collections.changeward.hybrid.plugins.action.checklist import ActionModule as ChecklistAction
+    from ansible_collections.changeward.hybrid.plugins.action.review import ActionModule as ReviewAction
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.approval import statement_text
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.governance import checklist, review
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import new_record
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.policy.gate_policy import API_VERSION
+
+    keys = Signers(tmp_path / "keys", ["bob"])
+    policy = {
+        "api_version": API_VERSION,
+        "approval": {"approvers": [{"name": "bob", "roles": ["peer"]}], "allowed_signers": str(keys.path)},
+    }
+    with api.open_ledger(ledger, key=KEY) as led:
+        review.open_reviews(led, "CHG-0", source="test")
+        led.open_change(new_record("CHG-NEXT", "normal", "next", "alice", implementer="carol"))
+    held = run_action(
+        ReviewAction,
+        "review",
+        {
+            "ledger": ledger,
+            "change_id": "CHG-0",
+            "state": "completed",
+            "kind": "rollback",
+            "by": "sre",
+            "summary": "one finding",
+            "checklist": ["canary on a quiet host"],
+        },
+    )
+    (item,) = held["checklist_items"]
+    assert item["match"] == {"service": None, "change_kind": "config", "labels": {}}
+    args = {"ledger": ledger, "change_id": "CHG-NEXT", "change_digest": "sha256:" + "1" * 64, "policy": policy}
+    args["change_kind"] = "config"
+    refused = run_action(ChecklistAction, "checklist", args)
+    assert refused["failed"] and refused["recorded"] and item["item_id"] in refused["msg"]
+    text = statement_text(checklist.ack_statement("CHG-NEXT", args["change_digest"], item["item_id"], "bob", "peer"))
+    ack = tmp_path / "ack.json"
+    ack.write_text(text)
+    (tmp_path / "ack.json.sig").write_text(keys.sign("bob", text))
+    passed = run_action(ChecklistAction, "checklist", {**args, "acknowledgements": [str(ack)]})
+    assert not passed.get("failed"), passed
+    with api.open_ledger(ledger, readonly=True) as led:
+        types = [e.event["type"] for e in led.events(subject="CHG-NEXT")]
+        record = led.get_change("CHG-NEXT")
+    assert types[-2:] == [checklist.ACKNOWLEDGED, "io.changeward.gate.decided"]
+    assert [g["decision"] for g in record["gate_decisions"]] == ["fail", "pass"]
