@@ -83,6 +83,8 @@ def open_reviews(ledger, change_id: str, *, source: str, check_mode: bool = Fals
     """Record a review for every trigger that has none yet; returns the reviews opened now ({kind, detail, seq})."""
     events = _events(ledger.events(subject=change_id))
     if latest_record(events) is None:
+        if check_mode:  # a run in check mode opened no change, so there is nothing to review
+            return []
         raise ReviewError(f"change {change_id} is not in the ledger {ledger.target}")
     have = opened_kinds(events)
     opened = []

@@ -220,3 +220,12 @@ def test_the_breaker_and_the_ring_plan_decide_in_check_mode_for_a_change_the_run
     # outside check mode the change must be in the ledger
     with pytest.raises(AnsibleActionFail, match="CHG-9 is not in the ledger"):
         run(circuit_breaker.ActionModule, "circuit_breaker", check)
+
+
+def test_no_review_is_opened_in_check_mode_for_a_change_the_run_did_not_open(ledger):
+    from ansible_collections.changeward.hybrid.plugins.action import review
+
+    out = run(review.ActionModule, "review", {"ledger": ledger, "change_id": "CHG-9"}, check_mode=True)
+    assert not out.get("failed") and out["opened"] == [], out
+    out = run(review.ActionModule, "review", {"ledger": ledger, "change_id": "CHG-9"})
+    assert out["failed"] and "CHG-9 is not in the ledger" in out["msg"]
