@@ -53,6 +53,8 @@ ARGUMENT_SPEC = {
     **context.PROMETHEUS_SPEC,
     "report_only": {"type": "bool", "default": False},
     "change_id": {"type": "str"},
+    "change_digest": {"type": "str"},
+    "targets": {"type": "list", "elements": "raw", "default": []},
 }
 
 
@@ -72,9 +74,37 @@ class ActionModule(ControllerAction):
     RAISE_ERRORS = True
 
     def ensure(self, args, task_vars):
-        return self.ensure_evaluated(args)
+        return self.ensure_evaluated(args, task_vars)
 
-    def ensure_evaluated(self, args) -> dict:
+    def _verified_exemption(self, args, task_vars) -> dict | None:
+        """The change's accepted override that exempts it from the error budget, verified again now against the
+        pinned gate policy, its allowed signers and the change digest; None when there is none. A change type
+        is the requester's word, so an exempt type alone does not let a change past a spent budget."""
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.approval import verify_ledger
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.override import verified_exemption
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.calendar.policy import blackout_policy
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+        from ansible_collections.changeward.hybrid.plugins.plugin_utils.risk_inputs import resolve_targets
+
+        target = self.ledger_target(args)
+        if not args["change_id"] or not context.ledger_exists(target):
+            return None
+        targets = resolve_targets(args["targets"], task_vars.get("hostvars"))[0] if args["targets"] else []
+        policy = self.gate_policy({**args, "policy": None}, task_vars, targets)
+        signers = self.find_file(policy.allowed_signers) if policy.allowed_signers else None
+        with open_ledger(target, key=args["key"], create=False, readonly=True) as ledger:
+            verify_ledger(ledger)
+            return verified_exemption(
+                ledger,
+                args["change_id"],
+                "error_budget",
+                policy=policy,
+                change_digest=args["change_digest"],
+                signers=signers,
+                override_roles=blackout_policy(policy.data).override_roles,
+            )
+
+    def ensure_evaluated(self, args, task_vars) -> dict:
         policy = None if args["tolerance_policy"] is None else self.tolerance_policy(args["tolerance_policy"], args)
         slo = policy.slo(args["slo"]) if policy else {}
         if args["slo"] and not policy:
@@ -98,16 +128,31 @@ class ActionModule(ControllerAction):
             at = None if args["at"] is None else parse_time(args["at"], "at", now=time.time())
             ratios = collect_ratios(client, query, needed_windows(period, windows), at=at)
 
+        exempt_types = [str(t) for t in _first(args["exempt_change_types"], budget.get("exempt_change_types"), [])]
+        exemption, unverified = None, None
+        if args["change_type"] is not None and str(args["change_type"]) in exempt_types:
+            exemption = self._verified_exemption(args, task_vars)
+            if exemption is None:
+                exempt_types.remove(str(args["change_type"]))
+                unverified = (
+                    f"change type {args['change_type']!r} is exempt from the error budget only with an accepted "
+                    "emergency override that exempts error_budget (signed, verified against the policy); "
+                    f"change {args['change_id'] or '(no change_id given)'} has none"
+                )
         report = evaluate(
             objective,
             ratios,
             period=period,
             windows=windows,
             change_type=args["change_type"],
-            exempt_change_types=_first(args["exempt_change_types"], budget.get("exempt_change_types"), []),
+            exempt_change_types=exempt_types,
             refuse_on_burn=bool(_first(args["refuse_on_burn"], budget.get("refuse_on_burn"), False)),
         )
+        if unverified and report.decision == "refuse":
+            report.reasons.append(unverified)
         out = {"changed": False, **report.as_dict()}
+        if exemption:
+            out["exemption"] = exemption
         if policy:
             out["policy_digest"] = policy.digest
         entry = context.gate_decision(

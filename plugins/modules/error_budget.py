@@ -73,7 +73,12 @@ options:
     description: Type of the change being gated, e.g. V(standard), V(normal) or V(emergency).
     type: str
   exempt_change_types:
-    description: Change types that proceed even when the budget is spent. Default none (or the policy's).
+    description:
+      - Change types that proceed even when the budget is spent. Default none (or the policy's).
+      - A change type is its requester's word, so the exemption holds only for a change (O(change_id)) with an
+        accepted emergency override that lists C(error_budget) in its exemptions, verified again here against the
+        pinned gate policy (signature, allowed signers, override role, incident reference) and O(change_digest).
+        Without one the budget decides as for any other type, and the refusal says why.
     type: list
     elements: str
   refuse_on_burn:
@@ -90,6 +95,18 @@ options:
     description: Return a V(refuse) decision without failing the task. Errors fail the task either way.
     type: bool
     default: false
+  change_digest:
+    description:
+      - The change digest an emergency override must be signed for (see O(exempt_change_types)); the main job
+        passes its change's.
+    type: str
+  targets:
+    description:
+      - The change's target hosts, whose regional policy layers join the gate policy an override is verified
+        against (as M(changeward.hybrid.approval) reads them).
+    type: list
+    elements: raw
+    default: []
   change_id:
     description:
       - The change this decision is for. When given (and not in check mode) the decision - V(pass), or V(fail)
@@ -232,10 +249,28 @@ burning:
   type: bool
   sample: false
 exempt:
-  description: Whether O(change_type) is exempt from the budget.
+  description: Whether O(change_type) is exempt from the budget (an exempt type with a verified override).
   returned: always
   type: bool
   sample: false
+exemption:
+  description: The verified override that exempts the change (see O(exempt_change_types)).
+  returned: when an exempt change type has one
+  type: dict
+  contains:
+    reference:
+      description: The incident reference of the override.
+      type: str
+    approver:
+      description: Who signed the override.
+      type: str
+    justification:
+      description: Why, as the approver signed it.
+      type: str
+    seq:
+      description: Ledger sequence number of the accepted override.
+      type: int
+  sample: {"reference": "INC-4711", "approver": "bob", "justification": "payments down", "seq": 12}
 objective:
   description: The SLO objective applied.
   returned: always

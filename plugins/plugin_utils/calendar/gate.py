@@ -80,6 +80,17 @@ def decide(
         result["override_refused"] = refusal(override, change_type, policy.override_roles)
     if not blocked:
         result["msg"] = f"Change allowed at {checked_at}"
+        if override is not None and result["override_refused"] is None and override.get("exemptions"):
+            # No window to override, but the override also exempts the change from other gates (the error
+            # budget): it is accepted and recorded here, the first gate, so those gates find it verified.
+            result["review_required"] = True
+            result["ledger_event"] = override_event(
+                source or "changeward.hybrid.blackout", checked_at, override, change_type, norm_scope, result, subject
+            )
+            result["msg"] += (
+                f"; override by {override['approver']} ({override['role']}) under {override['reference']} accepted "
+                f"for its exemptions ({', '.join(override['exemptions'])}); retroactive review required"
+            )
         return result
     if override is not None and result["override_refused"] is None:
         result.update(overridden=True, review_required=True)

@@ -182,10 +182,13 @@ def test_error_budget_action_end_to_end(venv, prom, tmp_path):
 
     assert r["spent"]["failed"] and r["spent"]["decision"] == "refuse" and "change refused" in r["spent"]["msg"]
     assert not r["spent_report"].get("failed") and r["spent_report"]["decision"] == "refuse"
-    assert not r["exempt"].get("failed") and r["exempt"]["decision"] == "allow" and r["exempt"]["exempt"]
+    # an exempt type without a verified override (tests/unit/plugins/action/test_blackout.py has one) is refused
+    assert r["exempt"]["failed"] and r["exempt"]["decision"] == "refuse" and not r["exempt"]["exempt"]
+    assert "only with an accepted emergency override that exempts error_budget" in r["exempt"]["msg"]
 
     assert r["down"]["failed"] and "unreachable" in r["down"]["msg"] and "decision" not in r["down"]
     assert r["empty"]["failed"] and "returned no data" in r["empty"]["msg"]
 
-    assert r["policy_exempt"]["decision"] == "allow" and r["policy_exempt"]["objective"] == 0.99
+    assert r["policy_exempt"]["decision"] == "refuse" and r["policy_exempt"]["objective"] == 0.99
+    assert "emergency override" in r["policy_exempt"]["msg"]
     assert r["policy_refuse"]["failed"] and r["policy_refuse"]["remaining_budget"] == pytest.approx(-1.0)

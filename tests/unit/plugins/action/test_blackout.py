@@ -197,6 +197,62 @@ def test_emergency_override_is_recorded_under_the_change_and_opens_a_review(ledg
     assert refused["failed"] is True and "other targets, another payload" in refused["override_refused"]
 
 
+def test_an_exempt_change_type_passes_a_spent_error_budget_only_with_a_verified_override(ledger, signed_override):
+    """The change type is the requester's word: `emergency` alone does not get a change past a spent budget; the
+    override the blackout gate accepted (signed, exempting error_budget, for this digest) does."""
+    from ansible_collections.changeward.hybrid.plugins.action import error_budget
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger import model
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+    override, policy = signed_override
+    spent = {"30d": 0.02, "1h": 0.0, "5m": 0.0, "6h": 0.0, "30m": 0.0, "3d": 0.0}
+    budget = {
+        "objective": 0.999,
+        "error_ratios": spent,
+        "change_type": "emergency",
+        "exempt_change_types": ["emergency"],
+        "change_id": "CHG-7",
+        "change_digest": DIGEST,
+    }
+    # the gate policy pinned in the inventory, as the error budget reads it to verify the override
+    pinned = {"hostvars": {"localhost": {"changeward_policy": policy}}, "inventory_hostname": "localhost"}
+    pinned["changeward_policy"] = policy
+
+    def check(args):
+        return run_task(error_budget.ActionModule, "error_budget", args, pinned)
+
+    # before any override: refused, saying what an exempt type needs
+    refused = check(budget)
+    assert refused["failed"] is True and refused["exempt"] is False
+    assert "only with an accepted emergency override that exempts error_budget" in refused["msg"]
+    # outside any blackout window the blackout gate (the change's first) still accepts and records the override
+    # for its exemptions, so the error budget finds it
+    accepted = run_action(
+        {
+            "calendars": [EDGES],
+            "at": FREE_AT,
+            "change_type": "emergency",
+            "change_id": "CHG-7",
+            "change_digest": DIGEST,
+            "override": override,
+            "policy": policy,
+        }
+    )
+    assert accepted["blocked"] is False and accepted["overridden"] is False, accepted
+    assert accepted["recorded"] is True and accepted["ledger_event"]["data"]["exemptions"] == ["error_budget"]
+    assert "accepted for its exemptions (error_budget)" in accepted["msg"]
+    passed = check(budget)
+    assert passed.get("failed", False) is False and passed["exempt"] is True, passed.get("msg")
+    assert (passed["exemption"]["reference"], passed["exemption"]["approver"]) == ("INC-4711", "bob")
+    # the same override does not exempt the change under another digest (other targets or payload)
+    assert check({**budget, "change_digest": "sha256:" + "8" * 64})["failed"] is True
+    # nor another emergency change of the same requester
+    with open_ledger(ledger) as led:
+        led.open_change(model.new_record("CHG-8", "emergency", "hotfix 2", "alice"))
+    other = check({**budget, "change_id": "CHG-8"})
+    assert other["failed"] is True and "change CHG-8 has none" in other["msg"]
+
+
 def test_a_refusal_is_recorded_before_the_task_fails(ledger):
     from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
