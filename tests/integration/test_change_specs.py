@@ -286,8 +286,16 @@ def signed_override(tmp_path, spec, change_id, reference, inventories=()):
     proc = subprocess.run(argv, cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:]
     digest = json.loads((tmp_path / f"{change_id}.dana.json").read_text())["change_digest"]
+    # the lab policy lets an override exempt the change from the error budget too (override.exemptions), which
+    # a fix during an incident needs when the incident has spent the budget
     stmt = override_statement(
-        change_id, digest, "dana", "incident-commander", reference, "regional freeze, but the fix cannot wait"
+        change_id,
+        digest,
+        "dana",
+        "incident-commander",
+        reference,
+        "regional freeze, but the fix cannot wait",
+        ["error_budget"],
     )
     path = tmp_path / f"{change_id}.override.json"
     path.write_text(statement_text(stmt))
