@@ -124,6 +124,14 @@ def ansible_env(**extra):
     return env
 
 
+def on_core(line: str):
+    """Run a lab scenario too long to repeat on every ansible-core line on one of them (the venv fixture,
+    parametrized indirectly). The long scenarios alternate lines, so each line runs some of them end to end, while
+    sanity, unit and the shorter lab tests cover both."""
+    chosen = [v for v in VENVS if v[1] == line] or VENVS[-1:]
+    return pytest.mark.parametrize("venv", chosen, indirect=True, ids=[v[1] for v in chosen])
+
+
 @pytest.fixture(params=VENVS, ids=[v[1] for v in VENVS])
 def venv(request):
     """(venv bin dir, ansible-core line) for each supported ansible-core that is installed."""

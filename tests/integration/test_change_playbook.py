@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 import yaml
-from conftest import INVENTORY_DIR, REPO, ansible_env
+from conftest import INVENTORY_DIR, REPO, ansible_env, on_core
 from specs import change_vars, demo_release
 
 HYBRID_INV = INVENTORY_DIR / "hybrid.yml"
@@ -95,6 +95,7 @@ def test_plugin_inventory_matches_the_plain_lab_inventory(lab, venv):
         assert plugin[group]["hosts"], group
 
 
+@on_core("2.19")
 def test_change_playbook_over_ssh_on_every_host(flaky_edge, venv, tmp_path):
     bindir, core = venv
     hostvars = inventory(bindir, HYBRID_INV)[0]
@@ -122,6 +123,7 @@ def test_change_playbook_over_ssh_on_every_host(flaky_edge, venv, tmp_path):
     check_every_host_took_the_change(hostvars, version, change_id)
 
 
+@on_core("2.21")
 def test_change_playbook_through_ansible_runner_job_events(flaky_edge, venv, tmp_path):
     """Run as AWX does: ansible-runner with a private data dir, then read its job events."""
     bindir, core = venv

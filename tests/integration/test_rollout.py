@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, ansible_env
+from conftest import REPO, ansible_env, on_core
 from specs import change_vars, demo_release
 
 from cwlab.lab import Lab
@@ -147,6 +147,7 @@ def report_lines(stdout):
 
 
 # -- a good release ------------------------------------------------------------------------------------------------
+@on_core("2.21")
 def test_good_release_reaches_every_ring(rollout_lab, venv, tmp_path):
     bindir, core = venv
     targets = hosts(rollout_lab)
@@ -391,6 +392,7 @@ def test_prometheus_outage_mid_rollout_is_inconclusive_and_halts(rollout_lab, tm
 MY_HOSTS = ("cloud-use1a-01", "cloud-use1b-01", "onprem-dc1-02")
 
 
+@on_core("2.19")
 def test_unreachable_ring_halts_and_the_change_is_still_closed(rollout_lab, venv, tmp_path):
     """The ring after the canary loses its network once the canary has started (after the snapshots, so the
     protect play cannot catch it): the rollout stops there, the record is closed as failed naming the
