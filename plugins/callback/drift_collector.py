@@ -25,8 +25,16 @@ description:
     2 drift, 1 anything unknown or any error - from the last drift report of the run (or, without one, from the
     collected evidence alone). A run with neither keeps Ansible's own exit code. When the last
     C(drift_report) is a remediation plan or verification (drift_remediation.yml), success is 0.
+  - It is enabled in the project's C(ansible.cfg) beside the change window guard and the change closer, and
+    does nothing in a run without check-mode tasks (no evidence file, Ansible's own exit code). Setting
+    C(ANSIBLE_CALLBACKS_ENABLED) replaces that whole list; when it leaves out callbacks the C(ansible.cfg) in
+    use enables, this callback warns, naming them.
+  - A play whose literal variable C(drift_evidence) names a segment (such as V(verify)) collects into that
+    segment of the document instead of the detection evidence, so the re-check after a remediation is read on
+    its own.
 requirements:
-  - enabled in C(callbacks_enabled) (or C(ANSIBLE_CALLBACKS_ENABLED=changeward.hybrid.drift_collector))
+  - enabled in C(callbacks_enabled) in ansible.cfg (the project's ansible.cfg does); when overriding that list
+    with C(ANSIBLE_CALLBACKS_ENABLED), keep every callback of it
 options:
   output_dir:
     description: Directory of the evidence files (C(check-<run id>.json), mode 0600).
@@ -66,12 +74,18 @@ import secrets
 import sys
 import tempfile
 
+from ansible import constants as C
 from ansible import context
 from ansible.playbook.handler import Handler
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.filemodes import private_dir
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.collect import Collector, host_status
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.collect import (
+    Collector,
+    dropped_callbacks,
+    host_status,
+    segment_name,
+)
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.redact import Redactor
 
 ENV_RUN_ID = "CHANGEWARD_DRIFT_RUN_ID"
@@ -115,6 +129,7 @@ class CallbackModule(CallbackBase):
         self.report_seen = False
         self.failed_outside = False
         self.check_play = False
+        self.written = False
 
     # -- lifecycle ------------------------------------------------------------------------------
     def set_options(self, task_keys=None, var_options=None, direct=None):
@@ -134,14 +149,23 @@ class CallbackModule(CallbackBase):
         os.environ[ENV_CHECK_FILE] = self.path
         if self.get_option("detailed_exitcode"):
             _install_exit_hook(self)
+        dropped = _dropped_by_environment()
+        if dropped:
+            self._display.warning(
+                "ANSIBLE_CALLBACKS_ENABLED replaces the callbacks_enabled of %s, and leaves out %s: they do not "
+                "run. Keep the whole list when adding to it (the project's ansible.cfg already enables "
+                "changeward.hybrid.drift_collector)." % (C.CONFIG_FILE, ", ".join(dropped))
+            )
 
     def v2_playbook_on_start(self, playbook):
         self.playbook = getattr(playbook, "_file_name", None)
-        self._flush(complete=False, force=True)
 
     def v2_playbook_on_play_start(self, play):
         self.check_play = bool(getattr(play, "check_mode", None)) or bool(context.CLIARGS.get("check", False))
-        self._flush(complete=False)
+        play_vars = getattr(play, "vars", None) or {}
+        self.collector.use_segment(segment_name(play_vars.get("drift_evidence")))
+        # a run with no check play (the main job, ad-hoc commands) leaves no evidence file behind
+        self._flush(complete=False, force=self.check_play)
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._flush(complete=False)
@@ -150,7 +174,7 @@ class CallbackModule(CallbackBase):
         self._flush(complete=False)
 
     def v2_playbook_on_stats(self, stats):
-        self._flush(complete=True, force=True)
+        self._flush(complete=True, force=self.written)
         counts = self.collector.summary()
         if self.collector.hosts:
             self._display.display(
@@ -202,6 +226,7 @@ class CallbackModule(CallbackBase):
                 json.dump(doc, handle, sort_keys=True, default=str)
             os.chmod(tmp, 0o600)
             os.replace(tmp, self.path)
+            self.written = True
         except OSError as exc:
             # the report then finds no (or stale) evidence and fails closed; say why here
             self._display.warning("drift_collector: cannot write %s: %s" % (self.path, exc.strerror))
@@ -218,6 +243,23 @@ class CallbackModule(CallbackBase):
         else:
             return ansible_code
         return 1 if self.failed_outside else code
+
+
+def _dropped_by_environment():
+    """Callbacks of the ansible.cfg in use that an ANSIBLE_CALLBACKS_ENABLED in the environment leaves out."""
+    if "ANSIBLE_CALLBACKS_ENABLED" not in os.environ or not C.CONFIG_FILE:
+        return []
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(C.CONFIG_FILE, encoding="utf-8")
+        configured = parser.get("defaults", "callbacks_enabled", fallback="") or parser.get(
+            "defaults", "callback_whitelist", fallback=""
+        )
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return []
+    return dropped_callbacks(os.environ["ANSIBLE_CALLBACKS_ENABLED"], configured)
 
 
 def _install_exit_hook(callback):

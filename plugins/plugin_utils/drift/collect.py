@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.redact import Redactor, is_censored
@@ -131,13 +132,21 @@ class Collector:
     def __init__(self, redactor: Redactor | None = None, max_diff: int = MAX_DIFF):
         self.max_diff = int(max_diff)
         self.redactor = redactor or Redactor(max_text=self.max_diff)
+        # the run's detection evidence; a named segment (the re-check after remediation) is kept apart so a
+        # later check of the same hosts neither hides nor repeats what detection found
         self.hosts: dict = {}
+        self.segments: dict = {}
+        self.current: dict = self.hosts
         self.dirty = False
 
+    def use_segment(self, name: str | None) -> None:
+        """Collect into the named segment from now on (None: the run's detection evidence)."""
+        self.current = self.hosts if not name else self.segments.setdefault(name, {})
+
     def _host(self, host: str) -> dict:
-        if host not in self.hosts:
-            self.hosts[host] = {"reachable": True, "tasks": 0, "changed": [], "unevaluable": [], "errors": []}
-        return self.hosts[host]
+        if host not in self.current:
+            self.current[host] = {"reachable": True, "tasks": 0, "changed": [], "unevaluable": [], "errors": []}
+        return self.current[host]
 
     def _append(self, entry_list: list, entry: dict) -> None:
         if len(entry_list) < MAX_ENTRIES_PER_HOST:
@@ -172,9 +181,9 @@ class Collector:
         if not probe:
             # a task that really ran during the check (check_mode: false) is no evidence of drift, but its
             # failure on a host that is being checked means the rest of the role never reached that host
-            if status == "failed" and task.get("in_check_run") and host in self.hosts:
+            if status == "failed" and task.get("in_check_run") and host in self.current:
                 self.dirty = True
-                entry = self.hosts[host]
+                entry = self.current[host]
                 self._append(entry["errors"], dict(self._base(task, result), reason="failed: " + self._msg(result)))
             return
         self.dirty = True
@@ -248,7 +257,14 @@ class Collector:
 
     def document(self, run_id: str, complete: bool, **extra) -> dict:
         self.dirty = False
-        return {"format": FORMAT, "run_id": run_id, "complete": bool(complete), **extra, "hosts": self.hosts}
+        return {
+            "format": FORMAT,
+            "run_id": run_id,
+            "complete": bool(complete),
+            **extra,
+            "hosts": self.hosts,
+            "segments": self.segments,
+        }
 
     def summary(self) -> dict:
         """Host counts as the collector alone sees them (in_sync / drifted / unknown)."""
@@ -256,6 +272,31 @@ class Collector:
         for entry in self.hosts.values():
             counts[host_status(entry)] += 1
         return counts
+
+
+SEGMENT_RE = re.compile(r"\A[a-z][a-z0-9_]{0,31}\Z")
+
+
+def segment_name(value) -> str | None:
+    """The evidence segment a play asks for (its literal ``drift_evidence`` var), or None for detection."""
+    return value if isinstance(value, str) and SEGMENT_RE.match(value) else None
+
+
+def _callback_names(value) -> list:
+    if isinstance(value, str):
+        value = value.split(",")
+    return [str(v).strip() for v in value or [] if str(v).strip()]
+
+
+def dropped_callbacks(effective, configured) -> list:
+    """Callbacks the project's ansible.cfg enables that the effective list (ANSIBLE_CALLBACKS_ENABLED, which
+    replaces it rather than adding to it) leaves out. Short and fully qualified names are the same."""
+
+    def short(name):
+        return name.rsplit(".", 1)[-1]
+
+    have = {short(n) for n in _callback_names(effective)}
+    return [n for n in _callback_names(configured) if short(n) not in have]
 
 
 def host_status(entry: Mapping) -> str:

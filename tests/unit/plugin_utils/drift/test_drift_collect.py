@@ -4,7 +4,9 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.collect im
     Collector,
     diff_text,
     drift_class,
+    dropped_callbacks,
     host_status,
+    segment_name,
 )
 
 
@@ -183,3 +185,32 @@ def test_skips_without_a_reason_are_unknown_but_answers_are_not():
         {"skipped": True, "msg": "skipped, since /opt/x exists"},
     )
     assert host_status(entry(c, "empty")) == "in_sync" and host_status(entry(c, "exists")) == "in_sync"
+
+
+def test_the_re_check_after_remediation_is_kept_apart_from_detection():
+    c = Collector()
+    c.task_result("h1", task("write"), "ok", {"changed": True, "dest": "/etc/app.conf"})
+    c.use_segment("verify")
+    c.task_result("h1", task("write"), "ok", {"changed": False, "dest": "/etc/app.conf"})
+    c.use_segment(None)
+    doc = c.document("R", complete=True)
+    assert host_status(doc["hosts"]["h1"]) == "drifted"  # detection is what it was
+    assert host_status(doc["segments"]["verify"]["h1"]) == "in_sync"
+    assert c.summary() == {"in_sync": 0, "drifted": 1, "unknown": 0}
+
+
+def test_a_segment_is_a_plain_literal_name():
+    assert segment_name("verify") == "verify"
+    for value in (None, "", "Verify", "{{ x }}", "a" * 40, 3):
+        assert segment_name(value) is None
+
+
+def test_an_environment_list_that_replaces_ansible_cfg_names_what_it_drops():
+    cfg = "changeward.hybrid.change_window_guard, changeward.hybrid.change_closer, changeward.hybrid.drift_collector"
+    assert dropped_callbacks("changeward.hybrid.drift_collector", cfg) == [
+        "changeward.hybrid.change_window_guard",
+        "changeward.hybrid.change_closer",
+    ]
+    assert dropped_callbacks(cfg + ",profile_tasks", cfg) == []
+    assert dropped_callbacks("change_window_guard,change_closer,drift_collector", cfg) == []
+    assert dropped_callbacks("x", "") == []

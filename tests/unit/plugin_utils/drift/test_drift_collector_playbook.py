@@ -4,6 +4,7 @@ check-mode support, a skipped command), the one report built from it, and the te
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,15 +82,18 @@ def setup(tmp_path, hosts):
 
 
 def run(tmp_path, callback=True, exitcode=True):
+    """ansible-playbook with the project's ansible.cfg, whose callbacks_enabled has the collector; without
+    ``callback``, an ANSIBLE_CALLBACKS_ENABLED that replaces that list by one without it."""
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
         ANSIBLE_NOCOLOR="1",
         CHANGEWARD_DRIFT_OUTPUT_DIR=str(tmp_path / "evidence"),
     )
-    env.pop("CHANGEWARD_LEDGER", None)
-    if callback:
-        env["ANSIBLE_CALLBACKS_ENABLED"] = "changeward.hybrid.drift_collector"
+    for name in ("CHANGEWARD_LEDGER", "ANSIBLE_CALLBACKS_ENABLED", "CHANGEWARD_DRIFT_DETAILED_EXITCODE"):
+        env.pop(name, None)
+    if not callback:
+        env["ANSIBLE_CALLBACKS_ENABLED"] = "changeward.hybrid.change_window_guard,changeward.hybrid.change_closer"
     if exitcode:
         env["CHANGEWARD_DRIFT_DETAILED_EXITCODE"] = "1"
     cmd = [str(PLAYBOOK), "-i", str(tmp_path / "inventory.yml"), str(tmp_path / "play.yml")]
@@ -145,3 +149,50 @@ def test_a_run_that_is_not_about_drift_keeps_ansibles_exit_code(tmp_path):
     plain[0]["tasks"].append({"ansible.builtin.fail": {"msg": "broken"}})
     (tmp_path / "play.yml").write_text(yaml.safe_dump(plain))
     assert run(tmp_path).returncode == 2
+
+
+def test_the_project_enables_the_collector_beside_the_window_guard_and_the_change_closer():
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(REPO / "ansible.cfg")
+    enabled = [n.strip() for n in cfg.get("defaults", "callbacks_enabled").split(",")]
+    for name in ("change_window_guard", "change_closer", "drift_collector"):
+        assert f"changeward.hybrid.{name}" in enabled
+
+
+def test_docs_and_playbooks_never_tell_anyone_to_replace_the_callback_list():
+    """An ANSIBLE_CALLBACKS_ENABLED in a drift command would drop the window guard and the change closer."""
+    for path in [REPO / "docs" / "drift.md", *sorted((REPO / "playbooks").glob("drift_*.yml"))]:
+        for line in path.read_text().splitlines():
+            if "ANSIBLE_CALLBACKS_ENABLED=" in line:
+                assert "change_window_guard" in line and "change_closer" in line, f"{path.name}: {line}"
+
+
+def test_a_callback_list_in_the_environment_that_drops_the_guard_and_the_closer_is_named(tmp_path):
+    setup(tmp_path, ["h-sync"])
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_CALLBACKS_ENABLED="changeward.hybrid.drift_collector",
+        CHANGEWARD_DRIFT_OUTPUT_DIR=str(tmp_path / "evidence"),
+    )
+    env.pop("CHANGEWARD_LEDGER", None)
+    cmd = [str(PLAYBOOK), "-i", str(tmp_path / "inventory.yml"), str(tmp_path / "play.yml")]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert "ANSIBLE_CALLBACKS_ENABLED replaces the callbacks_enabled of" in out
+    dropped = re.search(r"leaves out (.*?): they do not run", out)
+    assert dropped, out[-2000:]
+    assert "changeward.hybrid.change_window_guard" in dropped.group(1)
+    assert "changeward.hybrid.change_closer" in dropped.group(1)
+    assert "drift_collector" not in dropped.group(1)
+
+
+def test_a_run_without_check_mode_tasks_leaves_no_evidence_behind(tmp_path):
+    setup(tmp_path, ["h-sync"])
+    plain = [{"name": "plain", "hosts": "all", "gather_facts": False, "tasks": [{"ansible.builtin.ping": {}}]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(plain))
+    assert run(tmp_path, exitcode=False).returncode == 0
+    assert not list((tmp_path / "evidence").glob("check-*.json"))
