@@ -19,7 +19,7 @@ description:
     be recorded it is expired again at once, so no silence outlives a change that does not know about it.
   - O(state=absent) expires every silence of the change - those its events recorded and any other Alertmanager
     holds that changeward created for it - and records C(io.changeward.alerts.unsilenced). The main job runs it
-    before it closes the change; the M(changeward.hybrid.change_closer) callback does the same for a run that
+    before it closes the change; the P(changeward.hybrid.change_closer#callback) callback does the same for a run that
     ends before.
   - Runs on the controller. Check mode computes the matchers and sends nothing. See docs/monitoring.md.
 options:
