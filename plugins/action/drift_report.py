@@ -13,10 +13,18 @@ import tempfile
 
 from ansible_collections.changeward.hybrid.plugins.module_utils.filemodes import private_dir
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.action_base import ControllerAction
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.change_spec import ChangeSpecError, role_scope
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.context import ephemeral_job
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift import markdown, record, schema
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.errors import DriftInputError
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.paths import report_dir
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.policy import drift_policy, plan, verify
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.report import build_report
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.report import (
+    build_report,
+    check_segment,
+    has_scan_baseline,
+)
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.state import is_baseline_role
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.identity import IdentityError, resolve_identity
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.labels import host_labels
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.errors import LedgerError
@@ -48,6 +56,8 @@ ARGUMENT_SPEC = {
     "rescan_var": {"type": "str", "default": "drift_rescan_result"},
     "snapshot_var": {"type": "str", "default": "drift_snapshot_result"},
     "error_var": {"type": "str", "default": "drift_remediation_error"},
+    "declared_var": {"type": "str", "default": "drift_declared"},
+    "recheck_segment": {"type": "str", "default": "verify"},
 }
 
 
@@ -97,6 +107,7 @@ class ActionModule(ControllerAction):
             now=_now(),
             acceptance_max_days=policy["acceptance_max_days"],
             include_diffs=args["include_diffs"],
+            declared=self._declared(targets, args["declared_var"], task_vars),
         )
         problems = schema.validate(report)
         if problems:
@@ -110,17 +121,19 @@ class ActionModule(ControllerAction):
             "summary": report["summary"],
             "markdown": text,
             "files": {},
+            "report_dir": None,
             "recorded": False,
             "ledger_seq": None,
             "changed": False,
         }
         if self._task.check_mode:
             return out
-        if args["output_dir"]:
-            warnings = []
-            out["files"] = write_report(args["output_dir"], report, text, warnings)
-            if warnings:
-                out["warnings"] = warnings
+        directory, _source = report_dir(args["output_dir"], ephemeral=ephemeral_job())
+        warnings = []
+        out["files"] = write_report(directory, report, text, warnings)
+        out["report_dir"] = directory
+        if warnings:
+            out["warnings"] = warnings
         ledger_path = self._ledger_target(args)
         if ledger_path:
             with self._open_ledger(ledger_path, args["key"]) as ledger:
@@ -147,13 +160,17 @@ class ActionModule(ControllerAction):
                 args["policy"] if args["policy"] is not None else self.pinned_var(POLICY_VAR, task_vars), "policy"
             )
         )
-        the_plan = plan(report, policy)
+        states, role_scopes = self._states(report, args["declared_var"], task_vars)
+        the_plan = plan(report, policy, states, role_scopes)
         requester = args["requester"] or str(resolve_identity(self.extra_vars()).name)
         out = {
             "plan": the_plan,
             "remediate": the_plan["remediate"],
+            "role_scopes": role_scopes or {},
+            "scopes": host_scopes(the_plan["remediate"], states, role_scopes),
             "change_id": None,
             "review_id": None,
+            "reviews": {"opened": [], "updated": [], "unchanged": []},
             "refused": False,
             "reasons": [],
             "recorded": False,
@@ -172,6 +189,7 @@ class ActionModule(ControllerAction):
         out.update(
             change_id=opened["change_id"],
             review_id=opened["review_id"],
+            reviews={k: opened["reviews"][k] for k in ("opened", "updated", "unchanged")},
             refused=opened["refused"] and bool(the_plan["remediate"]),
             reasons=opened["reasons"],
             ledger_seq=opened["seq"],
@@ -190,10 +208,19 @@ class ActionModule(ControllerAction):
         remediated = args["remediated"]
         if remediated is None:
             raise DriftInputError("phase verify needs remediated, the hosts the plan remediated")
-        rescans = self._host_values(remediated, args["rescan_var"], task_vars)
+        detectors = args["detectors"]
+        rescans = self._host_values(remediated, args["rescan_var"], task_vars) if "scan" in detectors else None
+        rechecks = None
+        if "check" in detectors:
+            # a host no scan baseline stands for is verified by the re-check alone
+            declared = self._declared(remediated, args["declared_var"], task_vars)
+            if declared is not None and rescans is not None:
+                rescans = {h: v for h, v in rescans.items() if has_scan_baseline(declared.get(h))}
+            doc, check_run = self._check_document(args["check_results"])
+            rechecks = check_segment(doc, check_run, args["recheck_segment"])
         errors = self._host_values(remediated, args["error_var"], task_vars)
         snaps = self._host_values(remediated, args["snapshot_var"], task_vars)
-        verification = verify(remediated, rescans, {h: e for h, e in errors.items() if e})
+        verification = verify(remediated, rescans, {h: e for h, e in errors.items() if e}, rechecks)
         snapshots = [
             {"host": h, "id": str(s["snapshot_id"])}
             for h, s in sorted(snaps.items())
@@ -242,6 +269,39 @@ class ActionModule(ControllerAction):
             values[h] = _plain(value)
         return values
 
+    def _declared(self, targets, var, task_vars):
+        """{host: declared state} when the run resolved one (the drift playbooks do), else None (no rule)."""
+        values = self._host_values(targets, var, task_vars)
+        if all(v is None for v in values.values()):
+            return None
+        return values
+
+    def _states(self, report, var, task_vars):
+        """({host: roles}, {role: snapshot scope or None}) of the hosts not in sync, or (None, None)."""
+        hosts = [h for h, e in report["hosts"].items() if e["status"] != "in_sync"]
+        declared = self._declared(hosts, var, task_vars) if hosts else None
+        if declared is None:
+            return None, None
+        states = {h: list((d or {}).get("roles") or []) for h, d in declared.items()}
+        roles = sorted({r for rs in states.values() for r in rs if not is_baseline_role(r)})
+        return states, {r: self._role_scope(r) for r in roles}
+
+    def _role_scope(self, name):
+        """The snapshot scope the role declares in meta/changeward.yml, found as include_role finds the role."""
+        from ansible.errors import AnsibleError
+        from ansible.playbook.role.definition import RoleDefinition
+
+        definition = RoleDefinition(loader=self._loader)
+        definition._ds = name  # what its not-found error names
+        try:
+            path = definition._load_role_path(name)[1]
+        except AnsibleError:
+            raise DriftInputError(f"role {name} of the declared state is not found in the roles path") from None
+        try:
+            return role_scope(path)
+        except ChangeSpecError as exc:
+            raise DriftInputError(str(exc)) from None
+
     @staticmethod
     def _labels(host, task_vars):
         hv = (task_vars.get("hostvars") or {}).get(host) or {}
@@ -251,8 +311,8 @@ class ActionModule(ControllerAction):
         path = path or os.environ.get(ENV_CHECK_FILE)
         if not path:
             raise DriftInputError(
-                "the check detector needs the drift_collector callback: enable it (ANSIBLE_CALLBACKS_ENABLED="
-                "changeward.hybrid.drift_collector) or pass check_results"
+                "the check detector needs the drift_collector callback: the project's ansible.cfg enables it; "
+                "an ANSIBLE_CALLBACKS_ENABLED (which replaces that list) must name it too - or pass check_results"
             )
         try:
             with open(path, encoding="utf-8") as handle:
@@ -279,6 +339,19 @@ class ActionModule(ControllerAction):
         from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
 
         return open_ledger(target, key=key, source=SOURCE)
+
+
+def host_scopes(hosts, states, role_scopes):
+    """{host: {paths, packages, services}}: the snapshot scope its declared roles declare (drift_baseline's own
+    comes from its rendered baseline on the host, added by the playbook)."""
+    out = {}
+    for host in hosts:
+        scope = {"paths": [], "packages": [], "services": []}
+        for role in (states or {}).get(host) or []:
+            for key in scope:
+                scope[key] += [v for v in ((role_scopes or {}).get(role) or {}).get(key) or [] if v not in scope[key]]
+        out[host] = scope
+    return out
 
 
 def _required(args, key, phase):

@@ -16,10 +16,16 @@ description:
     records every finding in the change ledger.
   - V(plan) sorts the hosts of a report by the policy's C(drift) section into those remediated automatically,
     those that need a person and those deferred (unreachable hosts of a deferred env_type), opens the
-    remediation change record (and a review record for a person) in the ledger, and refuses - closing the
-    record as aborted - when a gate (at least the blackout gate) blocks.
-  - V(verify) compares the re-scan of the remediated hosts, records the snapshots and the verification and
-    closes the change record with its outcome.
+    remediation change record in the ledger, and refuses - closing the record as aborted - when a gate (at
+    least the blackout gate) blocks. Each host for a person gets one open review record (C(DRIFT-REVIEW-<host>));
+    a host whose open review already lists every finding gets nothing more, new findings are added to it, so a
+    nightly run - refused or not - never piles up reviews.
+  - With the drift playbooks' declared state (O(declared_var)), V(plan) also leaves to a person a host whose
+    declared state has a role that declares no snapshot scope (C(meta/changeward.yml) C(snapshot:)), or no
+    declared state at all, and returns the scope of every role (RV(role_scopes)).
+  - V(verify) compares the re-scan (detector V(scan)) and/or the re-check (detector V(check), the segment
+    O(recheck_segment) of the C(drift_collector) evidence) of the remediated hosts, records the snapshots and the
+    verification and closes the change record with its outcome.
   - "Host status: V(drifted) when any finding is left after accepted drift; else V(unknown) when anything could
     not be evaluated (unreachable, no result, a task without check-mode support, a skipped command/shell, an
     error, an unreadable item); else V(in_sync). A target without evidence from a detector is unknown: no data is
@@ -39,7 +45,8 @@ options:
     type: list
     elements: str
   detectors:
-    description: The detectors whose evidence makes the report.
+    description: The detectors whose evidence makes the report (phase V(report)) or verifies the remediation
+      (phase V(verify)).
     type: list
     elements: str
     default: [scan]
@@ -75,7 +82,11 @@ options:
   output_dir:
     description:
       - Directory for C(drift-<run_id>.json), C(drift-<run_id>.md), C(latest.json) and C(latest.md)
-        (mode 0600; the JSON holds diffs). Nothing is written when omitted or in check mode.
+        (mode 0600; the JSON holds diffs). Nothing is written in check mode.
+      - When omitted, C(CHANGEWARD_DRIFT_REPORT_DIR); else, when ansible-runner runs the job (AWX/AAP,
+        ansible-navigator), C(changeward-drift) in the job's artifact directory (C(AWX_ISOLATED_DATA_DIR));
+        else C(~/.local/state/changeward/drift). A job in a container with none of these is refused - its home
+        directory is thrown away with it.
     type: path
   include_diffs:
     description: Keep check-mode diffs in the report (masked for secret patterns; never in the ledger).
@@ -121,6 +132,18 @@ options:
     description: Phase V(verify) - host variable set to a message when remediation of that host failed.
     type: str
     default: drift_remediation_error
+  declared_var:
+    description:
+      - Host variable with each host's declared state, as the C(changeward.hybrid.drift_state) filter returns it
+        (the drift playbooks set it). Phase V(report) - a host with no declared roles is unknown for the check
+        detector, and roles no scan baseline stands for are unknown when only the scan detector runs. Phase
+        V(plan) - see the description. Ignored when no target has it.
+    type: str
+    default: drift_declared
+  recheck_segment:
+    description: Phase V(verify) with detector V(check) - the C(drift_collector) evidence segment of the re-check.
+    type: str
+    default: verify
 extends_documentation_fragment:
   - changeward.hybrid.ledger
   - ansible.builtin.action_common_attributes
@@ -311,10 +334,34 @@ change_id:
   type: str
   sample: CHG-DRIFT-20250601T120000Z
 review_id:
-  description: Phase V(plan) - the review record for a person, or null.
+  description: Phase V(plan) - the first review record this run opened, or null.
   returned: phase plan
   type: str
-  sample: REV-DRIFT-20250601T120000Z
+  sample: DRIFT-REVIEW-dc-legacy
+reviews:
+  description:
+    - Phase V(plan) - review records by what this run did to them - C(opened), C(updated) (new findings added)
+      and C(unchanged) (the host's open review already lists everything).
+  returned: phase plan
+  type: dict
+  sample: {opened: [DRIFT-REVIEW-dc-legacy], updated: [], unchanged: [DRIFT-REVIEW-edge-7]}
+role_scopes:
+  description: Phase V(plan) - per role of the declared states (except drift_baseline) its snapshot scope, or null.
+  returned: phase plan
+  type: dict
+  sample: {sysctl_setting: {paths: [/etc/sysctl.d/60-changeward.conf]}}
+scopes:
+  description:
+    - Phase V(plan) - per host to remediate, the snapshot scope (C(paths), C(packages), C(services)) its declared
+      roles declare; drift_baseline's own scope comes from its rendered baseline and is added by the playbook.
+  returned: phase plan
+  type: dict
+  sample: {cloud-a: {paths: [/etc/sysctl.d/60-changeward.conf], packages: [], services: []}}
+report_dir:
+  description: Phase V(report) - the directory the report files were written to, or null in check mode.
+  returned: phase report
+  type: str
+  sample: /runner/artifacts/4711/changeward-drift
 refused:
   description: Phase V(plan) - a gate blocked the remediation; the record is closed as aborted and the task fails.
   returned: phase plan

@@ -100,8 +100,29 @@ def drift_policy(policy) -> dict:
     }
 
 
-def plan(report: Mapping, policy: Mapping) -> dict:
-    """{remediate, manual, deferred, in_sync}: hosts by what happens to them, with reasons."""
+def protection_gaps(roles, role_scopes: Mapping) -> list:
+    """Reasons a host's declared state cannot be snapshotted before remediation: no roles, or a role that
+    declares no snapshot scope (meta/changeward.yml ``snapshot:``). drift_baseline's scope is its own
+    rendered baseline (every path, package and service it manages)."""
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.state import is_baseline_role
+
+    if not roles:
+        return ["no declared state to restore it with"]
+    missing = [r for r in roles if not is_baseline_role(r) and not role_scopes.get(r)]
+    if missing:
+        return [
+            f"role(s) {', '.join(missing)} declare no snapshot scope (meta/changeward.yml snapshot:): what they "
+            "change could not be snapshotted first"
+        ]
+    return []
+
+
+def plan(report: Mapping, policy: Mapping, states: Mapping | None = None, role_scopes: Mapping | None = None) -> dict:
+    """{remediate, manual, deferred, in_sync}: hosts by what happens to them, with reasons.
+
+    ``states`` ({host: [role names]}) and ``role_scopes`` ({role: snapshot scope or None}), when given, add one
+    rule: a host is remediated automatically only when everything its declared state changes can be
+    snapshotted first (protection_gaps)."""
     auto_policy = policy["auto_remediate"]
     allowed = set(auto_policy["classes"])
     remediate, manual, deferred, in_sync = [], [], [], []
@@ -130,6 +151,8 @@ def plan(report: Mapping, policy: Mapping) -> dict:
         capability = (h.get("labels") or {}).get("rollback_capability") or "none"
         if capability not in auto_policy["rollback_capability"]:
             reasons.append(f"rollback_capability {capability} not allowed for automatic remediation")
+        if states is not None:
+            reasons += protection_gaps(states.get(name), role_scopes or {})
         if reasons:
             manual.append({"host": name, "reasons": reasons})
         else:
@@ -143,14 +166,27 @@ def plan(report: Mapping, policy: Mapping) -> dict:
     return {"remediate": remediate, "manual": manual, "deferred": deferred, "in_sync": in_sync}
 
 
-def verify(remediated, rescans: Mapping, errors: Mapping | None = None) -> dict:
-    """Which remediated hosts a re-scan shows in sync. ``errors``: {host: message} of failed remediation."""
-    from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.report import scan_evidence
+def verify(remediated, rescans: Mapping | None, errors: Mapping | None = None, rechecks: Mapping | None = None) -> dict:
+    """Which remediated hosts the re-scan (``rescans``: {host: drift_scan result}) and/or the re-check
+    (``rechecks``: {host: drift_collector entry of the verify segment}) show in sync; None skips that detector,
+    at least one is needed. ``errors``: {host: message} of failed remediation."""
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.drift.report import check_evidence, scan_evidence
 
+    if rescans is None and rechecks is None:
+        raise DriftPolicyError("verification needs a re-scan or a re-check of the remediated hosts")
     errors = errors or {}
     restored, not_restored, hosts = [], [], {}
     for name in sorted(remediated):
-        ev = scan_evidence(rescans.get(name))
+        evidence = []
+        # with a re-check too, a host left out of the re-scans (no scan baseline) is judged by the re-check
+        if rescans is not None and (name in rescans or rechecks is None):
+            evidence.append(scan_evidence(rescans.get(name)))
+        if rechecks is not None:
+            evidence.append(check_evidence(rechecks.get(name)))
+        ev = {
+            "findings": [f for e in evidence for f in e["findings"]],
+            "unknown": [u for e in evidence for u in e["unknown"]],
+        }
         status = "drifted" if ev["findings"] else "unknown" if ev["unknown"] else "in_sync"
         hosts[name] = {"status": status, "findings": len(ev["findings"]), "unknown": len(ev["unknown"])}
         if errors.get(name):

@@ -9,8 +9,11 @@ Events (CloudEvents, docs/ledger.md), subject = the drift run id unless said oth
 - io.changeward.drift.reported   one per report: detectors, summary, exit code, hosts by status
 - io.changeward.drift.deferred   unreachable hosts of a deferred env_type
 - io.changeward.change.opened    the remediation change (type standard, targets = hosts fixed
-                                 automatically) and, when needed, a review change for a person
-                                 (type normal, ``<change id>-review``), both with the plan
+                                 automatically, with the plan) and, per host for a person without an
+                                 open review, a review record (type normal, ``DRIFT-REVIEW-<host>``)
+                                 listing what to look at
+- io.changeward.drift.review_updated  findings added to a host's open review (subject: the review id);
+                                 findings already on it are not repeated
 - io.changeward.drift.refused    the remediation change was refused by a gate (then closed aborted)
 - io.changeward.drift.verified   re-scan per remediated host, snapshots added to the record
 - io.changeward.change.closed    outcome and observations
@@ -20,15 +23,18 @@ Diff text never reaches the ledger (it may hold file content); its sha256 does.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
-from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import new_event, new_record
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import CHANGE_ID_RE, new_event, new_record
 
 DETECTED = "io.changeward.drift.detected"
 REPORTED = "io.changeward.drift.reported"
 DEFERRED = "io.changeward.drift.deferred"
 REFUSED = "io.changeward.drift.refused"
 VERIFIED = "io.changeward.drift.verified"
+REVIEW_UPDATED = "io.changeward.drift.review_updated"
+REVIEW_PREFIX = "DRIFT-REVIEW-"
 PART_SIZE = 200
 
 
@@ -126,20 +132,91 @@ def open_remediation(
             out["seq"] = ledger.close_change(
                 change_id, "aborted", [f"refused before any host was touched: {r}" for r in refusals], data=plan_data
             ).seq
-    if the_plan["manual"]:
-        review_id = f"{change_id}-review"
-        record = new_record(
-            review_id,
-            "normal",
-            f"Drift needing a person ({run_id}): {len(the_plan['manual'])} host(s)",
-            requester,
-            targets=[m["host"] for m in the_plan["manual"]],
-        )
-        out["seq"] = ledger.open_change(record, data=plan_data).seq
-        out["review_id"] = review_id
+    reviews = open_reviews(ledger, change_id, report, the_plan, requester, source=source)
+    out.update(reviews=reviews, review_id=(reviews["opened"] or [None])[0])
+    if reviews["seq"] is not None:
+        out["seq"] = reviews["seq"]
     if the_plan["deferred"]:
         data = {"run_id": run_id, "change_id": out["change_id"], "hosts": the_plan["deferred"]}
         out["seq"] = ledger.record(DEFERRED, run_id, data, source=source).seq
+    return out
+
+
+def review_base(host: str) -> str:
+    """The id of a host's drift review: DRIFT-REVIEW-<host>, or a digest of a name no change id may hold."""
+    candidate = f"{REVIEW_PREFIX}{host}"
+    if CHANGE_ID_RE.match(candidate) and len(candidate) <= 120:
+        return candidate
+    return REVIEW_PREFIX + hashlib.sha256(host.encode("utf-8")).hexdigest()[:24]
+
+
+def review_keys(host_entry: Mapping) -> dict:
+    """{key: what} for what a person has to look at on a host: each finding (by its stable id) and each item
+    that could not be evaluated (detector, class and item; the message may differ from run to run)."""
+    keys = {}
+    for f in host_entry.get("findings") or []:
+        keys[f"finding:{f['id']}"] = f"{f['class']} {f['item']} ({f['attribute']}, {f['detector']})"
+    for u in host_entry.get("unknown") or []:
+        keys[f"unknown:{u['detector']}|{u['class']}|{u['item']}"] = f"{u['class']} {u['item']}: {u['reason']}"[:300]
+    if not keys:
+        keys[f"status:{host_entry.get('status')}"] = f"host {host_entry.get('status')}"
+    return keys
+
+
+def _current_review(ledger, base: str):
+    """(id, record) of the host's latest review, or (the id a new one takes, None) when it has none open."""
+    n, latest, latest_id = 1, None, base
+    while True:
+        rid = base if n == 1 else f"{base}.{n}"
+        rec = ledger.get_change(rid)
+        if rec is None:
+            return (latest_id, latest) if latest is not None and latest["status"] == "open" else (rid, None)
+        latest, latest_id, n = rec, rid, n + 1
+
+
+def _covered(ledger, review_id: str) -> set:
+    keys = set()
+    for entry in ledger.events(subject=review_id):
+        data = entry.event.get("data") or {}
+        keys |= set(data.get("review_keys") or [])
+    return keys
+
+
+def open_reviews(
+    ledger, change_id: str, report: Mapping, the_plan: Mapping, requester: str, source: str | None = None
+) -> dict:
+    """One open review record per host for a person, each finding on it once.
+
+    A host with no open review gets one (``DRIFT-REVIEW-<host>``; after a person closed it, ``.2``, ``.3``...).
+    A host whose open review already lists every finding and unknown item gets nothing - a nightly run, refused
+    or not, does not pile up reviews; new ones are added to that review as an update. Returns {opened,
+    updated, unchanged (review ids), seq}."""
+    out = {"opened": [], "updated": [], "unchanged": [], "seq": None}
+    run_id = report["run_id"]
+    for item in the_plan["manual"]:
+        host = item["host"]
+        keys = review_keys(report["hosts"].get(host) or {})
+        review_id, current = _current_review(ledger, review_base(host))
+        data = {"run_id": run_id, "change_id": change_id, "host": host, "reasons": list(item["reasons"])}
+        if current is None:
+            record = new_record(
+                review_id,
+                "normal",
+                f"Drift on {host} needs a person: {'; '.join(item['reasons'])}"[:500],
+                requester,
+                targets=[host],
+            )
+            data.update(review_keys=sorted(keys), items=[keys[k] for k in sorted(keys)])
+            out["seq"] = ledger.open_change(record, data=data).seq
+            out["opened"].append(review_id)
+            continue
+        new = sorted(set(keys) - _covered(ledger, review_id))
+        if not new:
+            out["unchanged"].append(review_id)
+            continue
+        data.update(review_keys=new, items=[keys[k] for k in new])
+        out["seq"] = ledger.update_change(review_id, event_type=REVIEW_UPDATED, data=data).seq
+        out["updated"].append(review_id)
     return out
 
 

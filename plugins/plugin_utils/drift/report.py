@@ -127,6 +127,70 @@ def check_evidence(entry) -> dict:
     return ev
 
 
+def has_scan_baseline(state) -> bool:
+    """Whether a drift_scan baseline stands for (part of) the host's declared state."""
+    return isinstance(state, Mapping) and bool(state.get("scan_baseline"))
+
+
+def unscanned_evidence(state, checked: bool) -> dict:
+    """The scan detector for a host with no drift_scan baseline: it looked at nothing. With the check detector in
+    the run that is no gap (the check evaluates the roles; the host's per-detector map leaves the scan out);
+    without it the host is unknown, naming the roles nothing evaluated."""
+    ev = {"detector": "scan", "reachable": None, "findings": [], "unknown": [], "omitted": checked}
+    if checked or not isinstance(state, Mapping):
+        return ev
+    roles = list(state.get("roles") or [])
+    for role in roles or ["-"]:
+        ev["unknown"].append(
+            {
+                "detector": "scan",
+                "class": "host",
+                "item": str(role),
+                "reason": (
+                    f"role {role} of the declared state has no drift_scan baseline: only the check detector "
+                    "evaluates it"
+                    if roles
+                    else "no declared state and no drift_scan_baseline for this host: the scan has nothing to compare"
+                ),
+            }
+        )
+    return ev
+
+
+def coverage_gaps(evidence: list, state, detectors) -> None:
+    """Add to ``evidence`` what the declared state leaves unevaluated (see build_report)."""
+    if not isinstance(state, Mapping):
+        for ev in evidence:
+            ev["unknown"].append(
+                {"detector": ev["detector"], "class": "host", "item": "-", "reason": "its declared state was not read"}
+            )
+        return
+    roles = list(state.get("roles") or [])
+    for ev in evidence:
+        if ev["detector"] == "check" and not roles:
+            ev["unknown"].append(
+                {
+                    "detector": "check",
+                    "class": "host",
+                    "item": "-",
+                    "reason": "no declared state: the inventory gives this host no changeward_drift_state "
+                    "and the run named no drift_roles",
+                }
+            )
+        if ev["detector"] == "scan" and "check" not in detectors and has_scan_baseline(state):
+            # a scan of drift_baseline's baseline says nothing about the other roles of the state
+            for role in state.get("unscanned") or []:
+                ev["unknown"].append(
+                    {
+                        "detector": "scan",
+                        "class": "host",
+                        "item": str(role),
+                        "reason": f"role {role} of the declared state has no drift_scan baseline: only the "
+                        "check detector evaluates it",
+                    }
+                )
+
+
 def _check_document(doc, run_id: str | None) -> Mapping:
     if not isinstance(doc, Mapping) or doc.get("format") != CHECK_FORMAT or not isinstance(doc.get("hosts"), Mapping):
         raise DriftInputError(f"the check-mode results are not a {CHECK_FORMAT} document")
@@ -135,6 +199,17 @@ def _check_document(doc, run_id: str | None) -> Mapping:
             f"the check-mode results belong to run {doc.get('run_id')!r}, not this run {run_id!r}: they are stale"
         )
     return doc["hosts"]
+
+
+def check_segment(doc, run_id: str | None, segment: str) -> dict:
+    """The hosts of one named segment of a check-mode document (a re-check after remediation); a run that
+    asked for a re-check and has none has no evidence for it (empty: every host is then unknown)."""
+    _check_document(doc, run_id)
+    segments = doc.get("segments") or {}
+    hosts = segments.get(segment) if isinstance(segments, Mapping) else None
+    if hosts is not None and not isinstance(hosts, Mapping):
+        raise DriftInputError(f"the check-mode results' segment {segment!r} is not a mapping of hosts")
+    return dict(hosts or {})
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -150,8 +225,13 @@ def build_report(
     now: dt.datetime | None = None,
     acceptance_max_days: int = acc.DEFAULT_MAX_DAYS,
     include_diffs: bool = True,
+    declared: Mapping | None = None,
 ) -> dict:
-    """The report for ``targets`` ({host: labels}) from the evidence of ``detectors``."""
+    """The report for ``targets`` ({host: labels}) from the evidence of ``detectors``.
+
+    ``declared`` ({host: {roles, unscanned}}, from the drift_state filter) says what each host's declared state
+    is: a host with no roles has nothing the check detector could compare, and roles no scan baseline stands
+    for are not evaluated by a scan alone - both are unknown, never in sync."""
     now = now or dt.datetime.now(dt.timezone.utc)
     detectors = list(dict.fromkeys(detectors or []))
     if not detectors or any(d not in DETECTORS for d in detectors):
@@ -167,10 +247,16 @@ def build_report(
     for host in sorted(targets):
         labels = targets[host] or {}
         evidence = []
+        state = declared.get(host) if declared is not None else None
         if "scan" in detectors:
-            evidence.append(scan_evidence(scans.get(host)))
+            if declared is not None and not has_scan_baseline(state):
+                evidence.append(unscanned_evidence(state, "check" in detectors))
+            else:
+                evidence.append(scan_evidence(scans.get(host)))
         if "check" in detectors:
             evidence.append(check_evidence(check_hosts.get(host)))
+        if declared is not None:
+            coverage_gaps(evidence, state, detectors)
         findings = [f for ev in evidence for f in ev["findings"]]
         for f in findings:
             f["id"] = finding_id(host, f)
@@ -183,6 +269,8 @@ def build_report(
         status = "drifted" if drift else "unknown" if unknown else "in_sync"
         per_detector = {}
         for ev in evidence:
+            if ev.get("omitted"):
+                continue
             left = acc.apply(host, ev["findings"], acceptances)[0]
             per_detector[ev["detector"]] = "drifted" if left else "unknown" if ev["unknown"] else "in_sync"
         hosts[host] = {

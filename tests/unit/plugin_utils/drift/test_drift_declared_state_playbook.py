@@ -1,0 +1,104 @@
+"""playbooks/drift_detect.yml judging a declared state that is not the demo's: the inventory declares, for a
+host group, the sysctl example role (examples/roles/sysctl_setting) with its variables; the check detector runs
+that role in check mode with those variables on local connections. A host of another group declares nothing
+and is unknown. Runs with the project's ansible.cfg (the collector enabled beside the guard and the closer) and
+as an ansible-runner job would (its artifact directory in AWX_ISOLATED_DATA_DIR), where the report must land."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[4]
+PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+TARGET_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+SYSCTL = Path("/usr/sbin/sysctl")
+
+pytestmark = pytest.mark.skipif(
+    not PLAYBOOK.exists() or not SYSCTL.exists(), reason="needs ansible-playbook in this venv and sysctl"
+)
+
+
+def host(env_type, **labels):
+    return {"env_type": env_type, **labels, "ansible_connection": "local", "ansible_python_interpreter": TARGET_PYTHON}
+
+
+def test_a_host_groups_declared_state_from_examples_roles_is_what_detection_runs(tmp_path):
+    value = subprocess.run(
+        [str(SYSCTL), "-n", "net.ipv4.ip_forward"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    inventory = {
+        "all": {
+            "children": {
+                "web": {
+                    "hosts": {
+                        "h-web-sync": host("cloud", region="eu-west-1", az="eu-west-1a"),
+                        "h-web-drift": host("onprem", region="onprem-eu", site="dc1"),
+                    },
+                    # the operator's declaration for the host group: the role and its variables
+                    "vars": {
+                        "changeward_drift_state": [
+                            {
+                                "role": "sysctl_setting",
+                                "vars": {
+                                    "sysctl_setting_values": {"net.ipv4.ip_forward": value},
+                                    "sysctl_setting_file": f"{tmp_path}/{{{{ inventory_hostname }}}}.conf",
+                                },
+                            }
+                        ]
+                    },
+                },
+                "other": {"hosts": {"h-none": host("edge", region="eu-central", site="edge-site-1")}},
+            }
+        }
+    }
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    declared = (
+        "# Managed by changeward (role sysctl_setting); changes go through a change spec.\n"
+        f"net.ipv4.ip_forward = {value}\n"
+    )
+    (tmp_path / "h-web-sync.conf").write_text(declared)
+    (tmp_path / "h-web-drift.conf").write_text(declared.replace(" = ", " = 1 # hand edit "))
+    artifacts = tmp_path / "runner" / "artifacts" / "17"
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        CHANGEWARD_DRIFT_OUTPUT_DIR=str(tmp_path / "evidence"),
+        CHANGEWARD_DRIFT_DETAILED_EXITCODE="1",
+        AWX_ISOLATED_DATA_DIR=str(artifacts),
+    )
+    for name in ("CHANGEWARD_LEDGER", "ANSIBLE_CALLBACKS_ENABLED", "CHANGEWARD_DRIFT_REPORT_DIR"):
+        env.pop(name, None)
+    cmd = [
+        str(PLAYBOOK),
+        "-i",
+        str(tmp_path / "inventory.yml"),
+        "-e",
+        json.dumps({"drift_detectors": "check", "drift_record": False}),
+        str(REPO / "playbooks" / "drift_detect.yml"),
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    # the host with no declared state is unknown: exit 1
+    assert proc.returncode == 1, proc.stdout[-4000:] + proc.stderr[-2000:]
+    report = json.loads((artifacts / "changeward-drift" / "latest.json").read_text())
+    hosts = report["hosts"]
+    assert {h: hosts[h]["status"] for h in hosts} == {
+        "h-web-sync": "in_sync",
+        "h-web-drift": "drifted",
+        "h-none": "unknown",
+    }
+    finding = hosts["h-web-drift"]["findings"][0]
+    assert len(hosts["h-web-drift"]["findings"]) == 1
+    assert (finding["detector"], finding["class"], finding["item"]) == ("check", "file", f"{tmp_path}/h-web-drift.conf")
+    assert f"+net.ipv4.ip_forward = {value}" in finding["diff"]
+    assert "no declared state" in hosts["h-none"]["unknown"][0]["reason"]
+    # the files are the job's: in its artifact directory, private
+    assert oct((artifacts / "changeward-drift").stat().st_mode & 0o777) == "0o700"
+    assert (artifacts / "changeward-drift" / f"drift-{report['run_id']}.md").exists()
+    # check mode changed nothing
+    assert (tmp_path / "h-web-drift.conf").read_text() != declared
