@@ -198,3 +198,20 @@ def test_reports_go_where_the_scheduled_job_keeps_them(tmp_path):
     assert source == "default" and path.endswith("/.local/state/changeward/drift")
     with pytest.raises(DriftInputError, match="home directory is thrown away with the job"):
         report_dir(None, {"JOB_ID": "1", "AWX_HOST": "x"}, ephemeral="an AWX/AAP job (job 1)")
+
+
+def test_the_snapshot_scope_of_a_host_is_what_its_declared_roles_declare():
+    from ansible_collections.changeward.hybrid.plugins.action.drift_report import host_scopes
+
+    scopes = {
+        "nginx_site": {"paths": ["/etc/nginx/conf.d/changeward-example.conf"]},
+        "sysctl_setting": {"paths": ["/etc/sysctl.d/60-changeward.conf"], "services": ["procps"]},
+    }
+    states = {"cloud-a": ["nginx_site", "sysctl_setting", "changeward.hybrid.drift_baseline"], "dc-1": ["nginx_site"]}
+    out = host_scopes(["cloud-a", "dc-1"], states, scopes)
+    assert out["cloud-a"] == {
+        "paths": ["/etc/nginx/conf.d/changeward-example.conf", "/etc/sysctl.d/60-changeward.conf"],
+        "packages": [],
+        "services": ["procps"],
+    }
+    assert out["dc-1"]["paths"] == ["/etc/nginx/conf.d/changeward-example.conf"]
