@@ -9,6 +9,7 @@ by group; under pytest-xdist (`-n 2`: scripts/test.sh, make integration) each gr
 whole; and the lab is held shared by a host group's tests and exclusive by `whole-lab` tests.
 """
 
+import fcntl
 import json
 import os
 import subprocess
@@ -108,6 +109,9 @@ def pytest_runtest_protocol(item, nextitem):
 
 
 def pytest_sessionfinish(session):
+    if not pytest_fixtures.is_worker(session.config) and os.environ.get(pytest_fixtures.RUN_DIR_ENV):
+        if (pytest_fixtures.run_dir() / PG_STARTED).exists():
+            _postgres("stop")
     pytest_fixtures.finish(session)
 
 
@@ -144,20 +148,25 @@ def _postgres(action):
     return subprocess.run(["bash", str(service), action], capture_output=True, text=True, timeout=600, check=False)
 
 
+PG_STARTED = "postgres.started"  # in the run directory: this run started the tests' PostgreSQL server
+
+
 @pytest.fixture(scope="session")
 def pg_dsn():
-    """The DSN of the tests' PostgreSQL server (scripts/services/postgres.sh), stopped at the end if started here."""
-    started = _postgres("status").returncode != 0
-    if started:
-        res = _postgres("start")
-        assert res.returncode == 0, res.stderr[-2000:]
-    try:
-        dsn = _postgres("dsn").stdout.strip()
-        assert dsn.startswith("postgresql://")
-        yield dsn
-    finally:
-        if started:
-            _postgres("stop")
+    """The DSN of the tests' PostgreSQL server (scripts/services/postgres.sh). The first process of the run that needs
+    it starts it if it is down; the run stops it at its very end (pytest_sessionfinish), not when a worker's session
+    ends: a whole-lab suite on one worker (test_concurrency_lab) may still use it after the postgres suites' worker
+    is done."""
+    base = pytest_fixtures.run_dir()
+    with open(base / "postgres.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _postgres("status").returncode != 0:
+            res = _postgres("start")
+            assert res.returncode == 0, res.stderr[-2000:]
+            (base / PG_STARTED).write_text("")
+    dsn = _postgres("dsn").stdout.strip()
+    assert dsn.startswith("postgresql://")
+    return dsn
 
 
 @pytest.fixture

@@ -63,8 +63,9 @@ GROUPS = {
         ),
         Group(
             "postgres",
-            "the tests' PostgreSQL server: each worker's session fixture starts it if it is down and stops it at "
-            "its end, so only one worker may use it",
+            "the PostgreSQL suites (test_ledger_postgres, test_recorder_postgres, test_ledger_integrity, "
+            "test_ee_lab) on one worker; the run starts the tests' server once and stops it at its very end "
+            "(conftest.pg_dsn), so a whole-lab suite (test_concurrency_lab) may use it too, in a schema of its own",
             services=frozenset({"postgresql"}),
         ),
         Group(
