@@ -43,7 +43,7 @@ def sigmoid(x: float) -> float:
 
 def scaled_sigmoid(position: float) -> float:
     """NAB's reward curve: +0.987 at -1 (a window's start), 0 at 0 (its end), -1 from 3 on (far behind it)."""
-    if position > 3.0:
+    if position >= 3.0:  # NAB: a detection three window widths behind it or more costs the full weight
         return -1.0
     return 2.0 * sigmoid(-5.0 * position) - 1.0
 

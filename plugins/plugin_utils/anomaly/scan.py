@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 
+from ansible_collections.changeward.hybrid.plugins.plugin_utils.anomaly.context import ContextConfig, ContextDetector
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.anomaly.detector import (
     DetectorConfig,
     StreamingDetector,
@@ -23,6 +24,22 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.errors import Ch
 
 DEFAULT_THRESHOLD = 0.5
 CLEAN, ANOMALOUS, NODATA = "clean", "anomalous", "nodata"
+METHODS = ("baseline", "context")
+
+
+def detector_config(method: str, warmup: int, quiet: int):
+    """The config of a detector by method: baseline (StreamingDetector) or context (ContextDetector)."""
+    if method == "baseline":
+        return DetectorConfig(warmup=warmup, quiet=quiet)
+    if method == "context":
+        return ContextConfig(warmup=warmup, quiet=quiet)
+    raise AnomalyError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+
+
+def _detector(config):
+    if isinstance(config, ContextConfig):
+        return ContextDetector(ContextConfig(**asdict(config)))
+    return StreamingDetector(DetectorConfig(**asdict(config)))
 
 
 class AnomalyError(ChangewardError, ValueError):
@@ -53,7 +70,7 @@ def scan(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     report_from: float | None = None,
-    config: DetectorConfig | None = None,
+    config: DetectorConfig | ContextConfig | None = None,
     labels: Mapping[str, Mapping] | None = None,
 ) -> dict:
     """Scan each named series ({name: [[time, value], ...]}); returns the anomalies (score >= threshold, at or
@@ -64,7 +81,7 @@ def scan(
     anomalies, per_series, starved = [], {}, []
     for name, raw in series.items():
         points = _points(raw, name)
-        detector = StreamingDetector(DetectorConfig(**asdict(config)))
+        detector = _detector(config)
         learned = reported = unscored = 0
         worst = None
         for when, value in points:
@@ -135,3 +152,43 @@ def scan_prometheus(client, query: str, start: float, end: float, step: float, *
         series[name] = item.values
         labels[name] = item.labels
     return scan(series, labels=labels, **kwargs)
+
+
+def scan_checks(client, checks, ring_hosts, since: float, end: float, *, host_label: str = "host") -> dict:
+    """The tolerance policy's declared anomaly checks (TolerancePolicy.anomaly_checks) over a ring's bake: each
+    metric's query for the ring's hosts (``${selector}``), read from ``history`` before ``since`` to ``end``, and
+    reported from ``since`` on. A check whose query fails says ``nodata`` with the error (no data is never
+    clean). The verdict: anomalous, else nodata, else clean over all checks; ``none`` when none is declared."""
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.judge.runner import host_selector, render
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.prometheus import PrometheusError, parse_duration
+
+    selector = host_selector(list(ring_hosts), host_label)
+    out = []
+    for check in checks:
+        query = render(check["query"], check["metric"], "canary", selector)
+        start = since - parse_duration(check["history"], "history")
+        config = detector_config(check["method"], DetectorConfig().warmup, DetectorConfig().quiet)
+        item = {k: check[k] for k in ("metric", "method", "threshold", "fails_ring", "history", "step")}
+        try:
+            result = scan_prometheus(
+                client,
+                query,
+                start,
+                end,
+                parse_duration(check["step"], "step"),
+                threshold=float(check["threshold"]),
+                report_from=since,
+                config=config,
+            )
+        except PrometheusError as exc:
+            result = {"verdict": NODATA, "reason": f"the query failed: {exc}", "anomalies": [], "series": {}}
+        out.append(item | {"query": query} | result)
+    verdicts = {c["verdict"] for c in out}
+    verdict = "none" if not out else ANOMALOUS if ANOMALOUS in verdicts else NODATA if NODATA in verdicts else CLEAN
+    said = {v: [c["metric"] for c in out if c["verdict"] == v] for v in (ANOMALOUS, NODATA, CLEAN)}
+    reason = (
+        "the policy declares no anomaly check"
+        if not out
+        else "; ".join(f"{v}: {', '.join(names)}" for v, names in said.items() if names)
+    )
+    return {"verdict": verdict, "reason": reason, "checks": out}

@@ -35,6 +35,7 @@ def test_scaled_sigmoid_values():
     assert nab.scaled_sigmoid(0.0) == pytest.approx(0.0)
     assert nab.scaled_sigmoid(0.5) == pytest.approx(-0.8482836)
     assert nab.scaled_sigmoid(3.5) == -1.0
+    assert nab.scaled_sigmoid(3.0) == -1.0  # NAB's sweeper: "if relativePositionInWindow >= 3.0: return -1.0"
 
 
 def test_probationary_length_is_15_percent_capped_at_750_rows():
