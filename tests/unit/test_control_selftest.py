@@ -22,9 +22,10 @@ def play(*args):
 def test_the_control_selftest_refuses_and_records_every_attempt():
     proc = play(str(REPO / "playbooks" / "control_selftest.yml"))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "13 attempts, 13 refused" in proc.stdout
-    # 4 control refusals; the approval gate's: the foreign key (2), alice's own approval (2), no peer review (1)
-    assert "9 refusals recorded in CHG-SELFTEST-" in proc.stdout
+    assert "16 attempts, 16 stopped" in proc.stdout
+    # 5 control refusals (the forged key rotation the fifth); the approval gate's: the foreign key (2), alice's own
+    # approval (2), no peer review (1). The error budget's refusal is its recorded gate decision.
+    assert "10 refusals recorded in CHG-SELFTEST-" in proc.stdout
 
 
 WEAK_POLICY = """\
@@ -47,7 +48,7 @@ def test_a_deliberately_weakened_policy_makes_the_selftest_fail(tmp_path):
     assert proc.returncode != 0
     assert "A control let an attempt through" in proc.stdout
     assert "selftest_no_peer is failed" in proc.stdout  # the condition that failed names the attempt
-    assert "13 attempts, 13 refused" not in proc.stdout
+    assert "16 attempts, 16 stopped" not in proc.stdout
 
 
 def test_a_gate_policy_given_on_the_command_line_stops_the_main_job_before_any_gate(tmp_path):
