@@ -14,6 +14,12 @@ RUNS = ("io.changeward.run.started", "io.changeward.run.finished", "io.changewar
 RINGS = ("io.changeward.rings.planned", "io.changeward.ring.passed", "io.changeward.ring.rolled_back")
 ROLLBACK = ("io.changeward.snapshot.taken", "io.changeward.rollback.completed", "io.changeward.rollback.failed")
 DRIFT = ("io.changeward.drift.detected", "io.changeward.drift.reported", "io.changeward.drift.verified")
+RETENTION = (
+    "io.changeward.ledger.archived",
+    "io.changeward.ledger.pruned",
+    "io.changeward.retention.hold_placed",
+    "io.changeward.retention.hold_released",
+)
 
 # (framework, control id, what the control asks, the changeward mechanism, event types that evidence it)
 CONTROLS = (
@@ -86,6 +92,15 @@ CONTROLS = (
         "Hash chain, signed checkpoints and signed chained exports; ledger_verify names any edit, deletion or "
         "insertion.",
         RECORDS,
+    ),
+    (
+        "PCI DSS v4.0",
+        "10.5.1 Retention of audit logs",
+        "Audit log history is kept for at least 12 months, the most recent three months immediately available.",
+        "changeward.hybrid.ledger_archive under the pinned retention policy (per data class and record type): "
+        "signed, chained archives on WORM storage (S3 Object Lock), read back and verified; the live ledger is "
+        "pruned only after a verified archive and never under a legal hold (ledger_hold).",
+        RETENTION,
     ),
     (
         "PCI DSS v4.0",
