@@ -43,6 +43,7 @@ CARRIED = {
         "watch_summary",
         "judge_summary",
         "synthetic_summary",
+        "anomaly_summary",
     ),
 }
 ORDER = ("started", "applied", "decided", "recorded")
@@ -59,6 +60,8 @@ ARGUMENT_SPEC = {
     "judge": {"type": "raw"},
     "synthetic": {"type": "raw"},
     "synthetic_required": {"type": "bool", "default": False},
+    "anomaly": {"type": "raw"},
+    "anomaly_required": {"type": "bool", "default": False},
     "budget": {"type": "raw"},
     "on_inconclusive": {"type": "str", "default": "rollback", "choices": list(rollout.ON_INCONCLUSIVE)},
     "rollback_earlier": {"type": "bool", "default": False},
@@ -255,6 +258,8 @@ class ActionModule(ControllerAction):
             ring=ring["name"],
             synthetic=args["synthetic"],
             synthetic_required=args["synthetic_required"],
+            anomaly=args["anomaly"],
+            anomaly_required=args["anomaly_required"],
         )
         earlier_hosts = [h for r in args["ring_results"] for h in r.get("hosts") or []]
         targets = rollout.rollback_targets(
@@ -274,6 +279,7 @@ class ActionModule(ControllerAction):
             "watch_summary": rollout.watch_summary(args["watch"]),
             "judge_summary": rollout.judge_summary(args["judge"]),
             "synthetic_summary": rollout.synthetic_summary(args["synthetic"]),
+            "anomaly_summary": rollout.anomaly_summary(args["anomaly"]),
             "changed": False,
         }
         verb = (
@@ -319,6 +325,7 @@ class ActionModule(ControllerAction):
             watch=previous["watch_summary"],
             judge=previous["judge_summary"],
             synthetic=previous["synthetic_summary"],
+            anomaly=previous.get("anomaly_summary"),
             breaker=self._breaker_state(args["breaker_updates"], previous["breaker"]),
             rollback=rollback,
             rolled_back_at=rolled_back_at,

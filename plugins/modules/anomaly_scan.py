@@ -21,13 +21,48 @@ description:
     on fell in the warm-up and was never scored; else V(clean). No data is never clean: an empty Prometheus
     answer or an unreachable Prometheus fails the task."
   - The task fails when the verdict is in O(fail_on); by default it only reports.
+  - "With O(tolerance_policy), it runs the policy's declared C(anomaly_detection) checks over a ring's bake
+    instead: each declared metric's query for O(ring_hosts) (its C(${selector})), read from the check's
+    C(history) before O(since) to O(end), reported from O(since) on; one result per check in RV(checks), with
+    whether it fails the ring (C(fails_ring)). A query that fails makes that check V(nodata). The verdict is
+    V(anomalous) when a check found an anomaly, else V(nodata) when one could not say, else V(clean); V(none)
+    when the policy declares no check. M(changeward.hybrid.ring_verdict) decides on it
+    (O(changeward.hybrid.ring_verdict#module:anomaly))."
   - How the detector works and how it scores on the Numenta Anomaly Benchmark is in the collection's
     docs/anomaly-and-correlation.md.
   - Runs on the controller, reads only, and runs the same in check mode.
 options:
   query:
-    description: PromQL range query; each series it returns is scanned on its own. Mutually exclusive with O(samples).
+    description:
+      - PromQL range query; each series it returns is scanned on its own.
+      - Mutually exclusive with O(samples) and O(tolerance_policy).
     type: str
+  tolerance_policy:
+    description:
+      - The service's tolerance policy (a mapping or a file name looked up like other task files); scan its declared
+        C(anomaly_detection) checks over a ring's bake. Needs O(ring_hosts) and O(since).
+      - Mutually exclusive with O(query) and O(samples).
+    type: raw
+  ring_hosts:
+    description: With O(tolerance_policy), the ring's hosts (the C(${selector}) of each check's query).
+    type: list
+    elements: str
+  since:
+    description: With O(tolerance_policy), when the ring started (an instant); anomalies are reported from it on.
+    type: raw
+  host_label:
+    description: With O(tolerance_policy), the Prometheus label that names a host.
+    type: str
+    default: host
+  method:
+    description:
+      - The detector. V(baseline) - local and seasonal robust baselines and an anomaly likelihood. V(context) -
+        the novelty of the patterns each point completes on coarse-to-fine grids over the range learned in the
+        warm-up (what scores best on the Numenta Anomaly Benchmark); its score is the share of novel patterns.
+      - With O(tolerance_policy), each check's C(method) applies instead.
+    type: str
+    choices: [baseline, context]
+    default: baseline
   samples:
     description:
       - Inline series instead of Prometheus, a dictionary of series name to a list of C([time, value]) pairs
@@ -56,7 +91,8 @@ options:
   threshold:
     description:
       - Score from which a point is reported, in (0, 1].
-      - 0.5 means the recent surprise has about a 1 in 100 000 chance under the learned baseline.
+      - 0.5 means the recent surprise has about a 1 in 100 000 chance under the learned baseline (V(baseline));
+        with V(context), that at least half of the point's patterns (5 of 9) were never seen.
     type: float
     default: 0.5
   warmup:
@@ -121,11 +157,19 @@ EXAMPLES = r"""
     report_from: "{{ ring_started_at }}"
     fail_on: [anomalous, nodata]
     prometheus_url: http://prometheus.example:9090
+
+- name: The policy's declared anomaly checks over the ring's bake (as roles/ring_rollout runs them)
+  changeward.hybrid.anomaly_scan:
+    tolerance_policy: policies/demo.yml
+    ring_hosts: [cloud-euw1b-02]
+    since: "{{ ring_started_at }}"
+    prometheus_url: http://prometheus.example:9090
+  register: ring_anomaly
 """
 
 RETURN = r"""
 verdict:
-  description: V(anomalous), V(clean) or V(nodata).
+  description: V(anomalous), V(clean) or V(nodata); with O(tolerance_policy) also V(none) (no check declared).
   returned: success
   type: str
   sample: anomalous
@@ -190,8 +234,29 @@ series:
       anomalies: 1
       max_score: 1.0
       enough_data: true
+checks:
+  description:
+    - With O(tolerance_policy), one result per declared check - its metric, method, threshold, fails_ring, history,
+      step, the query run, and the scan's verdict, reason, anomalies and series as above.
+  returned: with O(tolerance_policy)
+  type: list
+  elements: dict
+  sample:
+    - metric: error_ratio
+      method: context
+      threshold: 0.5
+      fails_ring: true
+      history: 1h
+      step: 15s
+      query: sum by (host) (...)
+      verdict: anomalous
+      reason: 1 anomalous point(s) in 1 series
+      anomalies: []
+      series: {}
 window:
-  description: The range queried (start, end, step in seconds), or V(null) for inline samples.
+  description:
+    - The range queried (start, end, step in seconds), or V(null) for inline samples; with O(tolerance_policy), the
+      bake's start and end.
   returned: success
   type: dict
   sample:

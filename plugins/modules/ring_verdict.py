@@ -86,6 +86,18 @@ options:
     description: With O(state=decided), whether the ring had journeys to run (then no result is no pass).
     type: bool
     default: false
+  anomaly:
+    description:
+      - With O(state=decided), the registered M(changeward.hybrid.anomaly_scan) result of the tolerance policy's
+        declared anomaly checks over the ring's bake (its C(checks)).
+      - A check whose C(fails_ring) is true (the default) and that found an anomaly rolls the ring back and opens the
+        circuit breaker, like a breach; one that could not say (C(nodata)) is inconclusive; checks declared with
+        C(fails_ring=false) are only recorded. The checks go into the ring's result (C(anomaly)).
+    type: raw
+  anomaly_required:
+    description: With O(state=decided), whether the anomaly scan was due (the ring baked; then no result is no pass).
+    type: bool
+    default: false
   on_inconclusive:
     description: With O(state=decided), what a ring that could not be shown healthy gets.
     type: str
@@ -342,7 +354,7 @@ result:
   description:
     - The ring's result, also the data of its C(io.changeward.ring.<status>) event - index, name, hosts, env_types,
       regions, domains, status, note, since, ended, failed_hosts, apply_errors, unreachable, watch, judge, synthetic,
-      breaker,
+      anomaly, breaker,
       rollback (per host - rolled_back, verified, seconds, restored, error, note - and earlier), timings.
   returned: from O(state=recorded)
   type: dict
@@ -380,6 +392,7 @@ result:
       errors: []
     judge: null
     synthetic: null
+    anomaly: null
     breaker: open
     rollback:
       hosts:

@@ -57,6 +57,8 @@ class Case(enum.StrEnum):
     WATCH_INCONCLUSIVE = "watch_inconclusive"
     JUDGE_FAIL = "judge_fail"
     JUDGE_INCONCLUSIVE = "judge_inconclusive"
+    ANOMALY = "anomaly"
+    ANOMALY_INCONCLUSIVE = "anomaly_inconclusive"
     BUDGET_UNREADABLE = "budget_unreadable"
     BUDGET_BURNING = "budget_burning"
     PASS = "pass"  # noqa: S105 - a verdict, not a password
@@ -156,6 +158,8 @@ def decide(
     ring: str = "",
     synthetic: Mapping | None = None,
     synthetic_required: bool = False,
+    anomaly: Mapping | None = None,
+    anomaly_required: bool = False,
 ) -> Decision:
     """The verdict on one ring.
 
@@ -168,6 +172,11 @@ def decide(
     pass). on_inconclusive: ``rollback`` or ``hold`` for a ring that could not be shown healthy. synthetic: the
     registered ``synthetic_check`` result (its journeys after the ring was changed); synthetic_required: the ring had
     journeys to run, so a missing result is not a pass. A failing journey decides like a watch breach.
+    anomaly: the registered ``anomaly_scan`` result of the policy's declared anomaly checks over the bake
+    (``checks``, each with its ``metric``, ``verdict`` and ``fails_ring``); anomaly_required: the scan was due
+    (the ring baked), so a missing or failed result is not a pass. A check that ``fails_ring`` and found an
+    anomaly rolls the ring back like a breach; one that fails_ring and could not say (nodata, an unknown
+    verdict) is inconclusive; the others are recorded as evidence only.
     """
     hosts = _hosts(ring_hosts, "ring_hosts")
     if not hosts:
@@ -282,6 +291,39 @@ def decide(
                 Case.JUDGE_INCONCLUSIVE, unproven, f"canary judge {label} {summary}", failure=FailureKind.RING
             )
 
+    # 7b. Anomaly detection the policy declared for the bake: recorded as evidence; decides where it fails_ring.
+    if anomaly_required or ran(anomaly):
+        checks = anomaly.get("checks") if ran(anomaly) and not _failed(anomaly) else None
+        if not isinstance(checks, list) or not all(isinstance(c, Mapping) for c in checks):
+            why = (
+                "the ring baked and the scan has no result"
+                if not ran(anomaly)
+                else f"the scan failed: {_msg(anomaly)}"
+                if _failed(anomaly)
+                else "the scan's result has no checks"
+            )
+            evidence["anomaly"] = {"verdict": "inconclusive", "reason": why, "checks": []}
+            return verdict(
+                Case.ANOMALY_INCONCLUSIVE, unproven, f"anomaly scan inconclusive: {why}", failure=FailureKind.RING
+            )
+        evidence["anomaly"] = anomaly_summary(anomaly)
+        gating = [c for c in checks if c.get("fails_ring", True)]
+        found = [c for c in gating if c.get("verdict") == "anomalous"]
+        if found:
+            what = "; ".join(f"{c.get('metric')}: {c.get('reason') or 'anomalous'}" for c in found)
+            return verdict(Case.ANOMALY, RingAction.ROLLBACK, f"anomaly during the bake: {what}", trip=True)
+        unsure = [c for c in gating if c.get("verdict") != "clean"]
+        if unsure:
+            what = "; ".join(
+                f"{c.get('metric')}: {c.get('reason') or c.get('verdict')}"
+                if c.get("verdict") == "nodata"
+                else f"{c.get('metric')}: unknown verdict {c.get('verdict')!r}"
+                for c in unsure
+            )
+            return verdict(
+                Case.ANOMALY_INCONCLUSIVE, unproven, f"anomaly scan inconclusive: {what}", failure=FailureKind.RING
+            )
+
     # 8-9. The error budget after the bake.
     if ran(budget) or budget_required:
         if not ran(budget) or _failed(budget) or "burning" not in budget:
@@ -308,6 +350,8 @@ def decide(
         reason += f", {len(synthetic.get('journeys') or [])} synthetic journey run(s) passed"
     if judged:
         reason += f", canary judge {judge.get('verdict')} (score {_score(judge)})"
+    if ran(anomaly) and anomaly.get("checks"):
+        reason += f", {len(anomaly['checks'])} anomaly check(s) without a failing anomaly"
     return verdict(Case.PASS, RingAction.PROMOTE, reason)
 
 
@@ -370,6 +414,27 @@ def judge_summary(judge) -> dict | None:
             if isinstance(m, Mapping)
         ],
     }
+
+
+def anomaly_summary(anomaly) -> dict | None:
+    """What is recorded of the ring's anomaly scan: per declared check its verdict, whether it fails the ring,
+    and its first anomalies (a record, not the whole scan)."""
+    if not ran(anomaly):
+        return None
+    if _failed(anomaly) or not isinstance(anomaly.get("checks"), list):
+        return {"verdict": "inconclusive", "reason": f"the scan failed: {_msg(anomaly)}", "checks": []}
+    checks = [
+        {
+            "metric": c.get("metric"),
+            "fails_ring": bool(c.get("fails_ring", True)),
+            "verdict": c.get("verdict"),
+            "reason": c.get("reason"),
+            "anomalies": list(c.get("anomalies") or [])[:5],
+        }
+        for c in anomaly["checks"]
+        if isinstance(c, Mapping)
+    ]
+    return {"verdict": anomaly.get("verdict"), "reason": anomaly.get("reason"), "checks": checks}
 
 
 def synthetic_summary(synthetic) -> dict | None:
@@ -449,6 +514,7 @@ def ring_result(
     rollback: Mapping | None = None,
     rolled_back_at: float | None = None,
     synthetic=None,
+    anomaly=None,
 ) -> dict:
     """The ring's result: the data of its ``io.changeward.ring.<status>`` event and a row of the ring report.
 
@@ -474,6 +540,7 @@ def ring_result(
         "watch": watch,
         "judge": judge,
         "synthetic": synthetic,
+        "anomaly": anomaly,
         "breaker": breaker,
         "rollback": dict(rollback) if rollback is not None else None,
         "timings": timings(watch, rolled_back_at) if rollback is not None else None,

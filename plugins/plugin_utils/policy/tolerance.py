@@ -169,6 +169,23 @@ SCHEMA = {
             "additionalProperties": False,
             "properties": {"partial": _FACTOR, "none": _FACTOR},
         },
+        "anomaly_detection": {
+            "type": "array",
+            "description": "metrics scanned for anomalies over each ring's bake (anomaly_scan), against their history",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["metric"],
+                "properties": {
+                    "metric": _NAME,
+                    "history": _DURATION,
+                    "step": _DURATION,
+                    "method": {"enum": ["baseline", "context"]},
+                    "threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                    "fails_ring": {"type": "boolean", "description": "an anomaly alone fails the ring (default)"},
+                },
+            },
+        },
     },
 }
 
@@ -268,6 +285,13 @@ class TolerancePolicy:
     def error_budget(self) -> dict:
         return dict(self.data.get("error_budget") or {})
 
+    def anomaly_checks(self) -> list[dict]:
+        """The declared anomaly checks, each with its metric's query template (query, else canary_query) and the
+        defaults filled in: history 6h, step 60s, method baseline, threshold 0.5, fails_ring true."""
+        queries = {m["name"]: m.get("query") or m.get("canary_query") for m in self.data["metrics"]}
+        defaults = {"history": "6h", "step": "60s", "method": "baseline", "threshold": 0.5, "fails_ring": True}
+        return [defaults | dict(c) | {"query": queries[c["metric"]]} for c in self.data.get("anomaly_detection") or []]
+
     def bake_time(self, ring: str | None = None) -> str:
         times = self.data["bake_times"]
         return times.get(ring, times["default"]) if ring else times["default"]
@@ -325,6 +349,15 @@ def validate(data) -> list[str]:
     for i, s in enumerate(data["slos"]):
         if "window" not in s["error_ratio_query"]:
             problems.append(f"slos[{i}].error_ratio_query: needs a ${{window}} placeholder")
+    metric_names = [m["name"] for m in data["metrics"]]
+    for i, c in enumerate(data.get("anomaly_detection") or []):
+        if c["metric"] not in metric_names:
+            problems.append(f"anomaly_detection[{i}].metric: no metric named {c['metric']!r}")
+    problems += [
+        f"anomaly_detection: metric {n!r} is declared more than once"
+        for n in sorted({c["metric"] for c in data.get("anomaly_detection") or []})
+        if [c["metric"] for c in data.get("anomaly_detection") or []].count(n) > 1
+    ]
     tight = data.get("rollback_tightening") or {}
     if (
         "partial" in tight

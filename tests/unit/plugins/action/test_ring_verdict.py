@@ -246,6 +246,30 @@ def test_a_passed_ring_is_recorded_and_keeps_the_rollout_going(ledger):
     assert event["data"]["rollback"] is None and event["data"]["breaker"] == "closed"
 
 
+def test_an_anomaly_the_policy_declared_as_failing_rolls_the_ring_back_and_is_recorded(ledger):
+    hv = hostvars(a1={"ring_rollout_applied": True})
+    applied = step("applied", start(["a1"], hv), hv)
+    spike = {"series": '{host="a1"}', "time": 5.0, "value": 0.3, "score": 1.0}
+    found = {
+        "metric": "error_ratio",
+        "verdict": "anomalous",
+        "fails_ring": True,
+        "reason": "1 point",
+        "anomalies": [spike],
+    }
+    scan = {"changed": False, "verdict": "anomalous", "reason": "anomalous: error_ratio", "checks": [found]}
+    judge = {"verdict": "pass", "score": 100.0, "reasons": ["ok"]}
+    decided = step("decided", applied, hv, watch=WATCH_PASS, judge=judge, anomaly=scan, anomaly_required=True)
+    assert (decided["case"], decided["action"], decided["trip"]) == ("anomaly", "rollback", True)
+    assert decided["rollback"]["hosts"] == ["a1"]
+    recorded = step("recorded", decided, hv)
+    assert recorded["halted"] is True
+    (event,) = ring_events(ledger, "rolled_back")
+    assert event["data"]["anomaly"]["checks"][0]["anomalies"] == [spike]
+    missing = step("decided", applied, hv, watch=WATCH_PASS, judge=judge, anomaly=SKIPPED, anomaly_required=True)
+    assert (missing["case"], missing["action"]) == ("anomaly_inconclusive", "rollback")
+
+
 def test_a_watch_that_never_ran_is_not_a_pass(ledger):
     hv = hostvars(a1={"ring_rollout_applied": True})
     applied = step("applied", start(["a1"], hv), hv)
