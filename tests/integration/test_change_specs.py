@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 from conftest import INVENTORY_DIR, REPO, ansible_env
 from governance_lab import check_report, drafted_pir
+from retention_lab import archive_prune_with_hold
 from specs import change_vars, example
 
 sys.path.insert(0, str(REPO / "tests" / "lab"))
@@ -187,6 +188,9 @@ def test_package_upgrade_and_its_bad_variant_rolled_back(spec_lab, shared_ledger
     pir = drafted_pir(ledger, LEDGER_KEY, bad_id, tmp_path)
     assert f"# Post-incident review: {bad_id}" in pir and "| Why this review | rolled back (" in pir
     assert "| rolled_back |" in pir and "## Rollback timing" in pir and "No ring was rolled back." not in pir
+    # retention (on a copy): a legal hold on the rolled-back change stops pruning at its first event; what lies before
+    # is archived to an S3 bucket with Object Lock, read back, verified and pruned; the archive verifies on its own
+    archive_prune_with_hold(ledger, LEDGER_KEY, bad_id, tmp_path)
 
 
 # -- edge hosts --------------------------------------------------------------------------------------------------------
