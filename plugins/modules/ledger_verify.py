@@ -207,8 +207,9 @@ problems:
     kind:
       description: >-
         For a ledger or one export, one of modified, deleted, inserted, reordered, truncated, checkpoint_missing,
-        checkpoint_invalid, gap, column_modified, rotation_invalid, header_invalid; for a series of O(exports),
-        one of altered, dropped, reordered, unsigned, foreign, not_covered.
+        checkpoint_invalid, gap, column_modified, rotation_invalid, header_invalid, prune_invalid (a pruned
+        ledger whose start no kept checkpoint and prune event vouch for); for a series of O(exports), one of
+        altered, dropped, reordered, unsigned, foreign, not_covered.
       type: str
       sample: deleted
     seq:
