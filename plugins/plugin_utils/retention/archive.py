@@ -29,6 +29,7 @@ from ansible_collections.changeward.hybrid.plugins.plugin_utils.control_events i
     CONTROL_REFUSED,
     HOLD_PLACED,
     LEDGER_ARCHIVED,
+    REVIEW_OPENED,
 )
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.export import header_digest, read_header
 from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import CHANGE_OPENED
@@ -39,6 +40,7 @@ from .policy import RetentionError, RetentionRefused, parse_time, rfc3339
 from .store import sha256_file
 
 ARCHIVE_FORMAT = "changeward-ledger-archive/1"
+REVIEW_COMPLETED = "io.changeward.review.completed"  # governance/review.py's
 
 
 def utc_now() -> datetime.datetime:
@@ -53,6 +55,7 @@ class Subjects:
         self.classes_of_targets = classes_of_targets  # targets -> set of data classes (the inventory's labels)
         self._records: dict = {}
         self._services: dict = {}
+        self._reviews: dict = {}
 
     def record(self, subject):
         if subject not in self._records:
@@ -89,6 +92,18 @@ class Subjects:
         record = None if self.is_control(subject) else self.record(subject)
         return record is not None and record.get("status") == "open"
 
+    def open_review(self, subject):
+        """The kind of a review of this change that was opened and not completed (its evidence stays live), or None."""
+        if self.is_control(subject) or not isinstance(subject, str) or not subject:
+            return None
+        if subject not in self._reviews:
+            kinds: dict = {}
+            for entry in self.ledger.iter_events(subject=subject, types=[REVIEW_OPENED, REVIEW_COMPLETED]):
+                kind = (entry.event.get("data") or {}).get("kind")
+                kinds[kind] = entry.event["type"] == REVIEW_OPENED
+            self._reviews[subject] = next((k for k, still_open in kinds.items() if still_open), None)
+        return self._reviews[subject]
+
 
 def _latest_breaker_seqs(ledger, after_seq: int) -> set:
     latest: dict = {}
@@ -106,6 +121,9 @@ def plan(ledger, policy, subjects: Subjects, *, now: datetime.datetime | None = 
     active = holds_mod.active(ledger)
     breakers = _latest_breaker_seqs(ledger, start)
     checkpoints = {cp["seq"] for cp in ledger.checkpoints(start) if isinstance(cp, Mapping)}
+    # an event not yet delivered to every audit sink stays: the sinks' copy is the anchor held elsewhere
+    cursors = ledger.cursors()
+    behind = min(cursors.items(), key=lambda c: c[1]) if cursors else None
     stop, last_ok, archive_until = None, start, None
     for entry in ledger.iter_events(after_seq=start, before_seq=cap + 1):
         event = entry.event
@@ -123,6 +141,12 @@ def plan(ledger, policy, subjects: Subjects, *, now: datetime.datetime | None = 
             )
         elif subjects.is_open(subject):
             stop = f"event {entry.seq} belongs to change {subject}, which is still open"
+        elif subjects.open_review(subject):
+            stop = (
+                f"event {entry.seq} belongs to change {subject}, whose {subjects.open_review(subject)} review is open"
+            )
+        elif behind is not None and entry.seq > behind[1]:
+            stop = f"event {entry.seq} is not yet delivered to audit sink {behind[0]}"
         elif entry.seq in breakers:
             stop = f"event {entry.seq} is the latest state of {subject}"
         if stop:

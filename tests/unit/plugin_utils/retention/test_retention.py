@@ -156,6 +156,20 @@ def test_an_open_change_stops_the_plan(tmp_path):
         assert found["through_seq"] is None and "still open" in found["stop"]
 
 
+def test_events_a_sink_has_not_received_and_an_open_review_stay_live(ledger_path):
+    with api.open_ledger(ledger_path, key=KEY) as led:
+        led.advance_cursor("siem", 12)
+        found = archive.plan(led, policy(), subjects(led), now=LATER)
+        assert found["through_seq"] == 10 and "not yet delivered to audit sink siem" in found["stop"]
+        led.advance_cursor("siem", 40)
+        led.record(control_events.REVIEW_OPENED, "CHG1", {"kind": "rollback"})
+        found = archive.plan(led, policy(), subjects(led), now=LATER)
+        assert found["through_seq"] is None and "rollback review is open" in found["stop"]
+        led.record(archive.REVIEW_COMPLETED, "CHG1", {"kind": "rollback", "by": "sre"})
+        led.advance_cursor("siem", led.head()[0])
+        assert archive.plan(led, policy(), subjects(led), now=LATER)["through_seq"] == 40
+
+
 def test_a_pruned_ledger_keeps_refusing_a_retired_key(tmp_path):
     path = build(tmp_path / "rot.db")
     st = store.DirectoryStore(str(tmp_path / "archive"))
