@@ -176,6 +176,12 @@ change:
       type: list
       elements: float
       sample: [0.25, 1.0]
+    ring_percents:
+      description: The same ring sizes as percentages of the targets, as M(changeward.hybrid.rings) takes its
+        O(changeward.hybrid.rings#module:steps).
+      type: list
+      elements: float
+      sample: [25.0, 100.0]
     data:
       description: Free-form data recorded with the change.
       type: dict

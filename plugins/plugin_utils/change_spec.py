@@ -397,5 +397,7 @@ def normalize(
         "tolerance_policy": policy["tolerance"],
         "bake_times": dict(spec.get("bake_times") or {}),
         "ring_steps": list(spec.get("ring_steps") or []),
+        # the rings planner's steps are percentages of the targets (the last one 100); the spec's are fractions
+        "ring_percents": [round(step * 100, 6) for step in spec.get("ring_steps") or []],
         "data": dict(spec.get("data") or {}),
     }

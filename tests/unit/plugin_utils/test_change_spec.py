@@ -200,6 +200,12 @@ def test_health_checks_are_normalised(base):
     assert cmd == {"kind": "command", "command": ["true"], "name": "true", "retries": 0, "delay": 2, "index": 1}
 
 
+def test_ring_steps_are_fractions_and_the_planner_gets_percentages(base):
+    change = resolve(spec(ring_steps=[0.25, 1.0]), base)
+    assert change["ring_steps"] == [0.25, 1.0] and change["ring_percents"] == [25.0, 100.0]
+    assert resolve(spec(), base)["ring_percents"] == []
+
+
 def test_ids_are_generated_or_kept(base):
     assert resolve(spec(id="CHG-7"), base)["id"] == "CHG-7"
     now = datetime(2026, 12, 7, 12, 0, 0, tzinfo=UTC)
