@@ -74,7 +74,8 @@ GROUPS = {
             "power, down/up), test_change_playbook (every host, flaky edge), test_molecule, test_drift, "
             "test_snapshot_lab, test_dependencies_lab (demo services calling a service on another host, across "
             "cloud and on-prem), test_pre_implementation_lab (a partition between a cloud and an on-prem host, "
-            "its controller killed). They run alone on the lab, one after the other",
+            "its controller killed), test_concurrency_lab (every host under four names, four jobs at once). They "
+            "run alone on the lab, one after the other",
             hosts=frozenset(FLEET),
             exclusive=True,
         ),
