@@ -176,8 +176,10 @@ class ControllerAction(NamedArgumentValidation, ActionBase):
         Returns the result keys recorded/ledger_seq (and ledger when recorded)."""
         if not args.get("change_id"):
             return {"recorded": False, "ledger_seq": None}
+        # recording the decision changes the change record: changed, in check mode as it would be (and so --diff
+        # shows the decision)
         if self._task.check_mode:
-            return {"recorded": False, "ledger_seq": None, **self._decision_diff(args, entry, None)}
+            return {"changed": True, "recorded": False, "ledger_seq": None, **self._decision_diff(args, entry, None)}
         done = context.record_gate_decision(
             self.ledger_target(args),
             args["change_id"],
@@ -186,7 +188,7 @@ class ControllerAction(NamedArgumentValidation, ActionBase):
             source=f"changeward.hybrid.{self.NAME}",
             events=events,
         )
-        recorded = {"recorded": True, "ledger_seq": done["ledger_seq"], "ledger": done["ledger"]}
+        recorded = {"changed": True, "recorded": True, "ledger_seq": done["ledger_seq"], "ledger": done["ledger"]}
         return {**recorded, **self._decision_diff(args, entry, done["ledger_seq"])}
 
     def _decision_diff(self, args: dict, entry: dict, seq) -> dict:

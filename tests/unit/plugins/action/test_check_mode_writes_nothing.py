@@ -159,7 +159,7 @@ class Gate(ControllerAction):
 
 def test_a_gate_says_what_it_would_record(ledger):
     result = run(Gate, "gate", {"ledger": ledger, "change_id": "CHG-1"}, check_mode=True, diff=True)
-    assert result["recorded"] is False
+    assert result["recorded"] is False and result["changed"] is True  # the record would change: --diff shows it
     assert result["diff"]["after"]["gate_decisions"][0]["reason"] == "nothing in the way"
     assert "not recorded" in result["diff"]["after_header"]
     assert events(ledger) == ["io.changeward.change.opened"]
