@@ -94,8 +94,8 @@ class ActionModule(ControllerAction):
                     "changed": True,
                     "record": {},
                     "warnings": [
-                        f"check mode: change {change_id} is not in the ledger {where} (a run in check mode opens "
-                        f"none); a real run {state} it only once it is open"
+                        f"check mode: change {change_id} is not in the ledger {where} - a run in check mode opens "
+                        f"none, so there is nothing to {'close' if state == 'closed' else 'update'} in it yet"
                     ],
                 }
             raise LedgerInvalidInput(f"change {change_id} is not in the ledger {where}; open it first")

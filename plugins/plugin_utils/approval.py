@@ -270,8 +270,12 @@ def request_problem(signed, record: Mapping, change_digest: str | None, signers:
 
 
 # -- reading the ledger -----------------------------------------------------------------------------------------
-def open_change(ledger, change_id: str) -> dict:
+def open_change(ledger, change_id: str, check_mode: bool = False) -> dict:
     record = ledger.get_change(change_id)
+    if record is None and check_mode:
+        # A run in check mode opened no change: judged as the new change it would be - nothing recorded for it yet,
+        # its requester not known here (the result says so).
+        return {"id": change_id, "status": "open", "requester": None, "implementer": None, "provisional": True}
     if record is None:
         raise ApprovalInputError(f"change {change_id} is not in the ledger {ledger.target}; open it first")
     if record["status"] != "open":
@@ -612,7 +616,7 @@ def check_approvals(
         raise ApprovalInputError(f"risk class must be one of {', '.join(RISK_CLASSES)}, got {risk_class!r}")
     if not targets:
         raise ApprovalInputError("targets are required: the PII and auth/billing rules depend on them")
-    record = open_change(ledger, change_id)
+    record = open_change(ledger, change_id, check_mode)
     services = sorted(set(services))
     teams = sorted(set(teams))
     implementers = _implementers(record, [identity.name, *implementers])
@@ -713,4 +717,10 @@ def check_approvals(
         )
     else:
         msg = f"change {change_id} may not proceed: " + "; ".join(r["message"] for r in refusals)
-    return {**decision, "changed": seq is not None, "recorded": seq is not None, "ledger_seq": seq, "msg": msg}
+    out = {**decision, "changed": seq is not None, "recorded": seq is not None, "ledger_seq": seq, "msg": msg}
+    if record.get("provisional"):
+        out["warnings"] = [
+            f"check mode: change {change_id} is not in the ledger (a run in check mode opens none), so it was "
+            "checked as a new change: no approval recorded for it, requester unknown"
+        ]
+    return out

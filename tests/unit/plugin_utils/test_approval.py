@@ -352,6 +352,21 @@ def test_check_mode_records_nothing(gate):
     assert gate.ledger.head() == before
 
 
+def test_check_mode_judges_a_change_the_run_did_not_open_as_a_new_one(gate):
+    # a run in check mode opened no change: nothing is recorded for it, so approvals the policy requires are missing
+    kwargs = {
+        "identity": who("dave"),
+        "targets": PLAIN,
+        "change_digest": DIGEST,
+        "signers": gate.policy.allowed_signers,
+    }
+    out = ap.check_approvals(gate.ledger, gate.policy, "CHG-NEW", risk_class="low", check_mode=True, **kwargs)
+    assert out["recorded"] is False and out["requester"] is None and "opens none" in out["warnings"][0]
+    assert out["allowed"] is (gate.policy.required_approvals([], [])["low"] == 0)
+    with pytest.raises(ap.ApprovalInputError, match="CHG-NEW is not in the ledger"):
+        ap.check_approvals(gate.ledger, gate.policy, "CHG-NEW", risk_class="low", **kwargs)
+
+
 def test_a_closed_or_unknown_change_cannot_be_approved(gate):
     with pytest.raises(ap.ApprovalInputError, match="not in the ledger"):
         ap.record_approval(gate.ledger, gate.policy, "CHG-404", identity=who("alice"), role="peer")
