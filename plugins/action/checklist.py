@@ -84,7 +84,14 @@ class ActionModule(ControllerAction):
             schema=args["pg_schema"],
         ) as ledger:
             result = checklist.check(
-                ledger, policy, change, change_digest=args["change_digest"], signers=signers, given=given, source=SOURCE
+                ledger,
+                policy,
+                change,
+                change_digest=args["change_digest"],
+                signers=signers,
+                given=given,
+                source=SOURCE,
+                check_mode=bool(self._task.check_mode),
             )
         entry = context.gate_decision(
             checklist.GATE,

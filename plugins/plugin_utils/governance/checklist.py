@@ -172,7 +172,16 @@ def _signed(signed) -> tuple:
 
 # -- the gate -------------------------------------------------------------------------------------------------------
 def check(
-    ledger, policy, change: Mapping, *, change_digest, signers, implementers=(), given=(), source: str = ""
+    ledger,
+    policy,
+    change: Mapping,
+    *,
+    change_digest,
+    signers,
+    implementers=(),
+    given=(),
+    source: str = "",
+    check_mode: bool = False,
 ) -> dict:
     """The gate's decision for ``change`` ({id, services, change_kind, labels}).
 
@@ -180,6 +189,8 @@ def check(
     acknowledgement events to record), refused: [{item_id, approver, refusals}]}. Acknowledgements already in
     the ledger are verified again; given ones (``{statement, signature}``) are verified and become events."""
     record = ledger.get_change(change["id"])
+    if record is None and check_mode:  # a run in check mode opened no change: judged as the new change it would be
+        record = {"id": change["id"], "requester": None, "implementer": None}
     if record is None:
         raise ChecklistError(f"change {change['id']} is not in the ledger {ledger.target}; open it first")
     approval.verify_ledger(ledger)  # items and acknowledgements are trusted only from a ledger that verifies

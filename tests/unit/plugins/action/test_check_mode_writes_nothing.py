@@ -229,3 +229,14 @@ def test_no_review_is_opened_in_check_mode_for_a_change_the_run_did_not_open(led
     assert not out.get("failed") and out["opened"] == [], out
     out = run(review.ActionModule, "review", {"ledger": ledger, "change_id": "CHG-9"})
     assert out["failed"] and "CHG-9 is not in the ledger" in out["msg"]
+
+
+def test_the_checklist_gate_judges_a_change_the_run_did_not_open_in_check_mode(ledger):
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.governance import checklist
+
+    change = {"id": "CHG-9", "services": ["demo"], "change_kind": "config", "labels": {}}
+    with open_ledger(ledger, create=False, readonly=True) as led:
+        result = checklist.check(led, None, change, change_digest=None, signers=None, check_mode=True)
+        assert result["decision"] == "pass" and result["events"] == []
+        with pytest.raises(checklist.ChecklistError, match="CHG-9 is not in the ledger"):
+            checklist.check(led, None, change, change_digest=None, signers=None)
