@@ -147,36 +147,55 @@ passed:
   description: The difference rate is within O(max_rate).
   returned: success
   type: bool
+  sample: false
 requests:
   description: Requests compared.
   returned: success
   type: int
+  sample: 200
 differing:
   description: Requests with a real difference.
   returned: success
   type: int
+  sample: 2
 difference_rate:
   description: differing / requests.
   returned: success
   type: float
+  sample: 0.01
 noise:
   description: Fields treated as noise (learned from primary and secondary, and O(noise)).
   returned: success
   type: list
+  sample:
+    - date
+    - request_id
   elements: str
 fields:
   description: Each differing field and on how many requests it differed.
   returned: success
   type: dict
+  sample:
+    currency: 2
 mirrored:
   description:
     - With O(listen), the mirrored requests not compared - C(refused) (not from O(mirror_from)),
       C(skipped_methods) (not GET or HEAD), C(beyond_sample).
   returned: with O(listen)
   type: dict
+  sample:
+    refused: 0
+    skipped_methods: 3
+    beyond_sample: 17
 examples:
   description: Differing requests with each field's primary and candidate values.
   returned: success
   type: list
+  sample:
+    - request: GET /orders/1
+      fields:
+        currency:
+          primary: EUR
+          candidate: USD
   elements: dict
 """
