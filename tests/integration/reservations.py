@@ -49,7 +49,8 @@ GROUPS = {
             "series per host, outages on ring hosts), test_window_guard_lab (a serial rollout over every "
             "cloud host), the cloud and on-prem example specs of test_change_specs, test_regional_path "
             "(docs/regional-teams.md: its change on cloud-euw1b-01 and cloud-euw1a-02), test_monitoring_lab (the "
-            "bad release and a failing journey on cloud-euw1a-01 and cloud-euw1b-01), test_dashboard_queries",
+            "bad release and a failing journey on cloud-euw1a-01 and cloud-euw1b-01), test_dashboard_queries, "
+            "test_check_diff_lab (--check --diff of the sysctl spec on cloud-euw1a-01 and cloud-euw1b-01)",
             hosts=CLOUD | ONPREM,
         ),
         Group(
