@@ -3,7 +3,7 @@
 DOCUMENTATION = r"""
 name: drift_state
 author: changeward maintainers
-version_added: "0.2.0"
+version_added: "0.1.0"
 short_description: The declared state of a host - the roles, with their variables, drift is judged against
 description:
   - Reads the host's C(changeward_drift_state) (the inventory's declaration for a host group - a list of roles,
