@@ -95,6 +95,20 @@ options:
     ini:
       - section: changeward_recorder
         key: record_unattributed
+  exempt_playbooks:
+    description:
+      - Shell-style patterns of playbook paths whose runs are not recorded, even with a change id - playbooks that
+        change no managed host (an approver signing a statement, reports, audits). Matched against the playbook's
+        absolute path and its file name. Such runs still ship what the ledger holds. Set by the operator in
+        ansible.cfg, not by playbooks.
+    type: list
+    elements: str
+    default: []
+    env:
+      - name: CHANGEWARD_RECORDER_EXEMPT_PLAYBOOKS
+    ini:
+      - section: changeward_recorder
+        key: exempt_playbooks
   on_ledger_error:
     description:
       - V(fail) stops the run when the ledger cannot be written or the recorder is misconfigured.
@@ -213,6 +227,7 @@ options:
         key: checkpoint_at_end
 """
 
+import fnmatch
 import getpass
 import json
 import os
@@ -363,6 +378,11 @@ class CallbackModule(CallbackBase):
             return False
         return True
 
+    def _exempt(self):
+        patterns = self._option("exempt_playbooks", []) or []
+        name = os.path.basename(self._playbook or "")
+        return any(fnmatch.fnmatch(self._playbook or "", p) or fnmatch.fnmatch(name, p) for p in patterns)
+
     def _ledger_key(self):
         key = self._option("ledger_key")
         if key:
@@ -467,12 +487,15 @@ class CallbackModule(CallbackBase):
         except (ShippingError, ValueError) as exc:
             self._fail(str(exc), EXIT_CONFIG)
             return
+        exempt = self._exempt()
+        if exempt:
+            change_id = None  # a run that changes no host is not a run of the change (it still ships below)
         if change_id is not None:
             change_id = to_text(change_id)
             if not CHANGE_ID_RE.match(change_id):
                 self._fail(f"change id {change_id!r} is not valid (letters, digits, . _ : -; at most 128)", EXIT_CONFIG)
                 return
-        elif self._option("record_unattributed", False):
+        elif self._option("record_unattributed", False) and not exempt:
             change_id = f"unattributed-{self._run_id}"
             self._unattributed = True
         target = self._resolve(self._option("ledger") or os.environ.get("CHANGEWARD_LEDGER") or "") or None
