@@ -43,6 +43,7 @@ CONTROL_VARS = frozenset(
         "drift_record",
         "drift_calendars",
         "drift_change_id",
+        "drift_snapshot_store",
         "drift_declared",
     }
 )

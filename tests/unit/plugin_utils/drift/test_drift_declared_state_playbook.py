@@ -102,3 +102,112 @@ def test_a_host_groups_declared_state_from_examples_roles_is_what_detection_runs
     assert (artifacts / "changeward-drift" / f"drift-{report['run_id']}.md").exists()
     # check mode changed nothing
     assert (tmp_path / "h-web-drift.conf").read_text() != declared
+
+
+def write_role(root: Path, name: str, scope_path: str | None):
+    """A role that writes one declared file; with scope_path it declares it as its snapshot scope."""
+    (root / name / "tasks").mkdir(parents=True)
+    (root / name / "tasks" / "main.yml").write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Write the declared file",
+                    "ansible.builtin.copy": {
+                        "dest": "{{ cw_conf_path }}",
+                        "content": "{{ cw_conf_content }}\n",
+                        "mode": "0644",
+                    },
+                }
+            ]
+        )
+    )
+    if scope_path:
+        (root / name / "meta").mkdir()
+        (root / name / "meta" / "changeward.yml").write_text(yaml.safe_dump({"snapshot": {"paths": [scope_path]}}))
+
+
+def test_nightly_remediation_of_declared_states_restores_verifies_and_keeps_one_review_per_host(tmp_path):
+    """drift_remediation.yml with the check detector on local connections: h-fix declares a role with a snapshot
+    scope and is restored (snapshot, role with the declared value, re-check in sync); h-person declares a role that
+    declares no snapshot scope and is left to a person. Run twice - the second night opens no second review."""
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+    roles = tmp_path / "roles"
+    write_role(roles, "cw_conf_scoped", f"{tmp_path}/h-fix.conf")
+    write_role(roles, "cw_conf_unscoped", None)
+    policy = {"api_version": "changeward.hybrid/v1", "drift": {"auto_remediate": {"classes": ["file"]}}}
+    state = {"cw_conf_content": "declared"}
+    inventory = {
+        "all": {
+            "vars": {"changeward_policy": policy},
+            "hosts": {
+                "h-fix": dict(
+                    host("cloud", region="eu-west-1", az="eu-west-1a", rollback_capability="full"),
+                    changeward_drift_state=[
+                        {"role": "cw_conf_scoped", "vars": dict(state, cw_conf_path=f"{tmp_path}/h-fix.conf")}
+                    ],
+                ),
+                "h-person": dict(
+                    host("onprem", region="onprem-eu", site="dc1", rollback_capability="full"),
+                    changeward_drift_state=[
+                        {"role": "cw_conf_unscoped", "vars": dict(state, cw_conf_path=f"{tmp_path}/h-person.conf")}
+                    ],
+                ),
+            },
+        }
+    }
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    for name in ("h-fix", "h-person"):
+        (tmp_path / f"{name}.conf").write_text("edited by hand\n")
+    ledger = tmp_path / "ledger.db"
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_ROLES_PATH=str(roles),
+        CHANGEWARD_LEDGER=str(ledger),
+        CHANGEWARD_LEDGER_CHECKPOINT_INTERVAL="0",
+        CHANGEWARD_DRIFT_REPORT_DIR=str(tmp_path / "reports"),
+        CHANGEWARD_DRIFT_OUTPUT_DIR=str(tmp_path / "evidence"),
+        CHANGEWARD_DRIFT_DETAILED_EXITCODE="1",
+    )
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+    calendar = {"name": "far", "windows": [{"name": "far away", "start": "2099-12-20T00:00", "duration": "P1D"}]}
+    outs = []
+    for night in (1, 2):
+        extra = {
+            "drift_detectors": "check",
+            "drift_calendars": [calendar],
+            "drift_change_id": f"DRM-UNIT-{night}",
+            "drift_snapshot_store": str(tmp_path / "snapshots"),
+        }
+        cmd = [
+            str(PLAYBOOK),
+            "-i",
+            str(tmp_path / "inventory.yml"),
+            "-e",
+            json.dumps(extra),
+            str(REPO / "playbooks" / "drift_remediation.yml"),
+        ]
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+        outs.append(proc)
+        assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+    assert (tmp_path / "h-fix.conf").read_text() == "declared\n"  # restored by its declared role and value
+    assert (tmp_path / "h-person.conf").read_text() == "edited by hand\n"  # left to a person
+    with open_ledger(str(ledger), create=False, readonly=True) as lg:
+        first = lg.get_change("DRM-UNIT-1")
+        assert first["status"] == "closed" and first["outcome"] == "successful", first
+        assert first["targets"] == ["h-fix"] and [s["host"] for s in first["snapshots"]] == ["h-fix"]
+        verified = lg.events(subject="DRM-UNIT-1", types="io.changeward.drift.verified")
+        assert verified[-1].event["data"]["verification"]["hosts"]["h-fix"]["status"] == "in_sync"
+        # night 2: h-fix is in sync, nothing to remediate; h-person's drift is already under review
+        assert lg.get_change("DRM-UNIT-2") is None
+        reviews = [c for c in lg.change_ids() if c.startswith("DRIFT-REVIEW-")]
+        assert reviews == ["DRIFT-REVIEW-h-person"]
+        review = lg.get_change("DRIFT-REVIEW-h-person")
+        assert review["status"] == "open" and review["targets"] == ["h-person"]
+        (opened,) = lg.events(subject="DRIFT-REVIEW-h-person")
+        assert "cw_conf_unscoped declare no snapshot scope" in opened.event["data"]["reasons"][0]
+        assert any("h-person.conf" in item for item in opened.event["data"]["items"])
+    assert "reviews opened: DRIFT-REVIEW-h-person" in outs[0].stdout
+    assert "reviews already open: DRIFT-REVIEW-h-person" in outs[1].stdout
