@@ -5,11 +5,15 @@ test. Drift is then injected by hand over plain SSH - file content, mode, a remo
 version (a .deb of another version built here and installed with dpkg -i), a stopped service and a
 sysctl - and the real playbooks run: drift_detect.yml (both detectors, the drift_collector callback and
 its detailed exit code) and drift_remediation.yml (plan, blackout gate, snapshot, the role, re-scan,
-ledger record). Expectations are written down here, finding by finding: no miss and nothing extra.
+ledger record). Expectations are written down here, finding by finding: no miss and nothing extra. The
+drift_collector callback is the one the project's ansible.cfg enables beside the window guard and the change
+closer (no ANSIBLE_CALLBACKS_ENABLED). A declared state that is not the demo's - the sysctl example role with
+its variables, declared in the inventory for cloud-use1b-01 - is detected, remediated and verified in check mode.
 
 Hosts (shared lab, see tests/lab/README.md): only cloud-euw1a-01, cloud-use1b-01, onprem-dc1-02,
 onprem-dc1-legacy and edge-s2-01, and on them only what the role manages (/etc/changeward-drift,
-cw-drift-svc, cw-drift-probe, /var/cache/changeward/drift, net.ipv4.ip_forward, snapshots of DRM-TEST-*).
+cw-drift-svc, cw-drift-probe, /var/cache/changeward/drift, net.ipv4.ip_forward, snapshots of DRM-TEST-*; on
+cloud-use1b-01 also /etc/sysctl.d/60-changeward.conf and net.ipv4.conf.all.log_martians, restored afterwards).
 The unreachable edge host is a host of an inventory copy, edge-s9-01 at 198.18.109.10, where nothing
 answers: the real edge hosts belong to another feature's fault tests. Edge links may be flaky: SSH here
 retries connection failures and Ansible retries per ansible.cfg.
@@ -180,9 +184,18 @@ class World:
             yaml.safe_dump({"ansible_ssh_retries": 0, "ansible_ssh_args": "-o ConnectTimeout=4 -o ControlMaster=no"})
         )
         # the drift policy is the operator's: pinned in the inventory, as -e cannot give it
+        # and so is the declared state: every host of the lab is the demo's drift_baseline
         group_all = self.inventory / "group_vars" / "all.yml"
         shared = yaml.safe_load(group_all.read_text()) or {}
-        group_all.write_text(yaml.safe_dump({**shared, "changeward_policy": POLICY}))
+        group_all.write_text(
+            yaml.safe_dump(
+                {
+                    **shared,
+                    "changeward_policy": POLICY,
+                    "changeward_drift_state": [{"role": "changeward.hybrid.drift_baseline"}],
+                }
+            )
+        )
         self.ledger = base / "ledger.db"
         self.reports = base / "reports"
         self.artifacts = base / "artifacts"
@@ -204,18 +217,21 @@ class World:
         )
 
     def env(self, drift=True, **extra):
+        roles = ":".join([str(self.roles), str(REPO / "roles"), str(REPO / "examples" / "roles")])
         if not drift:
-            return ansible_env(ANSIBLE_ROLES_PATH=str(self.roles), **extra)
-        return ansible_env(
+            return ansible_env(ANSIBLE_ROLES_PATH=roles, **extra)
+        env = ansible_env(
             CHANGEWARD_LEDGER=str(self.ledger),
             CHANGEWARD_LEDGER_CHECKPOINT_INTERVAL="0",
             CHANGEWARD_DRIFT_REPORT_DIR=str(self.reports),
             CHANGEWARD_DRIFT_OUTPUT_DIR=str(self.base / "evidence"),
-            ANSIBLE_CALLBACKS_ENABLED="changeward.hybrid.drift_collector",
             CHANGEWARD_DRIFT_DETAILED_EXITCODE="1",
-            ANSIBLE_ROLES_PATH=str(self.roles),
+            ANSIBLE_ROLES_PATH=roles,
             **extra,
         )
+        # the callbacks are ansible.cfg's: the collector beside the window guard and the change closer
+        env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+        return env
 
     def playbook(self, book, hosts, extra=None, timeout=1200, drift=True, fresh=None):
         """Run a playbook; when a lab host of this test was unreachable (a link outage someone else set),
@@ -456,3 +472,65 @@ def test_scan_detection_on_the_highest_ansible_core(world):
     proc = subprocess.run(cmd, cwd=REPO, env=world.env(), capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, out(proc)
     assert world.report()["status"] == "in_sync"
+
+
+SYSCTL_HOST = "cloud-use1b-01"
+SYSCTL_FILE = "/etc/sysctl.d/60-changeward.conf"
+SYSCTL_NAME = "net.ipv4.conf.all.log_martians"
+
+
+def test_a_declared_state_from_examples_roles_is_detected_remediated_and_verified_in_check_mode(world):
+    """The inventory declares cloud-use1b-01's state as the sysctl_setting example role with its variables; a
+    remediation run with the check detector finds the missing drop-in, snapshots what the role declares it
+    touches (meta/changeward.yml), runs that role with those variables, and verifies by running it again in
+    check mode. The window guard and change closer are enabled all along (ansible.cfg)."""
+    before = ssh(world.lab, SYSCTL_HOST, f"cat /proc/sys/{SYSCTL_NAME.replace('.', '/')}").stdout.strip()
+    wanted = "0" if before == "1" else "1"
+    # another suite's sysctl change may have left its drop-in: put it aside, so the host starts without one
+    ssh(world.lab, SYSCTL_HOST, f"if [ -e {SYSCTL_FILE} ]; then mv {SYSCTL_FILE} /root/cw-drift-test.conf; fi")
+    host_vars = world.inventory / "host_vars" / f"{SYSCTL_HOST}.yml"
+    host_vars.write_text(
+        yaml.safe_dump(
+            {
+                "changeward_drift_state": [
+                    {"role": "sysctl_setting", "vars": {"sysctl_setting_values": {SYSCTL_NAME: wanted}}}
+                ]
+            }
+        )
+    )
+    calendar = {"name": "next-year", "windows": [{"name": "far away", "start": "2099-12-20T00:00", "duration": "P1D"}]}
+    try:
+        proc = world.playbook(
+            REPO / "playbooks" / "drift_remediation.yml",
+            [SYSCTL_HOST],
+            {"drift_calendars": [calendar], "drift_detectors": "check"},
+            fresh=new_change_id,
+        )
+        change_id = world.last_vars["drift_change_id"]
+        assert proc.returncode == 0, out(proc)
+        report = world.report()
+        finding = report["hosts"][SYSCTL_HOST]["findings"]
+        assert [(f["detector"], f["class"], f["item"]) for f in finding] == [("check", "file", SYSCTL_FILE)]
+        record_ = world.change(change_id)
+        assert record_["status"] == "closed" and record_["outcome"] == "successful", record_
+        assert record_["targets"] == [SYSCTL_HOST] and [s["host"] for s in record_["snapshots"]] == [SYSCTL_HOST]
+        verified = [
+            e["data"]["verification"]
+            for e in world.events()
+            if e["type"] == "io.changeward.drift.verified" and e["subject"] == change_id
+        ]
+        assert verified and verified[-1]["hosts"][SYSCTL_HOST]["status"] == "in_sync"
+        # the role ran with the declared variables: the file and, through its handler, the live value
+        assert f"{SYSCTL_NAME} = {wanted}" in ssh(world.lab, SYSCTL_HOST, f"cat {SYSCTL_FILE}").stdout
+        live = ssh(world.lab, SYSCTL_HOST, f"cat /proc/sys/{SYSCTL_NAME.replace('.', '/')}").stdout.strip()
+        assert live == wanted
+        assert "TASK [changeward window guard]" not in proc.stdout  # no batch stopped by the guard
+    finally:
+        host_vars.unlink()
+        ssh(
+            world.lab,
+            SYSCTL_HOST,
+            f"rm -f {SYSCTL_FILE}; if [ -e /root/cw-drift-test.conf ]; then mv /root/cw-drift-test.conf {SYSCTL_FILE}; "
+            f"fi; sysctl -qw {SYSCTL_NAME}={before}",
+            check=False,
+        )
