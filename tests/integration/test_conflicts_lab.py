@@ -5,6 +5,8 @@ their maintenance starts ten minutes from now, and read over HTTP by the gates o
 A regional layer (an extra inventory, as a regional team would add) declares the feeds and the SaaS dependency and
 describes lab cloud hosts as the instances the documents name: cloud-euw1a-01 is the EC2 instance of the AWS Health
 event, cloud-euw1b-02 the Azure VM of the Freeze, cloud-euw1b-01 the GCE instance with an upcoming maintenance.
+Changes planned ahead (change_plans, as changeward.hybrid.change_plan records them) conflict with a change in their
+window on a shared host, and a plan opened through the main job is that change (one event in the calendar).
 Every refused change is refused at the conflicts or SaaS gate, before any ring: no host is touched, so these tests
 reserve only the artifact server (the edge group).
 """
@@ -147,6 +149,16 @@ def test_an_azure_freeze_blocks_the_change_on_its_vm(region, tmp_path):
     assert "Freeze" in decision["reason"] and AZURE_EVENT in decision["reason"]
 
 
+def plan(ledger, change_id, service, targets, start, end):
+    """A change scheduled ahead in the ledger (what changeward.hybrid.change_plan records)."""
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils import change_plans
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+    planned = change_plans.new_plan(change_id, "normal", f"{service} work", "dave", service, targets, start, end, start)
+    with open_ledger(str(ledger), key=LEDGER_KEY) as handle:
+        handle.record(change_plans.PLAN_SCHEDULED, change_id, change_plans.schedule(None, planned, None)[1])
+
+
 def test_a_second_change_on_the_same_service_is_refused_before_its_rings(region, tmp_path):
     from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
     from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.model import new_record
@@ -156,11 +168,15 @@ def test_a_second_change_on_the_same_service_is_refused_before_its_rings(region,
     with open_ledger(str(ledger), key=LEDGER_KEY) as handle:  # a demo change already running on another host
         handle.open_change(new_record(first, "standard", "Release demo 1.0.2", "carol", targets=[OTHER_HOST]),
                            data={"service": "demo"})  # fmt: skip
+    # and a search change planned on the second change's host, starting while the second change would run
+    planned = f"CHG-CONFLICT-PLANNED-{int(time.time())}"
+    plan(ledger, planned, "search", [SAME_SERVICE_HOST], time.time() + 1800, time.time() + 3600)
     second = f"CHG-CONFLICT-SECOND-{int(time.time())}"
     proc, _unused = run_change(tmp_path, region, second, SAME_SERVICE_HOST, ledger=ledger)
     assert proc.returncode != 0
     decision = refused_at(ledger, second, "conflicts")
     assert first in decision["reason"] and "service demo" in decision["reason"]
+    assert f"planned change {planned}: search work (1 shared host(s))" in decision["reason"]
 
 
 def gates_playbook(tmp_path, region, tasks):
@@ -242,10 +258,17 @@ def test_other_hosts_proceed_a_gce_maintenance_blocks_and_saas_health_blocks_whe
 def test_the_published_calendar_parses_and_holds_the_changes_and_windows(region, tmp_path):
     from icalendar import Calendar
 
-    # a refused change and a running one in this ledger, then the calendar of the demo service
+    # a change planned on the GCE instance, then opened with its id through the main job: the instance's upcoming
+    # maintenance refuses it at the conflicts gate; a second plan stays ahead. Then the demo service's calendar.
+    ledger = tmp_path / "ledger.db"
     first = f"CHG-CAL-{int(time.time())}"
-    proc, ledger = run_change(tmp_path, region, first, AWS_HOST)
+    plan(ledger, first, "demo", [GCP_HOST], time.time() + 300, time.time() + 3600)
+    ahead = f"CHG-CAL-NEXT-{int(time.time())}"
+    plan(ledger, ahead, "demo", [OTHER_HOST], time.time() + 86400, time.time() + 90000)
+    proc, ledger = run_change(tmp_path, region, first, GCP_HOST, ledger=ledger)
     assert proc.returncode != 0
+    decision = refused_at(ledger, first, "conflicts")
+    assert f"cw-gce-01/upcomingMaintenance on {GCP_HOST}" in decision["reason"]
     dest = tmp_path / "demo.ics"
     proc = subprocess.run(
         [
@@ -271,7 +294,10 @@ def test_the_published_calendar_parses_and_holds_the_changes_and_windows(region,
     assert proc.returncode == 0
     cal = Calendar.from_ical(dest.read_bytes())
     summaries = [str(e["SUMMARY"]) for e in cal.walk("VEVENT")]
-    assert any(s.startswith(f"[closed aborted] {first}") for s in summaries)
+    (mine,) = [s for s in summaries if f"{first}:" in s]
+    assert mine.startswith(f"[closed aborted] {first}:")
+    assert [str(e["UID"]) for e in cal.walk("VEVENT")].count(f"{first}@changeward") == 1  # the plan became it
+    assert f"[planned] {ahead}: demo work" in summaries
     assert f"AWS maintenance: AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED ({AWS_HOST})" in summaries
     assert f"AZURE maintenance: Freeze ({AZURE_HOST})" in summaries
     assert "Blackout: Year-end freeze for normal changes" in summaries  # the lab calendar, within 30 days
