@@ -360,8 +360,6 @@ def render_check(apply: Mapping, hosts: Iterable, inventories: Iterable, timeout
     import sys
     import tempfile
 
-    import yaml
-
     hosts = [str(h) for h in hosts]
     inventories = [str(i) for i in inventories or ()]
     if not hosts:
@@ -380,7 +378,8 @@ def render_check(apply: Mapping, hosts: Iterable, inventories: Iterable, timeout
         play, out = os.path.join(tmp, "render.yml"), os.path.join(tmp, "results.jsonl")
         # the change's vars may hold secrets: the directory is private (0700) and removed with everything in it
         with open(play, "w", encoding="utf-8") as fh:
-            yaml.safe_dump(render_playbook(apply), fh, sort_keys=False)
+            # JSON is YAML, and json takes the str subclasses Ansible hands over (yaml.safe_dump refuses them)
+            json.dump(render_playbook(apply), fh, default=str)
         argv = [binary, play, "--check", "--diff", "--limit", ",".join(hosts)]
         for inv in inventories:
             argv += ["-i", inv]
