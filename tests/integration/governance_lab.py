@@ -86,3 +86,107 @@ def drafted_pir(ledger, key, change_id, workdir):
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     return (workdir / f"{change_id}-pir.md").read_text()
+
+
+LEARNING_PLAY = """
+- name: A held review's finding blocks a similar change until an approver acknowledges it
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  tasks:
+    - name: The rollback review is held; its finding becomes a checklist item
+      changeward.hybrid.review:
+        change_id: "{{ reviewed }}"
+        state: completed
+        kind: rollback
+        by: demo SRE
+        summary: the package's self-test now runs before the canary
+        checklist: ["the package's self-test passed on a host outside the rollout"]
+      register: held
+    - name: A similar change (same service, same kind) is opened by another requester
+      changeward.hybrid.change_record:
+        change_id: "{{ similar }}"
+        type: normal
+        summary: demo package, the next release
+        requester: erin
+        targets: [localhost]
+    - name: Its checklist gate refuses it
+      changeward.hybrid.checklist: &gate
+        change_id: "{{ similar }}"
+        change_digest: "{{ digest }}"
+        services: [demo]
+        change_kind: package
+      register: blocked
+      ignore_errors: true
+    - name: The statement dana signs for the item
+      changeward.hybrid.checklist:
+        state: statement
+        change_id: "{{ similar }}"
+        change_digest: "{{ digest }}"
+        item_id: "{{ held.checklist_items[0].item_id }}"
+        approver: dana
+        role: incident-commander
+      register: statement
+    - name: Write it
+      ansible.builtin.copy:
+        content: "{{ statement.statement_text }}"
+        dest: "{{ workdir }}/ack.json"
+        mode: "0600"
+    - name: Sign it with dana's lab key
+      ansible.builtin.command: ssh-keygen -q -Y sign -f {{ dana_key }} -n changeward-approval {{ workdir }}/ack.json
+      changed_when: true
+    - name: Acknowledged, the gate passes
+      changeward.hybrid.checklist:
+        <<: *gate
+        acknowledgements: ["{{ workdir }}/ack.json"]
+      register: passed
+    - name: Blocked first, then passed
+      ansible.builtin.assert:
+        that:
+          - blocked is failed and 'not acknowledged' in blocked.msg
+          - passed is not failed and passed.decision == 'pass' and passed['items'][0].acknowledged_by == 'dana'
+"""
+
+
+def checklist_blocks_until_acknowledged(ledger, key, change_id, workdir):
+    """On a copy of the lab's ledger (the shared one must not hold the item: later demo package changes would be
+    refused): the rolled-back change's review is held with a finding, a similar change is refused by the
+    checklist gate, dana (a lab approver) signs an acknowledgement and the gate passes. Returns the copy."""
+    import sqlite3
+
+    copy = workdir / "learning.db"
+    copy.touch(mode=0o600)
+    with sqlite3.connect(str(ledger)) as src, sqlite3.connect(str(copy)) as dst:
+        src.backup(dst)
+    keys = json.loads(
+        subprocess.run(
+            [str(REPO / ".venv/bin/python"), str(REPO / "examples/lab/prepare.py"), "--approvers"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    )["approvers"]["keys"]
+    play = workdir / "learning.yml"
+    play.write_text(LEARNING_PLAY)
+    extra = {
+        "reviewed": change_id,
+        "similar": f"{change_id}-NEXT",
+        "digest": "sha256:" + "5" * 64,
+        "workdir": str(workdir),
+        "dana_key": keys["dana"],
+    }
+    proc = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(play), "-e", json.dumps(extra)],
+        cwd=REPO,
+        # the copy has the original's ledger id: shipping it would fork the lab sink's export of the original
+        env=ansible_env(CHANGEWARD_LEDGER=str(copy), CHANGEWARD_LEDGER_KEY=key, CHANGEWARD_SHIP="false"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return copy

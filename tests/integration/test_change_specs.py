@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 from conftest import INVENTORY_DIR, REPO, ansible_env
-from governance_lab import check_report, drafted_pir
+from governance_lab import check_report, checklist_blocks_until_acknowledged, drafted_pir
 from retention_lab import archive_prune_with_hold
 from specs import change_vars, example
 
@@ -191,6 +191,10 @@ def test_package_upgrade_and_its_bad_variant_rolled_back(spec_lab, shared_ledger
     # retention (on a copy): a legal hold on the rolled-back change stops pruning at its first event; what lies before
     # is archived to an S3 bucket with Object Lock, read back, verified and pruned; the archive verifies on its own
     archive_prune_with_hold(ledger, LEDGER_KEY, bad_id, tmp_path)
+    # the learning loop: the held review's checklist item blocks a similar change until dana acknowledges it
+    learned = checklist_blocks_until_acknowledged(ledger, LEDGER_KEY, bad_id, tmp_path)
+    gate = [e for e in events(learned, f"{bad_id}-NEXT") if e["type"] == "io.changeward.gate.decided"]
+    assert [e["data"]["decision"]["decision"] for e in gate] == ["fail", "pass"]
 
 
 # -- edge hosts --------------------------------------------------------------------------------------------------------
