@@ -75,7 +75,7 @@ def client(entry, timeout: float):
             endpoint_url=entry.get("endpoint_url") or None,
             config=config,
         )
-    except BotoCoreError as exc:  # ProfileNotFound and the like: say which, never the credentials
+    except (BotoCoreError, ValueError) as exc:  # ProfileNotFound, a refused credential source: never a secret
         raise SourceUnreachable(f"AWS Health API: {type(exc).__name__}: {exc}") from None
 
 
@@ -109,6 +109,8 @@ def describe(entry, timeout: float = 10.0, health=None) -> dict:
             else ""
         )
         raise SourceUnreachable(f"{where}: {code}: {error.get('Message') or ''}{hint}".rstrip(": ")) from None
-    except BotoCoreError as exc:  # no credentials, no answer, a broken answer: say which, never a secret
+    except (BotoCoreError, ValueError) as exc:
+        # no credentials, a credential source botocore refuses (ValueError), no answer, a broken answer: say which,
+        # never a secret
         raise SourceUnreachable(f"{where}: {type(exc).__name__}: {exc}") from None
     return {"events": _plain(events), "entities": _plain(entities)}

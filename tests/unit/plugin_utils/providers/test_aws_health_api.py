@@ -182,6 +182,17 @@ def test_without_credentials_nothing_is_sent_and_the_feed_cannot_be_decided(endp
     assert "NoCredentialsError" in errors[0]
 
 
+def test_a_credential_source_botocore_refuses_cannot_be_decided(endpoint, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://198.51.100.7/credentials")
+    Health.answers = paged(*recorded())
+    entries = [{"format": "aws_health", "src": "aws:health", "endpoint_url": endpoint}]
+    found, _read, errors = feeds.read_feeds(entries, NOW, timeout=5)
+    assert found == [] and Health.requests == []
+    assert "AWS Health API" in errors[0] and "Unsupported host" in errors[0]
+
+
 def test_an_unknown_profile_cannot_be_decided():
     with pytest.raises(feeds.fetch.SourceUnreachable, match="ProfileNotFound"):
         aws_health_api.describe({"profile": "no-such-profile-changeward"}, timeout=1)
