@@ -13,8 +13,9 @@ description:
   - Writes one iCalendar file people subscribe to (Outlook, Google Calendar, Thunderbird, Apple Calendar read it)
     with the changes of the ledger - planned ones (M(changeward.hybrid.change_plan), not opened yet, in their planned
     window), open ones (running; shown until the gate policy's C(conflicts.change_duration) after the later of their
-    opening and now, or their planned end if later) and those closed within O(recent) - plus the blackout and maintenance windows of the effective gate policy's calendars and the provider
-    maintenance of its C(conflicts.feeds) on the inventory's hosts, over O(recent) before and O(horizon) after now.
+    opening and now, or their planned end if later) and those closed within O(recent) - plus the blackout and
+    maintenance windows of the effective gate policy's calendars and the provider maintenance of its
+    C(conflicts.feeds) on the inventory's hosts, over O(recent) before and O(horizon) after now.
   - Per team (O(team) - the services the gate policy's C(services.<name>.team) gives it) or per service
     (O(service)); by default everything.
   - Every event has a stable UID (a change id, a window occurrence, a provider event id), so clients update events
