@@ -15,12 +15,12 @@ description:
     longest C(live) period of the rules that apply to it - the default, the data classes of its change's target
     hosts (their C(data_class) label), its event type - and its archive is kept for the longest C(archive) period.
   - "With O(state=archived), writes the next archive: a signed JSONL export (as M(changeward.hybrid.ledger_export)
-    writes it) from where the previous archive ended to the end of what the policy lets go - the longest prefix of
-    the live chain whose events are past their live period, of no open change or open review, delivered to every
-    audit sink, covered by no legal hold, ending on a signed checkpoint. Its header links to the previous
-    archive's, so the archives form a chain M(changeward.hybrid.ledger_verify) validates. It is verified, written
-    to O(dest) or to the S3 bucket O(s3_bucket) with Object Lock (the policy's C(archive.lock_mode), retained until the latest event time plus
-    its archive period), read back from the store and verified again, then recorded in the ledger
+    writes it) from where the previous archive ended to the end of what the policy lets go - the longest prefix of the
+    live chain whose events are past their live period, of no open change or open review, delivered to every audit
+    sink, covered by no legal hold, ending on a signed checkpoint. Its header links to the previous archive's, so the
+    archives form a chain M(changeward.hybrid.ledger_verify) validates. It is verified, written to O(dest) or to the
+    S3 bucket O(s3_bucket) with Object Lock (the policy's C(archive.lock_mode), retained until the latest event time
+    plus its archive period), read back from the store and verified again, then recorded in the ledger
     (C(io.changeward.ledger.archived): location, SHA-256, header digest, range, retain-until)."
   - "With O(state=pruned), verifies the live ledger, reads back from their stores the recorded archives that hold
     the range, verifies each on its own and their chain against the live ledger, then - under the ledger's write
