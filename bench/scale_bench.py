@@ -85,7 +85,7 @@ def run_size(size, slice_size, dsn, work, bindir):
             raise SystemExit(f"{size} hosts: jobs did not succeed: {failed}\n{jobs[0].stdout()}")
         os.environ["CHANGEWARD_LEDGER_PG_SCHEMA"] = schema
         with open_ledger(dsn, create=False, readonly=True) as led:
-            seq, _ = led.head()
+            seq, _unused = led.head()
             v0 = time.monotonic()
             verdict = led.verify(key=KEY)
             verify_s = time.monotonic() - v0
@@ -112,7 +112,7 @@ def run_size(size, slice_size, dsn, work, bindir):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--sizes", default="12,48,96", help="fleet sizes, multiples of 12 (the lab's hosts)")
     ap.add_argument("--slice", type=int, default=12, help="hosts per job (AWX job slicing)")
     args = ap.parse_args()

@@ -197,7 +197,7 @@ def run_jobs(jobs, bindir, timeout):
     waiting = {job.proc.pid: job for job in jobs}
     deadline = time.monotonic() + timeout
     while waiting:
-        pid, _, usage = os.wait4(-1, os.WNOHANG)
+        pid, _status, usage = os.wait4(-1, os.WNOHANG)
         if pid == 0:
             if time.monotonic() > deadline:
                 for job in waiting.values():
@@ -227,7 +227,7 @@ def appended_in(value):
 
 def clean_state(hosts, jobs):
     """Remove the jobs' setting directories from the lab hosts (one ssh per lab host)."""
-    hostvars = {lab: hv for _, lab, hv in lab_hosts()}
+    hostvars = {lab: hv for _name, lab, hv in lab_hosts()}
     allvars = yaml.safe_load((INVENTORY_DIR / "group_vars" / "all.yml").read_text())
     labs = sorted({h["lab_host"] for h in hosts})
     dirs = [f"{STATE_ROOT}/{job.ident}" for job in jobs]

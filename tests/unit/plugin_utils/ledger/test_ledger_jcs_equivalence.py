@@ -34,7 +34,7 @@ POOLS = (
 
 
 def rand_str(rng, size=8):
-    return "".join(rng.choice(rng.choice(POOLS)) for _ in range(rng.randint(0, size)))
+    return "".join(rng.choice(rng.choice(POOLS)) for _char in range(rng.randint(0, size)))
 
 
 def rand_float(rng):
@@ -71,9 +71,9 @@ def rand_scalar(rng):
 def rand_doc(rng, depth=0):
     kind = rng.randrange(10) if depth < 4 else 9
     if kind < 4:
-        return {rand_str(rng, 6): rand_doc(rng, depth + 1) for _ in range(rng.randint(0, 6))}
+        return {rand_str(rng, 6): rand_doc(rng, depth + 1) for _key in range(rng.randint(0, 6))}
     if kind < 6:
-        return [rand_doc(rng, depth + 1) for _ in range(rng.randint(0, 5))]
+        return [rand_doc(rng, depth + 1) for _item in range(rng.randint(0, 5))]
     return rand_scalar(rng)
 
 
