@@ -102,7 +102,7 @@ class ActionModule(ControllerAction):
         out = {
             "changed": bool(result["events"]) and not self._task.check_mode,
             "decision": result["decision"],
-            "items": result["items"],
+            "checklist_items": result["items"],
             "refused": result["refused"],
             "msg": f"checklist: {result['reason']}",
         }

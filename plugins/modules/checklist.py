@@ -157,7 +157,7 @@ decision:
   returned: state is checked
   type: str
   sample: fail
-items:
+checklist_items:
   description: The items that apply - id, text, the change whose review added it, its match, who acknowledged it.
   returned: state is checked
   type: list

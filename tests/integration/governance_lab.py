@@ -146,7 +146,7 @@ LEARNING_PLAY = """
       ansible.builtin.assert:
         that:
           - blocked is failed and 'not acknowledged' in blocked.msg
-          - passed is not failed and passed.decision == 'pass' and passed['items'][0].acknowledged_by == 'dana'
+          - passed is not failed and passed.decision == 'pass' and passed.checklist_items[0].acknowledged_by == 'dana'
 """
 
 
