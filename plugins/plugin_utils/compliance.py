@@ -391,7 +391,16 @@ def render_check(apply: Mapping, hosts: Iterable, inventories: Iterable, timeout
             "ANSIBLE_RETRY_FILES_ENABLED": "false",
         }
         try:
-            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+            # stdin from /dev/null: a worker's own stdin is non-blocking, which ansible-playbook refuses to start with
+            proc = subprocess.run(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             raise ComplianceError(f"render_on: the check-mode run did not end in {timeout:g} s") from None
         rows = []
@@ -407,7 +416,9 @@ def render_check(apply: Mapping, hosts: Iterable, inventories: Iterable, timeout
         )
     if proc.returncode != 0:
         # no secret in the message: ansible's own summary lines only
-        tail = " | ".join(line for line in proc.stdout.splitlines()[-5:] if line.strip())
+        # ansible's own summary lines, and its ERROR lines (which name what stopped it before any task)
+        errors = [line for line in proc.stderr.splitlines() if line.startswith(("ERROR", "[ERROR]"))]
+        tail = " | ".join([*(line for line in proc.stdout.splitlines()[-5:] if line.strip()), *errors[-2:]])
         raise ComplianceError(f"render_on: the check-mode run failed (rc {proc.returncode}): {tail[-600:]}")
     return [r for r in rows if r.get("dest") or r.get("path")]
 

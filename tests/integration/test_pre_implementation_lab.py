@@ -237,8 +237,8 @@ REHEARSED_CHANGE = """\
 
 
 def test_a_rehearsal_runs_the_change_inside_the_fault_and_pii_staging_is_guarded_as_production(lab, tmp_path):
-    """One ansible-playbook run of two playbooks (about 25 s). rehearsal.yml partitions a staging host from its peer
-    for 8 s and applies a change inside that window: its report says the local step held and the step that needs the
+    """One ansible-playbook run of two playbooks (about 50 s). rehearsal.yml partitions a staging host from its peer
+    for 30 s and applies a change inside that window: its report says the local step held and the step that needs the
     peer did not (naming the task), the local check held and the peer check did not; the host lifts the partition.
     Then pii_parity over a production and a staging PII host: equal at first; with one sshd setting loosened on the
     staging host, refused naming the host and the control."""
@@ -260,7 +260,8 @@ def test_a_rehearsal_runs_the_change_inside_the_fault_and_pii_staging_is_guarded
     )
     extra = {
         "changeward_rehearsal_hosts": CHANGED,
-        "changeward_rehearsal_fault": {"kind": "partition", "peers": [peer], "duration": 8},
+        # long enough that the change's failing step and both checks run inside it on a loaded CI machine too
+        "changeward_rehearsal_fault": {"kind": "partition", "peers": [peer], "duration": 30},
         "changeward_rehearsal_change": {
             "tasks": str(tmp_path / "change.yml"),
             "vars": {"rehearsal_release": "2.0", "rehearsal_peer": peer},
