@@ -112,6 +112,17 @@ def test_handlers_changing_are_consequences_not_drift():
     assert entry(c)["changed"] == [] and host_status(entry(c)) == "in_sync"
 
 
+def test_a_handler_that_cannot_run_in_check_mode_leaves_nothing_unknown():
+    """`sysctl -p` or a reload notified by a drifted file is skipped in check mode; the file is the finding."""
+    c = Collector()
+    skipped = {"skipped": True, "msg": "Command would have run if not in check mode"}
+    c.task_result("h1", task("load", "ansible.builtin.command", handler=True), "skipped", skipped)
+    assert entry(c)["unevaluable"] == [] and host_status(entry(c)) == "in_sync"
+    # the same skip in an ordinary task is unknown, never in sync
+    c.task_result("h1", task("load", "ansible.builtin.command"), "skipped", skipped)
+    assert len(entry(c)["unevaluable"]) == 1 and host_status(entry(c)) == "unknown"
+
+
 def test_loops_are_classified_per_item():
     c = Collector()
     result = {
