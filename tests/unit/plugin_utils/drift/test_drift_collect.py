@@ -225,3 +225,11 @@ def test_an_environment_list_that_replaces_ansible_cfg_names_what_it_drops():
     assert dropped_callbacks(cfg + ",profile_tasks", cfg) == []
     assert dropped_callbacks("change_window_guard,change_closer,drift_collector", cfg) == []
     assert dropped_callbacks("x", "") == []
+
+
+def test_a_handler_check_mode_skips_is_a_consequence_not_an_unknown():
+    c = Collector()
+    c.task_result("h1", task("write"), "ok", {"changed": True, "dest": "/etc/sysctl.d/60-changeward.conf"})
+    reload = task("Load the sysctl settings", action="ansible.builtin.command", handler=True)
+    c.task_result("h1", reload, "skipped", {"skipped": True, "msg": "Command would have run if not in check mode"})
+    assert entry(c)["unevaluable"] == [] and host_status(entry(c)) == "drifted"
