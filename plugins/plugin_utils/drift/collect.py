@@ -224,10 +224,6 @@ class Collector:
             # a handler runs only because a task it listens to changed, which is already a finding; one that cannot
             # run in check mode (a reload, `sysctl -p`) leaves nothing unknown beyond that finding
             return
-        elif status == "skipped" and task.get("handler"):
-            # a handler runs only because a task changed, which is already a finding: a handler check mode skips
-            # (a command that reloads what the task wrote) is no unknown of its own
-            return
         elif status == "skipped":
             reason = self._unevaluable_skip(task, result)
             if reason:
