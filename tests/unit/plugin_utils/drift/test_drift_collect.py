@@ -229,4 +229,3 @@ def test_an_environment_list_that_replaces_ansible_cfg_names_what_it_drops():
     assert dropped_callbacks(cfg + ",profile_tasks", cfg) == []
     assert dropped_callbacks("change_window_guard,change_closer,drift_collector", cfg) == []
     assert dropped_callbacks("x", "") == []
-
