@@ -33,6 +33,35 @@ TASKS = """\
 """
 
 
+def run_main_job(tmp_path, spec, change_id, *layers):
+    """The main job on the spec over the lab inventory (and inventory layers), with a ledger of its own."""
+    vars_file = tmp_path / "change.json"
+    vars_file.write_text(json.dumps(change_vars(spec, change_id, judge=False)))
+    ledger = tmp_path / "ledger.db"
+    inventories = [arg for inv in (INVENTORY_DIR / "hybrid.yml", *layers) for arg in ("-i", str(inv))]
+    proc = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "ansible-playbook"), "playbooks/change.yml", "-e", f"@{vars_file}", *inventories],
+        cwd=REPO,
+        env=ansible_env(CHANGEWARD_LEDGER=str(ledger), CHANGEWARD_LEDGER_KEY=LEDGER_KEY),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    print(proc.stdout[-5000:], proc.stderr[-2000:])
+    return proc, ledger
+
+
+def change_and_event_types(ledger, change_id):
+    """The change's record and the types of its events, read back from its ledger."""
+    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
+
+    with open_ledger(str(ledger), create=False, readonly=True) as handle:
+        record = handle.get_change(change_id)
+        types = [e.event["type"] for e in handle.entries() if e.event["subject"] == change_id]
+    return record, types
+
+
 def test_a_change_that_would_open_a_world_readable_secret_is_refused_naming_the_rule(lab, tmp_path):
     (tmp_path / "token.yml").write_text(TASKS)
     change_id = f"CHG-COMPLIANCE-{int(time.time())}"
@@ -44,35 +73,12 @@ def test_a_change_that_would_open_a_world_readable_secret_is_refused_naming_the_
         snapshot={"paths": ["/etc/cw-compliance/api_token"]},
         health_checks=[],
     )
-    vars_file = tmp_path / "change.json"
-    vars_file.write_text(json.dumps(change_vars(spec, change_id, judge=False)))
-    ledger = tmp_path / "ledger.db"
-    proc = subprocess.run(
-        [
-            str(REPO / ".venv" / "bin" / "ansible-playbook"),
-            "playbooks/change.yml",
-            "-e",
-            f"@{vars_file}",
-            "-i",
-            str(INVENTORY_DIR / "hybrid.yml"),
-        ],
-        cwd=REPO,
-        env=ansible_env(CHANGEWARD_LEDGER=str(ledger), CHANGEWARD_LEDGER_KEY=LEDGER_KEY),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    print(proc.stdout[-5000:], proc.stderr[-2000:])
+    proc, ledger = run_main_job(tmp_path, spec, change_id)
     assert proc.returncode != 0
     where = f"{tmp_path / 'token.yml'}:1 (task 'Install the app's API token')"
     assert f"rule no-world-readable-secret at {where}" in proc.stdout
 
-    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
-
-    with open_ledger(str(ledger), create=False, readonly=True) as handle:
-        record = handle.get_change(change_id)
-        types = [e.event["type"] for e in handle.entries() if e.event["subject"] == change_id]
+    record, types = change_and_event_types(ledger, change_id)
     assert record["outcome"] == "aborted"
     assert not [t for t in types if t.startswith("io.changeward.ring.")], "a ring started"
     decision = [d for d in record["gate_decisions"] if d["gate"] == "compliance"][-1]
@@ -115,36 +121,11 @@ def test_a_rule_over_the_file_the_change_would_render_blocks_it_on_the_canary(la
         snapshot={"paths": ["/etc/cw-compliance/app.conf"]},
         health_checks=[],
     )
-    vars_file = tmp_path / "change.json"
-    vars_file.write_text(json.dumps(change_vars(spec, change_id, judge=False)))
-    ledger = tmp_path / "ledger.db"
-    proc = subprocess.run(
-        [
-            str(REPO / ".venv" / "bin" / "ansible-playbook"),
-            "playbooks/change.yml",
-            "-e",
-            f"@{vars_file}",
-            "-i",
-            str(INVENTORY_DIR / "hybrid.yml"),
-            "-i",
-            str(layer),
-        ],
-        cwd=REPO,
-        env=ansible_env(CHANGEWARD_LEDGER=str(ledger), CHANGEWARD_LEDGER_KEY=LEDGER_KEY),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    print(proc.stdout[-5000:], proc.stderr[-2000:])
+    proc, ledger = run_main_job(tmp_path, spec, change_id, layer)
     assert proc.returncode != 0
     where = f"{HOST}:/etc/cw-compliance/app.conf (task 'Write the app's config' at {tmp_path / 'conf.yml'}:1)"
     assert f"rule no-debug-logging at {where}" in proc.stdout
-    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
-
-    with open_ledger(str(ledger), create=False, readonly=True) as handle:
-        record = handle.get_change(change_id)
-        types = [e.event["type"] for e in handle.entries() if e.event["subject"] == change_id]
+    record, types = change_and_event_types(ledger, change_id)
     assert record["outcome"] == "aborted"
     assert not [t for t in types if t.startswith("io.changeward.ring.")], "a ring started"
     first, rendered = [d for d in record["gate_decisions"] if d["gate"] == "compliance"]
@@ -449,11 +430,7 @@ def test_a_shadowed_release_that_changes_one_field_is_stopped_before_the_canary(
     # every live request was served, before, during and after the gate listened
     assert live and set(live) == {200}, live[:5]
     assert int(access) >= len(live) > 20
-    from ansible_collections.changeward.hybrid.plugins.plugin_utils.ledger.api import open_ledger
-
-    with open_ledger(str(ledger), create=False, readonly=True) as handle:
-        record = handle.get_change(change_id)
-        types = [e.event["type"] for e in handle.entries() if e.event["subject"] == change_id]
+    record, types = change_and_event_types(ledger, change_id)
     assert record["outcome"] == "aborted"
     assert not [t for t in types if t.startswith("io.changeward.ring.")], "a ring started"
     decision = [d for d in record["gate_decisions"] if d["gate"] == "shadow"][-1]
